@@ -1,0 +1,11 @@
+//! The pure Rust core: no Python here, so `cargo test --no-default-features` runs without an
+//! interpreter.
+
+pub mod deadline;
+pub mod error;
+pub mod providers;
+pub mod runtime;
+pub mod session;
+pub mod tensor;
+
+pub use error::{Error, Result};

@@ -1,0 +1,215 @@
+//! Element types, tensor descriptions, and borrowed/owned tensor data that cross the core's API.
+
+use ort::value::TensorElementType;
+
+/// Runs `$body` once per element type the core supports, binding `$variant` and `$ty`.
+///
+/// One list of supported dtypes keeps the borrowed, owned and numpy conversions in step.
+#[macro_export]
+macro_rules! for_each_element {
+    ($macro:ident) => {
+        $macro! {
+            Float32 => f32, "float32";
+            Float64 => f64, "float64";
+            Int64 => i64, "int64";
+            Int32 => i32, "int32";
+            Int16 => i16, "int16";
+            Int8 => i8, "int8";
+            Uint64 => u64, "uint64";
+            Uint32 => u32, "uint32";
+            Uint16 => u16, "uint16";
+            Uint8 => u8, "uint8";
+            Bool => bool, "bool";
+        }
+    };
+}
+
+macro_rules! define_element_types {
+    ($($variant:ident => $ty:ty, $name:literal;)*) => {
+        /// A tensor element type the core can pass to and from ONNX Runtime.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ElementType {
+            $($variant,)*
+            /// A type the model uses that the core cannot exchange (string, float16, ...).
+            Unsupported(&'static str),
+        }
+
+        impl ElementType {
+            /// The numpy dtype name of this element type.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                    Self::Unsupported(name) => name,
+                }
+            }
+
+            /// Parses a numpy dtype name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
+
+            fn from_ort(ty: TensorElementType) -> Self {
+                match ty {
+                    $(TensorElementType::$variant => Self::$variant,)*
+                    TensorElementType::String => Self::Unsupported("str"),
+                    TensorElementType::Float16 => Self::Unsupported("float16"),
+                    TensorElementType::Bfloat16 => Self::Unsupported("bfloat16"),
+                    _ => Self::Unsupported("unknown"),
+                }
+            }
+        }
+
+        /// Tensor data borrowed from the caller; handed to ONNX Runtime without a copy.
+        #[derive(Debug, Clone, Copy)]
+        pub enum TensorView<'a> {
+            $($variant(&'a [$ty]),)*
+        }
+
+        impl TensorView<'_> {
+            /// The element type of the data.
+            pub fn element_type(&self) -> ElementType {
+                match self {
+                    $(Self::$variant(_) => ElementType::$variant,)*
+                }
+            }
+
+            /// The number of elements.
+            pub fn len(&self) -> usize {
+                match self {
+                    $(Self::$variant(data) => data.len(),)*
+                }
+            }
+
+            /// Whether there are no elements.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            pub(crate) fn to_session_value<'a>(
+                &self,
+                shape: &[i64],
+            ) -> ort::Result<ort::session::SessionInputValue<'a>>
+            where
+                Self: 'a,
+            {
+                Ok(match *self {
+                    $(Self::$variant(data) => {
+                        ort::value::TensorRef::<$ty>::from_array_view((shape.to_vec(), data))?.into()
+                    })*
+                })
+            }
+        }
+
+        /// Tensor data owned by the core: a model's output, copied once out of ONNX Runtime.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum TensorData {
+            $($variant(Vec<$ty>),)*
+        }
+
+        impl TensorData {
+            /// The element type of the data.
+            pub fn element_type(&self) -> ElementType {
+                match self {
+                    $(Self::$variant(_) => ElementType::$variant,)*
+                }
+            }
+
+            /// `len` zeros of `element_type`; `None` for an unsupported type.
+            pub fn zeros(element_type: ElementType, len: usize) -> Option<Self> {
+                match element_type {
+                    $(ElementType::$variant => Some(Self::$variant(vec![<$ty>::default(); len])),)*
+                    ElementType::Unsupported(_) => None,
+                }
+            }
+
+            /// Borrows the data.
+            pub fn view(&self) -> TensorView<'_> {
+                match self {
+                    $(Self::$variant(data) => TensorView::$variant(data),)*
+                }
+            }
+
+            pub(crate) fn from_value(value: &ort::value::DynValue) -> ort::Result<(Vec<usize>, Self)> {
+                let ty = value.dtype().tensor_type();
+                match ty.map(ElementType::from_ort) {
+                    $(Some(ElementType::$variant) => {
+                        let (shape, data) = value.try_extract_tensor::<$ty>()?;
+                        let shape = shape.iter().map(|&d| d as usize).collect();
+                        Ok((shape, Self::$variant(data.to_vec())))
+                    })*
+                    other => Err(ort::Error::new(format!(
+                        "output element type {} is not supported",
+                        other.map_or("non-tensor", ElementType::name)
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+for_each_element!(define_element_types);
+
+/// The declared type and shape of one model input or output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// The name in the ONNX graph.
+    pub name: String,
+    /// The element type.
+    pub element_type: ElementType,
+    /// One entry per dimension: `None` where the dimension is dynamic.
+    pub shape: Vec<Option<i64>>,
+}
+
+impl TensorSpec {
+    pub(crate) fn from_outlet(outlet: &ort::value::Outlet) -> Self {
+        let (element_type, shape) = match outlet.dtype() {
+            ort::value::ValueType::Tensor { ty, shape, .. } => (
+                ElementType::from_ort(*ty),
+                shape.iter().map(|&d| (d >= 0).then_some(d)).collect(),
+            ),
+            _ => (ElementType::Unsupported("non-tensor"), Vec::new()),
+        };
+        Self {
+            name: outlet.name().to_owned(),
+            element_type,
+            shape,
+        }
+    }
+
+    /// The shape written like numpy does, with `None` for dynamic dimensions.
+    pub fn shape_text(&self) -> String {
+        format_shape(self.shape.iter().map(|d| d.map_or("None".to_owned(), |d| d.to_string())))
+    }
+}
+
+/// Formats dimensions as a Python tuple: `(1, 120, 5)`, `(3,)`, `()`.
+pub fn format_shape(dims: impl IntoIterator<Item = String>) -> String {
+    let dims: Vec<String> = dims.into_iter().collect();
+    match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    }
+}
+
+/// One named input for a run: a borrowed buffer plus its shape.
+#[derive(Debug, Clone)]
+pub struct NamedInput<'a> {
+    /// The input's name in the graph.
+    pub name: &'a str,
+    /// The dimensions of the data.
+    pub shape: Vec<usize>,
+    /// The data, C-contiguous.
+    pub data: TensorView<'a>,
+}
+
+/// One output of a run: its shape and the data copied out of ONNX Runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputTensor {
+    /// The dimensions of the data.
+    pub shape: Vec<usize>,
+    /// The data, C-contiguous.
+    pub data: TensorData,
+}

@@ -1,0 +1,14 @@
+//! `atb_prediction._core`: the module definition alone; everything lives in `core` and `py`.
+
+pub mod core;
+#[cfg(feature = "python")]
+pub mod py;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+mod _core {
+    #[pymodule_export]
+    use crate::py::runtime::{load_runtime, runtime_library_path};
+    #[pymodule_export]
+    use crate::py::session::{PyOnnxSession, PyTensorInfo};
+}

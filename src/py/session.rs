@@ -1,0 +1,299 @@
+//! `OnnxSession`: the Python face of [`InferenceSession`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::core::providers::Provider;
+use crate::core::session::{InferenceSession, ModelSource, OptimizationLevel, SessionOptions};
+use crate::core::tensor::{ElementType, NamedInput, OutputTensor, TensorSpec};
+use crate::core::Error;
+use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray};
+use crate::py::gil::detached;
+use crate::py::runtime::ensure_runtime;
+
+/// The name, dtype and shape of one model input or output.
+#[pyclass(frozen, module = "atb_prediction._core", name = "TensorInfo")]
+pub struct PyTensorInfo {
+    /// The name in the ONNX graph.
+    #[pyo3(get)]
+    name: String,
+    /// The numpy dtype.
+    #[pyo3(get)]
+    dtype: Py<PyAny>,
+    /// The dimensions, `None` where dynamic.
+    #[pyo3(get)]
+    shape: Py<PyTuple>,
+}
+
+#[pymethods]
+impl PyTensorInfo {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "TensorInfo(name={:?}, dtype={}, shape={})",
+            self.name,
+            self.dtype.bind(py).repr()?,
+            self.shape.bind(py).repr()?
+        ))
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(other) = other.cast::<PyTensorInfo>() else {
+            return Ok(false);
+        };
+        let other = other.get();
+        Ok(self.name == other.name
+            && self.dtype.bind(py).eq(other.dtype.bind(py))?
+            && self.shape.bind(py).eq(other.shape.bind(py))?)
+    }
+}
+
+fn tensor_infos(py: Python<'_>, specs: &[TensorSpec]) -> PyResult<Py<PyTuple>> {
+    let infos = specs
+        .iter()
+        .map(|spec| {
+            Py::new(
+                py,
+                PyTensorInfo {
+                    name: spec.name.clone(),
+                    dtype: numpy_dtype(py, spec.element_type)?.unbind(),
+                    shape: PyTuple::new(py, &spec.shape)?.unbind(),
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyTuple::new(py, infos)?.unbind())
+}
+
+/// An ONNX model loaded into ONNX Runtime, callable from many threads at once.
+#[pyclass(frozen, module = "atb_prediction._core", name = "OnnxSession")]
+pub struct PyOnnxSession {
+    inner: Arc<InferenceSession>,
+    inputs: Py<PyTuple>,
+    outputs: Py<PyTuple>,
+    output_names: Py<PyTuple>,
+}
+
+impl PyOnnxSession {
+    /// The core session, for other bindings (the registry's runners) to share.
+    pub fn core(&self) -> &Arc<InferenceSession> {
+        &self.inner
+    }
+
+    /// Wraps an already opened core session.
+    pub fn wrap(py: Python<'_>, inner: Arc<InferenceSession>) -> PyResult<Self> {
+        for warning in inner.warnings() {
+            py.import("logging")?
+                .call_method1("getLogger", ("atb_prediction",))?
+                .call_method1("warning", ("%s: %s", inner.origin(), warning))?;
+        }
+        let output_names: Vec<&str> = inner.outputs().iter().map(|spec| spec.name.as_str()).collect();
+        Ok(Self {
+            inputs: tensor_infos(py, inner.inputs())?,
+            outputs: tensor_infos(py, inner.outputs())?,
+            output_names: PyTuple::new(py, output_names)?.unbind(),
+            inner,
+        })
+    }
+}
+
+/// Parses the Python-side session options.
+pub fn session_options(
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+    optimization_level: &str,
+    providers: Option<Vec<String>>,
+    warmup: bool,
+) -> Result<SessionOptions, Error> {
+    for (name, value) in [("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)] {
+        if value == Some(0) {
+            return Err(Error::InvalidArgument(format!("{name} must be at least 1, or None for ONNX Runtime's default")));
+        }
+    }
+    let providers = providers
+        .map(|names| names.iter().map(|name| Provider::parse(name)).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
+    Ok(SessionOptions {
+        intra_op_threads,
+        inter_op_threads,
+        optimization: OptimizationLevel::parse(optimization_level)?,
+        providers,
+        warmup,
+    })
+}
+
+/// Opens a session from a path or bytes, without the GIL.
+pub fn open_session(py: Python<'_>, model: &Bound<'_, PyAny>, options: &SessionOptions) -> PyResult<Arc<InferenceSession>> {
+    ensure_runtime(py)?;
+    if let Ok(bytes) = model.cast::<PyBytes>() {
+        let bytes = bytes.as_bytes();
+        return detached(py, || InferenceSession::open(ModelSource::Bytes(bytes), options).map(Arc::new));
+    }
+    let path: PathBuf = model.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "model must be a path (str or os.PathLike) or bytes, not {}",
+            model.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    detached(py, || InferenceSession::open(ModelSource::File(&path), options).map(Arc::new))
+}
+
+/// Holds every input array of a call: a single array, or a mapping of name to array.
+pub fn hold_inputs<'py>(
+    session: &InferenceSession,
+    inputs: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(String, HeldArray<'py>)>> {
+    let specs = session.inputs();
+    if let Ok(mapping) = inputs.cast::<PyDict>() {
+        let mut held = Vec::with_capacity(mapping.len());
+        for (name, value) in mapping.iter() {
+            let name: String = name.extract().map_err(|_| {
+                PyErr::from(Error::invalid_input(format!("input names must be str, got {}", name.repr().map(|r| r.to_string()).unwrap_or_default())))
+            })?;
+            // An unknown name is reported by the core, with the list of the model's inputs.
+            let element_type = specs
+                .iter()
+                .find(|spec| spec.name == name)
+                .map_or(ElementType::Unsupported("unknown"), |spec| spec.element_type);
+            let array = as_ndarray(&value, element_type)?;
+            let array = HeldArray::hold(&array).map_err(|e| with_input_name(e, &name))?;
+            held.push((name, array));
+        }
+        return Ok(held);
+    }
+    match specs {
+        [spec] => {
+            let array = as_ndarray(inputs, spec.element_type)?;
+            let held = HeldArray::hold(&array).map_err(|e| with_input_name(e, &spec.name))?;
+            Ok(vec![(spec.name.clone(), held)])
+        }
+        _ => {
+            let names: Vec<String> = specs.iter().map(|spec| format!("{:?}", spec.name)).collect();
+            Err(Error::invalid_input(format!(
+                "the model takes {} inputs ({}); pass a dict of name to array",
+                specs.len(),
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+fn with_input_name(error: Error, name: &str) -> PyErr {
+    match error {
+        Error::InvalidInput(message) => Error::invalid_input(format!("input {name:?}: {message}")).into(),
+        other => other.into(),
+    }
+}
+
+/// Borrowed views of held inputs, ready for the core.
+pub fn named_inputs<'a>(held: &'a [(String, HeldArray<'_>)]) -> Vec<NamedInput<'a>> {
+    held.iter()
+        .map(|(name, array)| {
+            let (shape, data) = array.view();
+            NamedInput {
+                name,
+                shape: shape.to_vec(),
+                data,
+            }
+        })
+        .collect()
+}
+
+/// A timeout in seconds from Python, checked.
+pub fn timeout_from_seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(Some(Duration::from_secs_f64(seconds))),
+        Some(seconds) => Err(Error::InvalidArgument(format!("timeout must be a positive number of seconds, got {seconds}")).into()),
+    }
+}
+
+#[pymethods]
+impl PyOnnxSession {
+    #[new]
+    #[pyo3(signature = (model, *, intra_op_threads=None, inter_op_threads=None, optimization_level="all", providers=None, warmup=true))]
+    fn new(
+        py: Python<'_>,
+        model: &Bound<'_, PyAny>,
+        intra_op_threads: Option<usize>,
+        inter_op_threads: Option<usize>,
+        optimization_level: &str,
+        providers: Option<Vec<String>>,
+        warmup: bool,
+    ) -> PyResult<Self> {
+        let options = session_options(intra_op_threads, inter_op_threads, optimization_level, providers, warmup)?;
+        let inner = open_session(py, model, &options)?;
+        Self::wrap(py, inner)
+    }
+
+    /// Runs the model on one array (single-input models) or a dict of name to array.
+    #[pyo3(signature = (inputs, *, as_dict=false, timeout=None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyAny>,
+        as_dict: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = timeout_from_seconds(timeout)?;
+        let held = hold_inputs(&self.inner, inputs)?;
+        let named = named_inputs(&held);
+        let session = &self.inner;
+        let outputs: Vec<OutputTensor> = detached(py, || session.run(&named, timeout))?;
+        let arrays = outputs
+            .into_iter()
+            .map(|output| output_to_numpy(py, output))
+            .collect::<Result<Vec<_>, Error>>()?;
+        if as_dict {
+            let dict = PyDict::new(py);
+            for (name, array) in self.output_names.bind(py).iter().zip(arrays) {
+                dict.set_item(name, array)?;
+            }
+            Ok(dict.into_any())
+        } else {
+            Ok(PyList::new(py, arrays)?.into_any())
+        }
+    }
+
+    /// The model's inputs: name, numpy dtype, shape (`None` for dynamic dimensions).
+    #[getter]
+    fn inputs(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.inputs.clone_ref(py)
+    }
+
+    /// The model's outputs: name, numpy dtype, shape (`None` for dynamic dimensions).
+    #[getter]
+    fn outputs(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.outputs.clone_ref(py)
+    }
+
+    /// The model's `metadata_props`.
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (key, value) in self.inner.metadata() {
+            dict.set_item(key, value)?;
+        }
+        Ok(dict)
+    }
+
+    /// The execution providers in use, in order of preference.
+    #[getter]
+    fn providers(&self) -> Vec<&'static str> {
+        self.inner.providers().iter().map(|p| p.name()).collect()
+    }
+
+    /// Where the model came from.
+    #[getter]
+    fn origin(&self) -> &str {
+        self.inner.origin()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("OnnxSession({:?})", self.inner.origin())
+    }
+}
