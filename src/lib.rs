@@ -8,6 +8,12 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::predictor::{PyModelPrediction, PyPredictor};
+    #[pymodule_export]
+    use crate::py::registry::{
+        scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
+    };
+    #[pymodule_export]
     use crate::py::runtime::{load_runtime, runtime_library_path};
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};

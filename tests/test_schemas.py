@@ -170,7 +170,7 @@ VALID_METADATA: dict[str, Any] = {
     },
     "price_normalization": {"method": "rolling_minmax", "window": 120, "target_feature": "close"},
     "task_type": "ternary_classification",
-    "class_labels": ["down", "flat", "up"],
+    "class_labels": [-1, 0, 1],
     "model_file": "model.onnx",
     "created_at": "2025-10-30T12:13:22.977562+00:00",
     "stage": "candidate",
@@ -201,7 +201,7 @@ VALID_METRICS: list[Any] = [
     [
         ("metadata", VALID_METADATA),
         ("metadata", {}),
-        ("metadata", {"task_type": "binary_classification", "class_labels": ["down", "up"]}),
+        ("metadata", {"task_type": "binary_classification", "class_labels": [-1, 1]}),
         ("metadata", {"task_type": "regression", "normalization_params": {}}),
         ("metadata", {"price_normalization": {"mean": 1.0, "std": 0.0}}),
         ("feature_schema", VALID_FEATURE_SCHEMA),
@@ -249,8 +249,9 @@ METADATA_REJECTS: list[tuple[str, object]] = [
     ("task_type", "Regression"),
     ("class_labels", "down,flat,up"),
     ("class_labels", [0, 1, 2]),
-    ("class_labels", ["up", "up", "down"]),
-    ("class_labels", ["down", "up"]),  # VALID_METADATA is ternary: three labels required
+    ("class_labels", ["up", "flat", "down"]),
+    ("class_labels", [1, 1, -1]),
+    ("class_labels", [-1, 1]),  # VALID_METADATA is ternary: three labels required
     ("model_file", 1),
     ("model_file", ""),
     ("model_file", "../model.onnx"),
@@ -415,9 +416,14 @@ def valid_metadata(draw: st.DrawFn) -> dict[str, Any]:
         task = draw(st.sampled_from(["regression", *_CLASS_COUNTS]))
         document["task_type"] = task
         if draw(st.booleans()):
-            count = draw(_CLASS_COUNTS.get(task, st.integers(min_value=2, max_value=5)))
+            count = draw(_CLASS_COUNTS.get(task, st.integers(min_value=2, max_value=3)))
             document["class_labels"] = draw(
-                st.lists(_names, min_size=count, max_size=count, unique=True)
+                st.lists(
+                    st.sampled_from([-1, 0, 1, "-1", "0", "1"]),
+                    min_size=count,
+                    max_size=count,
+                    unique_by=lambda label: str(label),
+                )
             )
     typed = set(load_schema("metadata")["properties"])
     extras = draw(

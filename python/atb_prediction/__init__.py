@@ -6,7 +6,16 @@ Importing the package is cheap: ONNX Runtime is loaded on first use, and neither
 
 from __future__ import annotations
 
-from atb_prediction._core import OnnxSession, TensorInfo
+from atb_prediction._core import (
+    BundleRecord,
+    InvalidBundle,
+    ModelPrediction,
+    OnnxSession,
+    RegistryIndex,
+    TensorInfo,
+)
+from atb_prediction.config import PredictionConfig
+from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
     InferenceError,
     InferenceTimeoutError,
@@ -17,19 +26,32 @@ from atb_prediction.models.exceptions import (
     RuntimeLibraryError,
     SchemaValidationError,
 )
+from atb_prediction.models.onnx_runner import OnnxRunner
+from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
+from atb_prediction.models.scanning import scan_registry
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BundleRecord",
+    "InMemoryPredictionCache",
     "InferenceError",
     "InferenceTimeoutError",
+    "InvalidBundle",
     "InvalidInputError",
     "ModelLoadError",
     "ModelNotAvailableError",
+    "ModelPrediction",
+    "OnnxRunner",
     "OnnxSession",
+    "PredictionCache",
+    "PredictionConfig",
     "PredictionError",
+    "PredictionModelRegistry",
+    "RegistryIndex",
     "RuntimeLibraryError",
     "SchemaValidationError",
+    "StrategyModel",
     "TensorInfo",
     "__version__",
 ]

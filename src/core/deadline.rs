@@ -1,86 +1,103 @@
 //! Run deadlines: one shared watchdog thread terminates runs that pass their deadline.
 //!
-//! ONNX Runtime stops a run cooperatively when its `RunOptions` terminate flag is set. Rather than a
-//! thread per call, every timed run registers its options here; one thread sleeps until the
-//! earliest deadline and sets the flag of whatever is still running by then.
+//! ONNX Runtime stops a run cooperatively when its `RunOptions` terminate flag is set. Each
+//! session owns one [`DeadlineSlot`] (runs on a session are serialised, so one set of options
+//! suffices); a timed run writes its deadline into the slot, and a single watchdog thread sleeps
+//! until the earliest deadline of all slots and terminates whatever is still running by then.
+//! A timed call therefore costs two uncontended lock round-trips, not a thread or an allocation.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use ort::session::RunOptions;
 
-/// Run options shared between the running call and the watchdog.
-pub struct RunControl {
+#[derive(Debug, Default)]
+struct SlotState {
+    deadline: Option<Instant>,
+    fired: bool,
+}
+
+/// The run options and deadline of one session's runs.
+pub struct DeadlineSlot {
     options: RunOptions,
-    finished: AtomicBool,
-    fired: AtomicBool,
+    state: Mutex<SlotState>,
 }
 
 // SAFETY: ONNX Runtime documents `RunOptionsSetTerminate` as safe to call from another thread while
-// `Run` uses the same options; that is its purpose. Nothing else touches the options concurrently.
-unsafe impl Send for RunControl {}
-unsafe impl Sync for RunControl {}
+// `Run` uses the same options; that is its purpose. `unterminate` is only called under `state`'s
+// lock between runs, and `terminate` only under the same lock, so the two never race.
+unsafe impl Send for DeadlineSlot {}
+unsafe impl Sync for DeadlineSlot {}
 
-impl RunControl {
-    /// The options to pass to `run_with_options`.
+impl std::fmt::Debug for DeadlineSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineSlot")
+            .field("state", &*self.state.lock())
+            .finish()
+    }
+}
+
+impl DeadlineSlot {
+    /// A slot registered with the watchdog.
+    pub fn new() -> ort::Result<Arc<Self>> {
+        let slot = Arc::new(Self {
+            options: RunOptions::new()?,
+            state: Mutex::new(SlotState::default()),
+        });
+        Watchdog::shared().slots.lock().push(Arc::downgrade(&slot));
+        Ok(slot)
+    }
+
+    /// The options to run with.
     pub fn options(&self) -> &RunOptions {
         &self.options
     }
 
-    /// Whether the watchdog terminated this run.
-    pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
+    /// Arms the slot for a run that must end within `timeout`.
+    pub fn arm(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.state.lock().deadline = Some(deadline);
+        Watchdog::shared().schedule(deadline);
     }
-}
 
-/// Unregisters the run when dropped, so a finished run is never terminated late.
-pub struct DeadlineGuard {
-    control: Arc<RunControl>,
-}
-
-impl DeadlineGuard {
-    /// The run's options and state.
-    pub fn control(&self) -> &RunControl {
-        &self.control
+    /// Disarms the slot after a run; returns whether the watchdog terminated it.
+    pub fn disarm(&self) -> bool {
+        let mut state = self.state.lock();
+        state.deadline = None;
+        if std::mem::take(&mut state.fired) {
+            // Clear the flag so the next run on these options is not stopped at once. If this
+            // fails the next run ends early with an error rather than running unchecked.
+            let _ = self.options.unterminate();
+            true
+        } else {
+            false
+        }
     }
-}
 
-impl Drop for DeadlineGuard {
-    fn drop(&mut self) {
-        self.control.finished.store(true, Ordering::Release);
-    }
-}
-
-struct Entry {
-    deadline: Instant,
-    control: Arc<RunControl>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.deadline == other.deadline
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.deadline.cmp(&other.deadline)
+    fn fire_if_due(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.state.lock();
+        match state.deadline {
+            Some(deadline) if deadline <= now && !state.fired => {
+                state.fired = true;
+                state.deadline = None;
+                let _ = self.options.terminate();
+                None
+            }
+            other => other,
+        }
     }
 }
 
 struct Watchdog {
-    queue: Mutex<BinaryHeap<Reverse<Entry>>>,
+    slots: Mutex<Vec<Weak<DeadlineSlot>>>,
+    /// Nanoseconds since `epoch` of the watchdog's next wake-up; `u64::MAX` when idle.
+    next_wake: AtomicU64,
+    lock: Mutex<()>,
     wake: Condvar,
+    epoch: Instant,
 }
 
 impl Watchdog {
@@ -88,59 +105,74 @@ impl Watchdog {
         static WATCHDOG: OnceLock<&'static Watchdog> = OnceLock::new();
         WATCHDOG.get_or_init(|| {
             let watchdog: &'static Watchdog = Box::leak(Box::new(Watchdog {
-                queue: Mutex::new(BinaryHeap::new()),
+                slots: Mutex::new(Vec::new()),
+                next_wake: AtomicU64::new(u64::MAX),
+                lock: Mutex::new(()),
                 wake: Condvar::new(),
+                epoch: Instant::now(),
             }));
-            std::thread::Builder::new()
+            // If the thread cannot be spawned, deadlines are not enforced, but runs still work.
+            let _ = std::thread::Builder::new()
                 .name("atb-prediction-deadlines".to_owned())
-                .spawn(move || watchdog.serve())
-                .expect("spawning the deadline watchdog thread");
+                .spawn(move || watchdog.serve());
             watchdog
         })
     }
 
+    fn nanos(&self, instant: Instant) -> u64 {
+        instant
+            .saturating_duration_since(self.epoch)
+            .as_nanos()
+            .min(u128::from(u64::MAX - 1)) as u64
+    }
+
+    /// Wakes the watchdog only when `deadline` is earlier than its next planned wake-up: with
+    /// equal timeouts, later runs never need to.
+    fn schedule(&self, deadline: Instant) {
+        if self.nanos(deadline) < self.next_wake.load(Ordering::Acquire) {
+            let _guard = self.lock.lock();
+            self.next_wake
+                .store(self.nanos(deadline), Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+
     fn serve(&self) {
-        let mut queue = self.queue.lock();
+        let mut guard = self.lock.lock();
         loop {
             let now = Instant::now();
-            while let Some(Reverse(entry)) = queue.peek() {
-                if entry.control.finished.load(Ordering::Acquire) {
-                    queue.pop();
-                } else if entry.deadline <= now {
-                    let Reverse(entry) = queue.pop().expect("peeked entry");
-                    entry.control.fired.store(true, Ordering::Release);
-                    // A failure here only means the run could not be told to stop; it then ends on
-                    // its own and the caller still sees the timeout through `fired`.
-                    let _ = entry.control.options.terminate();
-                } else {
-                    break;
+            let mut earliest: Option<Instant> = None;
+            self.slots.lock().retain(|slot| match slot.upgrade() {
+                Some(slot) => {
+                    if let Some(deadline) = slot.fire_if_due(now) {
+                        earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+                    }
+                    true
                 }
-            }
-            match queue.peek() {
-                Some(Reverse(entry)) => {
-                    let deadline = entry.deadline;
-                    self.wake.wait_until(&mut queue, deadline);
+                None => false,
+            });
+            match earliest {
+                Some(deadline) => {
+                    self.next_wake
+                        .store(self.nanos(deadline), Ordering::Release);
+                    self.wake.wait_until(&mut guard, deadline);
                 }
-                None => self.wake.wait(&mut queue),
+                None => {
+                    self.next_wake.store(u64::MAX, Ordering::Release);
+                    self.wake.wait(&mut guard);
+                }
             }
         }
     }
 }
 
-/// Registers a run that must end within `timeout`; keep the guard alive for the run.
-pub fn register(timeout: Duration) -> ort::Result<DeadlineGuard> {
-    let control = Arc::new(RunControl {
-        options: RunOptions::new()?,
-        finished: AtomicBool::new(false),
-        fired: AtomicBool::new(false),
-    });
-    let watchdog = Watchdog::shared();
-    let mut queue = watchdog.queue.lock();
-    queue.push(Reverse(Entry {
-        deadline: Instant::now() + timeout,
-        control: Arc::clone(&control),
-    }));
-    drop(queue);
-    watchdog.wake.notify_one();
-    Ok(DeadlineGuard { control })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_state_round_trips_without_a_run() {
+        let state = SlotState::default();
+        assert!(state.deadline.is_none() && !state.fired);
+    }
 }

@@ -3,8 +3,13 @@
 
 pub mod deadline;
 pub mod error;
+pub mod fingerprint;
+pub mod json;
+pub mod predict;
 pub mod providers;
 pub mod runtime;
+pub mod scan;
+pub mod schema;
 pub mod session;
 pub mod tensor;
 

@@ -35,7 +35,9 @@ impl Provider {
     /// Parses a short name (`"cuda"`) or ONNX Runtime's own name (`"CUDAExecutionProvider"`).
     pub fn parse(name: &str) -> Result<Self> {
         let lowered = name.trim().to_ascii_lowercase();
-        let short = lowered.strip_suffix("executionprovider").unwrap_or(&lowered);
+        let short = lowered
+            .strip_suffix("executionprovider")
+            .unwrap_or(&lowered);
         match short {
             "cuda" => Ok(Self::Cuda),
             "rocm" => Ok(Self::Rocm),

@@ -22,7 +22,9 @@ pub fn ensure_loaded(path: &Path) -> Result<PathBuf> {
 
 /// The path of the loaded library, if one is loaded.
 pub fn loaded_path() -> Option<PathBuf> {
-    RUNTIME.get().and_then(|outcome| outcome.as_ref().ok().cloned())
+    RUNTIME
+        .get()
+        .and_then(|outcome| outcome.as_ref().ok().cloned())
 }
 
 /// Fails unless [`ensure_loaded`] succeeded earlier; guards every call into `ort`, whose own lazy

@@ -13,7 +13,9 @@ use crate::core::deadline;
 use crate::core::error::{Error, Result};
 use crate::core::providers::{self, Provider};
 use crate::core::runtime;
-use crate::core::tensor::{format_shape, ElementType, NamedInput, OutputTensor, TensorData, TensorSpec};
+use crate::core::tensor::{
+    format_shape, ElementType, NamedInput, OutputTensor, TensorData, TensorSpec,
+};
 
 /// How much graph optimisation ONNX Runtime applies when the session opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,6 +116,7 @@ pub struct InferenceSession {
     providers: Vec<Provider>,
     warnings: Vec<String>,
     origin: String,
+    deadlines: std::sync::Arc<deadline::DeadlineSlot>,
 }
 
 impl std::fmt::Debug for InferenceSession {
@@ -162,16 +165,28 @@ impl InferenceSession {
 
         let metadata = read_metadata(&session);
         let loaded = Self {
-            inputs: session.inputs().iter().map(TensorSpec::from_outlet).collect(),
-            outputs: session.outputs().iter().map(TensorSpec::from_outlet).collect(),
+            inputs: session
+                .inputs()
+                .iter()
+                .map(TensorSpec::from_outlet)
+                .collect(),
+            outputs: session
+                .outputs()
+                .iter()
+                .map(TensorSpec::from_outlet)
+                .collect(),
             session: Mutex::new(session),
             metadata,
             providers: negotiated.active,
             warnings: negotiated.skipped,
             origin: origin.clone(),
+            deadlines: deadline::DeadlineSlot::new()
+                .map_err(|error| load_error(error.to_string()))?,
         };
         if options.warmup {
-            loaded.warm_up().map_err(|error| load_error(format!("warm-up inference failed: {error}")))?;
+            loaded
+                .warm_up()
+                .map_err(|error| load_error(format!("warm-up inference failed: {error}")))?;
         }
         Ok(loaded)
     }
@@ -207,7 +222,10 @@ impl InferenceSession {
     }
 
     /// Checks `inputs` against the model and returns them in graph order.
-    pub fn order_inputs<'i, 'a>(&self, inputs: &'i [NamedInput<'a>]) -> Result<Vec<&'i NamedInput<'a>>> {
+    pub fn order_inputs<'i, 'a>(
+        &self,
+        inputs: &'i [NamedInput<'a>],
+    ) -> Result<Vec<&'i NamedInput<'a>>> {
         for input in inputs {
             if !self.inputs.iter().any(|spec| spec.name == input.name) {
                 return Err(Error::invalid_input(format!(
@@ -231,7 +249,10 @@ impl InferenceSession {
                     ))
                 })?;
                 if matching.next().is_some() {
-                    return Err(Error::invalid_input(format!("input {:?} was given twice", spec.name)));
+                    return Err(Error::invalid_input(format!(
+                        "input {:?} was given twice",
+                        spec.name
+                    )));
                 }
                 check_input(spec, input)?;
                 Ok(input)
@@ -240,13 +261,21 @@ impl InferenceSession {
     }
 
     /// Runs the model; `timeout` terminates the run through ONNX Runtime when it passes.
-    pub fn run(&self, inputs: &[NamedInput<'_>], timeout: Option<Duration>) -> Result<Vec<OutputTensor>> {
+    pub fn run(
+        &self,
+        inputs: &[NamedInput<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<OutputTensor>> {
         let ordered = self.order_inputs(inputs)?;
         self.run_ordered(&ordered, timeout)
     }
 
     /// Runs already checked inputs in graph order (from [`Self::order_inputs`]).
-    pub fn run_ordered(&self, ordered: &[&NamedInput<'_>], timeout: Option<Duration>) -> Result<Vec<OutputTensor>> {
+    pub fn run_ordered(
+        &self,
+        ordered: &[&NamedInput<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<OutputTensor>> {
         let inference_error = |reason: String| Error::Inference {
             origin: self.origin.clone(),
             reason,
@@ -262,27 +291,23 @@ impl InferenceSession {
             .collect::<ort::Result<Vec<SessionInputValue<'_>>>>()
             .map_err(|error| inference_error(error.to_string()))?;
 
-        let guard = match timeout {
-            Some(timeout) => Some(deadline::register(timeout).map_err(|error| inference_error(error.to_string()))?),
-            None => None,
-        };
         let mut session = self.session.lock();
-        let outcome = match &guard {
-            Some(guard) => session.run_with_options(values.as_slice(), guard.control().options()),
-            None => session.run(values.as_slice()),
-        };
-        let outputs = match outcome {
-            Ok(outputs) => outputs,
-            Err(error) => {
-                if guard.as_ref().is_some_and(|guard| guard.control().fired()) {
+        let outcome = match timeout {
+            Some(timeout) => {
+                self.deadlines.arm(timeout);
+                let outcome = session.run_with_options(values.as_slice(), self.deadlines.options());
+                let fired = self.deadlines.disarm();
+                if fired && outcome.is_err() {
                     return Err(Error::Timeout {
                         origin: self.origin.clone(),
-                        timeout_ms: timeout.map_or(0, |t| t.as_millis() as u64),
+                        timeout_ms: timeout.as_millis() as u64,
                     });
                 }
-                return Err(inference_error(error.message().to_owned()));
+                outcome
             }
+            None => session.run(values.as_slice()),
         };
+        let outputs = outcome.map_err(|error| inference_error(error.message().to_owned()))?;
         outputs
             .values()
             .map(|value| {
@@ -336,7 +361,14 @@ impl InferenceSession {
         let described: Vec<String> = self
             .inputs
             .iter()
-            .map(|spec| format!("{:?} ({} {})", spec.name, spec.element_type.name(), spec.shape_text()))
+            .map(|spec| {
+                format!(
+                    "{:?} ({} {})",
+                    spec.name,
+                    spec.element_type.name(),
+                    spec.shape_text()
+                )
+            })
             .collect();
         match described.len() {
             0 => "no inputs".to_owned(),
@@ -394,7 +426,9 @@ fn configure(options: &SessionOptions) -> ort::Result<(SessionBuilder, providers
         builder = builder.with_intra_threads(threads)?;
     }
     if let Some(threads) = options.inter_op_threads {
-        builder = builder.with_inter_threads(threads)?.with_parallel_execution(threads > 1)?;
+        builder = builder
+            .with_inter_threads(threads)?
+            .with_parallel_execution(threads > 1)?;
     }
     let negotiated = providers::negotiate(&mut builder, options.providers.as_deref());
     Ok((builder, negotiated))

@@ -181,7 +181,11 @@ impl TensorSpec {
 
     /// The shape written like numpy does, with `None` for dynamic dimensions.
     pub fn shape_text(&self) -> String {
-        format_shape(self.shape.iter().map(|d| d.map_or("None".to_owned(), |d| d.to_string())))
+        format_shape(
+            self.shape
+                .iter()
+                .map(|d| d.map_or("None".to_owned(), |d| d.to_string())),
+        )
     }
 }
 

@@ -2,7 +2,9 @@
 //! their buffers into numpy without a second copy.
 
 use ndarray::{ArrayD, IxDyn};
-use numpy::{PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 use crate::core::tensor::{ElementType, OutputTensor, TensorData, TensorView};
@@ -82,7 +84,8 @@ for_each_element!(define_held_array);
 pub fn numpy_dtype<'py>(py: Python<'py>, element_type: ElementType) -> PyResult<Bound<'py, PyAny>> {
     let numpy = py.import("numpy")?;
     match element_type {
-        ElementType::Unsupported(name) if name == "non-tensor" || name == "unknown" => numpy.getattr("object_")
+        ElementType::Unsupported(name) if name == "non-tensor" || name == "unknown" => numpy
+            .getattr("object_")
             .and_then(|object| numpy.call_method1("dtype", (object,))),
         other => numpy.call_method1("dtype", (other.name(),)),
     }
@@ -90,7 +93,10 @@ pub fn numpy_dtype<'py>(py: Python<'py>, element_type: ElementType) -> PyResult<
 
 /// Turns any array-like into an ndarray, converting to `element_type` only when `value` is not
 /// already an ndarray (an ndarray of the wrong dtype is an error, not a silent cast).
-pub fn as_ndarray<'py>(value: &Bound<'py, PyAny>, element_type: ElementType) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub fn as_ndarray<'py>(
+    value: &Bound<'py, PyAny>,
+    element_type: ElementType,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     if let Ok(array) = value.cast::<PyUntypedArray>() {
         return Ok(array.clone());
     }

@@ -3,5 +3,8 @@
 pub mod arrays;
 pub mod errors;
 pub mod gil;
+pub mod predictor;
+pub mod registry;
+pub mod repr;
 pub mod runtime;
 pub mod session;

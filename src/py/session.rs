@@ -13,6 +13,7 @@ use crate::core::tensor::{ElementType, NamedInput, OutputTensor, TensorSpec};
 use crate::core::Error;
 use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray};
 use crate::py::gil::detached;
+use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
 
 /// The name, dtype and shape of one model input or output.
@@ -33,8 +34,8 @@ pub struct PyTensorInfo {
 impl PyTensorInfo {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "TensorInfo(name={:?}, dtype={}, shape={})",
-            self.name,
+            "TensorInfo(name={}, dtype={}, shape={})",
+            quoted(&self.name),
             self.dtype.bind(py).repr()?,
             self.shape.bind(py).repr()?
         ))
@@ -90,7 +91,11 @@ impl PyOnnxSession {
                 .call_method1("getLogger", ("atb_prediction",))?
                 .call_method1("warning", ("%s: %s", inner.origin(), warning))?;
         }
-        let output_names: Vec<&str> = inner.outputs().iter().map(|spec| spec.name.as_str()).collect();
+        let output_names: Vec<&str> = inner
+            .outputs()
+            .iter()
+            .map(|spec| spec.name.as_str())
+            .collect();
         Ok(Self {
             inputs: tensor_infos(py, inner.inputs())?,
             outputs: tensor_infos(py, inner.outputs())?,
@@ -108,13 +113,23 @@ pub fn session_options(
     providers: Option<Vec<String>>,
     warmup: bool,
 ) -> Result<SessionOptions, Error> {
-    for (name, value) in [("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)] {
+    for (name, value) in [
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ] {
         if value == Some(0) {
-            return Err(Error::InvalidArgument(format!("{name} must be at least 1, or None for ONNX Runtime's default")));
+            return Err(Error::InvalidArgument(format!(
+                "{name} must be at least 1, or None for ONNX Runtime's default"
+            )));
         }
     }
     let providers = providers
-        .map(|names| names.iter().map(|name| Provider::parse(name)).collect::<Result<Vec<_>, _>>())
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| Provider::parse(name))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     Ok(SessionOptions {
         intra_op_threads,
@@ -126,19 +141,31 @@ pub fn session_options(
 }
 
 /// Opens a session from a path or bytes, without the GIL.
-pub fn open_session(py: Python<'_>, model: &Bound<'_, PyAny>, options: &SessionOptions) -> PyResult<Arc<InferenceSession>> {
+pub fn open_session(
+    py: Python<'_>,
+    model: &Bound<'_, PyAny>,
+    options: &SessionOptions,
+) -> PyResult<Arc<InferenceSession>> {
     ensure_runtime(py)?;
     if let Ok(bytes) = model.cast::<PyBytes>() {
         let bytes = bytes.as_bytes();
-        return detached(py, || InferenceSession::open(ModelSource::Bytes(bytes), options).map(Arc::new));
+        return detached(py, || {
+            InferenceSession::open(ModelSource::Bytes(bytes), options).map(Arc::new)
+        });
     }
     let path: PathBuf = model.extract().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "model must be a path (str or os.PathLike) or bytes, not {}",
-            model.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            model
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
-    detached(py, || InferenceSession::open(ModelSource::File(&path), options).map(Arc::new))
+    detached(py, || {
+        InferenceSession::open(ModelSource::File(&path), options).map(Arc::new)
+    })
 }
 
 /// Holds every input array of a call: a single array, or a mapping of name to array.
@@ -151,13 +178,18 @@ pub fn hold_inputs<'py>(
         let mut held = Vec::with_capacity(mapping.len());
         for (name, value) in mapping.iter() {
             let name: String = name.extract().map_err(|_| {
-                PyErr::from(Error::invalid_input(format!("input names must be str, got {}", name.repr().map(|r| r.to_string()).unwrap_or_default())))
+                PyErr::from(Error::invalid_input(format!(
+                    "input names must be str, got {}",
+                    name.repr().map(|r| r.to_string()).unwrap_or_default()
+                )))
             })?;
             // An unknown name is reported by the core, with the list of the model's inputs.
             let element_type = specs
                 .iter()
                 .find(|spec| spec.name == name)
-                .map_or(ElementType::Unsupported("unknown"), |spec| spec.element_type);
+                .map_or(ElementType::Unsupported("unknown"), |spec| {
+                    spec.element_type
+                });
             let array = as_ndarray(&value, element_type)?;
             let array = HeldArray::hold(&array).map_err(|e| with_input_name(e, &name))?;
             held.push((name, array));
@@ -171,7 +203,10 @@ pub fn hold_inputs<'py>(
             Ok(vec![(spec.name.clone(), held)])
         }
         _ => {
-            let names: Vec<String> = specs.iter().map(|spec| format!("{:?}", spec.name)).collect();
+            let names: Vec<String> = specs
+                .iter()
+                .map(|spec| format!("{:?}", spec.name))
+                .collect();
             Err(Error::invalid_input(format!(
                 "the model takes {} inputs ({}); pass a dict of name to array",
                 specs.len(),
@@ -184,7 +219,9 @@ pub fn hold_inputs<'py>(
 
 fn with_input_name(error: Error, name: &str) -> PyErr {
     match error {
-        Error::InvalidInput(message) => Error::invalid_input(format!("input {name:?}: {message}")).into(),
+        Error::InvalidInput(message) => {
+            Error::invalid_input(format!("input {name:?}: {message}")).into()
+        }
         other => other.into(),
     }
 }
@@ -207,8 +244,13 @@ pub fn named_inputs<'a>(held: &'a [(String, HeldArray<'_>)]) -> Vec<NamedInput<'
 pub fn timeout_from_seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
         None => Ok(None),
-        Some(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(Some(Duration::from_secs_f64(seconds))),
-        Some(seconds) => Err(Error::InvalidArgument(format!("timeout must be a positive number of seconds, got {seconds}")).into()),
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Ok(Some(Duration::from_secs_f64(seconds)))
+        }
+        Some(seconds) => Err(Error::InvalidArgument(format!(
+            "timeout must be a positive number of seconds, got {seconds}"
+        ))
+        .into()),
     }
 }
 
@@ -225,7 +267,13 @@ impl PyOnnxSession {
         providers: Option<Vec<String>>,
         warmup: bool,
     ) -> PyResult<Self> {
-        let options = session_options(intra_op_threads, inter_op_threads, optimization_level, providers, warmup)?;
+        let options = session_options(
+            intra_op_threads,
+            inter_op_threads,
+            optimization_level,
+            providers,
+            warmup,
+        )?;
         let inner = open_session(py, model, &options)?;
         Self::wrap(py, inner)
     }
@@ -294,6 +342,6 @@ impl PyOnnxSession {
     }
 
     fn __repr__(&self) -> String {
-        format!("OnnxSession({:?})", self.inner.origin())
+        format!("OnnxSession({})", quoted(self.inner.origin()))
     }
 }

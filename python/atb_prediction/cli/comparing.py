@@ -1,0 +1,224 @@
+"""``atb models compare``: a model's metrics, or every version's side by side."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.output import EXIT_OK, CommandError, Console
+from atb_prediction.cli.registry_access import open_index, versions_of
+from atb_prediction.cli.tables import Cell, Column, render_table, split_columns
+
+if TYPE_CHECKING:
+    from atb_prediction import BundleRecord
+
+__all__ = ["flatten_metrics", "metric_direction", "metrics_of", "run_compare"]
+
+Better = Literal["lower", "higher"]
+
+# Word stems of metric names, matched against the name's words (split on "_", "." and "-").
+_LOWER = ("loss", "rmse", "mse", "mae", "mape", "smape", "error", "err", "drawdown", "mdd")
+_HIGHER = (
+    "accuracy", "acc", "precision", "recall", "f1", "r2", "auc", "sharpe", "sortino",
+    "calmar", "return", "returns", "profit", "pnl", "winrate", "hit", "score",
+)  # fmt: skip
+
+
+def metric_direction(name: str) -> Better | None:
+    """Whether a lower or a higher value of metric ``name`` is better; ``None`` when unknown.
+
+    Decided from the words of the name's last part, so ``test.rmse`` and ``test_rmse`` are
+    both "lower" and ``directional_accuracy`` is "higher". Error words win over score words:
+    ``accuracy_error`` is an error.
+    """
+    last = name.rsplit(".", 1)[-1].lower()
+    words = set(re.split(r"[_\-\s]+", last)) | {last.replace("_", "")}
+    if words & set(_LOWER):
+        return "lower"
+    if words & set(_HIGHER):
+        return "higher"
+    return None
+
+
+def metrics_of(record: BundleRecord) -> tuple[dict[str, Any], str | None]:
+    """A version's metrics and where they came from: ``metrics.json``, else metadata's
+    ``evaluation_results``, else nothing."""
+    if isinstance(record.metrics, dict) and record.metrics:
+        return record.metrics, "metrics.json"
+    evaluation = record.metadata.get("evaluation_results")
+    if isinstance(evaluation, dict) and evaluation:
+        return evaluation, "metadata.json#/evaluation_results"
+    return {}, None
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"test": {"rmse": 0.1}}`` -> ``{"test.rmse": 0.1}``: one row per leaf."""
+    flat: dict[str, Any] = {}
+    for name, value in metrics.items():
+        full = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, full + "."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """JSON cannot hold NaN or infinities; they become ``null``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _best(values: Mapping[str, Any], better: Better | None) -> list[str]:
+    if better is None:
+        return []
+    numbers = {v: n for v, n in ((v, _number(x)) for v, x in values.items()) if n is not None}
+    if len(numbers) < 2:
+        return []  # "best of one" says nothing
+    target = min(numbers.values()) if better == "lower" else max(numbers.values())
+    return [v for v, n in numbers.items() if n == target]
+
+
+def _single(args: argparse.Namespace, console: Console, records: list[BundleRecord]) -> int:
+    production = next((r for r in records if r.is_production), None)
+    if production is None:
+        raise CommandError(
+            f"no production bundle for {args.symbol} {args.timeframe} {args.model_type} "
+            f"({len(records)} other version(s); try --versions)"
+        )
+    metrics, source = metrics_of(production)
+    if args.json:
+        console.json(
+            {
+                "symbol": args.symbol,
+                "timeframe": args.timeframe,
+                "model_type": args.model_type,
+                "version": production.version_id,
+                "key": production.key,
+                "source": source,
+                "metrics": _clean(metrics),
+            }
+        )
+        return EXIT_OK
+    console.print(f"{production.key} (production)")
+    if source is None:
+        console.print("No metrics: neither metrics.json nor metadata evaluation_results.")
+        return EXIT_OK
+    console.print(f"Metrics from {source}")
+    rows: list[list[Cell | str]] = [
+        [name, _format(value)] for name, value in flatten_metrics(metrics).items()
+    ]
+    table = render_table(
+        [Column("METRIC"), Column("VALUE", align="right")],
+        rows,
+        width=console.width,
+        style=console.style,
+    )
+    console.print(table)
+    return EXIT_OK
+
+
+def _clean(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _clean(v) if isinstance(v, Mapping) else _json_value(v) for k, v in metrics.items()}
+
+
+def _side_by_side(args: argparse.Namespace, console: Console, records: list[BundleRecord]) -> int:
+    names: dict[str, None] = {}
+    flat: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str | None] = {}
+    for record in records:
+        metrics, source = metrics_of(record)
+        flat[record.version_id] = flatten_metrics(metrics)
+        sources[record.version_id] = source
+        names.update(dict.fromkeys(flat[record.version_id]))
+    versions = [r.version_id for r in records]
+    production = next((r.version_id for r in records if r.is_production), None)
+    rows_json = []
+    for name in names:
+        values = {v: flat[v].get(name) for v in versions}
+        better = metric_direction(name)
+        rows_json.append(
+            {
+                "name": name,
+                "better": better,
+                "values": {v: _json_value(x) for v, x in values.items()},
+                "best": _best(values, better),
+            }
+        )
+    if args.json:
+        console.json(
+            {
+                "symbol": args.symbol,
+                "timeframe": args.timeframe,
+                "model_type": args.model_type,
+                "production": production,
+                "versions": [
+                    {"version": r.version_id, "key": r.key, "source": sources[r.version_id]}
+                    for r in records
+                ],
+                "metrics": rows_json,
+            }
+        )
+        return EXIT_OK
+
+    console.print(f"{args.symbol} {args.timeframe} {args.model_type}: {len(versions)} version(s)")
+    columns = [Column("METRIC")] + [Column(v, align="right") for v in versions]
+    rows: list[list[Cell | str]] = [
+        ["(production)"] + [Cell("yes", "bold") if v == production else "" for v in versions]
+    ]
+    for row in rows_json:
+        cells: list[Cell | str] = [str(row["name"])]
+        for version in versions:
+            text = _format(flat[version].get(str(row["name"])))
+            cells.append(Cell(text + " *", "best") if version in row["best"] else text + "  ")
+        rows.append(cells)
+    blocks = split_columns(columns, rows, width=console.width, keep=1)
+    for number, (block_columns, block_rows) in enumerate(blocks):
+        if number:
+            console.print()
+        console.print(
+            render_table(block_columns, block_rows, width=console.width, style=console.style)
+        )
+    console.print()
+    if rows_json:
+        console.print("* best value of the row (lower for losses and errors, higher for scores)")
+    else:
+        console.print("No version has metrics (metrics.json or metadata evaluation_results).")
+    return EXIT_OK
+
+
+def run_compare(args: argparse.Namespace, console: Console) -> int:
+    """Run ``atb models compare``; exit status 1 when the model or its production is missing."""
+    index = open_index(registry_path(args.registry))
+    records = versions_of(index, args.symbol, args.timeframe, args.model_type)
+    if not records:
+        raise CommandError(
+            f"no model {args.symbol} {args.timeframe} {args.model_type} in {index.root} "
+            "(`atb models list` shows what there is)"
+        )
+    if args.versions:
+        return _side_by_side(args, console, records)
+    return _single(args, console, records)

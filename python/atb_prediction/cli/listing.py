@@ -1,0 +1,205 @@
+"""``atb models list``: the registry's models, their production version and version count."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.output import EXIT_OK, Console
+from atb_prediction.cli.registry_access import created_date, open_index, plural
+from atb_prediction.cli.tables import Cell, Column, render_table
+from atb_prediction.models.validation import VersionReport, validate_version
+
+if TYPE_CHECKING:
+    from atb_prediction import BundleRecord, RegistryIndex
+
+__all__ = ["list_document", "run_list"]
+
+
+def _production_source(index: RegistryIndex, symbol: str, model_type: str) -> str | None:
+    """``latest`` when a pointer names production, ``fallback`` for upstream's highest version."""
+    if (symbol, model_type) not in index.production:
+        return None
+    latest = Path(index.root, symbol, model_type, "latest")
+    return "latest" if os.path.lexists(latest) else "fallback"
+
+
+def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecord]]:
+    grouped: dict[tuple[str, str, str], list[BundleRecord]] = defaultdict(list)
+    for record in index.versions:
+        grouped[(record.symbol, record.timeframe, record.model_type)].append(record)
+    return dict(sorted(grouped.items()))
+
+
+def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
+    return list(Path(os.path.relpath(path, index.root)).parts)
+
+
+def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None) -> dict[str, Any]:
+    """The JSON document of ``atb models list`` (``reports`` given with ``--all``)."""
+    models = []
+    for (symbol, timeframe, model_type), records in _groups(index).items():
+        production = next((r.version_id for r in records if r.is_production), None)
+        models.append(
+            {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "model_type": model_type,
+                "production": production,
+                "production_source": _production_source(index, symbol, model_type)
+                if production
+                else None,
+                "version_count": len(records),
+            }
+        )
+    document: dict[str, Any] = {
+        "registry": index.root,
+        "models": models,
+        "unavailable": [
+            {"symbol": symbol, "model_type": model_type, "reason": reason}
+            for (symbol, model_type), reason in sorted(index.unavailable.items())
+        ],
+        "invalid": [
+            {"path": "/".join(_invalid_parts(index, bundle.path)), "reason": bundle.reason}
+            for bundle in index.invalid
+        ],
+    }
+    if reports is not None:
+        versions = []
+        for record in index.versions:
+            report = reports[record.key]
+            versions.append(
+                {
+                    "key": record.key,
+                    "symbol": record.symbol,
+                    "timeframe": record.timeframe,
+                    "model_type": record.model_type,
+                    "version": record.version_id,
+                    "created_at": record.created_at,
+                    "stage": record.stage,
+                    "production": record.is_production,
+                    "feature_schema": record.feature_schema is not None,
+                    "metrics": bool(record.metrics),
+                    "valid": report.ok,
+                    "problems": report.problems,
+                }
+            )
+        document["versions"] = versions
+    return document
+
+
+def _print_tables(console: Console, document: dict[str, Any], show_all: bool) -> None:
+    style = console.style
+    unavailable = {(u["symbol"], u["model_type"]): u["reason"] for u in document["unavailable"]}
+    console.print(f"Registry {document['registry']}")
+    if not document["models"] and not document["invalid"]:
+        console.print("No models found.")
+        return
+    if show_all:
+        columns = [
+            Column("SYMBOL"),
+            Column("TF"),
+            Column("TYPE"),
+            Column("VERSION"),
+            Column("CREATED"),
+            Column("SCHEMA"),
+            Column("METRICS"),
+            Column("VALID"),
+        ]
+        rows: list[list[Cell | str]] = []
+        for entry in document["versions"]:
+            rows.append(
+                [
+                    entry["symbol"],
+                    entry["timeframe"],
+                    entry["model_type"],
+                    Cell(entry["version"] + " *", "bold")
+                    if entry["production"]
+                    else entry["version"],
+                    created_date(entry["created_at"]),
+                    "yes" if entry["feature_schema"] else "no",
+                    "yes" if entry["metrics"] else "no",
+                    Cell("yes", "green") if entry["valid"] else Cell("NO", "fail"),
+                ]
+            )
+        for bundle in document["invalid"]:
+            parts = [*bundle["path"].split("/"), "", "", ""][:3]
+            rows.append([parts[0], "?", parts[1], parts[2], "-", "?", "?", Cell("NO", "fail")])
+    else:
+        columns = [
+            Column("SYMBOL"),
+            Column("TIMEFRAME"),
+            Column("MODEL TYPE"),
+            Column("PRODUCTION"),
+            Column("VERSIONS", align="right"),
+        ]
+        rows = []
+        for model in document["models"]:
+            broken = unavailable.get((model["symbol"], model["model_type"]))
+            if model["production"]:
+                production: Cell | str = model["production"]
+            elif broken:
+                production = Cell("unavailable", "fail")
+            else:
+                production = "-"
+            rows.append(
+                [
+                    model["symbol"],
+                    model["timeframe"],
+                    model["model_type"],
+                    production,
+                    str(model["version_count"]),
+                ]
+            )
+    console.print(render_table(columns, rows, width=console.width, style=style))
+
+    notes = []
+    if show_all:
+        notes.append("* production version")
+        for entry in document["versions"]:
+            if not entry["valid"]:
+                notes.append(f"{entry['key']}: {'; '.join(entry['problems'])}")
+        for bundle in document["invalid"]:
+            notes.append(f"{bundle['path']}: {bundle['reason']}")
+    else:
+        if document["invalid"]:
+            notes.append(
+                f"{plural(len(document['invalid']), 'bundle')} could not be read; "
+                "`atb models validate` shows why."
+            )
+    for (symbol, model_type), reason in sorted(unavailable.items()):
+        notes.append(f"{symbol}/{model_type} has no production model: {reason}")
+    if notes:
+        console.print()
+        for note in notes:
+            console.print(
+                textwrap.fill(
+                    note, width=console.width, subsequent_indent="    ", break_on_hyphens=False
+                )
+            )
+
+
+def run_list(args: argparse.Namespace, console: Console) -> int:
+    """Run ``atb models list``; exit status 0 (listing is not a check)."""
+    index = open_index(registry_path(args.registry))
+    reports = None
+    if args.all:
+        progress = console.progress("checking")
+        reports = {}
+        try:
+            for done, record in enumerate(index.versions, start=1):
+                reports[record.key] = validate_version(record)
+                progress.update(done, len(index.versions), record.key)
+        finally:
+            progress.close()
+    document = list_document(index, reports)
+    if args.json:
+        console.json(document)
+    else:
+        _print_tables(console, document, args.all)
+    return EXIT_OK

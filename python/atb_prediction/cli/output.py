@@ -1,0 +1,132 @@
+"""Where the command line writes: results on stdout, errors and progress on stderr.
+
+Scripts read stdout (one JSON document with ``--json``), so nothing else ever goes there;
+errors are one line on stderr, and colour and the progress bar appear only on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from atb_prediction.cli.tables import Style
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandError",
+    "Console",
+    "ProgressBar",
+]
+
+EXIT_OK = 0
+"""The command succeeded."""
+EXIT_FAILED = 1
+"""A check failed, or the action was refused or could not be carried out."""
+EXIT_USAGE = 2
+"""The command line was malformed (argparse's own exit status for usage errors)."""
+
+_DEFAULT_WIDTH = 80
+
+
+class CommandError(Exception):
+    """A command cannot go on: ``main`` prints the message as one line and exits with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or file-like stream
+        return False
+
+
+def _wants_colour(stream: TextIO) -> bool:
+    """https://no-color.org and ``FORCE_COLOR``, else only on a terminal that is not dumb."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return _is_tty(stream) and os.environ.get("TERM") != "dumb"
+
+
+@dataclass
+class Console:
+    """The streams a command writes to, with the width and colour decided once."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    prog: str = "atb"
+    """Prefix of error lines, e.g. ``atb models promote``."""
+
+    @property
+    def style(self) -> Style:
+        """Colour for stdout: on only when stdout is a terminal."""
+        return Style(colour=_wants_colour(self.stdout))
+
+    @property
+    def width(self) -> int:
+        """80 columns, or the terminal's width when stdout is a terminal."""
+        if _is_tty(self.stdout):
+            return max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns)
+        return _DEFAULT_WIDTH
+
+    def print(self, text: str = "") -> None:
+        """Write one or more lines of human output to stdout."""
+        self.stdout.write(text + "\n")
+
+    def json(self, document: Any) -> None:
+        """Write ``document`` as the command's one JSON document on stdout."""
+        self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
+        self.stdout.write("\n")
+
+    def error(self, message: str) -> None:
+        """Write ``message`` to stderr as one line prefixed with the command's name."""
+        flat = " ".join(message.split())
+        self.stderr.write(f"{self.prog}: error: {flat}\n")
+
+    def note(self, message: str) -> None:
+        """Write an informational line to stderr (never mixed into JSON on stdout)."""
+        self.stderr.write(message + "\n")
+
+    def progress(self, label: str) -> ProgressBar:
+        """A progress bar on stderr, drawn only when stderr is a terminal."""
+        return ProgressBar(self.stderr, label, enabled=_is_tty(self.stderr))
+
+
+class ProgressBar:
+    """A one-line ``[####------] 3/17 KEY`` bar redrawn in place with carriage returns."""
+
+    def __init__(self, stream: TextIO, label: str, *, enabled: bool) -> None:
+        self._stream = stream
+        self._label = label
+        self._enabled = enabled
+        self._drawn = False
+
+    def update(self, done: int, total: int, item: str) -> None:
+        """Show ``done`` of ``total`` finished, ``item`` being the last one."""
+        if not self._enabled or total <= 0:
+            return
+        columns = max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns) - 1
+        slots = 20
+        filled = slots * done // total
+        text = f"{self._label} [{'#' * filled}{'-' * (slots - filled)}] {done}/{total} {item}"
+        self._stream.write("\r" + text[:columns].ljust(columns))
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """Erase the bar so that the table printed next starts on a clean line."""
+        if self._drawn:
+            columns = max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns) - 1
+            self._stream.write("\r" + " " * columns + "\r")
+            self._stream.flush()
+            self._drawn = False

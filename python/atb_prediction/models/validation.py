@@ -1,0 +1,322 @@
+"""Deep checks of registry versions: what ``atb models validate`` runs and ``promote`` requires.
+
+The registry scan already checks every bundle's JSON against the schemas and that a model file
+is there; it does not open the models. A version is valid here when, in addition, its model opens
+in ONNX Runtime, its input shape agrees with ``feature_schema.json`` and with metadata's
+``sequence_length`` / ``feature_names``, and one inference on an all-zero window gives finite
+output. Those are the failures a live process would otherwise meet at its first prediction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from atb_prediction.models.consistency import shape_problems
+from atb_prediction.models.exceptions import PredictionError
+
+__all__ = [
+    "INFERENCE_TIMEOUT_SECONDS",
+    "KeyPattern",
+    "VersionReport",
+    "check_version",
+    "parse_key",
+    "validate_registry",
+    "validate_version",
+    "zero_inputs",
+]
+
+INFERENCE_TIMEOUT_SECONDS = 30.0
+"""Deadline of the zero-input inference, so that one pathological model cannot hang a check."""
+
+ProgressCallback = Callable[[int, int, str], None]
+"""``progress(done, total, key)``, called after each version is checked."""
+
+
+class _Tensor(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+
+    @property
+    def shape(self) -> tuple[int | None, ...]: ...
+
+
+class _Record(Protocol):
+    """What validation reads from a ``BundleRecord`` of :func:`atb_prediction.scan_registry`."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def directory(self) -> str: ...
+
+    @property
+    def model_path(self) -> str: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def feature_schema(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VersionReport:
+    """The outcome of checking one version (or one bundle the scan could not read)."""
+
+    key: str
+    """``SYMBOL:TIMEFRAME:TYPE:VERSION``, or ``SYMBOL/TYPE/NAME`` for an unreadable bundle."""
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    """One sentence per problem, naming the file, input or output concerned."""
+    timings: dict[str, float] | None = None
+    """Seconds spent opening the model (``open``) and running it (``inference``)."""
+    path: str | None = None
+    """The version folder (or the ``latest`` entry) checked."""
+
+
+# --- key patterns -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPattern:
+    """A ``KEY`` argument: a version key, a prefix of one, or a path; ``*`` and ``?`` glob."""
+
+    text: str
+    symbol: str
+    timeframe: str | None
+    model_type: str | None
+    version: str | None
+
+    def matches(self, symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
+        """Whether the version so named matches; an unknown timeframe matches any pattern."""
+        pairs = [(self.symbol, symbol), (self.model_type, model_type), (self.version, version)]
+        if self.timeframe is not None and timeframe is not None:
+            pairs.append((self.timeframe, timeframe))
+        return all(
+            pattern is None or fnmatch.fnmatchcase(value, pattern) for pattern, value in pairs
+        )
+
+
+def parse_key(text: str) -> KeyPattern:
+    """Parse a ``KEY`` argument.
+
+    Accepted forms: ``SYMBOL[:TIMEFRAME[:MODEL_TYPE[:VERSION]]]`` (the registry's bundle key
+    and its prefixes) and ``SYMBOL/MODEL_TYPE[/VERSION]`` (the folder path). Each part may use
+    shell-style wildcards, e.g. ``*:1h:basic``.
+
+    Raises:
+        ValueError: empty parts or too many of them.
+    """
+    if "/" in text:
+        parts = text.strip("/").split("/")
+        if len(parts) > 3 or not all(parts):
+            raise ValueError(f"key {text!r}: expected SYMBOL/MODEL_TYPE[/VERSION]")
+        padded = [*parts, None, None][:3]
+        return KeyPattern(text, padded[0] or "", None, padded[1], padded[2])
+    parts = text.split(":")
+    if len(parts) > 4 or not all(parts):
+        raise ValueError(f"key {text!r}: expected SYMBOL[:TIMEFRAME[:MODEL_TYPE[:VERSION]]]")
+    padded4 = [*parts, None, None, None][:4]
+    return KeyPattern(text, padded4[0] or "", padded4[1], padded4[2], padded4[3])
+
+
+# --- one version --------------------------------------------------------------------------------
+
+
+def _declared_int(sources: Iterable[Mapping[str, Any] | None], name: str) -> int | None:
+    for source in sources:
+        value = (source or {}).get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def zero_inputs(
+    inputs: Sequence[_Tensor],
+    metadata: Mapping[str, Any],
+    feature_schema: Mapping[str, Any] | None,
+) -> dict[str, np.ndarray]:
+    """An all-zero feed for every input, of batch 1.
+
+    Fixed dimensions come from the model. Dynamic ones are filled from the bundle's declarations
+    where a ``[batch, sequence, features]`` input allows it, else with 1, so that a model with
+    a symbolic sequence length is still run with the window the bundle says it expects.
+    """
+    names = metadata.get("feature_names")
+    schema_features = (feature_schema or {}).get("features")
+    width = len(names) if isinstance(names, list) and names else None
+    if width is None and isinstance(schema_features, list) and schema_features:
+        width = len(schema_features)
+    length = _declared_int((feature_schema, metadata), "sequence_length")
+    feed = {}
+    for tensor in inputs:
+        rank = len(tensor.shape)
+        dims = []
+        for axis, dim in enumerate(tensor.shape):
+            if dim is not None:
+                dims.append(dim)
+            elif rank == 3 and axis == 1:
+                dims.append(length or 1)
+            elif rank == 3 and axis == 2:
+                dims.append(width or 1)
+            else:
+                dims.append(1)
+        feed[tensor.name] = np.zeros(dims, dtype=tensor.dtype)
+    return feed
+
+
+def validate_version(record: _Record) -> VersionReport:
+    """Check one version that the registry scan could read.
+
+    Opens the model on one thread without warm-up (validation may open hundreds), compares its
+    input with the bundle's declarations, and runs it once on zeros. Never raises for a bad
+    model: every failure becomes a problem in the report.
+    """
+    # Imported here: the package's __init__ imports this module's siblings, not the reverse.
+    from atb_prediction import OnnxSession
+
+    problems: list[str] = []
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        session = OnnxSession(record.model_path, warmup=False, intra_op_threads=1)
+    except (PredictionError, OSError) as exc:
+        problems.append(f"model does not open: {exc}")
+        return VersionReport(record.key, False, problems, None, record.directory)
+    timings["open"] = time.perf_counter() - started
+
+    problems.extend(shape_problems(session.inputs, record.metadata, record.feature_schema))
+    try:
+        feed = zero_inputs(session.inputs, record.metadata, record.feature_schema)
+    except TypeError as exc:  # a dtype numpy cannot build zeros of
+        problems.append(f"cannot build an all-zero input: {exc}")
+        feed = {}
+    if feed:
+        started = time.perf_counter()
+        try:
+            outputs = session.run(feed, timeout=INFERENCE_TIMEOUT_SECONDS)
+        except PredictionError as exc:
+            problems.append(f"inference on an all-zero input failed: {exc}")
+        else:
+            timings["inference"] = time.perf_counter() - started
+            for info, output in zip(session.outputs, outputs, strict=False):
+                values = np.asarray(output)
+                if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+                    problems.append(
+                        f"output {info.name!r} has {bad} non-finite value(s) of {values.size} "
+                        "for an all-zero input"
+                    )
+                elif values.size == 0:
+                    problems.append(f"output {info.name!r} is empty for an all-zero input")
+    return VersionReport(record.key, not problems, problems, timings, record.directory)
+
+
+# --- many versions ------------------------------------------------------------------------------
+
+
+def _parts(root: str, path: str) -> list[str]:
+    """``path`` relative to the registry root, as its folder names."""
+    return list(Path(os.path.relpath(path, root)).parts)
+
+
+def _invalid_identity(root: str, path: str) -> tuple[str, str, str, str]:
+    """(display key, symbol, model_type, name) of an unreadable bundle or a broken ``latest``."""
+    parts = _parts(root, path)
+    padded = [*parts, "", "", ""][:3]
+    return "/".join(parts), padded[0], padded[1], padded[2]
+
+
+def validate_registry(
+    root: str | os.PathLike[str],
+    keys: Sequence[str] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[VersionReport]:
+    """Check every version of the registry at ``root``, or those matching ``keys``.
+
+    Bundles the scan could not read (bad JSON, schema failure, no model file) and model types
+    whose ``latest`` is broken are reported as failures beside the versions checked by
+    :func:`validate_version`. Reports come in the scan's order, unreadable bundles last.
+
+    Raises:
+        ValueError: a key is malformed.
+        LookupError: a key matches nothing (:class:`~atb_prediction.ModelNotAvailableError`).
+        PredictionError: the registry root is missing or unreadable.
+    """
+    from atb_prediction import scan_registry
+    from atb_prediction.models.exceptions import ModelNotAvailableError
+
+    patterns = [parse_key(key) for key in keys or ()]
+    index = scan_registry(os.fspath(root))
+    used: set[str] = set()
+
+    def wanted(symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
+        if not patterns:
+            return True
+        hits = [p for p in patterns if p.matches(symbol, timeframe, model_type, version)]
+        used.update(p.text for p in hits)
+        return bool(hits)
+
+    records = [
+        r for r in index.versions if wanted(r.symbol, r.timeframe, r.model_type, r.version_id)
+    ]
+    failed: list[VersionReport] = []
+    for bundle in index.invalid:
+        display, symbol, model_type, name = _invalid_identity(index.root, bundle.path)
+        if wanted(symbol, None, model_type, name):
+            failed.append(VersionReport(display, False, [bundle.reason], None, bundle.path))
+    reported = {report.key for report in failed}
+    for (symbol, model_type), reason in sorted(index.unavailable.items()):
+        display = f"{symbol}/{model_type}/latest"
+        if display not in reported and wanted(symbol, None, model_type, "latest"):
+            path = os.path.join(index.root, symbol, model_type, "latest")
+            failed.append(VersionReport(display, False, [reason], None, path))
+
+    unmatched = [p.text for p in patterns if p.text not in used]
+    if unmatched:
+        raise ModelNotAvailableError(
+            f"no version in {index.root} matches {', '.join(map(repr, unmatched))}"
+        )
+
+    total = len(records) + len(failed)
+    reports = []
+    for done, record in enumerate(records, start=1):
+        reports.append(validate_version(record))
+        if progress is not None:
+            progress(done, total, record.key)
+    reports.extend(failed)
+    if progress is not None and failed:
+        progress(total, total, failed[-1].key)
+    return reports
+
+
+def check_version(
+    root: str | os.PathLike[str], symbol: str, model_type: str, version: str
+) -> VersionReport:
+    """Validate one version folder, schema checks included: what a promotion requires."""
+    from atb_prediction import scan_registry
+
+    index = scan_registry(os.fspath(root))
+    for record in index.versions:
+        if (record.symbol, record.model_type, record.version_id) == (symbol, model_type, version):
+            return validate_version(record)
+    wanted = [symbol, model_type, version]
+    for bundle in index.invalid:
+        if _parts(index.root, bundle.path) == wanted:
+            return VersionReport("/".join(wanted), False, [bundle.reason], None, bundle.path)
+    path = os.path.join(index.root, symbol, model_type, version)
+    return VersionReport(
+        "/".join(wanted), False, [f"{path} is not a version the registry scan found"], None, path
+    )

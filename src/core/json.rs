@@ -1,0 +1,134 @@
+//! Reading the JSON files of a bundle: size- and depth-limited, and lenient about the
+//! non-finite numbers (`NaN`, `Infinity`) that Python's `json` module writes and reads.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::core::error::{Error, Result};
+
+/// Larger JSON files are refused: a bundle's metadata is a few kilobytes.
+pub const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A parsed JSON document together with its original text.
+///
+/// The text is kept because the Python side parses it again lazily with `json.loads`, which keeps
+/// `Infinity` and `NaN` as floats where `serde_json` can only hold `null`.
+#[derive(Debug, Clone)]
+pub struct JsonDocument {
+    /// The file's text, as written.
+    pub text: String,
+    /// The parsed value, with non-finite numbers as `null`.
+    pub value: Value,
+}
+
+/// Reads and parses `path`, which must hold a JSON object.
+pub fn read_object(path: &Path) -> Result<JsonDocument> {
+    let invalid = |reason: String| Error::InvalidDocument {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if size > MAX_JSON_BYTES {
+        return Err(invalid(format!(
+            "file is {size} bytes; JSON files over {MAX_JSON_BYTES} bytes are refused"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
+    let value = parse_lenient(&text).map_err(|e| invalid(format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid(format!(
+            "expected a JSON object at the top level, found {}",
+            type_name(&value)
+        )));
+    }
+    Ok(JsonDocument { text, value })
+}
+
+/// Parses JSON, reading the bare tokens `NaN`, `Infinity` and `-Infinity` as `null`.
+///
+/// `serde_json`'s recursion limit (128 levels) turns absurdly deep documents into an error
+/// rather than a stack overflow.
+pub fn parse_lenient(text: &str) -> serde_json::Result<Value> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(strict_error) => match replace_non_finite(text) {
+            Some(patched) => serde_json::from_str(&patched),
+            None => Err(strict_error),
+        },
+    }
+}
+
+/// Rewrites non-finite number tokens outside strings to `null`; `None` when there are none.
+fn replace_non_finite(text: &str) -> Option<String> {
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let mut out = String::with_capacity(text.len());
+    let mut replaced = false;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = TOKENS.iter().find(|t| rest.starts_with(**t)) {
+            out.push_str("null");
+            rest = &rest[token.len()..];
+            replaced = true;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    replaced.then_some(out)
+}
+
+/// The JSON type of a value, as JSON Schema names it.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_numbers_read_as_null_outside_strings() {
+        let value =
+            parse_lenient(r#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN Infinity"}"#)
+                .unwrap();
+        assert_eq!(value["a"], Value::Null);
+        assert_eq!(value["b"], Value::Null);
+        assert_eq!(value["c"], Value::Null);
+        assert_eq!(value["d"], "NaN Infinity");
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        assert!(parse_lenient("{\"a\": ").is_err());
+        assert!(parse_lenient("{\"a\": Infinit}").is_err());
+    }
+
+    #[test]
+    fn absurdly_deep_json_is_an_error_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_lenient(&deep).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! JSON Schema (Draft 2020-12) validation of a bundle's metadata, feature schema and metrics.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use jsonschema::Validator;
+use serde_json::Value;
+
+use crate::core::error::{Error, Result};
+
+/// The three compiled schemas a scan validates against.
+pub struct BundleSchemas {
+    metadata: Validator,
+    feature_schema: Validator,
+    metrics: Validator,
+    fingerprint: u64,
+}
+
+impl std::fmt::Debug for BundleSchemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleSchemas")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which of a bundle's files a document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// `metadata.json`.
+    Metadata,
+    /// `feature_schema.json`.
+    FeatureSchema,
+    /// `metrics.json`.
+    Metrics,
+}
+
+impl DocumentKind {
+    /// The file name inside a bundle.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Metadata => "metadata.json",
+            Self::FeatureSchema => "feature_schema.json",
+            Self::Metrics => "metrics.json",
+        }
+    }
+}
+
+impl BundleSchemas {
+    /// Compiles the three schemas from their JSON text.
+    pub fn compile(metadata: &str, feature_schema: &str, metrics: &str) -> Result<Self> {
+        let mut hasher = DefaultHasher::new();
+        (metadata, feature_schema, metrics).hash(&mut hasher);
+        Ok(Self {
+            metadata: compile_one("metadata", metadata)?,
+            feature_schema: compile_one("feature_schema", feature_schema)?,
+            metrics: compile_one("metrics", metrics)?,
+            fingerprint: hasher.finish(),
+        })
+    }
+
+    /// Identifies the schema texts, so a rescan only reuses results checked by the same schemas.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Every violation of `kind`'s schema in `document`, each as `"/json/pointer: message"`.
+    pub fn violations(&self, kind: DocumentKind, document: &Value) -> Vec<String> {
+        let validator = match kind {
+            DocumentKind::Metadata => &self.metadata,
+            DocumentKind::FeatureSchema => &self.feature_schema,
+            DocumentKind::Metrics => &self.metrics,
+        };
+        validator
+            .iter_errors(document)
+            .map(|error| {
+                let pointer = error.instance_path().to_string();
+                let pointer = if pointer.is_empty() {
+                    "/".to_owned()
+                } else {
+                    pointer
+                };
+                format!("{pointer}: {error}")
+            })
+            .collect()
+    }
+}
+
+fn compile_one(name: &str, text: &str) -> Result<Validator> {
+    let invalid = |reason: String| {
+        Error::InvalidArgument(format!("the {name} JSON Schema is not usable: {reason}"))
+    };
+    let schema: Value =
+        serde_json::from_str(text).map_err(|e| invalid(format!("malformed JSON: {e}")))?;
+    jsonschema::draft202012::new(&schema).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OBJECT: &str = r#"{"type": "object"}"#;
+
+    #[test]
+    fn violations_name_the_json_pointer() {
+        let metadata =
+            r#"{"type": "object", "properties": {"sequence_length": {"type": "integer"}}}"#;
+        let schemas = BundleSchemas::compile(metadata, OBJECT, OBJECT).unwrap();
+        let found = schemas.violations(
+            DocumentKind::Metadata,
+            &serde_json::json!({"sequence_length": "120"}),
+        );
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("/sequence_length: "), "{found:?}");
+        assert!(schemas
+            .violations(
+                DocumentKind::Metadata,
+                &serde_json::json!({"sequence_length": 120})
+            )
+            .is_empty());
+    }
+
+    #[test]
+    fn a_broken_schema_is_a_clear_error() {
+        let error = BundleSchemas::compile("{", OBJECT, OBJECT).unwrap_err();
+        assert!(
+            error.to_string().contains("metadata JSON Schema"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! `Predictor` (upstream's `OnnxRunner.predict` done in Rust) and the `ModelPrediction` value.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::core::json::parse_lenient;
+use crate::core::predict::{Features, PredictionSpec, Predictor};
+use crate::core::session::InferenceSession;
+use crate::core::tensor::ElementType;
+use crate::core::Error;
+use crate::py::arrays::{as_ndarray, HeldArray};
+use crate::py::gil::detached;
+use crate::py::repr::{float, quoted};
+use crate::py::session::{timeout_from_seconds, PyOnnxSession};
+
+/// One prediction, with upstream's fields.
+#[pyclass(
+    frozen,
+    module = "atb_prediction._core",
+    name = "ModelPrediction",
+    eq,
+    skip_from_py_object
+)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyModelPrediction {
+    /// The predicted price (NaN for classifiers).
+    #[pyo3(get)]
+    price: f64,
+    /// In `[0, 1]`.
+    #[pyo3(get)]
+    confidence: f64,
+    /// `1`, `0` or `-1`.
+    #[pyo3(get)]
+    direction: i64,
+    /// The model that predicted it.
+    #[pyo3(get)]
+    model_name: String,
+    /// Seconds spent in `predict`.
+    #[pyo3(get)]
+    inference_time: f64,
+    /// Class probabilities for classifiers, else `None`.
+    probabilities: Option<Vec<f64>>,
+}
+
+#[pymethods]
+impl PyModelPrediction {
+    #[new]
+    #[pyo3(signature = (price, confidence, direction, model_name, inference_time, probabilities=None))]
+    fn new(
+        price: f64,
+        confidence: f64,
+        direction: i64,
+        model_name: String,
+        inference_time: f64,
+        probabilities: Option<Vec<f64>>,
+    ) -> Self {
+        Self {
+            price,
+            confidence,
+            direction,
+            model_name,
+            inference_time,
+            probabilities,
+        }
+    }
+
+    /// The probabilities as a tuple (upstream's type), or `None`.
+    #[getter(probabilities)]
+    fn probabilities_tuple<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        self.probabilities
+            .as_ref()
+            .map(|p| PyTuple::new(py, p))
+            .transpose()
+    }
+
+    /// The fields as a dict.
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item("price", self.price)?;
+        dict.set_item("confidence", self.confidence)?;
+        dict.set_item("direction", self.direction)?;
+        dict.set_item("model_name", &self.model_name)?;
+        dict.set_item("inference_time", self.inference_time)?;
+        dict.set_item("probabilities", self.probabilities_tuple(py)?)?;
+        Ok(dict)
+    }
+
+    /// A copy with the given fields replaced (used by caches to restamp timing).
+    #[pyo3(signature = (*, inference_time=None, model_name=None))]
+    fn replace(&self, inference_time: Option<f64>, model_name: Option<String>) -> Self {
+        let mut copy = self.clone();
+        if let Some(time) = inference_time {
+            copy.inference_time = time;
+        }
+        if let Some(name) = model_name {
+            copy.model_name = name;
+        }
+        copy
+    }
+
+    fn __repr__(&self) -> String {
+        let probabilities = match &self.probabilities {
+            Some(p) => format!(
+                "({})",
+                p.iter().map(|v| float(*v)).collect::<Vec<_>>().join(", ")
+                    + if p.len() == 1 { "," } else { "" }
+            ),
+            None => "None".to_owned(),
+        };
+        format!(
+            "ModelPrediction(price={}, confidence={}, direction={}, model_name={}, inference_time={}, probabilities={probabilities})",
+            float(self.price), float(self.confidence), self.direction, quoted(&self.model_name), float(self.inference_time)
+        )
+    }
+}
+
+/// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
+#[pyclass(frozen, module = "atb_prediction._core", name = "Predictor")]
+pub struct PyPredictor {
+    session: Arc<InferenceSession>,
+    spec: PredictionSpec,
+    model_name: String,
+    timeout: Option<Duration>,
+}
+
+fn hold_features<'py>(features: &Bound<'py, PyAny>) -> PyResult<HeldArray<'py>> {
+    let array: Bound<'py, PyUntypedArray> = as_ndarray(features, ElementType::Float64)?;
+    Ok(HeldArray::hold(&array)?)
+}
+
+#[pymethods]
+impl PyPredictor {
+    #[new]
+    #[pyo3(signature = (session, metadata_json=None, *, model_name, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None))]
+    fn new(
+        session: &Bound<'_, PyOnnxSession>,
+        metadata_json: Option<&str>,
+        model_name: String,
+        confidence_scale_factor: f64,
+        direction_threshold: f64,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let metadata = match metadata_json {
+            Some(text) => parse_lenient(text).map_err(|e| {
+                Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}"))
+            })?,
+            None => serde_json::Value::Null,
+        };
+        Ok(Self {
+            session: Arc::clone(session.get().core()),
+            spec: PredictionSpec::from_metadata(
+                &metadata,
+                confidence_scale_factor,
+                direction_threshold,
+            )?,
+            model_name,
+            timeout: timeout_from_seconds(timeout)?,
+        })
+    }
+
+    /// One prediction from a 1-D, 2-D or 3-D feature array (upstream's `predict`).
+    fn predict(&self, py: Python<'_>, features: &Bound<'_, PyAny>) -> PyResult<PyModelPrediction> {
+        let started = Instant::now();
+        let held = hold_features(features)?;
+        let (shape, data) = held.view();
+        let features = Features { shape, data };
+        let predictor = Predictor {
+            session: &self.session,
+            spec: &self.spec,
+        };
+        let timeout = self.timeout;
+        let prediction = detached(py, || predictor.predict(&features, timeout))?;
+        Ok(PyModelPrediction {
+            price: prediction.price,
+            confidence: prediction.confidence,
+            direction: i64::from(prediction.direction),
+            model_name: self.model_name.clone(),
+            inference_time: started.elapsed().as_secs_f64(),
+            probabilities: prediction.probabilities,
+        })
+    }
+
+    /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of
+    /// `price`, `confidence`, `direction` arrays, plus `probabilities` `[windows, classes]` for
+    /// classifiers.
+    fn predict_batch<'py>(
+        &self,
+        py: Python<'py>,
+        features: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let held = hold_features(features)?;
+        let (shape, data) = held.view();
+        let features = Features { shape, data };
+        let predictor = Predictor {
+            session: &self.session,
+            spec: &self.spec,
+        };
+        let timeout = self.timeout;
+        let batch = detached(py, || predictor.predict_batch(&features, timeout))?;
+        let dict = PyDict::new(py);
+        dict.set_item("price", PyArray1::from_vec(py, batch.price))?;
+        dict.set_item("confidence", PyArray1::from_vec(py, batch.confidence))?;
+        dict.set_item("direction", PyArray1::from_vec(py, batch.direction))?;
+        if let Some((probabilities, classes)) = batch.probabilities {
+            let rows = if classes == 0 {
+                0
+            } else {
+                probabilities.len() / classes
+            };
+            dict.set_item(
+                "probabilities",
+                PyArray1::from_vec(py, probabilities).reshape([rows, classes])?,
+            )?;
+        }
+        Ok(dict)
+    }
+
+    /// Whether results may be cached (regression only, as upstream).
+    #[getter]
+    fn cacheable(&self) -> bool {
+        self.spec.is_cacheable()
+    }
+
+    /// The run timeout in seconds, or `None`.
+    #[getter]
+    fn timeout(&self) -> Option<f64> {
+        self.timeout.map(|t| t.as_secs_f64())
+    }
+
+    /// The model name reported in predictions.
+    #[getter]
+    fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Predictor({})", quoted(self.session.origin()))
+    }
+}

@@ -1,0 +1,316 @@
+//! `scan_registry` and the index, record and invalid-bundle classes it returns.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::core::json::JsonDocument;
+use crate::core::scan::{self, RegistryIndex, VersionRecord};
+use crate::core::schema::BundleSchemas;
+use crate::py::gil::detached;
+use crate::py::repr::quoted;
+
+/// Compiling the schemas costs more than an unchanged rescan, so the last compiled set is kept.
+static COMPILED_SCHEMAS: Mutex<Option<(u64, Arc<BundleSchemas>)>> = Mutex::new(None);
+
+fn compiled_schemas(
+    metadata: &str,
+    feature_schema: &str,
+    metrics: &str,
+) -> crate::core::Result<Arc<BundleSchemas>> {
+    let mut hasher = DefaultHasher::new();
+    (metadata, feature_schema, metrics).hash(&mut hasher);
+    let key = hasher.finish();
+    let mut cached = COMPILED_SCHEMAS.lock();
+    if let Some((cached_key, schemas)) = cached.as_ref() {
+        if *cached_key == key {
+            return Ok(Arc::clone(schemas));
+        }
+    }
+    let schemas = Arc::new(BundleSchemas::compile(metadata, feature_schema, metrics)?);
+    *cached = Some((key, Arc::clone(&schemas)));
+    Ok(schemas)
+}
+
+/// Scans a registry; see `atb_prediction.scan_registry` for the documented entry point.
+#[pyfunction]
+#[pyo3(signature = (root, metadata_schema, feature_schema_schema, metrics_schema, previous=None))]
+pub fn scan_registry_with(
+    py: Python<'_>,
+    root: PathBuf,
+    metadata_schema: &str,
+    feature_schema_schema: &str,
+    metrics_schema: &str,
+    previous: Option<&Bound<'_, PyRegistryIndex>>,
+) -> PyResult<PyRegistryIndex> {
+    let previous = previous.map(|p| Arc::clone(&p.get().inner));
+    let index = detached(py, || {
+        let schemas = compiled_schemas(metadata_schema, feature_schema_schema, metrics_schema)?;
+        scan::scan(&root, &schemas, previous.as_deref())
+    })?;
+    Ok(PyRegistryIndex {
+        inner: Arc::new(index),
+        versions: PyOnceLock::new(),
+    })
+}
+
+/// The result of `scan_registry`: every valid version, every skipped bundle, and the production
+/// version of each model type.
+#[pyclass(frozen, module = "atb_prediction._core", name = "RegistryIndex")]
+pub struct PyRegistryIndex {
+    inner: Arc<RegistryIndex>,
+    versions: PyOnceLock<Py<PyTuple>>,
+}
+
+impl PyRegistryIndex {
+    /// The core index.
+    pub fn core(&self) -> &Arc<RegistryIndex> {
+        &self.inner
+    }
+}
+
+#[pymethods]
+impl PyRegistryIndex {
+    /// The registry root (absolute).
+    #[getter]
+    fn root(&self) -> PathBuf {
+        self.inner.root.clone()
+    }
+
+    /// Every valid version, sorted by (symbol, model type, version id).
+    #[getter]
+    fn versions(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        // Records become Python objects only when asked for: a scan of thousands of bundles that
+        // only needs the production ones never pays for the rest.
+        let tuple = self.versions.get_or_try_init(py, || {
+            let records = self
+                .inner
+                .versions
+                .iter()
+                .map(|record| Py::new(py, PyBundleRecord::new(&self.inner, record)))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok::<_, PyErr>(PyTuple::new(py, records)?.unbind())
+        })?;
+        Ok(tuple.clone_ref(py))
+    }
+
+    /// Every bundle skipped, with the path and the reason.
+    #[getter]
+    fn invalid(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        let items = self
+            .inner
+            .invalid
+            .iter()
+            .map(|bundle| {
+                Py::new(
+                    py,
+                    PyInvalidBundle {
+                        path: bundle.path.display().to_string(),
+                        reason: bundle.reason.clone(),
+                    },
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, items)?.unbind())
+    }
+
+    /// `(symbol, model_type) -> version_id` of each model type with a usable production version.
+    #[getter]
+    fn production<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for state in &self.inner.model_types {
+            if let Ok(version) = &state.production {
+                dict.set_item((&state.symbol, &state.model_type), version)?;
+            }
+        }
+        Ok(dict)
+    }
+
+    /// `(symbol, model_type) -> reason` of each model type without a usable production version.
+    #[getter]
+    fn unavailable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for state in &self.inner.model_types {
+            if let Err(reason) = &state.production {
+                dict.set_item((&state.symbol, &state.model_type), reason)?;
+            }
+        }
+        Ok(dict)
+    }
+
+    /// How many version folders were reused unchanged from the previous index.
+    #[getter]
+    fn reused(&self) -> usize {
+        self.inner.reused()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.versions.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RegistryIndex(root={}, versions={}, invalid={})",
+            quoted(&self.inner.root.display().to_string()),
+            self.inner.versions.len(),
+            self.inner.invalid.len()
+        )
+    }
+}
+
+/// A bundle that was skipped, and why.
+#[pyclass(
+    frozen,
+    module = "atb_prediction._core",
+    name = "InvalidBundle",
+    get_all
+)]
+pub struct PyInvalidBundle {
+    /// The folder (or `latest` pointer) concerned.
+    path: String,
+    /// What was wrong.
+    reason: String,
+}
+
+#[pymethods]
+impl PyInvalidBundle {
+    fn __repr__(&self) -> String {
+        format!(
+            "InvalidBundle(path={}, reason={})",
+            quoted(&self.path),
+            quoted(&self.reason)
+        )
+    }
+}
+
+/// One valid version folder; its JSON files are parsed into Python objects on first access.
+#[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
+pub struct PyBundleRecord {
+    record: Arc<VersionRecord>,
+    is_production: bool,
+    metadata: PyOnceLock<Py<PyAny>>,
+    feature_schema: PyOnceLock<Py<PyAny>>,
+    metrics: PyOnceLock<Py<PyAny>>,
+}
+
+impl PyBundleRecord {
+    fn new(index: &RegistryIndex, record: &Arc<VersionRecord>) -> Self {
+        let is_production = index.model_types.iter().any(|state| {
+            state.symbol == record.symbol
+                && state.model_type == record.model_type
+                && state.production.as_deref() == Ok(record.version_id.as_str())
+        });
+        Self {
+            record: Arc::clone(record),
+            is_production,
+            metadata: PyOnceLock::new(),
+            feature_schema: PyOnceLock::new(),
+            metrics: PyOnceLock::new(),
+        }
+    }
+
+    /// The core record.
+    pub fn core(&self) -> &Arc<VersionRecord> {
+        &self.record
+    }
+}
+
+/// Parses a document with Python's `json`, which keeps `Infinity`/`NaN` as floats.
+fn load_document(
+    py: Python<'_>,
+    cell: &PyOnceLock<Py<PyAny>>,
+    document: Option<&JsonDocument>,
+) -> PyResult<Py<PyAny>> {
+    let value = cell.get_or_try_init(py, || match document {
+        Some(document) => Ok::<_, PyErr>(
+            py.import("json")?
+                .call_method1("loads", (&document.text,))?
+                .unbind(),
+        ),
+        None => Ok(py.None()),
+    })?;
+    Ok(value.clone_ref(py))
+}
+
+#[pymethods]
+impl PyBundleRecord {
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.record.symbol
+    }
+    #[getter]
+    fn model_type(&self) -> &str {
+        &self.record.model_type
+    }
+    #[getter]
+    fn version_id(&self) -> &str {
+        &self.record.version_id
+    }
+    #[getter]
+    fn timeframe(&self) -> &str {
+        &self.record.timeframe
+    }
+    #[getter]
+    fn directory(&self) -> String {
+        self.record.directory.display().to_string()
+    }
+    #[getter]
+    fn model_path(&self) -> String {
+        self.record.model_path.display().to_string()
+    }
+    /// `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`.
+    #[getter]
+    fn key(&self) -> String {
+        self.record.key()
+    }
+    #[getter]
+    fn created_at(&self) -> Option<&str> {
+        self.record.metadata_str("created_at")
+    }
+    #[getter]
+    fn stage(&self) -> Option<&str> {
+        self.record.metadata_str("stage")
+    }
+    #[getter]
+    fn is_production(&self) -> bool {
+        self.is_production
+    }
+    /// `metadata.json` as a dict (empty when the bundle has none).
+    #[getter]
+    fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = load_document(py, &self.metadata, self.record.metadata.as_ref())?;
+        if value.is_none(py) {
+            return Ok(PyDict::new(py).into_any().unbind());
+        }
+        Ok(value)
+    }
+    /// `feature_schema.json` as a dict, or `None`.
+    #[getter]
+    fn feature_schema(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        load_document(
+            py,
+            &self.feature_schema,
+            self.record.feature_schema.as_ref(),
+        )
+    }
+    /// `metrics.json` as a dict, or `None`.
+    #[getter]
+    fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        load_document(py, &self.metrics, self.record.metrics.as_ref())
+    }
+    /// The raw text of `metadata.json`, or `None`.
+    #[getter]
+    fn metadata_text(&self) -> Option<&str> {
+        self.record.metadata.as_ref().map(|d| d.text.as_str())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("BundleRecord({})", quoted(&self.record.key()))
+    }
+}
