@@ -234,7 +234,6 @@ METADATA_REJECTS: list[tuple[str, object]] = [
     ("normalization_params", {"close": 1.0}),
     ("normalization_params", {"close": {"mean": "0.5", "std": 1.0}}),
     ("normalization_params", {"close": {"mean": 0.5, "std": -1.0}}),
-    ("normalization_params", {"close": {"mean": 0.5}}),
     ("normalization_params", {"close": {"min": 0.0, "max": None}}),
     ("normalization_params", {"": {"mean": 0.0, "std": 1.0}}),
     ("price_normalization", "rolling_minmax"),
@@ -243,7 +242,6 @@ METADATA_REJECTS: list[tuple[str, object]] = [
     ("price_normalization", {"method": "rolling_minmax", "window": 0}),
     ("price_normalization", {"method": "rolling_minmax", "window": "120"}),
     ("price_normalization", {"target_feature": 3}),
-    ("price_normalization", {"std": 1.0}),
     ("task_type", 1),
     ("task_type", "classification"),
     ("task_type", "Regression"),
@@ -280,7 +278,6 @@ FEATURE_SCHEMA_REJECTS: list[tuple[str, object]] = [
     ("features", [{"name": ""}]),
     ("features", [{"name": "close", "required": "yes"}]),
     ("features", [{"name": "close", "mean": "0"}]),
-    ("features", [{"name": "close", "mean": 0.0}]),
     ("features", [{"name": "close", "normalization": {"min": 0, "max": "1"}}]),
     ("normalization_params", {"close": {"mean": 0.0, "std": "1"}}),
     ("price_normalization", {"method": "rolling_minmax", "window": -3}),
@@ -370,7 +367,10 @@ _json_values = st.recursive(
 
 @st.composite
 def _scaling(draw: st.DrawFn, *, extra: dict[str, st.SearchStrategy[Any]]) -> dict[str, Any]:
-    """A z-score pair, a min-max pair, both or neither, plus any of the ``extra`` keys."""
+    """A z-score pair, a min-max pair, both or neither, plus any of the ``extra`` keys.
+
+    A lone ``mean`` or ``std`` is valid too (upstream defaults the other), so pairs are only one
+    of the shapes accepted."""
     out: dict[str, Any] = draw(st.fixed_dictionaries({}, optional=extra))
     if draw(st.booleans()):
         out |= {"mean": draw(_numbers), "std": draw(_non_negative)}
@@ -449,3 +449,10 @@ _metric_values = st.recursive(
 @given(st.dictionaries(_names, _metric_values, max_size=5))
 def test_any_nested_numeric_metrics_are_accepted(document: dict[str, Any]) -> None:
     assert error_paths("metrics", document) == []
+
+
+def test_a_lone_mean_or_std_is_accepted_as_upstream_defaults_the_other() -> None:
+    document = copy.deepcopy(VALID_METADATA)
+    document["normalization_params"] = {"close": {"mean": 0.5}, "volume": {"std": 2.0}}
+    document["price_normalization"] = {"method": "zscore", "mean": 1.0}
+    assert error_paths("metadata", document) == []

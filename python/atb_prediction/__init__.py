@@ -54,4 +54,5 @@ __all__ = [
     "StrategyModel",
     "TensorInfo",
     "__version__",
+    "scan_registry",
 ]

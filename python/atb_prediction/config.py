@@ -167,6 +167,22 @@ class PredictionConfig:
             metrics_schema_path=optional_text("METRICS_SCHEMA_PATH", None),
         )
 
+    def __str__(self) -> str:
+        """The summary upstream logs."""
+        return (
+            f"PredictionConfig(horizons={self.prediction_horizons}, "
+            f"confidence_threshold={self.min_confidence_threshold}, "
+            f"max_latency={self.max_prediction_latency}s, "
+            f"live_timeout={self.live_inference_timeout}s, "
+            f"sentiment={self.enable_sentiment}, "
+            f"microstructure={self.enable_market_microstructure}, "
+            f"ensemble={self.enable_ensemble}/{self.ensemble_method}, "
+            f"regime_conf={self.enable_regime_aware_confidence}, "
+            f"cache_enabled={self.prediction_cache_enabled}, "
+            f"cache_ttl={self.prediction_cache_ttl}, "
+            f"cache_max_size={self.prediction_cache_max_size})"
+        )
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field that is out of range, as upstream does."""
 

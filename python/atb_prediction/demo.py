@@ -218,7 +218,7 @@ def write_demo_registry(out: str | os.PathLike[str]) -> DemoRegistry:
     root = Path(out)
     _check_out(root)
     root.mkdir(parents=True, exist_ok=True)
-    files = []
+    files: list[Path] = []
     for version in DEMO_VERSIONS:
         directory = root / version.symbol / version.model_type / version.version_id
         directory.mkdir(parents=True)

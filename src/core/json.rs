@@ -10,15 +10,26 @@ use crate::core::error::{Error, Result};
 /// Larger JSON files are refused: a bundle's metadata is a few kilobytes.
 pub const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
 
+/// How the bare tokens `NaN`, `Infinity` and `-Infinity` (which Python's `json` writes) are read,
+/// since `serde_json` has no value for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonFinite {
+    /// As `null`: for code that reads numbers and treats a present `null` as non-finite.
+    Null,
+    /// As the largest finite numbers (and `NaN` as 0), so that schema validation sees numbers
+    /// where the file has numbers.
+    Extreme,
+}
+
 /// A parsed JSON document together with its original text.
 ///
 /// The text is kept because the Python side parses it again lazily with `json.loads`, which keeps
-/// `Infinity` and `NaN` as floats where `serde_json` can only hold `null`.
+/// `Infinity` and `NaN` as floats.
 #[derive(Debug, Clone)]
 pub struct JsonDocument {
     /// The file's text, as written.
     pub text: String,
-    /// The parsed value, with non-finite numbers as `null`.
+    /// The parsed value, read with [`NonFinite::Extreme`].
     pub value: Value,
 }
 
@@ -38,7 +49,8 @@ pub fn read_object(path: &Path) -> Result<JsonDocument> {
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
-    let value = parse_lenient(&text).map_err(|e| invalid(format!("malformed JSON: {e}")))?;
+    let value = parse_lenient(&text, NonFinite::Extreme)
+        .map_err(|e| invalid(format!("malformed JSON: {e}")))?;
     if !value.is_object() {
         return Err(invalid(format!(
             "expected a JSON object at the top level, found {}",
@@ -48,23 +60,29 @@ pub fn read_object(path: &Path) -> Result<JsonDocument> {
     Ok(JsonDocument { text, value })
 }
 
-/// Parses JSON, reading the bare tokens `NaN`, `Infinity` and `-Infinity` as `null`.
+/// Parses JSON, reading the bare tokens `NaN`, `Infinity` and `-Infinity` as `non_finite` says.
 ///
 /// `serde_json`'s recursion limit (128 levels) turns absurdly deep documents into an error
 /// rather than a stack overflow.
-pub fn parse_lenient(text: &str) -> serde_json::Result<Value> {
+pub fn parse_lenient(text: &str, non_finite: NonFinite) -> serde_json::Result<Value> {
     match serde_json::from_str(text) {
         Ok(value) => Ok(value),
-        Err(strict_error) => match replace_non_finite(text) {
+        Err(strict_error) => match replace_non_finite(text, non_finite) {
             Some(patched) => serde_json::from_str(&patched),
             None => Err(strict_error),
         },
     }
 }
 
-/// Rewrites non-finite number tokens outside strings to `null`; `None` when there are none.
-fn replace_non_finite(text: &str) -> Option<String> {
+/// Rewrites non-finite number tokens outside strings; `None` when there are none.
+fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
     const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let replacement = |token: &str| match (non_finite, token) {
+        (NonFinite::Null, _) => "null",
+        (NonFinite::Extreme, "-Infinity") => "-1.7976931348623157e308",
+        (NonFinite::Extreme, "Infinity") => "1.7976931348623157e308",
+        (NonFinite::Extreme, _) => "0",
+    };
     let mut out = String::with_capacity(text.len());
     let mut replaced = false;
     let mut in_string = false;
@@ -82,7 +100,7 @@ fn replace_non_finite(text: &str) -> Option<String> {
         } else if c == '"' {
             in_string = true;
         } else if let Some(token) = TOKENS.iter().find(|t| rest.starts_with(**t)) {
-            out.push_str("null");
+            out.push_str(replacement(token));
             rest = &rest[token.len()..];
             replaced = true;
             continue;
@@ -122,13 +140,13 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error() {
-        assert!(parse_lenient("{\"a\": ").is_err());
-        assert!(parse_lenient("{\"a\": Infinit}").is_err());
+        assert!(parse_lenient("{\"a\": ", NonFinite::Null).is_err());
+        assert!(parse_lenient("{\"a\": Infinit}", NonFinite::Null).is_err());
     }
 
     #[test]
     fn absurdly_deep_json_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse_lenient(&deep).is_err());
+        assert!(parse_lenient(&deep, NonFinite::Null).is_err());
     }
 }

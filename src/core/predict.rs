@@ -106,11 +106,16 @@ impl PredictionSpec {
             .get("normalization_params")
             .and_then(Value::as_object)
             .filter(|params| !params.is_empty());
+        // A key present with a null value came from `NaN`/`Infinity` in the file: non-finite,
+        // which upstream sanitises (mean to 0, std to EPSILON); an absent key takes the default.
         let column_params = |param: &Value| {
-            let mean = number(param.get("mean"))
-                .filter(|m| m.is_finite())
-                .unwrap_or(0.0);
-            let std = number(param.get("std")).unwrap_or(1.0);
+            let read = |key: &str, default: f64| match param.get(key) {
+                None => default,
+                Some(value) => value.as_f64().unwrap_or(f64::NAN),
+            };
+            let mean = read("mean", 0.0);
+            let std = read("std", 1.0);
+            let mean = if mean.is_finite() { mean } else { 0.0 };
             let std = if std.is_finite() && std != 0.0 {
                 std
             } else {
@@ -219,28 +224,6 @@ pub struct Features<'a> {
     pub data: TensorView<'a>,
 }
 
-impl Features<'_> {
-    fn value(&self, index: usize) -> Result<f64> {
-        Ok(match self.data {
-            TensorView::Float32(d) => f64::from(d[index]),
-            TensorView::Float64(d) => d[index],
-            TensorView::Int64(d) => d[index] as f64,
-            TensorView::Int32(d) => f64::from(d[index]),
-            TensorView::Int16(d) => f64::from(d[index]),
-            TensorView::Int8(d) => f64::from(d[index]),
-            TensorView::Uint64(d) => d[index] as f64,
-            TensorView::Uint32(d) => f64::from(d[index]),
-            TensorView::Uint16(d) => f64::from(d[index]),
-            TensorView::Uint8(d) => f64::from(d[index]),
-            TensorView::Bool(_) => {
-                return Err(Error::invalid_input(
-                    "features must be numbers, got an array of dtype bool",
-                ))
-            }
-        })
-    }
-}
-
 /// Upstream's reshaping: 1-D `[f]` -> `[1, 1, f]`, 2-D `[seq, f]` -> `[1, seq, f]`, 3-D kept.
 fn window_shape(shape: &[usize], batch: bool) -> Result<[usize; 3]> {
     match (shape, batch) {
@@ -268,7 +251,14 @@ pub struct Predictor<'s> {
 
 impl Predictor<'_> {
     /// Prepares the model input: normalised, checked for NaN/Inf, cast to the model's dtype.
-    fn prepare(&self, features: &Features<'_>, batch: bool) -> Result<(Vec<usize>, TensorData)> {
+    ///
+    /// The common live case (float32 features for a float32 model, no normalisation) borrows the
+    /// caller's buffer after the NaN/Inf check instead of copying it.
+    fn prepare<'f>(
+        &self,
+        features: &Features<'f>,
+        batch: bool,
+    ) -> Result<(Vec<usize>, Prepared<'f>)> {
         let shape = window_shape(features.shape, batch)?;
         let columns = shape[2];
         if let Some(declared) = self.spec.declared_features {
@@ -294,65 +284,47 @@ impl Predictor<'_> {
                 features.data.len()
             )));
         }
+        if let TensorView::Bool(_) = features.data {
+            return Err(Error::invalid_input(
+                "features must be numbers, got an array of dtype bool",
+            ));
+        }
+        let nonfinite = |index: usize| nonfinite_error(shape, batch, index);
         let normalization = &self.spec.normalization;
-        let prepared = |index: usize| -> Result<f64> {
-            let raw = features.value(index)?;
-            let value = match normalization.get(index % columns.max(1)) {
-                Some(Some((mean, std))) => (raw - mean) / std,
-                _ => raw,
-            };
-            Ok(value)
-        };
-        let nonfinite = |index: usize| {
-            let [windows, seq, _] = shape;
-            let (window, rest) = (
-                index / (seq * columns).max(1),
-                index % (seq * columns).max(1),
-            );
-            let at = if batch || windows > 1 {
-                format!(
-                    "window {window}, step {}, feature {}",
-                    rest / columns,
-                    rest % columns
+        let prepared = match (features.data, element_type) {
+            (TensorView::Float32(data), ElementType::Float32) if normalization.is_empty() => {
+                if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(nonfinite(index));
+                }
+                Prepared::Borrowed(features.data)
+            }
+            (TensorView::Float64(data), ElementType::Float64) if normalization.is_empty() => {
+                if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(nonfinite(index));
+                }
+                Prepared::Borrowed(features.data)
+            }
+            (data, ElementType::Float32) => Prepared::Owned(TensorData::Float32(
+                convert(
+                    data,
+                    columns,
+                    normalization,
+                    |v| v as f32,
+                    |v| v.is_finite(),
                 )
-            } else {
-                format!("step {}, feature {}", rest / columns, rest % columns)
-            };
-            Error::invalid_input(format!(
-                "features contain NaN or infinite values after preparation (first at {at}); clean the input before predicting"
-            ))
-        };
-        let data = match element_type {
-            ElementType::Float32 => {
-                let mut out = Vec::with_capacity(total);
-                for index in 0..total {
-                    let value = prepared(index)? as f32;
-                    if !value.is_finite() {
-                        return Err(nonfinite(index));
-                    }
-                    out.push(value);
-                }
-                TensorData::Float32(out)
-            }
-            ElementType::Float64 => {
-                let mut out = Vec::with_capacity(total);
-                for index in 0..total {
-                    let value = prepared(index)?;
-                    if !value.is_finite() {
-                        return Err(nonfinite(index));
-                    }
-                    out.push(value);
-                }
-                TensorData::Float64(out)
-            }
-            other => {
+                .map_err(nonfinite)?,
+            )),
+            (data, ElementType::Float64) => Prepared::Owned(TensorData::Float64(
+                convert(data, columns, normalization, |v| v, f64::is_finite).map_err(nonfinite)?,
+            )),
+            (_, other) => {
                 return Err(Error::invalid_input(format!(
                     "predict supports models with a float32 or float64 input; this one takes {}",
                     other.name()
                 )))
             }
         };
-        Ok((shape.to_vec(), data))
+        Ok((shape.to_vec(), prepared))
     }
 
     fn run(
@@ -416,12 +388,13 @@ impl Predictor<'_> {
         features: &Features<'_>,
         timeout: Option<std::time::Duration>,
     ) -> Result<BatchPrediction> {
-        let (shape, values) = self.run(features, true, timeout)?;
         let windows = window_shape(features.shape, true)?[0];
         let mut batch = BatchPrediction::default();
         if windows == 0 {
+            batch.probabilities = self.spec.class_count().map(|classes| (Vec::new(), classes));
             return Ok(batch);
         }
+        let (shape, values) = self.run(features, true, timeout)?;
         if shape.first() != Some(&windows) || values.len() % windows != 0 {
             return Err(self.output_error(format!(
                 "output shape {:?} does not have one row per window ({windows} windows)",
@@ -520,6 +493,87 @@ impl Predictor<'_> {
                 ))
             }
         }
+    }
+}
+
+/// A prepared model input: the caller's buffer itself, or a converted copy.
+enum Prepared<'a> {
+    Borrowed(TensorView<'a>),
+    Owned(TensorData),
+}
+
+impl Prepared<'_> {
+    fn view(&self) -> TensorView<'_> {
+        match self {
+            Self::Borrowed(view) => *view,
+            Self::Owned(data) => data.view(),
+        }
+    }
+}
+
+fn nonfinite_error(shape: [usize; 3], batch: bool, index: usize) -> Error {
+    let [windows, seq, columns] = shape;
+    let per_window = (seq * columns).max(1);
+    let (window, rest) = (index / per_window, index % per_window);
+    let step = rest / columns.max(1);
+    let feature = rest % columns.max(1);
+    let at = if batch || windows > 1 {
+        format!("window {window}, step {step}, feature {feature}")
+    } else {
+        format!("step {step}, feature {feature}")
+    };
+    Error::invalid_input(format!(
+        "features contain NaN or infinite values after preparation (first at {at}); clean the input before predicting"
+    ))
+}
+
+/// Converts `data` row by row, normalising each column; `Err(index)` at the first value that is
+/// not finite once written.
+fn convert<D: Copy>(
+    data: TensorView<'_>,
+    columns: usize,
+    normalization: &[Option<(f64, f64)>],
+    write: impl Fn(f64) -> D,
+    is_finite: impl Fn(D) -> bool,
+) -> std::result::Result<Vec<D>, usize> {
+    fn rows<S: Copy, D: Copy>(
+        source: &[S],
+        columns: usize,
+        normalization: &[Option<(f64, f64)>],
+        read: impl Fn(S) -> f64,
+        write: &impl Fn(f64) -> D,
+        is_finite: &impl Fn(D) -> bool,
+    ) -> std::result::Result<Vec<D>, usize> {
+        let mut out = Vec::with_capacity(source.len());
+        for row in source.chunks(columns.max(1)) {
+            for (column, &raw) in row.iter().enumerate() {
+                let value = match normalization.get(column) {
+                    Some(Some((mean, std))) => (read(raw) - mean) / std,
+                    _ => read(raw),
+                };
+                let value = write(value);
+                if !is_finite(value) {
+                    return Err(out.len());
+                }
+                out.push(value);
+            }
+        }
+        Ok(out)
+    }
+    let (w, f) = (&write, &is_finite);
+    match data {
+        TensorView::Float32(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Float64(d) => rows(d, columns, normalization, |v| v, w, f),
+        TensorView::Int64(d) => rows(d, columns, normalization, |v| v as f64, w, f),
+        TensorView::Int32(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Int16(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Int8(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Uint64(d) => rows(d, columns, normalization, |v| v as f64, w, f),
+        TensorView::Uint32(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Uint16(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Uint8(d) => rows(d, columns, normalization, f64::from, w, f),
+        // Refused by `prepare` before conversion; kept total for the match.
+        TensorView::Bool(d) => rows(d, columns, normalization, |v| f64::from(u8::from(v)), w, f),
     }
 }
 

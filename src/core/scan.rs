@@ -177,14 +177,8 @@ pub fn scan(
     let loaded: Vec<(PathBuf, Fingerprint, CachedOutcome, bool)> = version_dirs
         .into_par_iter()
         .map(|(symbol, model_type, version_id, directory)| {
-            let cached = previous.and_then(|p| p.cache.get(&directory));
-            if let Some((fingerprint, outcome)) = cached {
-                if let Ok(record) = outcome {
-                    let files = record_files(record);
-                    if *fingerprint == stamp_files(&directory, &files) {
-                        return (directory, fingerprint.clone(), outcome.clone(), true);
-                    }
-                } else if *fingerprint == stamp_files(&directory, &JSON_FILES) {
+            if let Some((fingerprint, outcome)) = previous.and_then(|p| p.cache.get(&directory)) {
+                if fingerprint.matches(&directory) {
                     return (directory, fingerprint.clone(), outcome.clone(), true);
                 }
             }
@@ -198,6 +192,18 @@ pub fn scan(
                 &mut fingerprint,
             )
             .map(Arc::new);
+            // A valid bundle whose three JSON files exist and whose model file was not picked by
+            // listing the folder cannot change through a new file: skip stamping the folder.
+            let folder_matters = match &outcome {
+                Ok(record) => {
+                    record.metadata.is_none()
+                        || record.feature_schema.is_none()
+                        || record.metrics.is_none()
+                        || !model_named_explicitly(record)
+                }
+                Err(_) => true,
+            };
+            fingerprint.keep(folder_matters);
             (directory, fingerprint, outcome, false)
         })
         .collect();
@@ -256,16 +262,10 @@ pub fn scan(
     })
 }
 
-fn record_files(record: &VersionRecord) -> Vec<&str> {
-    let mut files = JSON_FILES.to_vec();
-    if let Some(name) = record.model_path.file_name().and_then(|n| n.to_str()) {
-        files.push(name);
-    }
-    files
-}
-
-fn stamp_files(directory: &Path, files: &[&str]) -> Fingerprint {
-    Fingerprint::take(directory, files)
+/// Whether the model file was chosen without listing the folder (`model_file` or `model.onnx`).
+fn model_named_explicitly(record: &VersionRecord) -> bool {
+    let name = record.model_path.file_name().and_then(|n| n.to_str());
+    name == Some("model.onnx") || name.is_some() && record.metadata_str("model_file") == name
 }
 
 /// The visible subfolders of `dir` as (name, path), sorted by name. Symlinked folders are followed
@@ -494,7 +494,9 @@ fn resolve_production(
 ) -> (std::result::Result<String, String>, bool) {
     let latest = type_dir.join(LATEST);
     let pointed = match std::fs::symlink_metadata(&latest) {
-        Ok(meta) if meta.file_type().is_symlink() => symlink_target(&latest, type_dir, root_real),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            symlink_target(&latest, type_dir, root_real, versions)
+        }
         Ok(meta) if meta.is_file() => pointer_file_target(&latest),
         Ok(meta) if meta.is_dir() => {
             Err("`latest` is a directory, not a pointer to a version".to_owned())
@@ -538,8 +540,16 @@ fn symlink_target(
     latest: &Path,
     type_dir: &Path,
     root_real: &Path,
+    versions: &[String],
 ) -> std::result::Result<String, String> {
     let target = std::fs::read_link(latest).map_err(|e| format!("`latest` cannot be read: {e}"))?;
+    // The usual pointer, `latest -> VERSION`, names a sibling folder the listing already found
+    // inside the registry: no need to resolve the whole path again.
+    if let Some(name) = target.to_str() {
+        if !name.contains('/') && versions.iter().any(|v| v == name) {
+            return Ok(name.to_owned());
+        }
+    }
     let real = std::fs::canonicalize(latest).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             format!("`latest` dangles: {} does not exist", target.display())

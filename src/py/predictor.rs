@@ -7,7 +7,7 @@ use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::json::parse_lenient;
+use crate::core::json::{parse_lenient, NonFinite};
 use crate::core::predict::{Features, PredictionSpec, Predictor};
 use crate::core::session::InferenceSession;
 use crate::core::tensor::ElementType;
@@ -145,7 +145,7 @@ impl PyPredictor {
         timeout: Option<f64>,
     ) -> PyResult<Self> {
         let metadata = match metadata_json {
-            Some(text) => parse_lenient(text).map_err(|e| {
+            Some(text) => parse_lenient(text, NonFinite::Null).map_err(|e| {
                 Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}"))
             })?,
             None => serde_json::Value::Null,

@@ -66,7 +66,6 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
     as_json.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
-    common = {"formatter_class": _formatter, "epilog": EXIT_CODES}
 
     parser = models.add_parser(
         "list",
@@ -74,7 +73,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         help="production version and version count of every model",
         description="One row per SYMBOL/TIMEFRAME/MODEL_TYPE with its production version and "
         "number of versions; --all lists every version, checked.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument(
         "--all",
@@ -91,7 +91,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         description="The production bundle's metrics (metrics.json, else metadata.json's "
         "evaluation_results); --versions puts every version side by side and marks the best "
         "value of each row (lower for losses and errors, higher for accuracies and returns).",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("timeframe", metavar="TIMEFRAME")
@@ -109,7 +110,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         "model opens, that its input shape agrees with feature_schema.json and with "
         "metadata's sequence_length and feature_names, and that one inference on zeros gives "
         "finite output. Exit status 1 when any check fails.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("keys", metavar="KEY", nargs="*", help=_KEY_HELP)
     parser.set_defaults(command="models validate")
@@ -122,7 +124,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         "lock, and appends the change to SYMBOL/MODEL_TYPE/promotions.jsonl. Refuses a "
         "version that is missing or fails validation (unless --force) and a `latest` that is "
         "a real directory.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("model_type", metavar="MODEL_TYPE")
@@ -138,7 +141,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         parents=[registry, as_json],
         help="the promotion journal of a model",
         description="Prints SYMBOL/MODEL_TYPE/promotions.jsonl, oldest first.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("model_type", metavar="MODEL_TYPE")
@@ -151,7 +155,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         description="Promotes SYMBOL/MODEL_TYPE back to the version it had before the current "
         "one, as recorded in promotions.jsonl, through the same checks, lock and journal as "
         "promote. Repeated rollbacks walk further back.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("model_type", metavar="MODEL_TYPE")
@@ -168,7 +173,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         description="Shows one version: model inputs and outputs with shapes and dtypes, "
         "metadata, feature schema, problems found, file sizes and the model's sha256. "
         "A KEY without VERSION means the production version.",
-        **common,
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
     )
     parser.add_argument("key", metavar="KEY", help=_KEY_HELP)
     parser.set_defaults(command="models inspect")

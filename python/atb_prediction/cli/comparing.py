@@ -85,13 +85,6 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _json_value(value: Any) -> Any:
-    """JSON cannot hold NaN or infinities; they become ``null``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _best(values: Mapping[str, Any], better: Better | None) -> list[str]:
     if better is None:
         return []
@@ -119,7 +112,7 @@ def _single(args: argparse.Namespace, console: Console, records: list[BundleReco
                 "version": production.version_id,
                 "key": production.key,
                 "source": source,
-                "metrics": _clean(metrics),
+                "metrics": metrics,
             }
         )
         return EXIT_OK
@@ -141,10 +134,6 @@ def _single(args: argparse.Namespace, console: Console, records: list[BundleReco
     return EXIT_OK
 
 
-def _clean(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _clean(v) if isinstance(v, Mapping) else _json_value(v) for k, v in metrics.items()}
-
-
 def _side_by_side(args: argparse.Namespace, console: Console, records: list[BundleRecord]) -> int:
     names: dict[str, None] = {}
     flat: dict[str, dict[str, Any]] = {}
@@ -164,7 +153,7 @@ def _side_by_side(args: argparse.Namespace, console: Console, records: list[Bund
             {
                 "name": name,
                 "better": better,
-                "values": {v: _json_value(x) for v, x in values.items()},
+                "values": values,
                 "best": _best(values, better),
             }
         )
@@ -186,14 +175,16 @@ def _side_by_side(args: argparse.Namespace, console: Console, records: list[Bund
 
     console.print(f"{args.symbol} {args.timeframe} {args.model_type}: {len(versions)} version(s)")
     columns = [Column("METRIC")] + [Column(v, align="right") for v in versions]
-    rows: list[list[Cell | str]] = [
-        ["(production)"] + [Cell("yes", "bold") if v == production else "" for v in versions]
-    ]
-    for row in rows_json:
-        cells: list[Cell | str] = [str(row["name"])]
+    marker: list[Cell | str] = ["(production)"]
+    marker.extend(Cell("yes", "bold") if v == production else "" for v in versions)
+    rows = [marker]
+    for name in names:
+        best = _best({v: flat[v].get(name) for v in versions}, metric_direction(name))
+        cells: list[Cell | str] = [name]
         for version in versions:
-            text = _format(flat[version].get(str(row["name"])))
-            cells.append(Cell(text + " *", "best") if version in row["best"] else text + "  ")
+            text = _format(flat[version].get(name))
+            # Unmarked values get two spaces so that right-aligned numbers stay in line.
+            cells.append(Cell(text + " *", "best") if version in best else text + "  ")
         rows.append(cells)
     blocks = split_columns(columns, rows, width=console.width, keep=1)
     for number, (block_columns, block_rows) in enumerate(blocks):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import tempfile
 
@@ -35,10 +36,8 @@ def _predict(console: Console, root: str) -> None:
     price = low + prediction.price * (high - low)
     console.print(f"  bundle      {bundle.key}")
     console.print(f"  input       {length} x {len(names)} window of synthetic {symbol} bars")
-    console.print(
-        f"  output      {prediction.price:.6f} (scaled) = {price:,.2f} USDT next close; "
-        f"last close {closes[-1]:,.2f}"
-    )
+    console.print(f"  output      {prediction.price:.6f}, scaled to the window's close range")
+    console.print(f"  price       {price:,.2f} USDT next close (last close {closes[-1]:,.2f})")
     console.print(
         f"  direction   {prediction.direction:+d}   confidence {prediction.confidence:.3f}   "
         f"inference {prediction.inference_time * 1000:.2f} ms"
@@ -56,11 +55,12 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
 
     symbols = sorted({v.symbol for v in demo.versions})
     types = sorted({v.model_type for v in demo.versions})
-    _step(console, 1, f"Wrote a demo registry to {root}")
+    _step(console, 1, f"Wrote a demo registry to {os.path.abspath(root)}")
     console.print(
-        f"  {len(demo.versions)} versions of {len(symbols)} symbols ({', '.join(symbols)}) x "
-        f"{len(types)} model types ({', '.join(types)}): real ONNX models generated in code"
+        f"  {len(demo.versions)} versions: {len(symbols)} symbols ({', '.join(symbols)}) x "
+        f"{len(types)} model types ({', '.join(types)}),"
     )
+    console.print("  real ONNX models generated in code (untrained: seeded random weights)")
     record = demo.promotion.record
     _step(console, 2, f"Promoted {record.symbol}/{record.model_type}")
     console.print(f"  {record.from_version} -> {record.to_version}: validated, swapped atomically,")

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,9 +75,9 @@ def inspect_document(record: BundleRecord) -> dict[str, Any]:
         "model_type": record.model_type,
         "version": record.version_id,
         "production": record.is_production,
-        "directory": record.directory,
-        "model_path": record.model_path,
-        "sha256": sha256_of(record.model_path),
+        "directory": os.fspath(record.directory),
+        "model_path": os.fspath(record.model_path),
+        "sha256": sha256_of(os.fspath(record.model_path)),
         "inputs": [],
         "outputs": [],
         "onnx_metadata": {},
@@ -168,7 +169,10 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
     console.print(style("bold", "Problems"))
     if doc["problems"]:
         for problem in doc["problems"]:
-            console.print(style("fail", f"- {problem}"))
+            text = textwrap.fill(
+                f"- {problem}", width=width, subsequent_indent="  ", break_on_hyphens=False
+            )
+            console.print(style("fail", text))
     else:
         console.print(style("green", "none: the model opens, shapes agree, output is finite"))
 

@@ -14,6 +14,7 @@ from atb_prediction.cli.output import EXIT_OK, Console
 from atb_prediction.cli.registry_access import created_date, open_index, plural
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.models.validation import VersionReport, validate_version
+from atb_prediction.promotion import LATEST_NAME
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
@@ -25,8 +26,14 @@ def _production_source(index: RegistryIndex, symbol: str, model_type: str) -> st
     """``latest`` when a pointer names production, ``fallback`` for upstream's highest version."""
     if (symbol, model_type) not in index.production:
         return None
-    latest = Path(index.root, symbol, model_type, "latest")
+    latest = Path(index.root, symbol, model_type, LATEST_NAME)
     return "latest" if os.path.lexists(latest) else "fallback"
+
+
+def _created_at(record: BundleRecord) -> str | None:
+    """``created_at``, else legacy bundles' ``training_date``."""
+    legacy = record.metadata.get("training_date")
+    return record.created_at or (legacy if isinstance(legacy, str) else None)
 
 
 def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecord]]:
@@ -37,7 +44,7 @@ def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecor
 
 
 def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
-    return list(Path(os.path.relpath(path, index.root)).parts)
+    return list(Path(os.path.relpath(path, os.fspath(index.root))).parts)
 
 
 def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None) -> dict[str, Any]:
@@ -58,7 +65,7 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
             }
         )
     document: dict[str, Any] = {
-        "registry": index.root,
+        "registry": os.fspath(index.root),
         "models": models,
         "unavailable": [
             {"symbol": symbol, "model_type": model_type, "reason": reason}
@@ -80,7 +87,7 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
                     "timeframe": record.timeframe,
                     "model_type": record.model_type,
                     "version": record.version_id,
-                    "created_at": record.created_at,
+                    "created_at": _created_at(record),
                     "stage": record.stage,
                     "production": record.is_production,
                     "feature_schema": record.feature_schema is not None,
@@ -91,6 +98,11 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
             )
         document["versions"] = versions
     return document
+
+
+def _unreadable_versions(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Invalid entries that are version folders; a broken ``latest`` has its own note."""
+    return [b for b in document["invalid"] if not b["path"].endswith("/" + LATEST_NAME)]
 
 
 def _print_tables(console: Console, document: dict[str, Any], show_all: bool) -> None:
@@ -127,7 +139,7 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
                     Cell("yes", "green") if entry["valid"] else Cell("NO", "fail"),
                 ]
             )
-        for bundle in document["invalid"]:
+        for bundle in _unreadable_versions(document):
             parts = [*bundle["path"].split("/"), "", "", ""][:3]
             rows.append([parts[0], "?", parts[1], parts[2], "-", "?", "?", Cell("NO", "fail")])
     else:
@@ -164,12 +176,13 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
         for entry in document["versions"]:
             if not entry["valid"]:
                 notes.append(f"{entry['key']}: {'; '.join(entry['problems'])}")
-        for bundle in document["invalid"]:
+        for bundle in _unreadable_versions(document):
             notes.append(f"{bundle['path']}: {bundle['reason']}")
     else:
-        if document["invalid"]:
+        unreadable = _unreadable_versions(document)
+        if unreadable:
             notes.append(
-                f"{plural(len(document['invalid']), 'bundle')} could not be read; "
+                f"{plural(len(unreadable), 'bundle')} could not be read; "
                 "`atb models validate` shows why."
             )
     for (symbol, model_type), reason in sorted(unavailable.items()):

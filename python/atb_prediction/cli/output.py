@@ -7,6 +7,7 @@ errors are one line on stderr, and colour and the progress bar appear only on a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -32,6 +33,17 @@ EXIT_USAGE = 2
 """The command line was malformed (argparse's own exit status for usage errors)."""
 
 _DEFAULT_WIDTH = 80
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None``, containers rebuilt."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class CommandError(Exception):
@@ -84,8 +96,13 @@ class Console:
         self.stdout.write(text + "\n")
 
     def json(self, document: Any) -> None:
-        """Write ``document`` as the command's one JSON document on stdout."""
-        self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
+        """Write ``document`` as the command's one JSON document on stdout.
+
+        NaN and infinities (real metadata holds ``"mape": Infinity``) become ``null``: they are
+        not JSON, and strict parsers such as ``jq`` reject them.
+        """
+        text = json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False)
+        self.stdout.write(text)
         self.stdout.write("\n")
 
     def error(self, message: str) -> None:

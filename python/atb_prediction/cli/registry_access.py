@@ -26,7 +26,7 @@ __all__ = [
 
 def open_index(root: str) -> RegistryIndex:
     """Scan the registry at ``root``; a missing or unreadable root is a :class:`CommandError`."""
-    from atb_prediction import scan_registry
+    from atb_prediction.models.scanning import scan_registry
 
     require_registry(root)
     try:
@@ -90,7 +90,7 @@ def resolve_key(index: RegistryIndex, text: str) -> BundleRecord:
         keys = ", ".join(r.key for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise CommandError(f"key {text!r} matches {len(matches)} versions: {keys}")
     for bundle in index.invalid:
-        parts = Path(os.path.relpath(bundle.path, index.root)).parts
+        parts = Path(os.path.relpath(bundle.path, os.fspath(index.root))).parts
         padded = [*parts, "", "", ""][:3]
         if pattern.matches(padded[0], None, padded[1], padded[2]):
             raise CommandError(f"{bundle.path} cannot be read: {bundle.reason}")

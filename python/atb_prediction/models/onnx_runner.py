@@ -8,6 +8,7 @@ and raises typed errors instead of wrapping everything in ``RuntimeError``.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -23,6 +24,13 @@ from atb_prediction.models.cache import PredictionCache, features_digest
 from atb_prediction.models.exceptions import ModelLoadError
 
 __all__ = ["ModelPrediction", "OnnxRunner"]
+
+#: What upstream's runner assumes for a bundle without ``metadata.json``.
+_DEFAULT_METADATA: dict[str, Any] = {
+    "sequence_length": 120,
+    "feature_count": 5,
+    "normalization_params": {},
+}
 
 
 def open_session(model: str | os.PathLike[str] | bytes, config: PredictionConfig) -> OnnxSession:
@@ -111,6 +119,7 @@ class OnnxRunner:
         self.config = config
         self.session = session
         self.model_key = model_key
+        self._metadata_text = metadata_text
         self.problems: tuple[str, ...] = tuple(problems)
         try:
             self._predictor = Predictor(
@@ -132,8 +141,14 @@ class OnnxRunner:
 
     @property
     def model_metadata(self) -> dict[str, Any]:
-        """The model's ONNX ``metadata_props``."""
-        return self.session.metadata
+        """The bundle's ``metadata.json`` (upstream's defaults when the bundle has none).
+
+        The ONNX model's own ``metadata_props`` are ``self.session.metadata``.
+        """
+        if self._metadata_text is None:
+            return dict(_DEFAULT_METADATA)
+        metadata = json.loads(self._metadata_text)
+        return metadata if isinstance(metadata, dict) else dict(_DEFAULT_METADATA)
 
     def predict(self, features: npt.ArrayLike) -> ModelPrediction:
         """One prediction from a ``[features]``, ``[seq, features]`` or ``[1, seq, features]`` window.

@@ -83,6 +83,8 @@ class _Generation:
             {record.key: record for record in index.versions} if index is not None else {}
         )
         self.pinned: dict[str, StrategyModel] = {b.key: b for b in bundles.values()}
+        #: Keys whose bundle failed to open, so a retry neither reopens nor re-lists them.
+        self.failed_keys: set[str] = set()
         self.pin_lock = threading.Lock()
 
     @property
@@ -240,7 +242,7 @@ class PredictionModelRegistry:
         if bundle is not None:
             return bundle
         record = generation.records.get(key)
-        if record is None:
+        if record is None or key in generation.failed_keys:
             return None
         with generation.pin_lock:
             bundle = generation.pinned.get(key)
@@ -250,6 +252,7 @@ class PredictionModelRegistry:
             if isinstance(outcome, str):
                 logger.error("cannot open %s: %s", record.model_path, outcome)
                 generation.failures.append(_LoadFailure(record.directory, outcome))
+                generation.failed_keys.add(key)
                 return None
             generation.pinned[key] = outcome
             return outcome

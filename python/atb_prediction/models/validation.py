@@ -58,10 +58,10 @@ class _Record(Protocol):
     def key(self) -> str: ...
 
     @property
-    def directory(self) -> str: ...
+    def directory(self) -> str | os.PathLike[str]: ...
 
     @property
-    def model_path(self) -> str: ...
+    def model_path(self) -> str | os.PathLike[str]: ...
 
     @property
     def metadata(self) -> dict[str, Any]: ...
@@ -193,7 +193,7 @@ def validate_version(record: _Record) -> VersionReport:
         session = OnnxSession(record.model_path, warmup=False, intra_op_threads=1)
     except (PredictionError, OSError) as exc:
         problems.append(f"model does not open: {exc}")
-        return VersionReport(record.key, False, problems, None, record.directory)
+        return VersionReport(record.key, False, problems, None, os.fspath(record.directory))
     timings["open"] = time.perf_counter() - started
 
     problems.extend(shape_problems(session.inputs, record.metadata, record.feature_schema))
@@ -206,7 +206,7 @@ def validate_version(record: _Record) -> VersionReport:
         started = time.perf_counter()
         try:
             outputs = session.run(feed, timeout=INFERENCE_TIMEOUT_SECONDS)
-        except PredictionError as exc:
+        except (PredictionError, TypeError, ValueError) as exc:  # e.g. a string-typed input
             problems.append(f"inference on an all-zero input failed: {exc}")
         else:
             timings["inference"] = time.perf_counter() - started
@@ -220,7 +220,7 @@ def validate_version(record: _Record) -> VersionReport:
                     )
                 elif values.size == 0:
                     problems.append(f"output {info.name!r} is empty for an all-zero input")
-    return VersionReport(record.key, not problems, problems, timings, record.directory)
+    return VersionReport(record.key, not problems, problems, timings, os.fspath(record.directory))
 
 
 # --- many versions ------------------------------------------------------------------------------
@@ -255,11 +255,12 @@ def validate_registry(
         LookupError: a key matches nothing (:class:`~atb_prediction.ModelNotAvailableError`).
         PredictionError: the registry root is missing or unreadable.
     """
-    from atb_prediction import scan_registry
     from atb_prediction.models.exceptions import ModelNotAvailableError
+    from atb_prediction.models.scanning import scan_registry
 
     patterns = [parse_key(key) for key in keys or ()]
     index = scan_registry(os.fspath(root))
+    index_root = os.fspath(index.root)
     used: set[str] = set()
 
     def wanted(symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
@@ -274,20 +275,21 @@ def validate_registry(
     ]
     failed: list[VersionReport] = []
     for bundle in index.invalid:
-        display, symbol, model_type, name = _invalid_identity(index.root, bundle.path)
+        path = os.fspath(bundle.path)
+        display, symbol, model_type, name = _invalid_identity(index_root, path)
         if wanted(symbol, None, model_type, name):
-            failed.append(VersionReport(display, False, [bundle.reason], None, bundle.path))
+            failed.append(VersionReport(display, False, [bundle.reason], None, path))
     reported = {report.key for report in failed}
     for (symbol, model_type), reason in sorted(index.unavailable.items()):
         display = f"{symbol}/{model_type}/latest"
         if display not in reported and wanted(symbol, None, model_type, "latest"):
-            path = os.path.join(index.root, symbol, model_type, "latest")
+            path = os.path.join(index_root, symbol, model_type, "latest")
             failed.append(VersionReport(display, False, [reason], None, path))
 
     unmatched = [p.text for p in patterns if p.text not in used]
     if unmatched:
         raise ModelNotAvailableError(
-            f"no version in {index.root} matches {', '.join(map(repr, unmatched))}"
+            f"no version in {index_root} matches {', '.join(map(repr, unmatched))}"
         )
 
     total = len(records) + len(failed)
@@ -306,7 +308,7 @@ def check_version(
     root: str | os.PathLike[str], symbol: str, model_type: str, version: str
 ) -> VersionReport:
     """Validate one version folder, schema checks included: what a promotion requires."""
-    from atb_prediction import scan_registry
+    from atb_prediction.models.scanning import scan_registry
 
     index = scan_registry(os.fspath(root))
     for record in index.versions:
@@ -314,9 +316,10 @@ def check_version(
             return validate_version(record)
     wanted = [symbol, model_type, version]
     for bundle in index.invalid:
-        if _parts(index.root, bundle.path) == wanted:
-            return VersionReport("/".join(wanted), False, [bundle.reason], None, bundle.path)
-    path = os.path.join(index.root, symbol, model_type, version)
+        path = os.fspath(bundle.path)
+        if _parts(os.fspath(index.root), path) == wanted:
+            return VersionReport("/".join(wanted), False, [bundle.reason], None, path)
+    path = os.path.join(os.fspath(index.root), symbol, model_type, version)
     return VersionReport(
         "/".join(wanted), False, [f"{path} is not a version the registry scan found"], None, path
     )

@@ -1,0 +1,44 @@
+# atb-prediction: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+.PHONY: install
+install: $(PY) ## Create .venv and install the package (editable) with test and dev tools
+	$(PY) -m pip install -q -e ".[dev]"
+
+.PHONY: build
+build: $(PY) ## Rebuild the Rust extension into .venv (release)
+	$(PY) -m pip install -q "maturin>=1.7,<2"
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
+
+.PHONY: test
+test: $(PY) ## Build, then run the Rust core's tests and the Python tests
+	$(PY) -m pip install -q -e ".[test]"
+	cargo test --no-default-features --quiet
+	$(PY) -m pytest
+
+.PHONY: lint
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest atb_prediction._core
+
+.PHONY: bench
+bench: ## Side-by-side benchmarks; print ratios against the competitors
+	$(PY) benches/bench_session.py
+	$(PY) benches/bench_registry.py

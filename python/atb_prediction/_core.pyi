@@ -1,0 +1,194 @@
+"""Type stubs of the Rust extension ``atb_prediction._core`` (hand-written, checked by stubtest)."""
+
+import os
+from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BundleRecord",
+    "InvalidBundle",
+    "ModelPrediction",
+    "OnnxSession",
+    "Predictor",
+    "RegistryIndex",
+    "TensorInfo",
+    "load_runtime",
+    "runtime_library_path",
+    "scan_registry_with",
+]
+
+_Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
+
+@final
+class TensorInfo:
+    """The name, numpy dtype and shape (``None`` for dynamic dimensions) of a model input/output."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    @property
+    def shape(self) -> tuple[int | None, ...]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class OnnxSession:
+    """An ONNX model loaded into ONNX Runtime; ``run`` is safe from many threads at once."""
+
+    def __new__(
+        cls,
+        model: str | os.PathLike[str] | bytes,
+        *,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        optimization_level: str = "all",
+        providers: Sequence[str] | None = None,
+        warmup: bool = True,
+    ) -> OnnxSession: ...
+    def run(
+        self, inputs: _Inputs, *, as_dict: bool = False, timeout: float | None = None
+    ) -> Any:
+        """Outputs in graph order (a list), or a dict of name to array with ``as_dict=True``."""
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]: ...
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]: ...
+    @property
+    def metadata(self) -> dict[str, str]: ...
+    @property
+    def providers(self) -> list[str]: ...
+    @property
+    def origin(self) -> str: ...
+
+@final
+class ModelPrediction:
+    """One prediction (upstream's fields)."""
+
+    def __new__(
+        cls,
+        price: float,
+        confidence: float,
+        direction: int,
+        model_name: str,
+        inference_time: float,
+        probabilities: Sequence[float] | None = None,
+    ) -> ModelPrediction: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def direction(self) -> int: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def inference_time(self) -> float: ...
+    @property
+    def probabilities(self) -> tuple[float, ...] | None: ...
+    def as_dict(self) -> dict[str, Any]: ...
+    def replace(
+        self, *, inference_time: float | None = None, model_name: str | None = None
+    ) -> ModelPrediction: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Predictor:
+    """Upstream's ``predict`` semantics for one bundle, run in one GIL-free call."""
+
+    def __new__(
+        cls,
+        session: OnnxSession,
+        metadata_json: str | None = None,
+        *,
+        model_name: str,
+        confidence_scale_factor: float = 10.0,
+        direction_threshold: float = 0.01,
+        timeout: float | None = None,
+    ) -> Predictor: ...
+    def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
+    def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
+    @property
+    def cacheable(self) -> bool: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def model_name(self) -> str: ...
+
+@final
+class InvalidBundle:
+    """A bundle the scan skipped, and why."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class BundleRecord:
+    """One valid version folder of a registry."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def model_type(self) -> str: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def timeframe(self) -> str: ...
+    @property
+    def directory(self) -> str: ...
+    @property
+    def model_path(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def created_at(self) -> str | None: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def is_production(self) -> bool: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def feature_schema(self) -> dict[str, Any] | None: ...
+    @property
+    def metrics(self) -> dict[str, Any] | None: ...
+    @property
+    def metadata_text(self) -> str | None: ...
+
+@final
+class RegistryIndex:
+    """The result of a registry scan."""
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def versions(self) -> tuple[BundleRecord, ...]: ...
+    @property
+    def invalid(self) -> tuple[InvalidBundle, ...]: ...
+    @property
+    def production(self) -> dict[tuple[str, str], str]: ...
+    @property
+    def unavailable(self) -> dict[tuple[str, str], str]: ...
+    @property
+    def reused(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def scan_registry_with(
+    root: str | os.PathLike[str],
+    metadata_schema: str,
+    feature_schema_schema: str,
+    metrics_schema: str,
+    previous: RegistryIndex | None = None,
+) -> RegistryIndex:
+    """Scan a registry with the given schema texts (see ``atb_prediction.scan_registry``)."""
+
+def load_runtime(path: str | os.PathLike[str]) -> Path:
+    """Load the ONNX Runtime library at ``path`` unless one is loaded; return the path in use."""
+
+def runtime_library_path() -> Path | None:
+    """The loaded ONNX Runtime library, or ``None`` before the first session."""

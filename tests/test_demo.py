@@ -1,0 +1,178 @@
+"""``atb demo`` and the registry it generates: layout, real models, and every command on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+from atb_prediction import OnnxSession
+from atb_prediction.demo import DEMO_PROMOTION, DEMO_VERSIONS, demo_window, write_demo_registry
+from atb_prediction.models.validation import validate_registry
+from cli_helpers import assert_fits, assert_one_error_line, clean_env, run_atb, run_json
+
+PROMOTED = DEMO_PROMOTION[2]
+BEFORE = "2025-11-08_1h_v1"
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Run ``atb demo --out DIR`` once for the module: (registry, stdout)."""
+    root = tmp_path_factory.mktemp("demo") / "registry"
+    completed = run_atb("demo", "--out", root)
+    assert completed.stderr == ""
+    return root, completed.stdout
+
+
+@pytest.fixture
+def demo_registry(tmp_path: Path) -> Path:
+    """A fresh demo registry written through the library, for commands that change it."""
+    return write_demo_registry(tmp_path / "registry").root
+
+
+def test_demo_prints_each_step(demo_output: tuple[Path, str]) -> None:
+    root, stdout = demo_output
+    for step in (
+        f"1. Wrote a demo registry to {root}",
+        "2. Promoted BTCUSDT/basic",
+        "3. atb models list --registry",
+        "4. atb models validate --registry",
+        "5. Prediction through PredictionModelRegistry",
+    ):
+        assert step in stdout
+    assert f"{BEFORE} -> {PROMOTED}" in stdout
+    assert "8 versions checked: 8 passed, 0 failed" in stdout
+    assert f"bundle      BTCUSDT:1h:basic:{PROMOTED}" in stdout
+    assert_fits("\n".join(line for line in stdout.splitlines() if str(root) not in line))
+
+
+def test_demo_prediction_matches_onnxruntime(demo_output: tuple[Path, str]) -> None:
+    root, stdout = demo_output
+    model = root / "BTCUSDT/basic" / PROMOTED / "model.onnx"
+    metadata = json.loads((model.parent / "metadata.json").read_text("utf-8"))
+    features, closes = demo_window(metadata["sequence_length"], metadata["feature_names"])
+    reference = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    [expected] = reference.run(None, {"input_sequence": features[np.newaxis]})
+    match = re.search(r"output\s+(-?\d+\.\d+), scaled", stdout)
+    assert match is not None, stdout
+    assert float(match.group(1)) == pytest.approx(float(expected.ravel()[0]), abs=1e-6)
+    price = closes.min() + float(expected.ravel()[0]) * (closes.max() - closes.min())
+    assert f"{price:,.2f} USDT" in stdout
+
+
+def test_demo_registry_layout(demo_output: tuple[Path, str]) -> None:
+    root, _ = demo_output
+    for version in DEMO_VERSIONS:
+        directory = root / version.symbol / version.model_type / version.version_id
+        metadata = json.loads((directory / "metadata.json").read_text("utf-8"))
+        for field in ("symbol", "timeframe", "model_type", "version_id", "model_file"):
+            assert metadata[field] == getattr(version, field, None) or field == "model_file"
+        assert metadata["model_file"] == "model.onnx"
+        assert metadata["sequence_length"] == version.sequence_length
+        assert metadata["feature_names"] == list(version.feature_names)
+        assert metadata["price_normalization"]["method"] == "rolling_minmax"
+        assert metadata["created_at"].endswith("+00:00")
+        schema = json.loads((directory / "feature_schema.json").read_text("utf-8"))
+        assert [f["name"] for f in schema["features"]] == list(version.feature_names)
+        assert (directory / "metrics.json").is_file() == version.with_metrics_file
+        session = OnnxSession(directory / "model.onnx", warmup=False)
+        assert session.inputs[0].shape == (
+            None,
+            version.sequence_length,
+            len(version.feature_names),
+        )
+    assert os.readlink(root / "BTCUSDT/basic/latest") == PROMOTED
+    assert os.readlink(root / "BTCUSDT/sentiment/latest") == "2025-11-10_1h_v1"
+    assert not os.path.lexists(root / "ETHUSDT/sentiment/latest")  # production by fallback
+    [line] = (root / "BTCUSDT/basic/promotions.jsonl").read_text("utf-8").splitlines()
+    record = json.loads(line)
+    assert (record["from"], record["to"], record["forced"]) == (BEFORE, PROMOTED, False)
+    assert all(report.ok for report in validate_registry(root))
+
+
+def test_demo_models_are_deterministic(tmp_path: Path) -> None:
+    first = write_demo_registry(tmp_path / "a").root
+    second = write_demo_registry(tmp_path / "b").root
+    for version in DEMO_VERSIONS:
+        relative = Path(version.symbol, version.model_type, version.version_id, "model.onnx")
+        assert (first / relative).read_bytes() == (second / relative).read_bytes()
+
+
+def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    completed = run_atb("demo", "--out", tmp_path, expect=1)
+    assert_one_error_line(completed.stderr)
+    assert "not empty" in completed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_demo_defaults_to_a_new_temporary_folder(tmp_path: Path) -> None:
+    env = clean_env(TMPDIR=str(tmp_path))
+    completed = run_atb("demo", env=env)
+    [created] = list(tmp_path.glob("atb-demo-*"))
+    assert created.name.startswith("atb-demo-")
+    assert str(created) in completed.stdout
+    assert (created / "BTCUSDT/basic/latest").is_symlink()
+
+
+def test_list_all_on_the_demo_registry(demo_registry: Path) -> None:
+    document = run_json("models", "list", "--all", "--registry", demo_registry)
+    assert len(document["versions"]) == len(DEMO_VERSIONS)
+    assert all(entry["valid"] for entry in document["versions"])
+    production = {e["key"] for e in document["versions"] if e["production"]}
+    assert production == {
+        f"BTCUSDT:1h:basic:{PROMOTED}",
+        "BTCUSDT:1h:sentiment:2025-11-10_1h_v1",
+        "ETHUSDT:1h:basic:2025-11-05_1h_v1",
+        "ETHUSDT:1h:sentiment:2025-11-12_1h_v1",
+    }
+    sources = {(m["symbol"], m["model_type"]): m["production_source"] for m in document["models"]}
+    assert sources[("ETHUSDT", "sentiment")] == "fallback"
+    assert sources[("BTCUSDT", "basic")] == "latest"
+    assert_fits(run_atb("models", "list", "--all", "--registry", demo_registry).stdout)
+
+
+def test_compare_versions_on_nested_metrics(demo_registry: Path) -> None:
+    document = run_json(
+        "models", "compare", "BTCUSDT", "1h", "basic", "--versions", "--registry", demo_registry
+    )
+    rows = {row["name"]: row for row in document["metrics"]}
+    assert rows["test.rmse"]["better"] == "lower"
+    assert rows["test.rmse"]["best"] == [PROMOTED]
+    assert rows["test.directional_accuracy"]["better"] == "higher"
+    assert rows["test.directional_accuracy"]["best"] == [PROMOTED]
+    assert rows["dataset"]["best"] == []  # labels are shown, never ranked
+    assert {v["source"] for v in document["versions"]} == {"metrics.json"}
+
+    single = run_json("models", "compare", "BTCUSDT", "1h", "basic", "--registry", demo_registry)
+    assert single["source"] == "metrics.json"
+    assert single["metrics"]["test"]["rmse"] == 0.0618
+    fallback = run_json(
+        "models", "compare", "ETHUSDT", "1h", "sentiment", "--registry", demo_registry
+    )
+    assert fallback["source"] == "metadata.json#/evaluation_results"
+
+    table = run_atb(
+        "models", "compare", "BTCUSDT", "1h", "basic", "--versions", "--registry", demo_registry
+    ).stdout
+    assert_fits(table)
+    assert re.search(r"test\.rmse .*0\.0618 \*", table)
+
+
+def test_history_rollback_and_inspect_on_the_demo_registry(demo_registry: Path) -> None:
+    history = run_json("models", "history", "BTCUSDT", "basic", "--registry", demo_registry)
+    assert [(e["from"], e["to"]) for e in history["entries"]] == [(BEFORE, PROMOTED)]
+    run_atb("models", "rollback", "BTCUSDT", "basic", "--registry", demo_registry)
+    assert os.readlink(demo_registry / "BTCUSDT/basic/latest") == BEFORE
+
+    inspected = run_json("models", "inspect", "BTCUSDT:1h:basic", "--registry", demo_registry)
+    assert inspected["version"] == BEFORE
+    assert inspected["onnx_metadata"] == {"symbol": "BTCUSDT", "version_id": BEFORE}
+    assert inspected["outputs"][0]["name"] == "predicted_close"
+    assert_fits(
+        run_atb("models", "inspect", "ETHUSDT:1h:basic", "--registry", demo_registry).stdout
+    )

@@ -1,0 +1,326 @@
+"""OnnxSession: outputs equal onnxruntime's, inputs are checked, threads are safe."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import (
+    FIXTURE_REGISTRY,
+    identity_model,
+    linear_model,
+    reference_session,
+    slow_model,
+)
+
+import atb_prediction
+from atb_prediction import (
+    InferenceTimeoutError,
+    InvalidInputError,
+    ModelLoadError,
+    OnnxSession,
+    PredictionError,
+)
+
+
+def _reference_run(model: bytes | Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return reference_session(model).run(None, feeds)
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_tiny_model_matches_onnxruntime(tiny_model: bytes, batch: int) -> None:
+    session = OnnxSession(tiny_model, intra_op_threads=1)
+    x = np.random.default_rng(batch).standard_normal((batch, 120, 5)).astype(np.float32)
+    (ours,) = session.run(x)
+    (expected,) = _reference_run(tiny_model, {"input_sequence": x})
+    assert ours.shape == (batch, 1) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+def test_lstm_matches_onnxruntime(lstm_bytes: bytes) -> None:
+    session = OnnxSession(lstm_bytes)
+    x = np.random.default_rng(3).standard_normal((4, 120, 5)).astype(np.float32)
+    (ours,) = session.run(x)
+    (expected,) = _reference_run(lstm_bytes, {"input_layer": x})
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+def test_two_inputs_two_outputs(two_inputs: bytes) -> None:
+    session = OnnxSession(two_inputs)
+    prices = np.array([[1.5, 2.0, -3.0], [0.5, 0.0, 4.0]], dtype=np.float32)
+    counts = np.array([[1, 0, -2], [3, 5, 0]], dtype=np.int64)
+    feeds = {"prices": prices, "counts": counts}
+    weighted, positive = session.run(feeds)
+    expected = _reference_run(two_inputs, feeds)
+    np.testing.assert_allclose(weighted, expected[0], rtol=1e-5)
+    assert positive.dtype == np.bool_
+    np.testing.assert_array_equal(positive, expected[1])
+    as_dict = session.run(feeds, as_dict=True)
+    assert list(as_dict) == ["weighted", "positive"]
+    np.testing.assert_array_equal(as_dict["positive"], expected[1])
+
+
+def test_every_supported_dtype_round_trips() -> None:
+    session = OnnxSession(identity_model())
+    rng = np.random.default_rng(0)
+    feeds = {
+        "in_float32": rng.standard_normal((2, 3)).astype(np.float32),
+        "in_float64": rng.standard_normal((2, 3)),
+        "in_int64": rng.integers(-(2**40), 2**40, (2, 3)),
+        "in_int32": rng.integers(-1000, 1000, (2, 3), dtype=np.int32),
+        "in_bool": rng.integers(0, 2, (2, 3)).astype(bool),
+        "in_uint8": rng.integers(0, 255, (2, 3), dtype=np.uint8),
+    }
+    outputs = session.run(feeds, as_dict=True)
+    for name, value in feeds.items():
+        out = outputs[name.replace("in_", "out_")]
+        assert out.dtype == value.dtype
+        np.testing.assert_array_equal(out, value)
+
+
+def test_non_contiguous_inputs_are_copied_correctly(tiny_model: bytes) -> None:
+    session = OnnxSession(tiny_model)
+    base = np.random.default_rng(1).standard_normal((3, 120, 10)).astype(np.float32)
+    strided = base[:, :, ::2]
+    fortran = np.asfortranarray(base[:, :, :5])
+    assert not strided.flags.c_contiguous and not fortran.flags.c_contiguous
+    for x in (strided, fortran):
+        (ours,) = session.run(x)
+        (expected,) = _reference_run(tiny_model, {"input_sequence": np.ascontiguousarray(x)})
+        np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+def test_lists_are_converted_to_the_model_dtype(tiny_model: bytes) -> None:
+    session = OnnxSession(tiny_model)
+    x = np.ones((1, 120, 5), dtype=np.float32)
+    (from_list,) = session.run(x.tolist())
+    (from_array,) = session.run(x)
+    np.testing.assert_array_equal(from_list, from_array)
+
+
+def test_introspection(two_inputs: bytes, tiny_model: bytes) -> None:
+    session = OnnxSession(two_inputs)
+    assert [i.name for i in session.inputs] == ["prices", "counts"]
+    assert [i.dtype for i in session.inputs] == [np.dtype("float32"), np.dtype("int64")]
+    assert session.inputs[0].shape == (None, 3)
+    assert [o.name for o in session.outputs] == ["weighted", "positive"]
+    assert session.outputs[1].dtype == np.dtype("bool")
+    assert session.metadata == {"purpose": "two inputs", "author": "tests"}
+    assert session.providers == ["cpu"]
+    assert repr(OnnxSession(tiny_model)).startswith("OnnxSession('<")
+    assert "TensorInfo(name='prices'" in repr(session.inputs[0])
+
+
+def test_repr_names_the_file(tmp_path: Path, tiny_model: bytes) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(tiny_model)
+    assert repr(OnnxSession(path)) == f"OnnxSession({str(path)!r})"
+
+
+def test_warmup_can_be_disabled(tiny_model: bytes) -> None:
+    session = OnnxSession(tiny_model, warmup=False, optimization_level="disable")
+    (out,) = session.run(np.zeros((1, 120, 5), dtype=np.float32))
+    assert out.shape == (1, 1)
+
+
+def test_many_threads_share_one_session(tiny_model: bytes) -> None:
+    session = OnnxSession(tiny_model, intra_op_threads=1)
+    reference = reference_session(tiny_model)
+    inputs = [
+        np.random.default_rng(seed).standard_normal((1, 120, 5)).astype(np.float32)
+        for seed in range(8)
+    ]
+    expected = [reference.run(None, {"input_sequence": x})[0] for x in inputs]
+    failures: list[str] = []
+
+    def worker(index: int) -> None:
+        for call in range(500):
+            (out,) = session.run(inputs[index])
+            if not np.allclose(out, expected[index], rtol=1e-5):
+                failures.append(f"thread {index} call {call}: {out} != {expected[index]}")
+                return
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(b"", "empty"), (b"not a model at all", "not a valid ONNX model")],
+)
+def test_bad_model_bytes_raise_model_load_error(content: bytes, fragment: str) -> None:
+    with pytest.raises(ModelLoadError, match=fragment):
+        OnnxSession(content)
+
+
+def test_bad_model_files_raise_model_load_error(tmp_path: Path, tiny_model: bytes) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist") as missing:
+        OnnxSession(tmp_path / "missing.onnx")
+    assert "missing.onnx" in str(missing.value)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="empty"):
+        OnnxSession(empty)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(tiny_model[: len(tiny_model) // 2])
+    with pytest.raises(ModelLoadError, match="truncated.onnx"):
+        OnnxSession(truncated)
+    assert issubclass(ModelLoadError, PredictionError)
+
+
+def test_wrong_model_argument_type() -> None:
+    with pytest.raises(TypeError, match="path"):
+        OnnxSession(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("feeds", "fragments"),
+    [
+        ({"nope": np.zeros((1, 3), np.float32)}, ["unknown input 'nope'", "prices"]),
+        ({"prices": np.zeros((1, 3), np.float32)}, ["missing input 'counts'", "int64"]),
+        (
+            {"prices": np.zeros((1, 3), np.float64), "counts": np.zeros((1, 3), np.int64)},
+            ["'prices'", "float64", "expected float32"],
+        ),
+        (
+            {"prices": np.zeros((3,), np.float32), "counts": np.zeros((1, 3), np.int64)},
+            ["'prices'", "rank 1", "expected rank 2"],
+        ),
+        (
+            {"prices": np.zeros((1, 4), np.float32), "counts": np.zeros((1, 3), np.int64)},
+            ["'prices'", "(1, 4)", "dimension 1 is 4, expected 3"],
+        ),
+    ],
+)
+def test_bad_inputs_raise_invalid_input_error(
+    two_inputs: bytes, feeds: dict[str, np.ndarray], fragments: list[str]
+) -> None:
+    session = OnnxSession(two_inputs)
+    with pytest.raises(InvalidInputError) as raised:
+        session.run(feeds)
+    for fragment in fragments:
+        assert fragment.replace("'", '"') in str(raised.value).replace("'", '"')
+    assert isinstance(raised.value, ValueError)
+
+
+def test_single_array_for_a_two_input_model(two_inputs: bytes) -> None:
+    with pytest.raises(InvalidInputError, match="2 inputs"):
+        OnnxSession(two_inputs).run(np.zeros((1, 3), np.float32))
+
+
+def test_unsupported_input_dtype(tiny_model: bytes) -> None:
+    with pytest.raises(InvalidInputError, match="complex"):
+        OnnxSession(tiny_model).run(np.zeros((1, 120, 5), np.complex64))
+
+
+def test_bad_options_raise_value_error(tiny_model: bytes) -> None:
+    with pytest.raises(ValueError, match="unknown execution provider"):
+        OnnxSession(tiny_model, providers=["tpu"])
+    with pytest.raises(ValueError, match="optimization level"):
+        OnnxSession(tiny_model, optimization_level="max")
+    with pytest.raises(ValueError, match="intra_op_threads"):
+        OnnxSession(tiny_model, intra_op_threads=0)
+    with pytest.raises(ValueError, match="timeout"):
+        OnnxSession(tiny_model).run(np.zeros((1, 120, 5), np.float32), timeout=-1)
+
+
+def test_missing_providers_are_skipped_with_a_warning(
+    tiny_model: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        session = OnnxSession(tiny_model, providers=["cuda", "CPUExecutionProvider"])
+    if "cuda" in session.providers:
+        pytest.skip("this machine's onnxruntime has CUDA")
+    assert session.providers == ["cpu"]
+    assert any("cuda" in record.getMessage() for record in caplog.records)
+
+
+def test_timeout_terminates_the_run_and_the_session_recovers() -> None:
+    session = OnnxSession(slow_model(), intra_op_threads=1)
+    x = np.random.default_rng(0).standard_normal((384, 384)).astype(np.float32)
+    with pytest.raises(InferenceTimeoutError, match="timeout") as raised:
+        session.run(x, timeout=0.0005)
+    assert isinstance(raised.value, TimeoutError)
+    (out,) = session.run(x)
+    np.testing.assert_allclose(out, x, rtol=1e-4, atol=1e-5)
+    (again,) = session.run(x, timeout=60)
+    np.testing.assert_allclose(again, x, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not FIXTURE_REGISTRY.is_dir(), reason="fixture registry absent")
+@pytest.mark.parametrize(
+    "model_path",
+    sorted(FIXTURE_REGISTRY.glob("*/*/*/model.onnx")) if FIXTURE_REGISTRY.is_dir() else [],
+    ids=lambda p: "/".join(p.parts[-4:-1]),
+)
+def test_every_fixture_model_matches_onnxruntime(model_path: Path) -> None:
+    session = OnnxSession(model_path)
+    reference = reference_session(model_path)
+    (spec,) = session.inputs
+    assert spec.name == reference.get_inputs()[0].name
+    shape = tuple(3 if d is None else d for d in spec.shape)
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    (ours,) = session.run(x)
+    (expected,) = reference.run(None, {spec.name: x})
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-7)
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_import_is_light_and_never_imports_onnxruntime(tiny_model: bytes, tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(tiny_model)
+    code = (
+        "import sys, atb_prediction as a\n"
+        "assert 'onnxruntime' not in sys.modules and 'pandas' not in sys.modules\n"
+        f"s = a.OnnxSession({str(model)!r})\n"
+        "assert 'onnxruntime' not in sys.modules\n"
+        "from atb_prediction._core import runtime_library_path\n"
+        "print(runtime_library_path())\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert "libonnxruntime" in result.stdout
+
+
+def test_missing_library_is_a_clear_error(tiny_model: bytes) -> None:
+    code = (
+        "import atb_prediction as a\n"
+        "try:\n"
+        "    a.OnnxSession(b'x')\n"
+        "except a.RuntimeLibraryError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    result = _run_python(code, ORT_DYLIB_PATH="/nonexistent/libonnxruntime.so")
+    assert result.returncode == 0, result.stderr
+    assert "ERR" in result.stdout and "/nonexistent/libonnxruntime.so" in result.stdout
+    result = _run_python(code, ORT_DYLIB_PATH="relative/libonnxruntime.so")
+    assert "absolute" in result.stdout
+
+
+def test_library_is_found_in_the_wheel() -> None:
+    from atb_prediction._runtime import find_library
+
+    path = Path(find_library())
+    assert path.is_absolute() and path.name.startswith("libonnxruntime.so.1.")
+    assert path.parent.name == "capi"
+    assert atb_prediction.__version__
