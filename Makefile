@@ -31,7 +31,7 @@ test: $(PY) ## Build, then run the Rust core's tests and the Python tests
 .PHONY: lint
 lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches

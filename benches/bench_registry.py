@@ -27,16 +27,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import interleaved, summary  # noqa: E402
-
-from atb_prediction import (  # noqa: E402
+from _timing import interleaved, summary
+from atb_prediction import (
     OnnxSession,
     PredictionConfig,
     PredictionModelRegistry,
     scan_registry,
 )
-from atb_prediction._onnx_writer import linear_sequence_model  # noqa: E402
-from atb_prediction.models.scanning import default_schema_path  # noqa: E402
+from atb_prediction._onnx_writer import linear_sequence_model
+from atb_prediction.models.scanning import default_schema_path
 
 SEQ, FEATURES = 20, 3
 
@@ -55,16 +54,22 @@ def generate(root: Path, symbols: int, types: int, versions: int) -> None:
                 folder.mkdir(parents=True)
                 (folder / "model.onnx").write_bytes(model)
                 metadata = {
-                    "symbol": symbol, "timeframe": "1h", "model_type": model_type,
-                    "version_id": version, "model_file": "model.onnx",
-                    "created_at": "2025-10-30T12:13:22", "sequence_length": SEQ,
+                    "symbol": symbol,
+                    "timeframe": "1h",
+                    "model_type": model_type,
+                    "version_id": version,
+                    "model_file": "model.onnx",
+                    "created_at": "2025-10-30T12:13:22",
+                    "sequence_length": SEQ,
                     "feature_names": names,
                     "price_normalization": {"method": "rolling_minmax", "window": SEQ},
                     "evaluation_results": {"test_loss": 0.01 * v, "mape": 1.5},
                 }
                 (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
-                schema = {"sequence_length": SEQ,
-                          "features": [{"name": n, "required": True} for n in names]}
+                schema = {
+                    "sequence_length": SEQ,
+                    "features": [{"name": n, "required": True} for n in names],
+                }
                 (folder / "feature_schema.json").write_text(json.dumps(schema, indent=2))
                 (folder / "metrics.json").write_text(json.dumps({"rmse": 0.1, "mae": 0.05}))
             (root / symbol / model_type / "latest").symlink_to(version)
@@ -80,7 +85,9 @@ def python_scan(root: Path, validators: dict[str, jsonschema.protocols.Validator
         for type_dir in symbol_dir.iterdir():
             if not type_dir.is_dir():
                 continue
-            for version_dir in sorted(p for p in type_dir.iterdir() if p.is_dir() and p.name != "latest"):
+            for version_dir in sorted(
+                p for p in type_dir.iterdir() if p.is_dir() and p.name != "latest"
+            ):
                 real = version_dir.resolve()
                 real.relative_to(base)
                 documents: dict[str, Any] = {}
@@ -158,8 +165,13 @@ def predict_table(calls: int) -> list[str]:
         model = linear_sequence_model(120, 5)
         (bundle / "model.onnx").write_bytes(model)
         (bundle / "metadata.json").write_text(
-            json.dumps({"timeframe": "1h", "sequence_length": 120,
-                        "feature_names": [f"f{i}" for i in range(5)]})
+            json.dumps(
+                {
+                    "timeframe": "1h",
+                    "sequence_length": 120,
+                    "feature_names": [f"f{i}" for i in range(5)],
+                }
+            )
         )
         rows = ["| call | p50 µs | p99 µs | p50 over OnnxSession.run |", "|---|---:|---:|---:|"]
         x = np.random.default_rng(0).random((1, 120, 5), dtype=np.float32)

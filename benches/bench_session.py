@@ -17,10 +17,9 @@ import onnxruntime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import interleaved, summary  # noqa: E402
-
-from atb_prediction import OnnxSession, scan_registry  # noqa: E402
-from atb_prediction._onnx_writer import linear_sequence_model  # noqa: E402
+from _timing import interleaved, summary
+from atb_prediction import OnnxSession, scan_registry
+from atb_prediction._onnx_writer import linear_sequence_model
 
 FIXTURE_REGISTRY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "atb-registry"
 
@@ -63,12 +62,15 @@ def main() -> None:
     if FIXTURE_REGISTRY.is_dir():
         index = scan_registry(FIXTURE_REGISTRY)
         (record,) = [
-            r for r in index.versions
+            r
+            for r in index.versions
             if r.is_production and (r.symbol, r.model_type) == ("BTCUSDT", "basic")
         ]
         seq, features = 120, 5
         lstm_x = np.random.default_rng(1).random((1, seq, features), dtype=np.float32)
-        rows += compare(f"LSTM {record.key}", record.model_path, lstm_x, max(2000, args.calls // 10))
+        rows += compare(
+            f"LSTM {record.key}", record.model_path, lstm_x, max(2000, args.calls // 10)
+        )
     else:
         rows.append("| LSTM BTCUSDT/basic/latest | skipped: fixture registry absent | | | | | |")
     print("\n".join(rows))

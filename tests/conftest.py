@@ -67,7 +67,7 @@ def linear_model(
 
 
 def lstm_model(seq: int = 120, features: int = 5, hidden: int = 16, *, seed: int = 1) -> bytes:
-    """A Keras-like LSTM: ``[batch, seq, features]`` -> LSTM -> last hidden -> dense -> ``[batch, 1]``."""
+    """A Keras-like LSTM: ``[batch, seq, features]`` -> LSTM -> dense -> ``[batch, 1]``."""
     rng = np.random.default_rng(seed)
 
     def init(*shape: int) -> np.ndarray:
@@ -242,7 +242,13 @@ def write_bundle(
 
 
 def standard_metadata(
-    symbol: str, model_type: str, version: str, *, seq: int = 120, features: int = 5, **extra: object
+    symbol: str,
+    model_type: str,
+    version: str,
+    *,
+    seq: int = 120,
+    features: int = 5,
+    **extra: object,
 ) -> dict[str, object]:
     """Metadata shaped like the fixture registry's."""
     names = [f"feature_{i}" for i in range(features)]

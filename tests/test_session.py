@@ -9,23 +9,21 @@ import sys
 import threading
 from pathlib import Path
 
+import atb_prediction
 import numpy as np
 import pytest
-from conftest import (
-    FIXTURE_REGISTRY,
-    identity_model,
-    linear_model,
-    reference_session,
-    slow_model,
-)
-
-import atb_prediction
 from atb_prediction import (
     InferenceTimeoutError,
     InvalidInputError,
     ModelLoadError,
     OnnxSession,
     PredictionError,
+)
+from conftest import (
+    FIXTURE_REGISTRY,
+    identity_model,
+    reference_session,
+    slow_model,
 )
 
 
@@ -173,7 +171,7 @@ def test_bad_model_files_raise_model_load_error(tmp_path: Path, tiny_model: byte
         OnnxSession(empty)
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(tiny_model[: len(tiny_model) // 2])
-    with pytest.raises(ModelLoadError, match="truncated.onnx"):
+    with pytest.raises(ModelLoadError, match=r"truncated\.onnx"):
         OnnxSession(truncated)
     assert issubclass(ModelLoadError, PredictionError)
 

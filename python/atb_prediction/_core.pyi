@@ -1,8 +1,8 @@
 """Type stubs of the Rust extension ``atb_prediction._core`` (hand-written, checked by stubtest)."""
 
 import os
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, final
 
 import numpy as np
@@ -49,9 +49,7 @@ class OnnxSession:
         providers: Sequence[str] | None = None,
         warmup: bool = True,
     ) -> OnnxSession: ...
-    def run(
-        self, inputs: _Inputs, *, as_dict: bool = False, timeout: float | None = None
-    ) -> Any:
+    def run(self, inputs: _Inputs, *, as_dict: bool = False, timeout: float | None = None) -> Any:
         """Outputs in graph order (a list), or a dict of name to array with ``as_dict=True``."""
     @property
     def inputs(self) -> tuple[TensorInfo, ...]: ...

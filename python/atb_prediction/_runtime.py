@@ -18,7 +18,9 @@ from atb_prediction.models.exceptions import RuntimeLibraryError
 #: The oldest ONNX Runtime the core's ``ort`` bindings (``api-27``) can drive.
 MINIMUM_VERSION = (1, 27)
 
-_LIBRARY_PATTERN = re.compile(r"^libonnxruntime\.so\.(\d+)\.(\d+)\.(\d+)$|^libonnxruntime\.(\d+)\.(\d+)\.(\d+)\.dylib$|^onnxruntime\.dll$")
+_LIBRARY_PATTERN = re.compile(
+    r"^libonnxruntime\.so\.(\d+)\.(\d+)\.(\d+)$|^libonnxruntime\.(\d+)\.(\d+)\.(\d+)\.dylib$|^onnxruntime\.dll$"
+)
 
 
 def _version_of(name: str) -> tuple[int, ...] | None:
@@ -48,8 +50,9 @@ def find_library() -> str:
     spec = importlib.util.find_spec("onnxruntime")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeLibraryError(
-            "the onnxruntime package is not installed (looked for it with importlib.util.find_spec); "
-            "install it with `pip install 'onnxruntime>=1.27'` or set ORT_DYLIB_PATH to libonnxruntime"
+            "the onnxruntime package is not installed (looked for it with "
+            "importlib.util.find_spec); install it with `pip install 'onnxruntime>=1.27'` "
+            "or set ORT_DYLIB_PATH to libonnxruntime"
         )
     searched: list[str] = []
     candidates: list[tuple[tuple[int, ...], Path]] = []

@@ -130,8 +130,12 @@ class PredictionConfig:
             min_confidence_threshold=number(
                 "MIN_CONFIDENCE_THRESHOLD", defaults.min_confidence_threshold
             ),
-            max_prediction_latency=number("MAX_PREDICTION_LATENCY", defaults.max_prediction_latency),
-            live_inference_timeout=number("LIVE_INFERENCE_TIMEOUT", defaults.live_inference_timeout),
+            max_prediction_latency=number(
+                "MAX_PREDICTION_LATENCY", defaults.max_prediction_latency
+            ),
+            live_inference_timeout=number(
+                "LIVE_INFERENCE_TIMEOUT", defaults.live_inference_timeout
+            ),
             inference_timeout_escalation_threshold=integer(
                 "INFERENCE_TIMEOUT_ESCALATION_THRESHOLD",
                 defaults.inference_timeout_escalation_threshold,
@@ -159,7 +163,9 @@ class PredictionConfig:
             prediction_cache_max_size=integer(
                 "PREDICTION_CACHE_MAX_SIZE", defaults.prediction_cache_max_size
             ),
-            inference_timeout=optional_number("INFERENCE_TIMEOUT_SECONDS", defaults.inference_timeout),
+            inference_timeout=optional_number(
+                "INFERENCE_TIMEOUT_SECONDS", defaults.inference_timeout
+            ),
             intra_op_threads=optional_integer("ONNX_INTRA_OP_THREADS", defaults.intra_op_threads),
             providers=words("ONNX_PROVIDERS"),
             metadata_schema_path=optional_text("METADATA_SCHEMA_PATH", None),

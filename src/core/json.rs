@@ -128,13 +128,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn non_finite_numbers_read_as_null_outside_strings() {
-        let value =
-            parse_lenient(r#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN Infinity"}"#)
-                .unwrap();
+    fn non_finite_numbers_are_read_outside_strings_only() {
+        let text = r#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN Infinity"}"#;
+        let value = parse_lenient(text, NonFinite::Null).unwrap();
         assert_eq!(value["a"], Value::Null);
         assert_eq!(value["b"], Value::Null);
         assert_eq!(value["c"], Value::Null);
+        assert_eq!(value["d"], "NaN Infinity");
+        let value = parse_lenient(text, NonFinite::Extreme).unwrap();
+        assert_eq!(value["a"].as_f64(), Some(f64::MAX));
+        assert_eq!(value["b"].as_f64(), Some(f64::MIN));
+        assert_eq!(value["c"].as_f64(), Some(0.0));
         assert_eq!(value["d"], "NaN Infinity");
     }
 

@@ -2,7 +2,7 @@
 //! pointer of each model type, read in parallel, validated, and never failing as a whole because
 //! of one bad bundle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -598,20 +598,6 @@ fn pointer_file_target(latest: &Path) -> std::result::Result<String, String> {
         ));
     }
     Ok(name.to_owned())
-}
-
-/// Groups records by (symbol, model type) for callers that need every version of one type.
-pub fn versions_by_type(
-    index: &RegistryIndex,
-) -> BTreeMap<(String, String), Vec<Arc<VersionRecord>>> {
-    let mut grouped: BTreeMap<(String, String), Vec<Arc<VersionRecord>>> = BTreeMap::new();
-    for record in &index.versions {
-        grouped
-            .entry((record.symbol.clone(), record.model_type.clone()))
-            .or_default()
-            .push(Arc::clone(record));
-    }
-    grouped
 }
 
 #[cfg(test)]

@@ -13,9 +13,7 @@ use crate::core::deadline;
 use crate::core::error::{Error, Result};
 use crate::core::providers::{self, Provider};
 use crate::core::runtime;
-use crate::core::tensor::{
-    format_shape, ElementType, NamedInput, OutputTensor, TensorData, TensorSpec,
-};
+use crate::core::tensor::{format_shape, NamedInput, OutputTensor, TensorData, TensorSpec};
 
 /// How much graph optimisation ONNX Runtime applies when the session opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -442,9 +440,4 @@ fn read_metadata(session: &Session) -> BTreeMap<String, String> {
     keys.into_iter()
         .filter_map(|key| metadata.custom(&key).map(|value| (key, value)))
         .collect()
-}
-
-/// Whether `spec` takes an element type the core can exchange.
-pub fn is_supported(spec: &TensorSpec) -> bool {
-    !matches!(spec.element_type, ElementType::Unsupported(_))
 }

@@ -89,13 +89,13 @@ macro_rules! define_element_types {
             }
 
             pub(crate) fn to_session_value<'a>(
-                &self,
+                self,
                 shape: &[i64],
             ) -> ort::Result<ort::session::SessionInputValue<'a>>
             where
                 Self: 'a,
             {
-                Ok(match *self {
+                Ok(match self {
                     $(Self::$variant(data) => {
                         ort::value::TensorRef::<$ty>::from_array_view((shape.to_vec(), data))?.into()
                     })*

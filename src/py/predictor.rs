@@ -206,11 +206,7 @@ impl PyPredictor {
         dict.set_item("confidence", PyArray1::from_vec(py, batch.confidence))?;
         dict.set_item("direction", PyArray1::from_vec(py, batch.direction))?;
         if let Some((probabilities, classes)) = batch.probabilities {
-            let rows = if classes == 0 {
-                0
-            } else {
-                probabilities.len() / classes
-            };
+            let rows = probabilities.len().checked_div(classes).unwrap_or(0);
             dict.set_item(
                 "probabilities",
                 PyArray1::from_vec(py, probabilities).reshape([rows, classes])?,

@@ -1,1 +1,1 @@
-"""Registry, runner and exception modules, named as in the upstream bot's ``src/prediction/models``."""
+"""Registry, runner and exception modules, named as upstream's ``src/prediction/models``."""

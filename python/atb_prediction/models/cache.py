@@ -43,7 +43,7 @@ def features_digest(features: object) -> bytes:
     hasher = hashlib.blake2b(digest_size=16)
     hasher.update(str(array.dtype).encode())
     hasher.update(repr(array.shape).encode())
-    hasher.update(memoryview(array).cast("B"))
+    hasher.update(array.data.cast("B"))
     return hasher.digest()
 
 
@@ -57,9 +57,7 @@ class InMemoryPredictionCache:
             raise ValueError(f"max_size must be at least 1, got {max_size!r}")
         self.ttl = float(ttl)
         self.max_size = int(max_size)
-        self._entries: OrderedDict[tuple[str, bytes], tuple[float, ModelPrediction]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[str, bytes], tuple[float, ModelPrediction]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, model_key: str, digest: bytes) -> ModelPrediction | None:

@@ -37,9 +37,7 @@ def expected_window(
         features = feature_schema.get("features")
         count = len(features) if isinstance(features, list) else None
         length = feature_schema.get("sequence_length")
-        declared.append(
-            ("feature_schema.json", length if isinstance(length, int) else None, count)
-        )
+        declared.append(("feature_schema.json", length if isinstance(length, int) else None, count))
     names = metadata.get("feature_names")
     length = metadata.get("sequence_length")
     declared.append(

@@ -62,7 +62,9 @@ class OnnxRunner:
         path = Path(model_path)
         metadata_path = path.with_name("metadata.json")
         try:
-            metadata_text = metadata_path.read_text(encoding="utf-8") if metadata_path.exists() else None
+            metadata_text = (
+                metadata_path.read_text(encoding="utf-8") if metadata_path.exists() else None
+            )
         except (OSError, UnicodeDecodeError) as error:
             raise ModelLoadError(f"cannot read {metadata_path}: {error}") from error
         self._setup(
@@ -151,7 +153,7 @@ class OnnxRunner:
         return metadata if isinstance(metadata, dict) else dict(_DEFAULT_METADATA)
 
     def predict(self, features: npt.ArrayLike) -> ModelPrediction:
-        """One prediction from a ``[features]``, ``[seq, features]`` or ``[1, seq, features]`` window.
+        """One prediction from a ``[f]``, ``[seq, f]`` or ``[n, seq, f]`` window (the first one).
 
         Raises:
             InvalidInputError: wrong shape, NaN or infinite values after normalisation.
@@ -160,9 +162,7 @@ class OnnxRunner:
             InferenceError: ONNX Runtime failed or the output cannot be interpreted.
         """
         if self.problems:
-            raise ModelLoadError(
-                f"{self.model_path} cannot predict: " + "; ".join(self.problems)
-            )
+            raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
         cache = self.cache_manager
         if cache is None or not self._predictor.cacheable:
             return self._predictor.predict(features)
@@ -182,9 +182,7 @@ class OnnxRunner:
         plus ``probabilities`` (``[windows, classes]``) for classifiers.
         """
         if self.problems:
-            raise ModelLoadError(
-                f"{self.model_path} cannot predict: " + "; ".join(self.problems)
-            )
+            raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
         return self._predictor.predict_batch(features)
 
     def close(self) -> None:

@@ -138,7 +138,7 @@ class PredictionModelRegistry:
         bundles: dict[BundleIndexKey, StrategyModel] = {}
         unavailable = dict(index.unavailable)
         failures: list[_LoadFailure] = []
-        for record, outcome in zip(production, opened):
+        for record, outcome in zip(production, opened, strict=True):
             if isinstance(outcome, StrategyModel):
                 bundles[(record.symbol, record.timeframe, record.model_type)] = outcome
             else:
@@ -340,7 +340,7 @@ class PredictionModelRegistry:
         return dropped
 
     def invalid_bundles(self) -> list[InvalidBundle | _LoadFailure]:
-        """Every bundle skipped by the scan or that failed to open, each with ``path`` and ``reason``."""
+        """Every bundle the scan skipped or that failed to open, with ``path`` and ``reason``."""
         generation = self._generation
         scanned: list[InvalidBundle | _LoadFailure] = (
             list(generation.index.invalid) if generation.index is not None else []
