@@ -25,7 +25,8 @@ build: $(PY) ## Rebuild the Rust extension into .venv (release)
 .PHONY: test
 test: $(PY) ## Build, then run the Rust core's tests and the Python tests
 	$(PY) -m pip install -q -e ".[test]"
-	cargo test --no-default-features --quiet
+	ORT_DYLIB_PATH=$$($(PY) -c "from atb_prediction._runtime import find_library; print(find_library())") \
+		cargo test --no-default-features --quiet
 	$(PY) -m pytest
 
 .PHONY: lint

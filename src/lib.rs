@@ -8,6 +8,8 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::cache::{features_digest, PyPredictionStore};
+    #[pymodule_export]
     use crate::py::predictor::{PyModelPrediction, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{

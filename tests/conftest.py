@@ -21,6 +21,27 @@ FIXTURE_REGISTRY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" /
 
 OPSET = 17
 
+#: Every version of the fixture registry, by key.
+FIXTURE_KEYS = [
+    "BTCUSDT:1d:basic:2025-09-16_legacy",
+    "BTCUSDT:1h:basic:2025-09-17_1h_v1",
+    "BTCUSDT:1h:basic:2025-10-26_21h_v1",
+    "BTCUSDT:1d:basic:2025-10-27_14h_v1",
+    "BTCUSDT:1h:basic:2025-10-30_12h_v1",
+    "BTCUSDT:1d:sentiment:2025-09-16_legacy",
+    "BTCUSDT:1h:sentiment:2025-09-17_1h_v1",
+    "BTCUSDT:1h:sentiment:2025-12-23_20h_v1",
+    "BTCUSDT:1h:sentiment:2025-12-23_20h_v2",
+    "BTCUSDT:1h:sentiment:2026-01-06_14h_v1",
+    "BTCUSDT:1h:sentiment:2026-01-06_14h_v2",
+    "BTCUSDT:1h:sentiment:2026-01-06_14h_v3",
+    "ETHUSDT:1h:basic:2026-07-04_22h_v1",
+    "ETHUSDT:1d:sentiment:2025-09-16_legacy",
+    "ETHUSDT:1h:sentiment:2025-09-17_1h_v1",
+    "ETHUSDT:1h:sentiment:2025-12-23_21h_v1",
+    "ETHUSDT:1h:sentiment:2025-12-23_21h_v2",
+]
+
 
 def _model(graph: onnx.GraphProto, metadata: dict[str, str] | None = None) -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -30,6 +30,7 @@ from atb_prediction import (
 )
 from atb_prediction.models import registry as registry_module
 from conftest import (
+    FIXTURE_KEYS,
     affine_model,
     corrupt_model_body,
     identity_model,
@@ -50,25 +51,6 @@ FIXTURE_SELECTION = {
     ("ETHUSDT", "sentiment"): "2025-12-23_21h_v2",
 }
 
-FIXTURE_KEYS = [
-    "BTCUSDT:1d:basic:2025-09-16_legacy",
-    "BTCUSDT:1h:basic:2025-09-17_1h_v1",
-    "BTCUSDT:1h:basic:2025-10-26_21h_v1",
-    "BTCUSDT:1d:basic:2025-10-27_14h_v1",
-    "BTCUSDT:1h:basic:2025-10-30_12h_v1",
-    "BTCUSDT:1d:sentiment:2025-09-16_legacy",
-    "BTCUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "BTCUSDT:1h:sentiment:2025-12-23_20h_v1",
-    "BTCUSDT:1h:sentiment:2025-12-23_20h_v2",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v1",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v2",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v3",
-    "ETHUSDT:1h:basic:2026-07-04_22h_v1",
-    "ETHUSDT:1d:sentiment:2025-09-16_legacy",
-    "ETHUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "ETHUSDT:1h:sentiment:2025-12-23_21h_v1",
-    "ETHUSDT:1h:sentiment:2025-12-23_21h_v2",
-]
 
 #: The one fixture version whose metadata disagrees with its model: metadata.json lists 9
 #: feature_names, the model takes 5 features. It stays reachable, and predict refuses it.

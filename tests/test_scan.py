@@ -21,7 +21,7 @@ from atb_prediction import (
     RegistryIndex,
     scan_registry,
 )
-from conftest import linear_model, point_latest, standard_metadata, write_bundle
+from conftest import FIXTURE_KEYS, linear_model, point_latest, standard_metadata, write_bundle
 
 MODEL = linear_model(seq=4, features=3)
 V1, V2, V3 = "2025-01-01_1h_v1", "2025-01-02_1h_v1", "2025-01-03_1h_v1"
@@ -638,26 +638,6 @@ def test_rescan_with_other_schemas_reuses_nothing(small_registry: Path) -> None:
 
 
 # --- the fixture registry ------------------------------------------------------------------------
-
-FIXTURE_KEYS = [
-    "BTCUSDT:1d:basic:2025-09-16_legacy",
-    "BTCUSDT:1h:basic:2025-09-17_1h_v1",
-    "BTCUSDT:1h:basic:2025-10-26_21h_v1",
-    "BTCUSDT:1d:basic:2025-10-27_14h_v1",
-    "BTCUSDT:1h:basic:2025-10-30_12h_v1",
-    "BTCUSDT:1d:sentiment:2025-09-16_legacy",
-    "BTCUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "BTCUSDT:1h:sentiment:2025-12-23_20h_v1",
-    "BTCUSDT:1h:sentiment:2025-12-23_20h_v2",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v1",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v2",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v3",
-    "ETHUSDT:1h:basic:2026-07-04_22h_v1",
-    "ETHUSDT:1d:sentiment:2025-09-16_legacy",
-    "ETHUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "ETHUSDT:1h:sentiment:2025-12-23_21h_v1",
-    "ETHUSDT:1h:sentiment:2025-12-23_21h_v2",
-]
 
 
 def test_fixture_registry_scans_clean(fixture_registry: Path) -> None:

@@ -7,15 +7,18 @@ from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 __all__ = [
     "BundleRecord",
     "InvalidBundle",
     "ModelPrediction",
     "OnnxSession",
+    "PredictionStore",
     "Predictor",
     "RegistryIndex",
     "TensorInfo",
+    "features_digest",
     "load_runtime",
     "runtime_library_path",
     "scan_registry_with",
@@ -106,6 +109,8 @@ class Predictor:
         confidence_scale_factor: float = 10.0,
         direction_threshold: float = 0.01,
         timeout: float | None = None,
+        cache: PredictionStore | None = None,
+        cache_key: str | None = None,
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
@@ -115,6 +120,24 @@ class Predictor:
     def timeout(self) -> float | None: ...
     @property
     def model_name(self) -> str: ...
+
+@disjoint_base
+class PredictionStore:
+    """The built-in prediction cache's storage (``InMemoryPredictionCache`` subclasses it)."""
+
+    def __new__(cls, ttl: float = 60.0, max_size: int | None = None) -> PredictionStore: ...
+    def get(self, model_key: str, digest: bytes) -> ModelPrediction | None: ...
+    def set(self, model_key: str, digest: bytes, prediction: ModelPrediction) -> None: ...
+    def clear(self) -> int: ...
+    def invalidate_model(self, model_key: str) -> int: ...
+    @property
+    def ttl(self) -> float: ...
+    @property
+    def max_size(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def features_digest(features: npt.ArrayLike) -> bytes:
+    """A 16-byte digest of an array's dtype, shape and bytes."""
 
 @final
 class InvalidBundle:

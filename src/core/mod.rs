@@ -1,6 +1,7 @@
 //! The pure Rust core: no Python here, so `cargo test --no-default-features` runs without an
 //! interpreter.
 
+pub mod cache;
 pub mod deadline;
 pub mod error;
 pub mod fingerprint;

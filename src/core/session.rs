@@ -441,3 +441,105 @@ fn read_metadata(session: &Session) -> BTreeMap<String, String> {
         .filter_map(|key| metadata.custom(&key).map(|value| (key, value)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tensor::TensorView;
+
+    /// `y = x + x` over `[batch, 3]` float32, serialized by the `onnx` package (opset 17).
+    const DOUBLE_MODEL: [u8; 86] = [
+        8, 8, 58, 76, 10, 14, 10, 1, 120, 10, 1, 120, 18, 1, 121, 34, 3, 65, 100, 100, 18, 6, 100,
+        111, 117, 98, 108, 101, 90, 24, 10, 1, 120, 18, 19, 10, 17, 8, 1, 18, 13, 10, 7, 18, 5, 98,
+        97, 116, 99, 104, 10, 2, 8, 3, 98, 24, 10, 1, 121, 18, 19, 10, 17, 8, 1, 18, 13, 10, 7, 18,
+        5, 98, 97, 116, 99, 104, 10, 2, 8, 3, 66, 4, 10, 0, 16, 17,
+    ];
+
+    /// Loads ONNX Runtime from `ORT_DYLIB_PATH` (`make test` sets it to the wheel's library);
+    /// `None` where it is not set, so `cargo test` alone still passes without a library.
+    fn runtime() -> Option<()> {
+        let path = std::env::var_os("ORT_DYLIB_PATH")?;
+        runtime::ensure_loaded(Path::new(&path)).expect("ORT_DYLIB_PATH names a usable library");
+        Some(())
+    }
+
+    #[test]
+    fn options_parse_and_reject_unknown_names() {
+        assert_eq!(
+            OptimizationLevel::parse("ALL").unwrap(),
+            OptimizationLevel::All
+        );
+        assert!(OptimizationLevel::parse("max").is_err());
+        assert_eq!(
+            Provider::parse("CUDAExecutionProvider").unwrap(),
+            Provider::Cuda
+        );
+        assert!(Provider::parse("tpu").is_err());
+    }
+
+    #[test]
+    fn a_model_runs_and_inputs_are_checked() {
+        if runtime().is_none() {
+            eprintln!("ORT_DYLIB_PATH not set: skipping the session test");
+            return;
+        }
+        let session = InferenceSession::open(
+            ModelSource::Bytes(&DOUBLE_MODEL),
+            &SessionOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(session.inputs()[0].shape, vec![None, Some(3)]);
+        assert_eq!(session.providers().last(), Some(&Provider::Cpu));
+        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let input = NamedInput {
+            name: "x",
+            shape: vec![2, 3],
+            data: TensorView::Float32(&data),
+        };
+        let outputs = session
+            .run(std::slice::from_ref(&input), Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(outputs[0].shape, vec![2, 3]);
+        assert_eq!(
+            outputs[0].data,
+            TensorData::Float32(vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0])
+        );
+
+        let wrong_dim = NamedInput {
+            name: "x",
+            shape: vec![3, 2],
+            data: TensorView::Float32(&data),
+        };
+        let error = session.run(&[wrong_dim], None).unwrap_err().to_string();
+        assert!(error.contains("dimension 1 is 2, expected 3"), "{error}");
+        let unknown = NamedInput {
+            name: "z",
+            shape: vec![2, 3],
+            data: TensorView::Float32(&data),
+        };
+        assert!(session
+            .run(&[unknown], None)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown input"));
+    }
+
+    #[test]
+    fn corrupt_and_empty_models_are_load_errors() {
+        if runtime().is_none() {
+            return;
+        }
+        let empty = InferenceSession::open(ModelSource::Bytes(&[]), &SessionOptions::default())
+            .unwrap_err();
+        assert!(matches!(empty, Error::ModelLoad { .. }), "{empty}");
+        let corrupt = InferenceSession::open(
+            ModelSource::Bytes(&DOUBLE_MODEL[..40]),
+            &SessionOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            corrupt.to_string().contains("not a valid ONNX model"),
+            "{corrupt}"
+        );
+    }
+}

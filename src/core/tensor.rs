@@ -88,6 +88,18 @@ macro_rules! define_element_types {
                 self.len() == 0
             }
 
+            /// The data's bytes, in memory order.
+            pub fn as_bytes(&self) -> &[u8] {
+                match self {
+                    // SAFETY: every element type here is plain old data (numbers and `bool`,
+                    // whose bytes are 0 or 1), so its memory can be read as bytes; the length is
+                    // the slice's size in bytes.
+                    $(Self::$variant(data) => unsafe {
+                        std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(*data))
+                    },)*
+                }
+            }
+
             pub(crate) fn to_session_value<'a>(
                 self,
                 shape: &[i64],

@@ -108,3 +108,9 @@ pub fn as_ndarray<'py>(
     };
     Ok(converted.cast_into::<PyUntypedArray>()?)
 }
+
+/// Holds any array-like as an ndarray: ndarrays as they are, anything else as float64.
+pub fn hold_any<'py>(value: &Bound<'py, PyAny>) -> PyResult<HeldArray<'py>> {
+    let array = as_ndarray(value, ElementType::Float64)?;
+    Ok(HeldArray::hold(&array)?)
+}

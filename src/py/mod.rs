@@ -1,6 +1,7 @@
 //! Python bindings: pyclasses, numpy conversion, error mapping and the one GIL helper.
 
 pub mod arrays;
+pub mod cache;
 pub mod errors;
 pub mod gil;
 pub mod predictor;

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::core::cache::{digest, CachedPrediction, PredictionCache};
 use crate::core::json::{parse_lenient, NonFinite};
 use crate::core::predict::{Features, PredictionSpec, Predictor};
 use crate::core::session::InferenceSession;
-use crate::core::tensor::ElementType;
 use crate::core::Error;
-use crate::py::arrays::{as_ndarray, HeldArray};
+use crate::py::arrays::hold_any;
+use crate::py::cache::PyPredictionStore;
 use crate::py::gil::detached;
 use crate::py::repr::{float, quoted};
 use crate::py::session::{timeout_from_seconds, PyOnnxSession};
@@ -29,21 +30,40 @@ use crate::py::session::{timeout_from_seconds, PyOnnxSession};
 pub struct PyModelPrediction {
     /// The predicted price (NaN for classifiers).
     #[pyo3(get)]
-    price: f64,
+    pub(crate) price: f64,
     /// In `[0, 1]`.
     #[pyo3(get)]
-    confidence: f64,
+    pub(crate) confidence: f64,
     /// `1`, `0` or `-1`.
     #[pyo3(get)]
-    direction: i64,
+    pub(crate) direction: i64,
     /// The model that predicted it.
     #[pyo3(get)]
-    model_name: String,
+    pub(crate) model_name: String,
     /// Seconds spent in `predict`.
     #[pyo3(get)]
-    inference_time: f64,
+    pub(crate) inference_time: f64,
     /// Class probabilities for classifiers, else `None`.
-    probabilities: Option<Vec<f64>>,
+    pub(crate) probabilities: Option<Vec<f64>>,
+}
+
+impl PyModelPrediction {
+    /// A prediction taken from the cache, as it was stored.
+    pub fn from_cached(cached: CachedPrediction) -> Self {
+        let time = cached.inference_time;
+        Self::with_time(cached, time)
+    }
+
+    fn with_time(cached: CachedPrediction, inference_time: f64) -> Self {
+        Self {
+            price: cached.price,
+            confidence: cached.confidence,
+            direction: cached.direction,
+            model_name: cached.model_name,
+            inference_time,
+            probabilities: cached.probabilities,
+        }
+    }
 }
 
 #[pymethods]
@@ -125,47 +145,20 @@ pub struct PyPredictor {
     spec: PredictionSpec,
     model_name: String,
     timeout: Option<Duration>,
+    /// The built-in cache and this bundle's key in it; `None` for classifiers (never cached).
+    cache: Option<(Arc<PredictionCache>, Arc<str>)>,
 }
 
-fn hold_features<'py>(features: &Bound<'py, PyAny>) -> PyResult<HeldArray<'py>> {
-    let array: Bound<'py, PyUntypedArray> = as_ndarray(features, ElementType::Float64)?;
-    Ok(HeldArray::hold(&array)?)
-}
-
-#[pymethods]
 impl PyPredictor {
-    #[new]
-    #[pyo3(signature = (session, metadata_json=None, *, model_name, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None))]
-    fn new(
-        session: &Bound<'_, PyOnnxSession>,
-        metadata_json: Option<&str>,
-        model_name: String,
-        confidence_scale_factor: f64,
-        direction_threshold: f64,
-        timeout: Option<f64>,
-    ) -> PyResult<Self> {
-        let metadata = match metadata_json {
-            Some(text) => parse_lenient(text, NonFinite::Null).map_err(|e| {
-                Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}"))
-            })?,
-            None => serde_json::Value::Null,
-        };
-        Ok(Self {
-            session: Arc::clone(session.get().core()),
-            spec: PredictionSpec::from_metadata(
-                &metadata,
-                confidence_scale_factor,
-                direction_threshold,
-            )?,
-            model_name,
-            timeout: timeout_from_seconds(timeout)?,
-        })
-    }
-
-    /// One prediction from a 1-D, 2-D or 3-D feature array (upstream's `predict`).
-    fn predict(&self, py: Python<'_>, features: &Bound<'_, PyAny>) -> PyResult<PyModelPrediction> {
-        let started = Instant::now();
-        let held = hold_features(features)?;
+    /// Holds `features`, then runs `work` on them without the GIL.
+    fn detached_with<T: Send>(
+        &self,
+        py: Python<'_>,
+        features: &Bound<'_, PyAny>,
+        work: impl FnOnce(&Predictor<'_>, &Features<'_>, Option<Duration>) -> crate::core::Result<T>
+            + Send,
+    ) -> PyResult<T> {
+        let held = hold_any(features)?;
         let (shape, data) = held.view();
         let features = Features { shape, data };
         let predictor = Predictor {
@@ -173,15 +166,77 @@ impl PyPredictor {
             spec: &self.spec,
         };
         let timeout = self.timeout;
-        let prediction = detached(py, || predictor.predict(&features, timeout))?;
-        Ok(PyModelPrediction {
-            price: prediction.price,
-            confidence: prediction.confidence,
-            direction: i64::from(prediction.direction),
-            model_name: self.model_name.clone(),
-            inference_time: started.elapsed().as_secs_f64(),
-            probabilities: prediction.probabilities,
+        detached(py, || work(&predictor, &features, timeout))
+    }
+}
+
+#[pymethods]
+impl PyPredictor {
+    #[new]
+    #[pyo3(signature = (session, metadata_json=None, *, model_name, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, cache=None, cache_key=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        session: &Bound<'_, PyOnnxSession>,
+        metadata_json: Option<&str>,
+        model_name: String,
+        confidence_scale_factor: f64,
+        direction_threshold: f64,
+        timeout: Option<f64>,
+        cache: Option<&Bound<'_, PyPredictionStore>>,
+        cache_key: Option<String>,
+    ) -> PyResult<Self> {
+        let metadata = match metadata_json {
+            Some(text) => parse_lenient(text, NonFinite::Null).map_err(|e| {
+                Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}"))
+            })?,
+            None => serde_json::Value::Null,
+        };
+        let spec =
+            PredictionSpec::from_metadata(&metadata, confidence_scale_factor, direction_threshold)?;
+        let cache = match cache {
+            Some(cache) if spec.is_cacheable() => {
+                let key = cache_key.unwrap_or_else(|| model_name.clone());
+                Some((Arc::clone(cache.get().core()), Arc::from(key)))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            session: Arc::clone(session.get().core()),
+            spec,
+            model_name,
+            timeout: timeout_from_seconds(timeout)?,
+            cache,
         })
+    }
+
+    /// One prediction from a 1-D, 2-D or 3-D feature array (upstream's `predict`); served from
+    /// the built-in cache when one was given and it holds these features.
+    fn predict(&self, py: Python<'_>, features: &Bound<'_, PyAny>) -> PyResult<PyModelPrediction> {
+        let started = Instant::now();
+        let cache = self.cache.as_ref();
+        let model_name = &self.model_name;
+        let cached = self.detached_with(py, features, |predictor, features, timeout| {
+            let Some((cache, key)) = cache else {
+                let prediction = predictor.predict(features, timeout)?;
+                return Ok(CachedPrediction::new(prediction, model_name.clone()));
+            };
+            let digest = digest(
+                features.data.element_type().name(),
+                features.shape,
+                features.data.as_bytes(),
+            );
+            if let Some(hit) = cache.get(key, &digest) {
+                return Ok(hit);
+            }
+            let fresh =
+                CachedPrediction::new(predictor.predict(features, timeout)?, model_name.clone());
+            cache.set(key, &digest, fresh.clone());
+            Ok(fresh)
+        })?;
+        Ok(PyModelPrediction::with_time(
+            cached,
+            started.elapsed().as_secs_f64(),
+        ))
     }
 
     /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of
@@ -192,15 +247,7 @@ impl PyPredictor {
         py: Python<'py>,
         features: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let held = hold_features(features)?;
-        let (shape, data) = held.view();
-        let features = Features { shape, data };
-        let predictor = Predictor {
-            session: &self.session,
-            spec: &self.spec,
-        };
-        let timeout = self.timeout;
-        let batch = detached(py, || predictor.predict_batch(&features, timeout))?;
+        let batch = self.detached_with(py, features, |p, f, t| p.predict_batch(f, t))?;
         let dict = PyDict::new(py);
         dict.set_item("price", PyArray1::from_vec(py, batch.price))?;
         dict.set_item("confidence", PyArray1::from_vec(py, batch.confidence))?;

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from atb_prediction._core import ModelPrediction, OnnxSession, Predictor
 from atb_prediction.config import PredictionConfig
-from atb_prediction.models.cache import PredictionCache, features_digest
+from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, features_digest
 from atb_prediction.models.exceptions import ModelLoadError
 
 __all__ = ["ModelPrediction", "OnnxRunner"]
@@ -123,6 +123,13 @@ class OnnxRunner:
         self.model_key = model_key
         self._metadata_text = metadata_text
         self.problems: tuple[str, ...] = tuple(problems)
+        use_cache = cache is not None and config.prediction_cache_enabled
+        self.cache_manager = cache if use_cache else None
+        # The built-in cache itself (not a subclass, whose methods may be overridden) is used
+        # from Rust; any other cache is called from Python in ``predict``.
+        native_cache = (
+            self.cache_manager if type(self.cache_manager) is InMemoryPredictionCache else None
+        )
         try:
             self._predictor = Predictor(
                 session,
@@ -131,12 +138,15 @@ class OnnxRunner:
                 confidence_scale_factor=config.confidence_scale_factor,
                 direction_threshold=config.direction_threshold,
                 timeout=config.inference_timeout,
+                cache=native_cache,
+                cache_key=model_key,
             )
         except ValueError as error:
             raise ModelLoadError(f"{model_path}: {error}") from error
-        use_cache = cache is not None and config.prediction_cache_enabled
-        self.cache_manager = cache if use_cache else None
-        if not self.problems and (self.cache_manager is None or not self._predictor.cacheable):
+        self._python_cache = (
+            self.cache_manager if native_cache is None and self._predictor.cacheable else None
+        )
+        if not self.problems and self._python_cache is None:
             # The live hot path: with nothing to check or cache in Python, ``predict`` is the Rust
             # method itself, with no Python frame in between.
             self.predict = self._predictor.predict  # type: ignore[method-assign]
@@ -163,8 +173,8 @@ class OnnxRunner:
         """
         if self.problems:
             raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
-        cache = self.cache_manager
-        if cache is None or not self._predictor.cacheable:
+        cache = self._python_cache
+        if cache is None:
             return self._predictor.predict(features)
         started = time.perf_counter()
         digest = features_digest(features)
