@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -174,15 +175,29 @@ def predict_table(calls: int) -> list[str]:
             )
         )
         rows = ["| call | p50 µs | p99 µs | p50 over OnnxSession.run |", "|---|---:|---:|---:|"]
-        x = np.random.default_rng(0).random((1, 120, 5), dtype=np.float32)
+        rng = np.random.default_rng(0)
+        x = rng.random((1, 120, 5), dtype=np.float32)
+        # Fresh windows for the cache-miss case: more than the cache holds, so every call misses.
+        windows = itertools.cycle([rng.random((1, 120, 5), dtype=np.float32) for _ in range(2048)])
         session = OnnxSession(model, intra_op_threads=1)
         contenders: dict[str, Callable[[], object]] = {"OnnxSession.run": lambda: session.run(x)}
-        for label, cache in (("predict (no cache)", False), ("predict (cache hit)", True)):
+
+        def runner_for(cache: bool) -> OnnxRunner:
             config = PredictionConfig(
-                model_registry_path=str(root), intra_op_threads=1, prediction_cache_enabled=cache
+                model_registry_path=str(root),
+                intra_op_threads=1,
+                prediction_cache_enabled=cache,
+                prediction_cache_max_size=1000,
             )
-            runner = PredictionModelRegistry(config).get_default_runner()
-            contenders[label] = lambda runner=runner: runner.predict(x)
+            return PredictionModelRegistry(config).get_default_runner()
+
+        uncached, cached = runner_for(False), runner_for(True)
+        contenders["predict, cache off"] = lambda: uncached.predict(x)
+        contenders["predict, built-in cache hit (default config)"] = lambda: cached.predict(x)
+        contenders["OnnxSession.run, fresh windows"] = lambda: session.run(next(windows))
+        contenders["predict, built-in cache miss (default config), fresh windows"] = lambda: (
+            cached.predict(next(windows))
+        )
         samples = interleaved(contenders, calls)
         base_p50 = summary(samples["OnnxSession.run"])[0]
         for label, values in samples.items():

@@ -71,6 +71,28 @@ impl CachedPrediction {
 
 type Key = (Arc<str>, Digest);
 
+/// Keys already carry a 128-bit hash, so a fast multiply-rotate hasher (FxHash's) is enough;
+/// SipHash would cost more than the rest of a lookup.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
 struct Entry {
     expires: Instant,
     tick: u64,
@@ -79,7 +101,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Entries {
-    by_key: HashMap<Key, Entry>,
+    by_key: FastMap<Key, Entry>,
     /// Recency order: the smallest tick is the least recently used key.
     by_tick: BTreeMap<u64, Key>,
     next_tick: u64,
