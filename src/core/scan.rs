@@ -87,6 +87,13 @@ pub struct ModelTypeState {
 
 type CachedOutcome = std::result::Result<Arc<VersionRecord>, String>;
 
+/// What a rescan may reuse of one version folder: its stamps and what reading it gave.
+#[derive(Debug)]
+struct CachedVersion {
+    fingerprint: Fingerprint,
+    outcome: CachedOutcome,
+}
+
 /// The result of a scan.
 #[derive(Debug, Default)]
 pub struct RegistryIndex {
@@ -100,7 +107,7 @@ pub struct RegistryIndex {
     pub model_types: Vec<ModelTypeState>,
     reused: usize,
     schema_fingerprint: u64,
-    cache: HashMap<PathBuf, (Fingerprint, CachedOutcome)>,
+    cache: HashMap<PathBuf, Arc<CachedVersion>>,
 }
 
 impl RegistryIndex {
@@ -174,12 +181,12 @@ pub fn scan(
         pointers.push((symbol.clone(), model_type.clone(), type_dir.clone(), found));
     }
 
-    let loaded: Vec<(PathBuf, Fingerprint, CachedOutcome, bool)> = version_dirs
+    let loaded: Vec<(PathBuf, Arc<CachedVersion>, bool)> = version_dirs
         .into_par_iter()
         .map(|(symbol, model_type, version_id, directory)| {
-            if let Some((fingerprint, outcome)) = previous.and_then(|p| p.cache.get(&directory)) {
-                if fingerprint.matches(&directory) {
-                    return (directory, fingerprint.clone(), outcome.clone(), true);
+            if let Some(cached) = previous.and_then(|p| p.cache.get(&directory)) {
+                if cached.fingerprint.matches(&directory) {
+                    return (directory, Arc::clone(cached), true);
                 }
             }
             let mut fingerprint = Fingerprint::take(&directory, &JSON_FILES);
@@ -204,7 +211,11 @@ pub fn scan(
                 Err(_) => true,
             };
             fingerprint.keep(folder_matters);
-            (directory, fingerprint, outcome, false)
+            let cached = CachedVersion {
+                fingerprint,
+                outcome,
+            };
+            (directory, Arc::new(cached), false)
         })
         .collect();
 
@@ -212,15 +223,15 @@ pub fn scan(
     let mut failures: HashMap<PathBuf, String> = HashMap::new();
     let mut cache = HashMap::with_capacity(loaded.len());
     let mut reused = 0;
-    for (directory, fingerprint, outcome, was_reused) in loaded {
+    for (directory, cached, was_reused) in loaded {
         reused += usize::from(was_reused);
-        match &outcome {
+        match &cached.outcome {
             Ok(record) => versions.push(Arc::clone(record)),
             Err(reason) => {
                 failures.insert(directory.clone(), reason.clone());
             }
         }
-        cache.insert(directory, (fingerprint, outcome));
+        cache.insert(directory, cached);
     }
     versions.sort_by(|a, b| {
         (&a.symbol, &a.model_type, &a.version_id).cmp(&(&b.symbol, &b.model_type, &b.version_id))
