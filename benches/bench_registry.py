@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import interleaved, summary
 from atb_prediction import (
+    OnnxRunner,
     OnnxSession,
     PredictionConfig,
     PredictionModelRegistry,

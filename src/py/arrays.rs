@@ -32,7 +32,11 @@ macro_rules! define_held_array {
                 let shape = array.shape().to_vec();
                 $(
                     if let Ok(typed) = array.cast::<PyArrayDyn<$ty>>() {
-                        let readonly = typed.readonly();
+                        // `try_readonly` rather than `readonly`, which panics while another Rust
+                        // borrow writes to the array.
+                        let readonly = typed.try_readonly().map_err(|error| {
+                            Error::invalid_input(format!("the array cannot be read now: {error}"))
+                        })?;
                         let held = if readonly.is_c_contiguous() {
                             HeldData::Borrowed(readonly)
                         } else {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 
 use crate::core::runtime;
+use crate::py::gil::detached;
 
 /// Makes sure the ONNX Runtime library is loaded; the first call asks the Python side where it is.
 pub fn ensure_runtime(py: Python<'_>) -> PyResult<()> {
@@ -15,14 +16,14 @@ pub fn ensure_runtime(py: Python<'_>) -> PyResult<()> {
         .import("atb_prediction._runtime")?
         .call_method0("find_library")?
         .extract()?;
-    py.detach(|| runtime::ensure_loaded(&path))?;
+    detached(py, || runtime::ensure_loaded(&path))?;
     Ok(())
 }
 
 /// Loads the library at `path` (absolute) unless one is loaded; returns the path in use.
 #[pyfunction]
 pub fn load_runtime(py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
-    Ok(py.detach(|| runtime::ensure_loaded(&path))?)
+    detached(py, || runtime::ensure_loaded(&path))
 }
 
 /// The path of the loaded ONNX Runtime library, or `None` before the first session.
