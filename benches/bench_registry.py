@@ -12,6 +12,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Nothing here uses BLAS; numpy's OpenBLAS threads would only spin and take cores from both
+# contenders on a small machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import itertools
 import json

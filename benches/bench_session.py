@@ -8,6 +8,12 @@ noise hits both alike. Prints p50/p99 per-call latency and the ratio ours / onnx
 
 from __future__ import annotations
 
+import os
+
+# Nothing here uses BLAS; numpy's OpenBLAS threads would only spin and take cores from both
+# contenders on a small machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import sys
 from pathlib import Path

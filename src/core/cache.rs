@@ -4,13 +4,14 @@
 //! Keys are a model key (the bundle key, so two bundles that both name their file `model.onnx`
 //! never share entries) and a 128-bit digest of the features' dtype, shape and bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::core::hashing::FastMap;
 use crate::core::predict::Prediction;
 
 /// A digest of feature data: equal only for the same dtype, shape and bytes.
@@ -70,28 +71,6 @@ impl CachedPrediction {
 }
 
 type Key = (Arc<str>, Digest);
-
-/// Keys already carry a 128-bit hash, so a fast multiply-rotate hasher (FxHash's) is enough;
-/// SipHash would cost more than the rest of a lookup.
-#[derive(Default, Clone, Copy)]
-struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
 struct Entry {
     expires: Instant,

@@ -99,11 +99,24 @@ mod platform {
 
     impl Folder {
         pub fn open(path: &Path) -> Self {
-            let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+            let bytes = path.as_os_str().as_bytes();
+            if bytes.contains(&0) {
                 return Self(None);
+            }
+            // Paths of ordinary length are NUL-terminated on the stack: on a rescan this runs
+            // once per version folder, and a heap allocation would cost as much as the rest.
+            let mut buffer = [0u8; 1024];
+            let fd = if bytes.len() < buffer.len() {
+                buffer[..bytes.len()].copy_from_slice(bytes);
+                // SAFETY: `buffer` holds the path followed by at least one NUL.
+                unsafe { libc::open(buffer.as_ptr().cast(), OPEN_FLAGS) }
+            } else {
+                match CString::new(bytes) {
+                    // SAFETY: `path` is a valid NUL-terminated string; the result is checked.
+                    Ok(path) => unsafe { libc::open(path.as_ptr(), OPEN_FLAGS) },
+                    Err(_) => -1,
+                }
             };
-            // SAFETY: `path` is a valid NUL-terminated string; the result is checked.
-            let fd = unsafe { libc::open(path.as_ptr(), OPEN_FLAGS) };
             // SAFETY: a non-negative `fd` was just opened and is owned by nothing else.
             Self((fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) }))
         }

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod deadline;
 pub mod error;
 pub mod fingerprint;
+pub mod hashing;
 pub mod json;
 pub mod predict;
 pub mod providers;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::core::error::{Error, Result};
 use crate::core::fingerprint::Fingerprint;
+use crate::core::hashing::FastMap;
 use crate::core::json::{read_object, JsonDocument};
 use crate::core::schema::{BundleSchemas, DocumentKind};
 
@@ -107,7 +108,7 @@ pub struct RegistryIndex {
     pub model_types: Vec<ModelTypeState>,
     reused: usize,
     schema_fingerprint: u64,
-    cache: HashMap<PathBuf, Arc<CachedVersion>>,
+    cache: FastMap<PathBuf, Arc<CachedVersion>>,
 }
 
 impl RegistryIndex {
@@ -167,34 +168,36 @@ pub fn scan(
     }
 
     // Listing every model type first gives rayon one flat list of version folders to share out.
-    let mut version_dirs = Vec::new();
-    let mut pointers = Vec::new();
-    for (symbol, model_type, type_dir) in &type_dirs {
-        let mut found = Vec::new();
+    // Each entry points at its model type by index: a rescan allocates nothing per version that
+    // it does not keep.
+    let mut version_dirs: Vec<(usize, String, PathBuf)> = Vec::new();
+    let mut pointers = Vec::with_capacity(type_dirs.len());
+    for (type_index, (_, _, type_dir)) in type_dirs.iter().enumerate() {
+        let first = version_dirs.len();
         for (name, path) in subdirectories(type_dir, &root_real, &mut invalid)? {
             if name != LATEST {
-                found.push(name.clone());
-                version_dirs.push((symbol.clone(), model_type.clone(), name, path));
+                version_dirs.push((type_index, name, path));
             }
         }
-        found.sort();
-        pointers.push((symbol.clone(), model_type.clone(), type_dir.clone(), found));
+        // `subdirectories` sorts by name, so each model type's range is sorted too.
+        pointers.push(first..version_dirs.len());
     }
 
     let loaded: Vec<(PathBuf, Arc<CachedVersion>, bool)> = version_dirs
-        .into_par_iter()
-        .map(|(symbol, model_type, version_id, directory)| {
-            if let Some(cached) = previous.and_then(|p| p.cache.get(&directory)) {
-                if cached.fingerprint.matches(&directory) {
-                    return (directory, Arc::clone(cached), true);
+        .par_iter()
+        .map(|(type_index, version_id, directory)| {
+            if let Some(cached) = previous.and_then(|p| p.cache.get(directory)) {
+                if cached.fingerprint.matches(directory) {
+                    return (directory.clone(), Arc::clone(cached), true);
                 }
             }
-            let mut fingerprint = Fingerprint::take(&directory, &JSON_FILES);
+            let (symbol, model_type, _) = &type_dirs[*type_index];
+            let mut fingerprint = Fingerprint::take(directory, &JSON_FILES);
             let outcome = load_version(
-                symbol,
-                model_type,
-                version_id,
-                &directory,
+                symbol.clone(),
+                model_type.clone(),
+                version_id.clone(),
+                directory,
                 schemas,
                 &mut fingerprint,
             )
@@ -215,13 +218,15 @@ pub fn scan(
                 fingerprint,
                 outcome,
             };
-            (directory, Arc::new(cached), false)
+            (directory.clone(), Arc::new(cached), false)
         })
         .collect();
 
-    let mut versions = Vec::new();
+    // Symbols, model types and versions were listed in sorted order and rayon keeps that order,
+    // so `versions` comes out sorted by (symbol, model type, version id) with no sort here.
+    let mut versions = Vec::with_capacity(loaded.len());
     let mut failures: HashMap<PathBuf, String> = HashMap::new();
-    let mut cache = HashMap::with_capacity(loaded.len());
+    let mut cache = FastMap::with_capacity_and_hasher(loaded.len(), Default::default());
     let mut reused = 0;
     for (directory, cached, was_reused) in loaded {
         reused += usize::from(was_reused);
@@ -233,19 +238,21 @@ pub fn scan(
         }
         cache.insert(directory, cached);
     }
-    versions.sort_by(|a, b| {
-        (&a.symbol, &a.model_type, &a.version_id).cmp(&(&b.symbol, &b.model_type, &b.version_id))
-    });
     invalid.extend(failures.iter().map(|(path, reason)| InvalidBundle {
         path: path.clone(),
         reason: reason.clone(),
     }));
 
-    let model_types = pointers
+    let model_types = type_dirs
         .into_iter()
-        .map(|(symbol, model_type, type_dir, found)| {
+        .zip(pointers)
+        .map(|((symbol, model_type, type_dir), range)| {
+            let names: Vec<&str> = version_dirs[range]
+                .iter()
+                .map(|(_, name, _)| name.as_str())
+                .collect();
             let (production, from_latest) =
-                resolve_production(&type_dir, &root_real, &found, &failures);
+                resolve_production(&type_dir, &root_real, &names, &failures);
             if let (Err(reason), true) = (&production, from_latest) {
                 invalid.push(InvalidBundle {
                     path: type_dir.join(LATEST),
@@ -500,7 +507,7 @@ pub fn timeframe_from_version_id(version_id: &str) -> Option<String> {
 fn resolve_production(
     type_dir: &Path,
     root_real: &Path,
-    versions: &[String],
+    versions: &[&str],
     failures: &HashMap<PathBuf, String>,
 ) -> (std::result::Result<String, String>, bool) {
     let latest = type_dir.join(LATEST);
@@ -523,7 +530,7 @@ fn resolve_production(
         Err(error) => Err(format!("`latest` cannot be read: {error}")),
     };
     let production = pointed.and_then(|version| {
-        if versions.contains(&version) {
+        if versions.contains(&version.as_str()) {
             check_version(type_dir, &version, failures)
         } else {
             Err(format!(
@@ -551,13 +558,13 @@ fn symlink_target(
     latest: &Path,
     type_dir: &Path,
     root_real: &Path,
-    versions: &[String],
+    versions: &[&str],
 ) -> std::result::Result<String, String> {
     let target = std::fs::read_link(latest).map_err(|e| format!("`latest` cannot be read: {e}"))?;
     // The usual pointer, `latest -> VERSION`, names a sibling folder the listing already found
     // inside the registry: no need to resolve the whole path again.
     if let Some(name) = target.to_str() {
-        if !name.contains('/') && versions.iter().any(|v| v == name) {
+        if !name.contains('/') && versions.contains(&name) {
             return Ok(name.to_owned());
         }
     }
