@@ -641,3 +641,92 @@ mod tests {
         assert!(!is_plausible_model_tag(b'{'));
     }
 }
+
+#[cfg(all(test, unix))]
+mod registry_tests {
+    use super::*;
+
+    const OBJECT_SCHEMA: &str = r#"{"type": "object"}"#;
+    const METADATA_SCHEMA: &str =
+        r#"{"type": "object", "properties": {"sequence_length": {"type": "integer"}}}"#;
+    /// The first bytes of a serialized ModelProto (`ir_version = 8`); the scan reads no further.
+    const MODEL_HEADER: &[u8] = &[8, 8, 58, 0];
+
+    fn registry(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("atb-scan-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    fn bundle(root: &Path, version: &str, metadata: &str) -> PathBuf {
+        let dir = root.join("BTCUSDT").join("basic").join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.onnx"), MODEL_HEADER).unwrap();
+        std::fs::write(dir.join("metadata.json"), metadata).unwrap();
+        dir
+    }
+
+    fn schemas() -> BundleSchemas {
+        BundleSchemas::compile(METADATA_SCHEMA, OBJECT_SCHEMA, OBJECT_SCHEMA).unwrap()
+    }
+
+    #[test]
+    fn bad_bundles_are_recorded_and_the_rest_is_served() {
+        let root = registry("bad");
+        bundle(
+            &root,
+            "2025-01-01_1h_v1",
+            r#"{"timeframe": "1h", "sequence_length": 120}"#,
+        );
+        bundle(&root, "2025-01-02_1h_v1", r#"{"timeframe": "1h", "#);
+        bundle(&root, "2025-01-03_1h_v1", r#"{"sequence_length": "120"}"#);
+        std::os::unix::fs::symlink("2025-01-01_1h_v1", root.join("BTCUSDT/basic/latest")).unwrap();
+
+        let index = scan(&root, &schemas(), None).unwrap();
+        let keys: Vec<String> = index.versions.iter().map(|v| v.key()).collect();
+        assert_eq!(keys, ["BTCUSDT:1h:basic:2025-01-01_1h_v1"]);
+        let reasons: Vec<&str> = index.invalid.iter().map(|i| i.reason.as_str()).collect();
+        assert!(
+            reasons[0].starts_with("metadata.json: malformed JSON"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].contains("/sequence_length"), "{reasons:?}");
+        assert_eq!(
+            index.model_types[0].production,
+            Ok("2025-01-01_1h_v1".to_owned())
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_dangling_latest_makes_the_model_type_unavailable() {
+        let root = registry("dangling");
+        bundle(&root, "2025-01-01_1h_v1", "{}");
+        std::os::unix::fs::symlink("2025-09-09_1h_v9", root.join("BTCUSDT/basic/latest")).unwrap();
+        let index = scan(&root, &schemas(), None).unwrap();
+        let reason = index.model_types[0].production.clone().unwrap_err();
+        assert!(reason.contains("dangles"), "{reason}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_unchanged_rescan_reuses_every_version_and_a_rewrite_is_read_again() {
+        let root = registry("rescan");
+        bundle(&root, "2025-01-01_1h_v1", r#"{"timeframe": "1h"}"#);
+        let dir = bundle(&root, "2025-01-02_1h_v1", r#"{"timeframe": "1h"}"#);
+        let schemas = schemas();
+        let first = scan(&root, &schemas, None).unwrap();
+        let again = scan(&root, &schemas, Some(&first)).unwrap();
+        assert_eq!(again.reused(), 2);
+        std::fs::write(
+            dir.join("metadata.json"),
+            r#"{"timeframe": "4h", "note": "rewritten"}"#,
+        )
+        .unwrap();
+        let after = scan(&root, &schemas, Some(&again)).unwrap();
+        assert_eq!(after.reused(), 1);
+        assert_eq!(after.versions[1].timeframe, "4h");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
