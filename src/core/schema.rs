@@ -49,19 +49,24 @@ impl DocumentKind {
 impl BundleSchemas {
     /// Compiles the three schemas from their JSON text.
     pub fn compile(metadata: &str, feature_schema: &str, metrics: &str) -> Result<Self> {
-        let mut hasher = DefaultHasher::new();
-        (metadata, feature_schema, metrics).hash(&mut hasher);
         Ok(Self {
             metadata: compile_one("metadata", metadata)?,
             feature_schema: compile_one("feature_schema", feature_schema)?,
             metrics: compile_one("metrics", metrics)?,
-            fingerprint: hasher.finish(),
+            fingerprint: Self::fingerprint_of(metadata, feature_schema, metrics),
         })
     }
 
     /// Identifies the schema texts, so a rescan only reuses results checked by the same schemas.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    /// The fingerprint that [`Self::compile`] gives these schema texts, without compiling them.
+    pub fn fingerprint_of(metadata: &str, feature_schema: &str, metrics: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (metadata, feature_schema, metrics).hash(&mut hasher);
+        hasher.finish()
     }
 
     /// Every violation of `kind`'s schema in `document`, each as `"/json/pointer: message"`.

@@ -220,7 +220,7 @@ impl InferenceSession {
     }
 
     /// Checks `inputs` against the model and returns them in graph order.
-    pub fn order_inputs<'i, 'a>(
+    fn order_inputs<'i, 'a>(
         &self,
         inputs: &'i [NamedInput<'a>],
     ) -> Result<Vec<&'i NamedInput<'a>>> {
@@ -265,27 +265,13 @@ impl InferenceSession {
         timeout: Option<Duration>,
     ) -> Result<Vec<OutputTensor>> {
         let ordered = self.order_inputs(inputs)?;
-        self.run_ordered(&ordered, timeout)
-    }
-
-    /// Runs already checked inputs in graph order (from [`Self::order_inputs`]).
-    pub fn run_ordered(
-        &self,
-        ordered: &[&NamedInput<'_>],
-        timeout: Option<Duration>,
-    ) -> Result<Vec<OutputTensor>> {
         let inference_error = |reason: String| Error::Inference {
             origin: self.origin.clone(),
             reason,
         };
-        let mut shapes: Vec<Vec<i64>> = Vec::with_capacity(ordered.len());
-        for input in ordered {
-            shapes.push(input.shape.iter().map(|&d| d as i64).collect());
-        }
         let values = ordered
             .iter()
-            .zip(&shapes)
-            .map(|(input, shape)| input.data.to_session_value(shape))
+            .map(|input| input.data.to_session_value(&input.shape))
             .collect::<ort::Result<Vec<SessionInputValue<'_>>>>()
             .map_err(|error| inference_error(error.to_string()))?;
 

@@ -102,14 +102,14 @@ macro_rules! define_element_types {
 
             pub(crate) fn to_session_value<'a>(
                 self,
-                shape: &[i64],
+                shape: &'a [usize],
             ) -> ort::Result<ort::session::SessionInputValue<'a>>
             where
                 Self: 'a,
             {
                 Ok(match self {
                     $(Self::$variant(data) => {
-                        ort::value::TensorRef::<$ty>::from_array_view((shape.to_vec(), data))?.into()
+                        ort::value::TensorRef::<$ty>::from_array_view((shape, data))?.into()
                     })*
                 })
             }

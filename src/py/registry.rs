@@ -1,7 +1,5 @@
 //! `scan_registry` and the index, record and invalid-bundle classes it returns.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,24 +15,23 @@ use crate::py::gil::detached;
 use crate::py::repr::quoted;
 
 /// Compiling the schemas costs more than an unchanged rescan, so the last compiled set is kept.
-static COMPILED_SCHEMAS: Mutex<Option<(u64, Arc<BundleSchemas>)>> = Mutex::new(None);
+static COMPILED_SCHEMAS: Mutex<Option<Arc<BundleSchemas>>> = Mutex::new(None);
 
 fn compiled_schemas(
     metadata: &str,
     feature_schema: &str,
     metrics: &str,
 ) -> crate::core::Result<Arc<BundleSchemas>> {
-    let mut hasher = DefaultHasher::new();
-    (metadata, feature_schema, metrics).hash(&mut hasher);
-    let key = hasher.finish();
+    let key = BundleSchemas::fingerprint_of(metadata, feature_schema, metrics);
     let mut cached = COMPILED_SCHEMAS.lock();
-    if let Some((cached_key, schemas)) = cached.as_ref() {
-        if *cached_key == key {
-            return Ok(Arc::clone(schemas));
-        }
+    if let Some(schemas) = cached
+        .as_ref()
+        .filter(|schemas| schemas.fingerprint() == key)
+    {
+        return Ok(Arc::clone(schemas));
     }
     let schemas = Arc::new(BundleSchemas::compile(metadata, feature_schema, metrics)?);
-    *cached = Some((key, Arc::clone(&schemas)));
+    *cached = Some(Arc::clone(&schemas));
     Ok(schemas)
 }
 
