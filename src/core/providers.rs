@@ -74,7 +74,10 @@ impl Provider {
 
     fn register(self, builder: &mut SessionBuilder) -> ort::Result<()> {
         match self {
-            Self::Cuda => ep::CUDA::default().register(builder),
+            // TF32 (on by default in ONNX Runtime for Ampere and newer) rounds MatMul inputs to a
+            // 10-bit mantissa: an LSTM's output then drifts ~1e-3 from the CPU's, more than a
+            // prediction may differ between providers. Full float32 keeps CUDA and CPU in step.
+            Self::Cuda => ep::CUDA::default().with_tf32(false).register(builder),
             Self::Rocm => ep::ROCm::default().register(builder),
             Self::CoreMl => ep::CoreML::default().register(builder),
             Self::DirectMl => ep::DirectML::default().register(builder),
