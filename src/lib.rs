@@ -8,6 +8,10 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::bundle::{
+        open_version, refresh_bundles, PyBundleOptions, PyLoadedBundle, PyRefresh,
+    };
+    #[pymodule_export]
     use crate::py::cache::{features_digest, PyPredictionStore};
     #[pymodule_export]
     use crate::py::predictor::{PyModelPrediction, PyPredictor};

@@ -614,7 +614,7 @@ def test_sessions_open_lazily_for_versions_other_than_latest(tmp_path: Path) -> 
     point_latest(root, "S", "t", versions[-1])
     registry = registry_at(root)
     assert len(registry.index.versions) == 20
-    assert len(registry._generation.pinned) == 1
+    assert len(registry._pinned) == 0  # the production bundle is served, not pinned
     assert registry.invalid_bundles() == []
 
     assert registry.get_bundle_by_key(f"S:1h:t:{corrupt}") is None
@@ -625,11 +625,11 @@ def test_sessions_open_lazily_for_versions_other_than_latest(tmp_path: Path) -> 
     other = registry.get_bundle_by_key(f"S:1h:t:{versions[9]}")
     assert other is not None and other.version_id == versions[9]
     assert registry.get_bundle_by_key(other.key) is other
-    assert len(registry._generation.pinned) == 2
+    assert len(registry._pinned) == 1
     assert other.runner.predict(np.zeros((4, 3))).price == 0.5
     latest = registry.select_bundle(symbol="S", model_type="t", timeframe="1h")
     assert registry.get_bundle_by_key(latest.key) is latest  # the production session is shared
-    assert len(registry._generation.pinned) == 2
+    assert len(registry._pinned) == 1
 
 
 def test_a_version_that_fails_to_open_is_listed_once(tmp_path: Path) -> None:
@@ -708,17 +708,169 @@ def test_reload_keeps_the_old_generation_when_the_new_scan_finds_nothing(tmp_pat
     assert [b.key for b in registry.list_bundles()] == [bundle.key]
 
 
-def test_reload_clears_the_prediction_cache(tmp_path: Path) -> None:
+def typed_registry(root: Path, types: int) -> None:
+    """``types`` model types S/t0..., each with V1 and V2 (latest -> V1); tN predicts 10 * N."""
+    for number in range(types):
+        for version in (V1, V2):
+            write_bundle(
+                root,
+                "S",
+                f"t{number}",
+                version,
+                model=affine_model(bias=[float(number)]),
+                metadata={"timeframe": "1h", "price_normalization": {"mean": 0.0, "std": 10.0}},
+            )
+        point_latest(root, "S", f"t{number}", V1)
+
+
+def served(registry: PredictionModelRegistry) -> dict[str, StrategyModel]:
+    return {bundle.model_type: bundle for bundle in registry.list_bundles()}
+
+
+def test_an_unchanged_reload_keeps_every_open_bundle(tmp_path: Path) -> None:
     root = tmp_path / "registry"
-    constant_bundle(root, V1, 1.0, 100.0)
+    typed_registry(root, 4)
+    registry = registry_at(root)
+    before = served(registry)
+    summary = registry.reload_models()
+    assert summary.opened == 0
+    assert (summary.added, summary.changed, summary.removed, summary.failed) == ((), (), (), ())
+    assert sorted(summary.kept) == sorted(bundle.key for bundle in before.values())
+    after = served(registry)
+    assert all(after[name] is before[name] for name in before)  # the same sessions, not reopened
+
+
+def test_a_reload_after_one_promotion_opens_exactly_one_session(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 4)
+    registry = registry_at(root)
+    before = served(registry)
+    point_latest(root, "S", "t2", V2)
+    summary = registry.reload_models()
+    assert summary.opened == 1
+    assert summary.changed == (f"S:1h:t2:{V2}",)
+    assert len(summary.kept) == 3 and summary.added == summary.removed == ()
+    after = served(registry)
+    assert after["t2"].version_id == V2 and after["t2"] is not before["t2"]
+    assert all(after[name] is before[name] for name in ("t0", "t1", "t3"))
+    assert after["t2"].runner.predict(np.zeros((4, 3))).price == 20.0
+
+
+def test_a_version_already_pinned_is_taken_over_when_promoted(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 1)
+    registry = registry_at(root)
+    pinned = registry.get_bundle_by_key(f"S:1h:t0:{V2}")
+    assert pinned is not None
+    point_latest(root, "S", "t0", V2)
+    summary = registry.reload_models()
+    assert summary.opened == 0 and summary.changed == (pinned.key,)
+    assert served(registry)["t0"] is pinned
+    assert len(registry._pinned) == 0
+
+
+def test_reload_invalidates_the_cache_only_for_changed_bundles(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 2)
     cache = InMemoryPredictionCache(ttl=60, max_size=10)
     registry = PredictionModelRegistry(
         PredictionConfig(model_registry_path=str(root)), cache_manager=cache
     )
-    select(registry).runner.predict(np.zeros((4, 3)))
-    assert len(cache) == 1
+    for bundle in registry.list_bundles():
+        bundle.runner.predict(np.zeros((4, 3)))
+    assert len(cache) == 2
     registry.reload_models()
-    assert len(cache) == 0
+    assert len(cache) == 2  # nothing changed, nothing dropped
+    # Rewriting t1's production files in place changes its stamps: same key, new bundle.
+    write_bundle(
+        root,
+        "S",
+        "t1",
+        V1,
+        model=affine_model(bias=[5.0]),
+        metadata={"timeframe": "1h", "price_normalization": {"mean": 1.0, "std": 10.0}},
+    )
+    summary = registry.reload_models()
+    assert summary.changed == (f"S:1h:t1:{V1}",) and summary.opened == 1
+    assert len(cache) == 1
+    assert served(registry)["t1"].runner.predict(np.zeros((4, 3))).price == 51.0
+
+
+def test_a_promoted_version_that_fails_to_open_leaves_the_old_one_serving(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 1)
+    write_bundle(root, "S", "t0", V3, model=corrupt_model_body(), metadata={"timeframe": "1h"})
+    registry = registry_at(root)
+    before = served(registry)["t0"]
+    point_latest(root, "S", "t0", V3)
+    summary = registry.reload_models()
+    assert summary.opened == 0 and summary.kept == (before.key,)
+    assert [path for path, _ in summary.failed] == [str(root / "S" / "t0" / V3)]
+    assert served(registry)["t0"] is before
+    assert before.runner.predict(np.zeros((4, 3))).price == 0.0
+    (failure,) = registry.invalid_bundles()
+    assert failure.path == str(root / "S" / "t0" / V3) and "model.onnx" in failure.reason
+    assert registry.unavailable() == {}
+    # Polling again does not retry the unchanged broken version, and still reports it.
+    again = registry.reload_models()
+    assert again.opened == 0 and len(again.failed) == 1
+    # Fixing it by promoting a good version serves that one.
+    point_latest(root, "S", "t0", V2)
+    assert registry.reload_models().changed == (f"S:1h:t0:{V2}",)
+    assert registry.invalid_bundles() == []
+
+
+def test_a_model_type_that_leaves_the_registry_is_removed(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 2)
+    registry = registry_at(root)
+    shutil.rmtree(root / "S" / "t1")
+    summary = registry.reload_models()
+    assert summary.removed == (f"S:1h:t1:{V1}",) and summary.opened == 0
+    assert sorted(served(registry)) == ["t0"]
+
+
+def test_pinned_versions_are_bounded_and_eviction_never_breaks_a_holder(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    versions = [f"2025-02-{day:02d}_1h_v1" for day in range(1, 7)]
+    for number, version in enumerate(versions):
+        constant_bundle(root, version, float(number), 0.0)
+    registry = registry_at(root, max_pinned_sessions=2)
+    held = [registry.get_bundle_by_key(f"S:1h:t:{version}") for version in versions[:5]]
+    assert all(bundle is not None for bundle in held)
+    assert len(registry._pinned) == 2
+    assert registry.get_bundle_by_key(held[4].key) is held[4]  # type: ignore[union-attr]
+    for number, bundle in enumerate(held):
+        assert bundle is not None
+        assert bundle.runner.predict(np.zeros((4, 3))).price == number * 10.0
+    # An evicted version opens again on demand.
+    again = registry.get_bundle_by_key(held[0].key)  # type: ignore[union-attr]
+    assert again is not None and again is not held[0]
+    assert len(registry._pinned) == 2
+
+
+def test_json_views_come_from_the_scans_parse(tmp_path: Path) -> None:
+    """``metadata`` is the scan's parse of the file (NaN and Infinity kept): the registry never
+    parses it again, so a token the scan accepted cannot fail later in Python."""
+    root = tmp_path / "registry"
+    write_bundle(
+        root,
+        "S",
+        "t",
+        V1,
+        model=affine_model(bias=[0.5]),
+        metadata='{"timeframe": "1h", "mape": Infinity, "odd": NaN, "nested": {"x": [1, 2.5]}}',
+        metrics='{"rmse": 0.25, "weird": 4NaN}',
+    )
+    registry = registry_at(root)
+    bundle = select(registry)
+    assert bundle.metadata["mape"] == math.inf and math.isnan(bundle.metadata["odd"])
+    assert bundle.metadata["nested"] == {"x": [1, 2.5]}
+    assert bundle.metadata["symbol"] == "S"
+    if bundle.metrics is not None:  # until the scan rejects `4NaN`, it reads as a number
+        assert bundle.metrics["rmse"] == 0.25
 
 
 def test_concurrent_selection_and_prediction_during_reloads(tmp_path: Path) -> None:

@@ -10,16 +10,21 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
+    "LoadedBundle",
     "ModelPrediction",
     "OnnxSession",
     "PredictionStore",
     "Predictor",
+    "Refresh",
     "RegistryIndex",
     "TensorInfo",
     "features_digest",
     "load_runtime",
+    "open_version",
+    "refresh_bundles",
     "runtime_library_path",
     "scan_registry_with",
 ]
@@ -102,12 +107,9 @@ class Predictor:
 
     def __new__(
         cls,
-        session: OnnxSession,
-        metadata_json: str | None = None,
+        bundle: LoadedBundle,
         *,
         model_name: str,
-        confidence_scale_factor: float = 10.0,
-        direction_threshold: float = 0.01,
         timeout: float | None = None,
         cache: PredictionStore | None = None,
         cache_key: str | None = None,
@@ -178,8 +180,6 @@ class BundleRecord:
     def feature_schema(self) -> dict[str, Any] | None: ...
     @property
     def metrics(self) -> dict[str, Any] | None: ...
-    @property
-    def metadata_text(self) -> str | None: ...
 
 @final
 class RegistryIndex:
@@ -197,7 +197,94 @@ class RegistryIndex:
     def unavailable(self) -> dict[tuple[str, str], str]: ...
     @property
     def reused(self) -> int: ...
+    def version(self, key: str) -> BundleRecord | None: ...
     def __len__(self) -> int: ...
+
+@final
+class BundleOptions:
+    """How bundles are opened: session threading and providers, and the regression settings."""
+
+    def __new__(
+        cls,
+        *,
+        intra_op_threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        confidence_scale_factor: float = 10.0,
+        direction_threshold: float = 0.01,
+        warmup: bool = True,
+    ) -> BundleOptions: ...
+
+@final
+class LoadedBundle:
+    """A bundle with an open, warmed-up session, its prediction spec and its problems."""
+
+    @staticmethod
+    def open_model_file(path: str | os.PathLike[str], options: BundleOptions) -> LoadedBundle: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def model_type(self) -> str: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def timeframe(self) -> str: ...
+    @property
+    def directory(self) -> Path: ...
+    @property
+    def model_path(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+    @property
+    def metadata(self) -> dict[str, Any] | None: ...
+    @property
+    def feature_schema(self) -> dict[str, Any] | None: ...
+    @property
+    def metrics(self) -> dict[str, Any] | None: ...
+    @property
+    def session(self) -> OnnxSession: ...
+    @property
+    def cacheable(self) -> bool: ...
+
+@final
+class Refresh:
+    """What a reload opened, kept, added, changed and removed (bundle keys)."""
+
+    @property
+    def opened(self) -> tuple[LoadedBundle, ...]: ...
+    @property
+    def reused(self) -> tuple[str, ...]: ...
+    @property
+    def kept(self) -> tuple[str, ...]: ...
+    @property
+    def added(self) -> tuple[str, ...]: ...
+    @property
+    def changed(self) -> tuple[str, ...]: ...
+    @property
+    def replaced(self) -> tuple[str, ...]: ...
+    @property
+    def removed(self) -> tuple[str, ...]: ...
+    @property
+    def failures(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def unavailable(self) -> dict[tuple[str, str], str]: ...
+    @property
+    def stale(self) -> dict[tuple[str, str], str]: ...
+    @property
+    def current(self) -> tuple[str, ...]: ...
+
+def refresh_bundles(
+    index: RegistryIndex,
+    live: Sequence[LoadedBundle],
+    reusable: Sequence[LoadedBundle],
+    options: BundleOptions,
+    previous: Refresh | None = None,
+) -> Refresh:
+    """Open every production version of ``index`` that no given open bundle covers."""
+
+def open_version(index: RegistryIndex, key: str, options: BundleOptions) -> LoadedBundle | None:
+    """Open the version ``key`` of ``index``; ``None`` when the index has no such version."""
 
 def scan_registry_with(
     root: str | os.PathLike[str],

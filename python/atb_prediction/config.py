@@ -37,6 +37,8 @@ class PredictionConfig:
             (``InferenceTimeoutError``); ``None`` disables the deadline.
         intra_op_threads: ONNX Runtime threads inside an operator (``None``: its default).
         providers: Execution providers in order of preference (``None``: best available).
+        max_pinned_sessions: Most non-production versions ``get_bundle_by_key`` keeps open (the
+            least recently used is let go; a holder still using it is not affected).
         metadata_schema_path, feature_schema_schema_path, metrics_schema_path: JSON Schema
             files replacing the ones shipped in ``atb_prediction/schemas``.
     """
@@ -62,6 +64,7 @@ class PredictionConfig:
     inference_timeout: float | None = 30.0
     intra_op_threads: int | None = None
     providers: list[str] | None = None
+    max_pinned_sessions: int = 32
     metadata_schema_path: str | None = None
     feature_schema_schema_path: str | None = None
     metrics_schema_path: str | None = None
@@ -168,6 +171,7 @@ class PredictionConfig:
             ),
             intra_op_threads=optional_integer("ONNX_INTRA_OP_THREADS", defaults.intra_op_threads),
             providers=words("ONNX_PROVIDERS"),
+            max_pinned_sessions=integer("MAX_PINNED_SESSIONS", defaults.max_pinned_sessions),
             metadata_schema_path=optional_text("METADATA_SCHEMA_PATH", None),
             feature_schema_schema_path=optional_text("FEATURE_SCHEMA_SCHEMA_PATH", None),
             metrics_schema_path=optional_text("METRICS_SCHEMA_PATH", None),

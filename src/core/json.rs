@@ -19,6 +19,23 @@ pub enum NonFinite {
     /// As the largest finite numbers (and `NaN` as 0), so that schema validation sees numbers
     /// where the file has numbers.
     Extreme,
+    /// As strings holding [`NON_FINITE_TAG`] and the token, so that a reader can tell `NaN`,
+    /// `Infinity` and `-Infinity` apart ([`tagged_non_finite`]) while everything else is exact.
+    Tagged,
+}
+
+/// Starts the strings that [`NonFinite::Tagged`] puts in place of non-finite tokens. A file can
+/// only spell a leading NUL as the escape `\u0000`, so no real document does so by accident.
+pub const NON_FINITE_TAG: &str = "\0non-finite:";
+
+/// The number a [`NonFinite::Tagged`] string stands for, or `None` for any other value.
+pub fn tagged_non_finite(value: &Value) -> Option<f64> {
+    match value.as_str()?.strip_prefix(NON_FINITE_TAG)? {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
 }
 
 /// A parsed JSON document together with its original text.
@@ -82,6 +99,9 @@ fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
         (NonFinite::Extreme, "-Infinity") => "-1.7976931348623157e308",
         (NonFinite::Extreme, "Infinity") => "1.7976931348623157e308",
         (NonFinite::Extreme, _) => "0",
+        (NonFinite::Tagged, "-Infinity") => "\"\\u0000non-finite:-Infinity\"",
+        (NonFinite::Tagged, "Infinity") => "\"\\u0000non-finite:Infinity\"",
+        (NonFinite::Tagged, _) => "\"\\u0000non-finite:NaN\"",
     };
     let mut out = String::with_capacity(text.len());
     let mut replaced = false;

@@ -1,12 +1,16 @@
 //! The pure Rust core: no Python here, so `cargo test --no-default-features` runs without an
 //! interpreter.
 
+pub mod bundle;
+pub mod bundle_reload;
 pub mod cache;
 pub mod deadline;
+pub mod documents;
 pub mod error;
 pub mod fingerprint;
 pub mod hashing;
 pub mod json;
+pub mod options;
 pub mod predict;
 pub mod providers;
 pub mod runtime;

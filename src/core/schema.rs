@@ -6,6 +6,7 @@ use std::hash::{Hash, Hasher};
 use jsonschema::Validator;
 use serde_json::Value;
 
+pub use crate::core::documents::DocumentKind;
 use crate::core::error::{Error, Result};
 
 /// The three compiled schemas a scan validates against.
@@ -21,28 +22,6 @@ impl std::fmt::Debug for BundleSchemas {
         f.debug_struct("BundleSchemas")
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
-    }
-}
-
-/// Which of a bundle's files a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
-    /// `metadata.json`.
-    Metadata,
-    /// `feature_schema.json`.
-    FeatureSchema,
-    /// `metrics.json`.
-    Metrics,
-}
-
-impl DocumentKind {
-    /// The file name inside a bundle.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Self::Metadata => "metadata.json",
-            Self::FeatureSchema => "feature_schema.json",
-            Self::Metrics => "metrics.json",
-        }
     }
 }
 

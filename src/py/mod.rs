@@ -1,7 +1,9 @@
 //! Python bindings: pyclasses, numpy conversion, error mapping and the one GIL helper.
 
 pub mod arrays;
+pub mod bundle;
 pub mod cache;
+pub mod documents;
 pub mod errors;
 pub mod gil;
 pub mod predictor;

@@ -7,16 +7,15 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::core::bundle::LoadedBundle;
 use crate::core::cache::{digest, CachedPrediction, PredictionCache};
-use crate::core::json::{parse_lenient, NonFinite};
-use crate::core::predict::{Features, PredictionSpec, Predictor};
-use crate::core::session::InferenceSession;
-use crate::core::Error;
+use crate::core::options::timeout_from_seconds;
+use crate::core::predict::{Features, Predictor};
 use crate::py::arrays::hold_any;
+use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
 use crate::py::gil::detached;
 use crate::py::repr::{float, quoted};
-use crate::py::session::{timeout_from_seconds, PyOnnxSession};
 
 /// One prediction, with upstream's fields.
 #[pyclass(
@@ -141,8 +140,7 @@ impl PyModelPrediction {
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
 #[pyclass(frozen, module = "atb_prediction._core", name = "Predictor")]
 pub struct PyPredictor {
-    session: Arc<InferenceSession>,
-    spec: PredictionSpec,
+    bundle: Arc<LoadedBundle>,
     model_name: String,
     timeout: Option<Duration>,
     /// The built-in cache and this bundle's key in it; `None` for classifiers (never cached).
@@ -161,10 +159,7 @@ impl PyPredictor {
         let held = hold_any(features)?;
         let (shape, data) = held.view();
         let features = Features { shape, data };
-        let predictor = Predictor {
-            session: &self.session,
-            spec: &self.spec,
-        };
+        let predictor = self.bundle.predictor();
         let timeout = self.timeout;
         detached(py, || work(&predictor, &features, timeout))
     }
@@ -173,36 +168,24 @@ impl PyPredictor {
 #[pymethods]
 impl PyPredictor {
     #[new]
-    #[pyo3(signature = (session, metadata_json=None, *, model_name, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, cache=None, cache_key=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (bundle, *, model_name, timeout=None, cache=None, cache_key=None))]
     fn new(
-        session: &Bound<'_, PyOnnxSession>,
-        metadata_json: Option<&str>,
+        bundle: &Bound<'_, PyLoadedBundle>,
         model_name: String,
-        confidence_scale_factor: f64,
-        direction_threshold: f64,
         timeout: Option<f64>,
         cache: Option<&Bound<'_, PyPredictionStore>>,
         cache_key: Option<String>,
     ) -> PyResult<Self> {
-        let metadata = match metadata_json {
-            Some(text) => parse_lenient(text, NonFinite::Null).map_err(|e| {
-                Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}"))
-            })?,
-            None => serde_json::Value::Null,
-        };
-        let spec =
-            PredictionSpec::from_metadata(&metadata, confidence_scale_factor, direction_threshold)?;
+        let bundle = Arc::clone(bundle.get().core());
         let cache = match cache {
-            Some(cache) if spec.is_cacheable() => {
+            Some(cache) if bundle.spec.is_cacheable() => {
                 let key = cache_key.unwrap_or_else(|| model_name.clone());
                 Some((Arc::clone(cache.get().core()), Arc::from(key)))
             }
             _ => None,
         };
         Ok(Self {
-            session: Arc::clone(session.get().core()),
-            spec,
+            bundle,
             model_name,
             timeout: timeout_from_seconds(timeout)?,
             cache,
@@ -265,7 +248,7 @@ impl PyPredictor {
     /// Whether results may be cached (regression only, as upstream).
     #[getter]
     fn cacheable(&self) -> bool {
-        self.spec.is_cacheable()
+        self.bundle.spec.is_cacheable()
     }
 
     /// The run timeout in seconds, or `None`.
@@ -281,6 +264,6 @@ impl PyPredictor {
     }
 
     fn __repr__(&self) -> String {
-        format!("Predictor({})", quoted(self.session.origin()))
+        format!("Predictor({})", quoted(self.bundle.session.origin()))
     }
 }

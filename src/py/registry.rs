@@ -8,9 +8,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::json::JsonDocument;
+use crate::core::documents::DocumentKind;
 use crate::core::scan::{self, RegistryIndex, VersionRecord};
 use crate::core::schema::BundleSchemas;
+use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
 use crate::py::repr::quoted;
 
@@ -95,6 +96,15 @@ impl PyRegistryIndex {
             Ok::<_, PyErr>(PyTuple::new(py, records)?.unbind())
         })?;
         Ok(tuple.clone_ref(py))
+    }
+
+    /// The version `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`, or `None`; builds only that record.
+    fn version(&self, key: &str) -> Option<PyBundleRecord> {
+        self.inner
+            .versions
+            .iter()
+            .find(|record| record.key() == key)
+            .map(|record| PyBundleRecord::new(&self.inner, record))
     }
 
     /// Every bundle skipped, with the path and the reason.
@@ -186,14 +196,12 @@ impl PyInvalidBundle {
     }
 }
 
-/// One valid version folder; its JSON files are parsed into Python objects on first access.
+/// One valid version folder; its JSON documents become Python objects on first access.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
 pub struct PyBundleRecord {
     record: Arc<VersionRecord>,
     is_production: bool,
-    metadata: PyOnceLock<Py<PyAny>>,
-    feature_schema: PyOnceLock<Py<PyAny>>,
-    metrics: PyOnceLock<Py<PyAny>>,
+    documents: DocumentViews,
 }
 
 impl PyBundleRecord {
@@ -206,33 +214,9 @@ impl PyBundleRecord {
         Self {
             record: Arc::clone(record),
             is_production,
-            metadata: PyOnceLock::new(),
-            feature_schema: PyOnceLock::new(),
-            metrics: PyOnceLock::new(),
+            documents: DocumentViews::default(),
         }
     }
-
-    /// The core record.
-    pub fn core(&self) -> &Arc<VersionRecord> {
-        &self.record
-    }
-}
-
-/// Parses a document with Python's `json`, which keeps `Infinity`/`NaN` as floats.
-fn load_document(
-    py: Python<'_>,
-    cell: &PyOnceLock<Py<PyAny>>,
-    document: Option<&JsonDocument>,
-) -> PyResult<Py<PyAny>> {
-    let value = cell.get_or_try_init(py, || match document {
-        Some(document) => Ok::<_, PyErr>(
-            py.import("json")?
-                .call_method1("loads", (&document.text,))?
-                .unbind(),
-        ),
-        None => Ok(py.None()),
-    })?;
-    Ok(value.clone_ref(py))
 }
 
 #[pymethods]
@@ -281,7 +265,9 @@ impl PyBundleRecord {
     /// `metadata.json` as a dict (empty when the bundle has none).
     #[getter]
     fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let value = load_document(py, &self.metadata, self.record.metadata.as_ref())?;
+        let value = self
+            .documents
+            .get(py, &self.record, DocumentKind::Metadata)?;
         if value.is_none(py) {
             return Ok(PyDict::new(py).into_any().unbind());
         }
@@ -290,21 +276,13 @@ impl PyBundleRecord {
     /// `feature_schema.json` as a dict, or `None`.
     #[getter]
     fn feature_schema(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        load_document(
-            py,
-            &self.feature_schema,
-            self.record.feature_schema.as_ref(),
-        )
+        self.documents
+            .get(py, &self.record, DocumentKind::FeatureSchema)
     }
     /// `metrics.json` as a dict, or `None`.
     #[getter]
     fn metrics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        load_document(py, &self.metrics, self.record.metrics.as_ref())
-    }
-    /// The raw text of `metadata.json`, or `None`.
-    #[getter]
-    fn metadata_text(&self) -> Option<&str> {
-        self.record.metadata.as_ref().map(|d| d.text.as_str())
+        self.documents.get(py, &self.record, DocumentKind::Metrics)
     }
 
     fn __repr__(&self) -> String {

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use crate::core::providers::Provider;
-use crate::core::session::{InferenceSession, ModelSource, OptimizationLevel, SessionOptions};
+use crate::core::options::{session_options, timeout_from_seconds};
+use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
 use crate::core::tensor::{ElementType, NamedInput, OutputTensor, TensorSpec};
 use crate::core::Error;
 use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray};
@@ -103,41 +102,6 @@ impl PyOnnxSession {
             inner,
         })
     }
-}
-
-/// Parses the Python-side session options.
-pub fn session_options(
-    intra_op_threads: Option<usize>,
-    inter_op_threads: Option<usize>,
-    optimization_level: &str,
-    providers: Option<Vec<String>>,
-    warmup: bool,
-) -> Result<SessionOptions, Error> {
-    for (name, value) in [
-        ("intra_op_threads", intra_op_threads),
-        ("inter_op_threads", inter_op_threads),
-    ] {
-        if value == Some(0) {
-            return Err(Error::InvalidArgument(format!(
-                "{name} must be at least 1, or None for ONNX Runtime's default"
-            )));
-        }
-    }
-    let providers = providers
-        .map(|names| {
-            names
-                .iter()
-                .map(|name| Provider::parse(name))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    Ok(SessionOptions {
-        intra_op_threads,
-        inter_op_threads,
-        optimization: OptimizationLevel::parse(optimization_level)?,
-        providers,
-        warmup,
-    })
 }
 
 /// Opens a session from a path or bytes, without the GIL.
@@ -240,20 +204,6 @@ pub fn named_inputs<'a>(held: &'a [(String, HeldArray<'_>)]) -> Vec<NamedInput<'
         .collect()
 }
 
-/// A timeout in seconds from Python, checked.
-pub fn timeout_from_seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
-            Ok(Some(Duration::from_secs_f64(seconds)))
-        }
-        Some(seconds) => Err(Error::InvalidArgument(format!(
-            "timeout must be a positive number of seconds, got {seconds}"
-        ))
-        .into()),
-    }
-}
-
 #[pymethods]
 impl PyOnnxSession {
     #[new]
@@ -271,7 +221,7 @@ impl PyOnnxSession {
             intra_op_threads,
             inter_op_threads,
             optimization_level,
-            providers,
+            providers.as_deref(),
             warmup,
         )?;
         let inner = open_session(py, model, &options)?;

@@ -8,22 +8,20 @@ and raises typed errors instead of wrapping everything in ``RuntimeError``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import ModelPrediction, OnnxSession, Predictor
+from atb_prediction._core import BundleOptions, LoadedBundle, ModelPrediction, Predictor
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, features_digest
 from atb_prediction.models.exceptions import ModelLoadError
 
-__all__ = ["ModelPrediction", "OnnxRunner"]
+__all__ = ["ModelPrediction", "OnnxRunner", "bundle_options"]
 
 #: What upstream's runner assumes for a bundle without ``metadata.json``.
 _DEFAULT_METADATA: dict[str, Any] = {
@@ -33,13 +31,13 @@ _DEFAULT_METADATA: dict[str, Any] = {
 }
 
 
-def open_session(model: str | os.PathLike[str] | bytes, config: PredictionConfig) -> OnnxSession:
-    """Open a warmed-up session with the config's threading and providers."""
-    return OnnxSession(
-        model,
+def bundle_options(config: PredictionConfig) -> BundleOptions:
+    """How bundles open under ``config``: threading, providers and the regression settings."""
+    return BundleOptions(
         intra_op_threads=config.intra_op_threads,
         providers=config.providers,
-        warmup=True,
+        confidence_scale_factor=config.confidence_scale_factor,
+        direction_threshold=config.direction_threshold,
     )
 
 
@@ -60,69 +58,44 @@ class OnnxRunner:
     ) -> None:
         config = config or PredictionConfig()
         path = Path(model_path)
-        metadata_path = path.with_name("metadata.json")
-        try:
-            metadata_text = (
-                metadata_path.read_text(encoding="utf-8") if metadata_path.exists() else None
-            )
-        except (OSError, UnicodeDecodeError) as error:
-            raise ModelLoadError(f"cannot read {metadata_path}: {error}") from error
         self._setup(
-            session=open_session(path, config),
-            model_path=str(path),
-            metadata_text=metadata_text,
+            bundle=LoadedBundle.open_model_file(path, bundle_options(config)),
             config=config,
             cache=cache_manager,
             model_key=str(path.resolve()),
             model_name=path.name,
-            problems=(),
         )
 
     @classmethod
-    def from_session(
+    def from_bundle(
         cls,
-        session: OnnxSession,
+        bundle: LoadedBundle,
         *,
-        model_path: str,
-        metadata_text: str | None,
         config: PredictionConfig,
         cache: PredictionCache | None,
-        model_key: str,
-        model_name: str,
-        problems: Sequence[str] = (),
     ) -> OnnxRunner:
-        """A runner around an already opened session (what the registry uses)."""
+        """A runner on a bundle the registry opened; predictions are named by the bundle key."""
         runner = cls.__new__(cls)
         runner._setup(
-            session=session,
-            model_path=model_path,
-            metadata_text=metadata_text,
-            config=config,
-            cache=cache,
-            model_key=model_key,
-            model_name=model_name,
-            problems=problems,
+            bundle=bundle, config=config, cache=cache, model_key=bundle.key, model_name=bundle.key
         )
         return runner
 
     def _setup(
         self,
         *,
-        session: OnnxSession,
-        model_path: str,
-        metadata_text: str | None,
+        bundle: LoadedBundle,
         config: PredictionConfig,
         cache: PredictionCache | None,
         model_key: str,
         model_name: str,
-        problems: Sequence[str],
     ) -> None:
-        self.model_path = model_path
+        self.bundle = bundle
+        self.model_path = bundle.model_path
         self.config = config
-        self.session = session
+        self.session = bundle.session
         self.model_key = model_key
-        self._metadata_text = metadata_text
-        self.problems: tuple[str, ...] = tuple(problems)
+        self.problems: tuple[str, ...] = bundle.problems
         use_cache = cache is not None and config.prediction_cache_enabled
         self.cache_manager = cache if use_cache else None
         # The built-in cache itself (not a subclass, whose methods may be overridden) is used
@@ -130,25 +103,21 @@ class OnnxRunner:
         native_cache = (
             self.cache_manager if type(self.cache_manager) is InMemoryPredictionCache else None
         )
-        try:
-            self._predictor = Predictor(
-                session,
-                metadata_text,
-                model_name=model_name,
-                confidence_scale_factor=config.confidence_scale_factor,
-                direction_threshold=config.direction_threshold,
-                timeout=config.inference_timeout,
-                cache=native_cache,
-                cache_key=model_key,
-            )
-        except ValueError as error:
-            raise ModelLoadError(f"{model_path}: {error}") from error
+        self._predictor = Predictor(
+            bundle,
+            model_name=model_name,
+            timeout=config.inference_timeout,
+            cache=native_cache,
+            cache_key=model_key,
+        )
         self._python_cache = (
-            self.cache_manager if native_cache is None and self._predictor.cacheable else None
+            self.cache_manager if native_cache is None and bundle.cacheable else None
         )
         if not self.problems and self._python_cache is None:
             # The live hot path: with nothing to check or cache in Python, ``predict`` is the Rust
-            # method itself, with no Python frame in between.
+            # method itself, bound on the instance, so a call has no Python frame in between.
+            # ``predict`` below stays the documented behaviour and the path with problems or a
+            # Python cache.
             self.predict = self._predictor.predict  # type: ignore[method-assign]
 
     @property
@@ -157,9 +126,7 @@ class OnnxRunner:
 
         The ONNX model's own ``metadata_props`` are ``self.session.metadata``.
         """
-        if self._metadata_text is None:
-            return dict(_DEFAULT_METADATA)
-        metadata = json.loads(self._metadata_text)
+        metadata = self.bundle.metadata
         return metadata if isinstance(metadata, dict) else dict(_DEFAULT_METADATA)
 
     def predict(self, features: npt.ArrayLike) -> ModelPrediction:
@@ -196,10 +163,10 @@ class OnnxRunner:
         return self._predictor.predict_batch(features)
 
     def close(self) -> None:
-        """Release this runner's reference to its session (upstream API; a no-op beyond that).
+        """Does nothing; kept for upstream's API.
 
-        Sessions are reference-counted: one still in use by another thread stays valid until it
-        returns.
+        The session is shared and reference-counted (with the registry, other runners and any
+        thread still predicting), so it closes when the last holder lets go of it, not here.
         """
 
     def __enter__(self) -> OnnxRunner:

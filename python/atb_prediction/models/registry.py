@@ -1,36 +1,44 @@
-"""``PredictionModelRegistry``: upstream's registry API on the Rust scanner and sessions.
+"""``PredictionModelRegistry``: upstream's registry API on the Rust scanner and bundles.
 
-A registry holds one *generation*: an immutable snapshot of a scan, with a warmed-up session for
-the production (``latest``) bundle of each model type. ``reload_models`` builds the next
-generation aside and swaps it in with one assignment, so a reader always sees a complete
-generation. Sessions are reference-counted: a bundle a thread still holds from an older
-generation keeps working until it lets go.
+A registry holds one *generation*: an immutable snapshot of a scan, with an open bundle (a Rust
+``LoadedBundle``: session, prediction spec, problems) for the production (``latest``) version of
+each model type. ``reload_models`` rescans, keeps every bundle whose files did not change, opens
+only new and changed ones aside from the live generation, and swaps the next generation in with
+one assignment, so a reader always sees a complete generation. ``watch`` does the same on a timer.
+Sessions are reference-counted: a bundle a thread still holds from an older generation keeps
+working until it lets go.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from atb_prediction._core import BundleRecord, InvalidBundle, RegistryIndex
+from atb_prediction._core import (
+    InvalidBundle,
+    LoadedBundle,
+    Refresh,
+    RegistryIndex,
+    open_version,
+    refresh_bundles,
+)
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
-from atb_prediction.models.consistency import shape_problems
 from atb_prediction.models.exceptions import (
     ModelLoadError,
     ModelNotAvailableError,
     PredictionError,
 )
-from atb_prediction.models.onnx_runner import OnnxRunner, open_session
+from atb_prediction.models.onnx_runner import OnnxRunner, bundle_options
 from atb_prediction.models.scanning import scan_registry
 
-__all__ = ["PredictionModelRegistry", "StrategyModel"]
+__all__ = ["PredictionModelRegistry", "ReloadSummary", "StrategyModel"]
 
 logger = logging.getLogger("atb_prediction")
 
@@ -38,25 +46,120 @@ logger = logging.getLogger("atb_prediction")
 BundleIndexKey = tuple[str, str, str]
 
 
-@dataclass(frozen=True, slots=True)
 class StrategyModel:
-    """One model bundle with its runner (upstream's ``StrategyModel``, plus ``problems``)."""
+    """One model bundle with its runner (upstream's ``StrategyModel``, plus ``problems``).
 
-    symbol: str
-    timeframe: str
-    model_type: str
-    version_id: str
-    directory: Path
-    metadata: dict[str, Any]
-    feature_schema: dict[str, Any] | None
-    metrics: dict[str, Any] | None
-    runner: OnnxRunner
-    problems: tuple[str, ...] = field(default=())
+    A thin view on the runner's :class:`LoadedBundle`: every field reads the bundle the Rust core
+    opened, and the JSON views come from the scan's one parse of each file.
+    """
+
+    __slots__ = ("_metadata", "_runner")
+
+    def __init__(self, runner: OnnxRunner) -> None:
+        self._runner = runner
+        self._metadata: dict[str, Any] | None = None
+
+    @property
+    def runner(self) -> OnnxRunner:
+        """The bundle's runner."""
+        return self._runner
+
+    @property
+    def symbol(self) -> str:
+        """The symbol folder's name."""
+        return self._runner.bundle.symbol
+
+    @property
+    def timeframe(self) -> str:
+        """From metadata, else from the version id, else ``"unknown"``."""
+        return self._runner.bundle.timeframe
+
+    @property
+    def model_type(self) -> str:
+        """The model-type folder's name."""
+        return self._runner.bundle.model_type
+
+    @property
+    def version_id(self) -> str:
+        """The version folder's name."""
+        return self._runner.bundle.version_id
+
+    @property
+    def directory(self) -> Path:
+        """The version folder."""
+        return Path(self._runner.bundle.directory)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """``metadata.json`` with ``symbol``, ``model_type`` and ``version_id`` from the path
+        where the file does not say (upstream's merge)."""
+        if self._metadata is None:
+            bundle = self._runner.bundle
+            self._metadata = {
+                "symbol": bundle.symbol,
+                "model_type": bundle.model_type,
+                "version_id": bundle.version_id,
+                **(bundle.metadata or {}),
+            }
+        return self._metadata
+
+    @property
+    def feature_schema(self) -> dict[str, Any] | None:
+        """``feature_schema.json``, or ``None``."""
+        schema: dict[str, Any] | None = self._runner.bundle.feature_schema
+        return schema
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """``metrics.json``, or ``None``."""
+        metrics: dict[str, Any] | None = self._runner.bundle.metrics
+        return metrics
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Disagreements between the model and the bundle's declarations (empty when fine)."""
+        return self._runner.problems
 
     @property
     def key(self) -> str:
         """``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``."""
-        return f"{self.symbol}:{self.timeframe}:{self.model_type}:{self.version_id}"
+        return self._runner.bundle.key
+
+    def __repr__(self) -> str:
+        return f"StrategyModel({self.key!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSummary:
+    """What one reload changed, by bundle key.
+
+    Attributes:
+        added: Served by a model type that served nothing before.
+        changed: Served in place of another version, or of the same version whose files changed.
+        removed: Served before by a model type that left the registry.
+        kept: Still served by the same open bundle (no session reopened).
+        failed: ``(path, reason)`` of production versions that could not be opened; their model
+            type keeps serving its previous bundle when it had one.
+        opened: How many sessions this reload opened.
+    """
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    opened: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether anything served is different after the reload."""
+        return bool(self.added or self.changed or self.removed)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{len(self.kept)} kept, {len(self.failed)} failed"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +168,52 @@ class _LoadFailure:
     reason: str
 
 
+class _PinnedBundles:
+    """Non-production versions opened by key: least recently used first, at most ``limit``.
+
+    Letting one go drops only this registry's reference: a holder still using its bundle keeps
+    it alive (sessions are reference-counted), so eviction never breaks a caller.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(0, limit)
+        self._models: OrderedDict[str, StrategyModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> StrategyModel | None:
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+            return model
+
+    def add(self, model: StrategyModel) -> None:
+        with self._lock:
+            self._models[model.key] = model
+            self._models.move_to_end(model.key)
+            while len(self._models) > self._limit:
+                self._models.popitem(last=False)
+
+    def snapshot(self) -> dict[str, StrategyModel]:
+        with self._lock:
+            return dict(self._models)
+
+    def retain(self, keys: Iterable[str]) -> None:
+        """Keep only ``keys`` (the versions whose files are still current), in their order."""
+        wanted = set(keys)
+        with self._lock:
+            for key in [key for key in self._models if key not in wanted]:
+                del self._models[key]
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._models
+
+
 class _Generation:
-    """One immutable scan with its production bundles; pinned versions are added under a lock."""
+    """One immutable scan with the bundles it serves."""
 
     def __init__(
         self,
@@ -74,18 +221,16 @@ class _Generation:
         bundles: dict[BundleIndexKey, StrategyModel],
         unavailable: dict[tuple[str, str], str],
         failures: list[_LoadFailure],
+        refresh: Refresh | None,
     ) -> None:
         self.index = index
         self.bundles = bundles
         self.unavailable = unavailable
         self.failures = failures
-        self.records: dict[str, BundleRecord] = (
-            {record.key: record for record in index.versions} if index is not None else {}
-        )
-        self.pinned: dict[str, StrategyModel] = {b.key: b for b in bundles.values()}
-        #: Keys whose bundle failed to open, so a retry neither reopens nor re-lists them.
+        self.refresh = refresh
+        self.by_key = {bundle.key: bundle for bundle in bundles.values()}
+        #: Keys whose bundle failed to open by key, so a retry neither reopens nor re-lists them.
         self.failed_keys: set[str] = set()
-        self.pin_lock = threading.Lock()
 
     @property
     def is_empty(self) -> bool:
@@ -113,8 +258,12 @@ class PredictionModelRegistry:
                 max_size=self.config.prediction_cache_max_size,
             )
         self.cache_manager = cache_manager
+        self._options = bundle_options(self.config)
+        self._pinned = _PinnedBundles(self.config.max_pinned_sessions)
         self._reload_lock = threading.Lock()
-        self._generation = self._build(previous=None)
+        self._pin_lock = threading.Lock()
+        self._watcher: _Watcher | None = None
+        self._generation, _ = self._build(previous=None)
 
     # -- building generations ------------------------------------------------------------------
 
@@ -125,75 +274,61 @@ class PredictionModelRegistry:
             "metrics": self.config.metrics_schema_path,
         }
 
-    def _build(self, previous: RegistryIndex | None) -> _Generation:
+    def _model(self, bundle: LoadedBundle) -> StrategyModel:
+        runner = OnnxRunner.from_bundle(bundle, config=self.config, cache=self.cache_manager)
+        for problem in runner.problems:
+            logger.warning("%s: %s", bundle.key, problem)
+        return StrategyModel(runner)
+
+    def _build(self, previous: _Generation | None) -> tuple[_Generation, ReloadSummary]:
+        """The next generation (opening only what no open bundle covers), and what changed."""
         root = Path(self.config.model_registry_path)
         if not root.is_dir():
             logger.warning("model registry %s does not exist; no models are available", root)
-            return _Generation(None, {}, {}, [])
-        index = scan_registry(root, self._schemas(), previous=previous)
+            return _Generation(None, {}, {}, [], None), ReloadSummary()
+        previous_index = previous.index if previous is not None else None
+        index = scan_registry(root, self._schemas(), previous=previous_index)
+        seen = {(b.path, b.reason) for b in previous_index.invalid} if previous_index else set()
         for bundle in index.invalid:
-            logger.warning("skipping %s: %s", bundle.path, bundle.reason)
-        production = [record for record in index.versions if record.is_production]
-        opened = self._open_all(production)
-        bundles: dict[BundleIndexKey, StrategyModel] = {}
-        unavailable = dict(index.unavailable)
-        failures: list[_LoadFailure] = []
-        for record, outcome in zip(production, opened, strict=True):
-            if isinstance(outcome, StrategyModel):
-                bundles[(record.symbol, record.timeframe, record.model_type)] = outcome
-            else:
-                logger.error("cannot open %s: %s", record.model_path, outcome)
-                failures.append(_LoadFailure(record.directory, outcome))
-                unavailable[(record.symbol, record.model_type)] = (
-                    f"production version {record.version_id!r} failed to load: {outcome}"
-                )
-        return _Generation(index, bundles, unavailable, failures)
+            if (bundle.path, bundle.reason) not in seen:
+                logger.warning("skipping %s: %s", bundle.path, bundle.reason)
 
-    def _open_all(self, records: Sequence[BundleRecord]) -> list[StrategyModel | str]:
-        """Open sessions in parallel: opening releases the GIL, so threads overlap the work."""
-        if len(records) <= 1:
-            return [self._open(record) for record in records]
-        workers = min(len(records), os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="atb-open") as pool:
-            return list(pool.map(self._open, records))
-
-    def _open(self, record: BundleRecord) -> StrategyModel | str:
-        """A bundle with an open session, or the reason it could not be opened."""
-        try:
-            session = open_session(record.model_path, self.config)
-            problems = shape_problems(session.inputs, record.metadata, record.feature_schema)
-            runner = OnnxRunner.from_session(
-                session,
-                model_path=record.model_path,
-                metadata_text=record.metadata_text,
-                config=self.config,
-                cache=self.cache_manager,
-                model_key=record.key,
-                model_name=record.key,
-                problems=problems,
-            )
-        except PredictionError as error:
-            return str(error)
-        for problem in problems:
-            logger.warning("%s: %s", record.key, problem)
-        metadata = {
-            "symbol": record.symbol,
-            "model_type": record.model_type,
-            "version_id": record.version_id,
-            **record.metadata,
-        }
-        return StrategyModel(
-            symbol=record.symbol,
-            timeframe=record.timeframe,
-            model_type=record.model_type,
-            version_id=record.version_id,
-            directory=Path(record.directory),
-            metadata=metadata,
-            feature_schema=record.feature_schema,
-            metrics=record.metrics,
-            runner=runner,
-            problems=tuple(problems),
+        live = previous.by_key if previous is not None else {}
+        pinned = self._pinned.snapshot()
+        refresh = refresh_bundles(
+            index,
+            [model.runner.bundle for model in live.values()],
+            [model.runner.bundle for model in pinned.values()],
+            self._options,
+            previous.refresh if previous is not None else None,
         )
+        open_models = {**pinned, **live}
+        bundles: dict[BundleIndexKey, StrategyModel] = {}
+        for key in refresh.reused:
+            model = open_models[key]
+            bundles[(model.symbol, model.timeframe, model.model_type)] = model
+        for bundle in refresh.opened:
+            bundles[(bundle.symbol, bundle.timeframe, bundle.model_type)] = self._model(bundle)
+
+        known = previous.refresh.failures if previous is not None and previous.refresh else ()
+        for path, reason in refresh.failures:
+            if (path, reason) not in known:
+                logger.error("cannot open %s: %s", path, reason)
+        old_stale = previous.refresh.stale if previous is not None and previous.refresh else {}
+        for (symbol, model_type), reason in refresh.stale.items():
+            if old_stale.get((symbol, model_type)) != reason:
+                logger.error("%s/%s keeps serving its previous bundle: %s", symbol, model_type, reason)
+        failures = [_LoadFailure(path, reason) for path, reason in refresh.failures]
+        generation = _Generation(index, bundles, dict(refresh.unavailable), failures, refresh)
+        summary = ReloadSummary(
+            added=refresh.added,
+            changed=refresh.changed,
+            removed=refresh.removed,
+            kept=refresh.kept,
+            failed=refresh.failures,
+            opened=len(refresh.opened),
+        )
+        return generation, summary
 
     # -- upstream's API ------------------------------------------------------------------------
 
@@ -232,30 +367,38 @@ class PredictionModelRegistry:
         return bundle
 
     def get_bundle_by_key(self, key: str) -> StrategyModel | None:
-        """Any version by ``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``, opened on first use and kept.
+        """Any version by ``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``, opened on first use.
 
-        Returns ``None`` for an unknown key, or one whose bundle is invalid or fails to open
-        (the reason is logged and listed by :meth:`invalid_bundles`).
+        Production versions are the served bundles themselves. Other versions stay open in a
+        least-recently-used set of at most ``config.max_pinned_sessions``; one let go from it
+        keeps working for whoever still holds it. Returns ``None`` for an unknown key, or one
+        whose bundle is invalid or fails to open (the reason is logged and listed by
+        :meth:`invalid_bundles`).
         """
         generation = self._generation
-        bundle = generation.pinned.get(key)
+        bundle = generation.by_key.get(key) or self._pinned.get(key)
         if bundle is not None:
             return bundle
-        record = generation.records.get(key)
-        if record is None or key in generation.failed_keys:
+        if generation.index is None or key in generation.failed_keys:
             return None
-        with generation.pin_lock:
-            bundle = generation.pinned.get(key)
+        with self._pin_lock:
+            bundle = self._pinned.get(key)
             if bundle is not None:
                 return bundle
-            outcome = self._open(record)
-            if isinstance(outcome, str):
-                logger.error("cannot open %s: %s", record.model_path, outcome)
-                generation.failures.append(_LoadFailure(record.directory, outcome))
+            try:
+                opened = open_version(generation.index, key, self._options)
+            except PredictionError as error:
+                record = generation.index.version(key)
+                path = record.directory if record is not None else key
+                logger.error("cannot open %s: %s", path, error)
+                generation.failures.append(_LoadFailure(path, str(error)))
                 generation.failed_keys.add(key)
                 return None
-            generation.pinned[key] = outcome
-            return outcome
+            if opened is None:
+                return None
+            bundle = self._model(opened)
+            self._pinned.add(bundle)
+            return bundle
 
     def select_many(
         self, requirements: Iterable[tuple[str, str, str]]
@@ -293,28 +436,84 @@ class PredictionModelRegistry:
         """The runners of every production bundle."""
         return [bundle.runner for bundle in self.list_bundles()]
 
-    def reload_models(self) -> None:
-        """Rescan and swap in a new generation atomically.
+    def reload_models(self) -> ReloadSummary:
+        """Rescan and swap in a new generation atomically; returns (and logs) what changed.
 
-        Unchanged version folders are not read again. When the new scan finds no bundle but the
-        current generation has some, the current one is kept (a registry being rewritten or an
-        unmounted disk must not take every model away). After a swap the prediction cache is
-        cleared and the old generation is released.
+        Version folders whose files are unchanged are not read again, and their open bundles are
+        kept: only new and changed production versions are opened and warmed up, aside from the
+        live generation. A production version that fails to open or validate leaves its model
+        type serving the previous bundle (see :meth:`invalid_bundles`). When the new scan finds
+        no bundle but the current generation has some, the current one is kept (a registry being
+        rewritten or an unmounted disk must not take every model away). Cached predictions are
+        dropped only for bundles that changed or left.
         """
         with self._reload_lock:
             current = self._generation
-            candidate = self._build(previous=current.index)
+            candidate, summary = self._build(previous=current)
             if candidate.is_empty and not current.is_empty:
                 logger.warning(
                     "reload_models produced 0 bundles (had %d); keeping the current ones",
                     len(current.bundles),
                 )
-                return
+                return ReloadSummary(kept=tuple(current.by_key))
             self._generation = candidate
-        cleared = self.cache_manager.clear() if self.cache_manager is not None else 0
-        logger.info(
-            "reloaded %d bundles; cleared %d cached predictions", len(candidate.bundles), cleared
-        )
+            if candidate.refresh is not None:
+                self._pinned.retain(
+                    key for key in candidate.refresh.current if key not in candidate.by_key
+                )
+        dropped = 0
+        if self.cache_manager is not None:
+            for key in {*summary.changed, *summary.removed, *self._replaced(candidate)}:
+                dropped += self.cache_manager.invalidate_model(key)
+        log = logger.info if summary.has_changes or summary.failed else logger.debug
+        log("reloaded models: %s; dropped %d cached predictions", summary, dropped)
+        return summary
+
+    @staticmethod
+    def _replaced(generation: _Generation) -> tuple[str, ...]:
+        return generation.refresh.replaced if generation.refresh is not None else ()
+
+    # -- hot reload ----------------------------------------------------------------------------
+
+    def watch(
+        self,
+        interval: float = 1.0,
+        callback: Callable[[ReloadSummary], object] | None = None,
+    ) -> PredictionModelRegistry:
+        """Reload in a background thread every ``interval`` seconds, until :meth:`stop_watching`.
+
+        Each poll is the cheap rescan: unchanged folders are not read and unchanged bundles keep
+        their sessions, so a promotion made by another process (``atb models promote``) serves
+        within two intervals. ``callback`` receives each reload's :class:`ReloadSummary`. Also a
+        context manager: ``with registry.watch(): ...`` stops watching on exit.
+        """
+        if not interval > 0:
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        self.stop_watching()
+        self._watcher = _Watcher(self, interval, callback)
+        return self
+
+    def stop_watching(self) -> None:
+        """Stop the background reloads of :meth:`watch` (waiting for a running one to finish)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    @property
+    def watching(self) -> bool:
+        """Whether :meth:`watch` is reloading in the background."""
+        return self._watcher is not None
+
+    def __enter__(self) -> PredictionModelRegistry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop_watching()
 
     def invalidate_cache(self, model_name: str | None = None) -> int:
         """Drop cached predictions: all of them, or one model's (by bundle key or alias).
@@ -328,7 +527,7 @@ class PredictionModelRegistry:
         if model_name is None:
             return cache.clear()
         dropped = 0
-        for bundle in self._generation.pinned.values():
+        for bundle in [*self._generation.by_key.values(), *self._pinned.snapshot().values()]:
             aliases = {
                 bundle.key,
                 f"{bundle.symbol}:{bundle.timeframe}:{bundle.model_type}",
@@ -355,3 +554,42 @@ class PredictionModelRegistry:
     def unavailable(self) -> Mapping[tuple[str, str], str]:
         """``(symbol, model_type) -> reason`` for model types without a usable production bundle."""
         return dict(self._generation.unavailable)
+
+
+class _Watcher:
+    """The background thread of :meth:`PredictionModelRegistry.watch`."""
+
+    def __init__(
+        self,
+        registry: PredictionModelRegistry,
+        interval: float,
+        callback: Callable[[ReloadSummary], object] | None,
+    ) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(registry, interval, callback),
+            name="atb-registry-watch",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(
+        self,
+        registry: PredictionModelRegistry,
+        interval: float,
+        callback: Callable[[ReloadSummary], object] | None,
+    ) -> None:
+        while not self._stop.wait(interval):
+            try:
+                summary = registry.reload_models()
+                if callback is not None:
+                    callback(summary)
+            except Exception:
+                # A poll must never end the watch: the next one may well succeed.
+                logger.exception("registry watch: reload failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()

@@ -1,0 +1,246 @@
+//! An opened bundle: a scan record with its session, its prediction spec and the problems found
+//! between the bundle's declarations and its model. Built once per bundle, from the JSON the scan
+//! already parsed; the registry, a reload and a sweep all share it through an `Arc`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::core::documents::{faithful_value, DocumentKind};
+use crate::core::error::{Error, Result};
+use crate::core::json::read_object;
+use crate::core::predict::{PredictionSpec, Predictor};
+use crate::core::scan::VersionRecord;
+use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
+use crate::core::tensor::TensorSpec;
+
+/// How bundles are opened: the session options and the registry's regression settings.
+#[derive(Debug, Clone)]
+pub struct BundleOptions {
+    /// Threading, providers, optimisation and warm-up of each session.
+    pub session: SessionOptions,
+    /// `confidence = min(1, |price| * confidence_scale_factor)` for regression.
+    pub confidence_scale_factor: f64,
+    /// `|price| > direction_threshold` gives a direction for regression.
+    pub direction_threshold: f64,
+}
+
+/// A bundle with an open session, ready to predict.
+#[derive(Debug)]
+pub struct LoadedBundle {
+    /// The scan record it was opened from (shared with the index that found it).
+    pub record: Arc<VersionRecord>,
+    /// The open, warmed-up session.
+    pub session: Arc<InferenceSession>,
+    /// How `predict` prepares inputs and reads outputs, from `metadata.json`.
+    pub spec: PredictionSpec,
+    /// Disagreements between the model's input and the bundle's declarations; a bundle with
+    /// problems is served for inspection but refuses to predict.
+    pub problems: Vec<String>,
+}
+
+impl LoadedBundle {
+    /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
+    pub fn open(record: Arc<VersionRecord>, options: &BundleOptions) -> Result<Self> {
+        let metadata = record.metadata.as_ref().map(faithful_value);
+        let spec = PredictionSpec::from_metadata(
+            metadata.as_deref().unwrap_or(&Value::Null),
+            options.confidence_scale_factor,
+            options.direction_threshold,
+        )
+        .map_err(|error| Error::ModelLoad {
+            origin: record.model_path.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let session =
+            InferenceSession::open(ModelSource::File(&record.model_path), &options.session)?;
+        let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
+        let problems = shape_problems(session.inputs(), metadata.as_deref(), feature_schema);
+        drop(metadata);
+        Ok(Self {
+            record,
+            session: Arc::new(session),
+            spec,
+            problems,
+        })
+    }
+
+    /// Opens a model file outside any registry, with the `metadata.json` beside it when there is
+    /// one (upstream's `OnnxRunner(model_path)`). Such a bundle has no symbol, model type or
+    /// version, and its declarations are not checked against the model (upstream does not).
+    pub fn open_model_file(path: &Path, options: &BundleOptions) -> Result<Self> {
+        let directory = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let metadata_path = directory.join(DocumentKind::Metadata.file_name());
+        let metadata = match metadata_path.try_exists() {
+            Ok(true) => Some(read_object(&metadata_path).map_err(|error| Error::ModelLoad {
+                origin: path.display().to_string(),
+                reason: error.to_string(),
+            })?),
+            _ => None,
+        };
+        let record = VersionRecord {
+            symbol: String::new(),
+            model_type: String::new(),
+            version_id: String::new(),
+            timeframe: "unknown".to_owned(),
+            directory,
+            model_path: path.to_path_buf(),
+            metadata,
+            feature_schema: None,
+            metrics: None,
+        };
+        let mut bundle = Self::open(Arc::new(record), options)?;
+        bundle.problems.clear();
+        Ok(bundle)
+    }
+
+    /// The bundle's predictor (borrowing its session and spec).
+    pub fn predictor(&self) -> Predictor<'_> {
+        Predictor {
+            session: &self.session,
+            spec: &self.spec,
+        }
+    }
+
+    /// Whether this bundle was opened from exactly `record`: a rescan hands back the same record
+    /// for a version folder whose files' stamps did not change, so this is "unchanged on disk".
+    pub fn is_opened_from(&self, record: &Arc<VersionRecord>) -> bool {
+        Arc::ptr_eq(&self.record, record)
+    }
+}
+
+/// A shape as Python prints a tuple: `(None, 120, 5)`, `(3,)`.
+fn shape_text(shape: &[Option<i64>]) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .map(|d| d.map_or_else(|| "None".to_owned(), |d| d.to_string()))
+        .collect();
+    match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    }
+}
+
+fn dim_text(value: Option<i64>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| v.to_string())
+}
+
+/// Every declared `(source, sequence_length, feature_count)`; `None` where not declared.
+fn declared_windows(
+    metadata: Option<&Value>,
+    feature_schema: Option<&Value>,
+) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
+    let count = |list: Option<&Value>| {
+        list.and_then(Value::as_array)
+            .map(|items| items.len() as i64)
+    };
+    let mut declared = Vec::with_capacity(2);
+    if let Some(schema) = feature_schema.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) {
+        declared.push((
+            DocumentKind::FeatureSchema.file_name(),
+            schema.get("sequence_length").and_then(Value::as_i64),
+            count(schema.get("features")),
+        ));
+    }
+    declared.push((
+        DocumentKind::Metadata.file_name(),
+        metadata
+            .and_then(|m| m.get("sequence_length"))
+            .and_then(Value::as_i64),
+        count(metadata.and_then(|m| m.get("feature_names"))),
+    ));
+    declared
+}
+
+/// Problems found between the model's inputs and the bundle's declarations (empty when fine).
+///
+/// A registry bundle takes one `[batch, sequence_length, features]` input; each problem states
+/// the model's shape and the shape the JSON file declares.
+pub fn shape_problems(
+    inputs: &[TensorSpec],
+    metadata: Option<&Value>,
+    feature_schema: Option<&Value>,
+) -> Vec<String> {
+    let [input] = inputs else {
+        return vec![format!(
+            "the model has {} inputs; a registry bundle must take exactly one",
+            inputs.len()
+        )];
+    };
+    let [_, model_length, model_features] = input.shape[..] else {
+        return vec![format!(
+            "model input '{}' has shape {}; expected rank 3 [batch, sequence_length, features]",
+            input.name,
+            shape_text(&input.shape)
+        )];
+    };
+    let differs = |declared: Option<i64>, model: Option<i64>| {
+        matches!((declared, model), (Some(d), Some(m)) if d != m)
+    };
+    declared_windows(metadata, feature_schema)
+        .into_iter()
+        .filter(|&(_, length, features)| {
+            differs(length, model_length) || differs(features, model_features)
+        })
+        .map(|(source, length, features)| {
+            format!(
+                "model input '{}' has shape {} but {source} declares {} (sequence_length={}, features={})",
+                input.name,
+                shape_text(&input.shape),
+                shape_text(&[None, length, features]),
+                dim_text(length),
+                dim_text(features),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tensor::ElementType;
+    use serde_json::json;
+
+    fn input(shape: &[Option<i64>]) -> TensorSpec {
+        TensorSpec {
+            name: "x".to_owned(),
+            element_type: ElementType::Float32,
+            shape: shape.to_vec(),
+        }
+    }
+
+    #[test]
+    fn agreeing_declarations_have_no_problems() {
+        let metadata = json!({"sequence_length": 120, "feature_names": ["a", "b"]});
+        let schema = json!({"sequence_length": 120, "features": [{}, {}]});
+        let inputs = [input(&[None, Some(120), Some(2)])];
+        assert!(shape_problems(&inputs, Some(&metadata), Some(&schema)).is_empty());
+        // Dynamic dimensions agree with anything.
+        let inputs = [input(&[None, None, None])];
+        assert!(shape_problems(&inputs, Some(&metadata), Some(&schema)).is_empty());
+    }
+
+    #[test]
+    fn each_disagreeing_file_is_named_with_both_shapes() {
+        let metadata = json!({"sequence_length": 120, "feature_names": ["a", "b", "c"]});
+        let schema = json!({"sequence_length": 60, "features": [{}, {}]});
+        let inputs = [input(&[None, Some(120), Some(2)])];
+        let problems = shape_problems(&inputs, Some(&metadata), Some(&schema));
+        assert_eq!(
+            problems,
+            vec![
+                "model input 'x' has shape (None, 120, 2) but feature_schema.json declares (None, 60, 2) (sequence_length=60, features=2)",
+                "model input 'x' has shape (None, 120, 2) but metadata.json declares (None, 120, 3) (sequence_length=120, features=3)",
+            ]
+        );
+    }
+
+    #[test]
+    fn models_a_bundle_cannot_take_are_flagged() {
+        let two = [input(&[Some(1)]), input(&[Some(1)])];
+        assert!(shape_problems(&two, None, None)[0].contains("has 2 inputs"));
+        let flat = [input(&[Some(3)])];
+        assert!(shape_problems(&flat, None, None)[0].contains("shape (3,); expected rank 3"));
+    }
+}

@@ -1,0 +1,231 @@
+//! Reloading opened bundles after a rescan: what did not change on disk keeps its open session,
+//! only new and changed production versions are opened (in parallel, aside from the live set),
+//! and a model type whose new production version cannot be used keeps serving its old bundle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::core::bundle::{BundleOptions, LoadedBundle};
+use crate::core::scan::{RegistryIndex, VersionRecord};
+
+/// What one model type serves after a reload.
+#[derive(Debug)]
+pub enum Serving {
+    /// The bundle served before, or another open one: the production version's files did not
+    /// change.
+    Kept(Arc<LoadedBundle>),
+    /// A bundle opened by this reload: a new model type, or a promoted or changed version.
+    Opened(Arc<LoadedBundle>),
+    /// The production version cannot be used (the reason); the bundle served before stays.
+    Stale {
+        /// The bundle that keeps serving.
+        bundle: Arc<LoadedBundle>,
+        /// Why the production version was not taken.
+        reason: String,
+    },
+    /// Nothing to serve, and why.
+    Unavailable(String),
+}
+
+impl Serving {
+    /// The bundle served, if any.
+    pub fn bundle(&self) -> Option<&Arc<LoadedBundle>> {
+        match self {
+            Self::Kept(bundle) | Self::Opened(bundle) | Self::Stale { bundle, .. } => Some(bundle),
+            Self::Unavailable(_) => None,
+        }
+    }
+}
+
+/// One model type after a reload.
+#[derive(Debug)]
+pub struct ModelTypeRefresh {
+    /// The symbol folder's name.
+    pub symbol: String,
+    /// The model-type folder's name.
+    pub model_type: String,
+    /// What it serves now.
+    pub serving: Serving,
+    /// What it served before the reload.
+    pub previous: Option<Arc<LoadedBundle>>,
+}
+
+/// The outcome of a reload, for the registry to swap in.
+#[derive(Debug, Default)]
+pub struct Refresh {
+    /// One entry per model type of the new index, in its order.
+    pub model_types: Vec<ModelTypeRefresh>,
+    /// Bundles served before whose model type is gone from the registry.
+    pub removed: Vec<Arc<LoadedBundle>>,
+    /// Production versions that failed to open, with the reason.
+    pub failures: Vec<(Arc<VersionRecord>, String)>,
+    /// The open bundles given as reusable whose files are still current in the new index.
+    pub current: Vec<Arc<LoadedBundle>>,
+}
+
+/// What a reload will do for one model type.
+enum Planned<'i> {
+    /// Take over this open bundle.
+    Reuse(Arc<LoadedBundle>),
+    /// Open this production record.
+    Open(&'i Arc<VersionRecord>),
+    /// This production record failed before and has not changed since.
+    Failed(&'i Arc<VersionRecord>, String),
+    /// There is no usable production version, for this reason.
+    Unusable(String),
+}
+
+/// The record of `symbol/model_type/version_id` in `index` (versions are sorted).
+pub fn find_version<'i>(
+    index: &'i RegistryIndex,
+    symbol: &str,
+    model_type: &str,
+    version_id: &str,
+) -> Option<&'i Arc<VersionRecord>> {
+    let wanted = (symbol, model_type, version_id);
+    index
+        .versions
+        .binary_search_by(|record| {
+            (
+                record.symbol.as_str(),
+                record.model_type.as_str(),
+                record.version_id.as_str(),
+            )
+                .cmp(&wanted)
+        })
+        .ok()
+        .map(|position| &index.versions[position])
+}
+
+/// Whether `bundle` was opened from the record `index` now holds for its version folder.
+pub fn is_current(index: &RegistryIndex, bundle: &LoadedBundle) -> bool {
+    let record = &bundle.record;
+    find_version(index, &record.symbol, &record.model_type, &record.version_id)
+        .is_some_and(|current| bundle.is_opened_from(current))
+}
+
+/// Plans and performs a reload against `index`.
+///
+/// `live` are the bundles served now (one per model type); `reusable` any other open bundles
+/// (pinned versions) that may be taken over when they become production unchanged;
+/// `known_failures` the failures of the previous reload, so an unchanged broken version is not
+/// opened (and logged) again on every poll. Only the production versions none of these cover are
+/// opened, in parallel; nothing else is touched.
+pub fn refresh(
+    index: &RegistryIndex,
+    live: &[Arc<LoadedBundle>],
+    reusable: &[Arc<LoadedBundle>],
+    known_failures: &[(Arc<VersionRecord>, String)],
+    options: &BundleOptions,
+) -> Refresh {
+    let live_by_type: HashMap<(&str, &str), &Arc<LoadedBundle>> = live
+        .iter()
+        .map(|b| ((b.record.symbol.as_str(), b.record.model_type.as_str()), b))
+        .collect();
+    let open: Vec<&Arc<LoadedBundle>> = live.iter().chain(reusable).collect();
+    let reuse = |record: &Arc<VersionRecord>| {
+        open.iter()
+            .find(|bundle| bundle.is_opened_from(record))
+            .map(|bundle| Arc::clone(bundle))
+    };
+
+    let known_failure = |record: &Arc<VersionRecord>| {
+        known_failures
+            .iter()
+            .find(|(failed, _)| Arc::ptr_eq(failed, record))
+            .map(|(_, reason)| reason.clone())
+    };
+
+    // Each model type's production record, and an open bundle for it when there is one.
+    let planned: Vec<Planned<'_>> = index
+        .model_types
+        .iter()
+        .map(|state| match &state.production {
+            Ok(version) => match find_version(index, &state.symbol, &state.model_type, version) {
+                Some(record) => match (reuse(record), known_failure(record)) {
+                    (Some(bundle), _) => Planned::Reuse(bundle),
+                    (None, Some(reason)) => Planned::Failed(record, reason),
+                    (None, None) => Planned::Open(record),
+                },
+                None => Planned::Unusable(format!(
+                    "production version {version:?} is not in the index"
+                )),
+            },
+            Err(reason) => Planned::Unusable(reason.clone()),
+        })
+        .collect();
+    let to_open: Vec<&Arc<VersionRecord>> = planned
+        .iter()
+        .filter_map(|plan| match plan {
+            Planned::Open(record) => Some(*record),
+            _ => None,
+        })
+        .collect();
+    // Opened in `planned` order, so the loop below takes them back in turn.
+    let opened: Vec<Result<Arc<LoadedBundle>, String>> = to_open
+        .par_iter()
+        .map(|record| {
+            LoadedBundle::open(Arc::clone(record), options)
+                .map(Arc::new)
+                .map_err(|error| error.to_string())
+        })
+        .collect();
+    let mut opened = opened.into_iter();
+
+    let mut refresh = Refresh::default();
+    for (state, plan) in index.model_types.iter().zip(planned) {
+        let previous = live_by_type
+            .get(&(state.symbol.as_str(), state.model_type.as_str()))
+            .map(|b| Arc::clone(b));
+        let opening = match plan {
+            Planned::Reuse(bundle) => Ok(Ok((bundle, false))),
+            Planned::Open(record) => match opened.next() {
+                Some(Ok(bundle)) => Ok(Ok((bundle, true))),
+                Some(Err(reason)) => Err((record, reason)),
+                None => Ok(Err("production version was not opened".to_owned())),
+            },
+            Planned::Failed(record, reason) => Err((record, reason)),
+            Planned::Unusable(reason) => Ok(Err(reason)),
+        };
+        let outcome = opening.unwrap_or_else(|(record, reason)| {
+            let described = format!(
+                "production version {:?} failed to load: {reason}",
+                record.version_id
+            );
+            refresh.failures.push((Arc::clone(record), reason));
+            Err(described)
+        });
+        let serving = match (outcome, &previous) {
+            (Ok((bundle, true)), _) => Serving::Opened(bundle),
+            (Ok((bundle, false)), _) => Serving::Kept(bundle),
+            (Err(reason), Some(previous)) => Serving::Stale {
+                bundle: Arc::clone(previous),
+                reason,
+            },
+            (Err(reason), None) => Serving::Unavailable(reason),
+        };
+        refresh.model_types.push(ModelTypeRefresh {
+            symbol: state.symbol.clone(),
+            model_type: state.model_type.clone(),
+            serving,
+            previous,
+        });
+    }
+    refresh.removed = live
+        .iter()
+        .filter(|bundle| {
+            !index.model_types.iter().any(|state| {
+                state.symbol == bundle.record.symbol && state.model_type == bundle.record.model_type
+            })
+        })
+        .cloned()
+        .collect();
+    refresh.current = reusable
+        .iter()
+        .filter(|bundle| is_current(index, bundle))
+        .cloned()
+        .collect();
+    refresh
+}

@@ -1,0 +1,80 @@
+//! Parsing the options callers give as plain values (thread counts, provider and optimisation
+//! names, timeouts in seconds) into the core's types, so every binding checks them the same way.
+
+use std::time::Duration;
+
+use crate::core::error::{Error, Result};
+use crate::core::providers::Provider;
+use crate::core::session::{OptimizationLevel, SessionOptions};
+
+/// Session options from plain values; a thread count of 0 and unknown names are refused.
+pub fn session_options(
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+    optimization_level: &str,
+    providers: Option<&[String]>,
+    warmup: bool,
+) -> Result<SessionOptions> {
+    for (name, value) in [
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ] {
+        if value == Some(0) {
+            return Err(Error::InvalidArgument(format!(
+                "{name} must be at least 1, or None for ONNX Runtime's default"
+            )));
+        }
+    }
+    let providers = providers
+        .map(|names| names.iter().map(|name| Provider::parse(name)).collect())
+        .transpose()?;
+    Ok(SessionOptions {
+        intra_op_threads,
+        inter_op_threads,
+        optimization: OptimizationLevel::parse(optimization_level)?,
+        providers,
+        warmup,
+    })
+}
+
+/// A timeout from a number of seconds: `None` stays `None`; it must be positive, finite and
+/// representable (absurdly long timeouts are refused, not turned into a panic).
+pub fn timeout_from_seconds(seconds: Option<f64>) -> Result<Option<Duration>> {
+    let Some(seconds) = seconds else {
+        return Ok(None);
+    };
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(timeout) if seconds > 0.0 => Ok(Some(timeout)),
+        _ => Err(Error::InvalidArgument(format!(
+            "timeout must be a positive number of seconds, got {seconds}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_threads_and_unknown_names_are_refused() {
+        assert!(session_options(Some(0), None, "all", None, true).is_err());
+        assert!(session_options(None, None, "fastest", None, true).is_err());
+        let names = ["NoSuchProvider".to_owned()];
+        assert!(session_options(None, None, "all", Some(&names), true).is_err());
+        let options = session_options(Some(2), None, "basic", None, false).unwrap();
+        assert_eq!(options.intra_op_threads, Some(2));
+        assert!(!options.warmup);
+    }
+
+    #[test]
+    fn timeouts_are_positive_finite_and_representable() {
+        assert_eq!(timeout_from_seconds(None).unwrap(), None);
+        assert_eq!(
+            timeout_from_seconds(Some(0.5)).unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 1.8e19] {
+            assert!(timeout_from_seconds(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The prediction spec: what `predict` needs from a bundle's metadata and the configuration
+//! (normalisation, price denormalisation, task and class labels), built once per bundle.
+
+use serde_json::Value;
+
+use crate::core::error::{Error, Result};
+
+/// Standard deviations at or below this (or non-finite) are replaced, as upstream does.
+const EPSILON: f64 = 1e-8;
+
+
+/// How a regression output maps back to a price.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PriceScaling {
+    /// Output is used as is (no `price_normalization`, or `rolling_minmax`, which the caller undoes).
+    Identity,
+    /// `price = output * std + mean`.
+    MeanStd { mean: f64, std: f64 },
+    /// `std` is zero: every prediction is `mean`, as upstream returns.
+    Constant(f64),
+}
+
+/// What the model's output means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// One value: a (possibly normalised) price.
+    Regression(PriceScaling),
+    /// One sigmoid value `p_up`; labels are the directions of `[1 - p_up, p_up]`.
+    Binary { labels: [i8; 2] },
+    /// One probability per label (softmax output).
+    Ternary { labels: Vec<i8> },
+}
+
+/// Everything `predict` needs from a bundle's metadata and the registry's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionSpec {
+    /// Per input column: `(mean, std)` to normalise with, or `None` to leave the column raw.
+    pub normalization: Vec<Option<(f64, f64)>>,
+    /// The number of feature columns `feature_names` declares, when it does.
+    pub declared_features: Option<usize>,
+    /// How to read the output.
+    pub task: Task,
+    /// `confidence = min(1, |price| * confidence_scale_factor)` for regression.
+    pub confidence_scale_factor: f64,
+    /// `|price| > direction_threshold` gives a direction for regression.
+    pub direction_threshold: f64,
+}
+
+fn number(value: Option<&Value>) -> Option<f64> {
+    value.and_then(Value::as_f64)
+}
+
+fn direction_label(value: &Value) -> Option<i8> {
+    let parsed = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }?;
+    i8::try_from(parsed).ok()
+}
+
+impl PredictionSpec {
+    /// Builds the spec from `metadata.json` (an object; `Value::Null` when the bundle has none).
+    pub fn from_metadata(
+        metadata: &Value,
+        confidence_scale_factor: f64,
+        direction_threshold: f64,
+    ) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidArgument(format!("metadata.json: {reason}"));
+        let names: Option<Vec<&str>> = metadata
+            .get("feature_names")
+            .and_then(Value::as_array)
+            .filter(|names| !names.is_empty())
+            .map(|names| names.iter().filter_map(Value::as_str).collect());
+        let params = metadata
+            .get("normalization_params")
+            .and_then(Value::as_object)
+            .filter(|params| !params.is_empty());
+        // A key present with a null value came from `NaN`/`Infinity` in the file: non-finite,
+        // which upstream sanitises (mean to 0, std to EPSILON); an absent key takes the default.
+        let column_params = |param: &Value| {
+            let read = |key: &str, default: f64| match param.get(key) {
+                None => default,
+                Some(value) => value.as_f64().unwrap_or(f64::NAN),
+            };
+            let mean = read("mean", 0.0);
+            let std = read("std", 1.0);
+            let mean = if mean.is_finite() { mean } else { 0.0 };
+            let std = if std.is_finite() && std != 0.0 {
+                std
+            } else {
+                EPSILON
+            };
+            (mean, std)
+        };
+        let normalization = match (params, &names) {
+            (None, _) => Vec::new(),
+            (Some(params), Some(names)) => names
+                .iter()
+                .map(|name| params.get(*name).map(column_params))
+                .collect(),
+            // Legacy bundles without feature names: upstream applies the parameters in key order.
+            (Some(params), None) => params
+                .values()
+                .map(|param| Some(column_params(param)))
+                .collect(),
+        };
+
+        let task_type = metadata
+            .get("task_type")
+            .and_then(Value::as_str)
+            .unwrap_or("regression");
+        let labels = || -> Result<Vec<i8>> {
+            let labels = metadata
+                .get("class_labels")
+                .and_then(Value::as_array)
+                .filter(|labels| !labels.is_empty())
+                .ok_or_else(|| invalid(format!("task_type {task_type:?} needs class_labels")))?;
+            labels
+                .iter()
+                .map(|label| {
+                    direction_label(label).ok_or_else(|| {
+                        invalid(format!(
+                            "class label {label} is not a direction (-1, 0 or 1)"
+                        ))
+                    })
+                })
+                .collect()
+        };
+        let task = match task_type {
+            "regression" => Task::Regression(price_scaling(metadata.get("price_normalization"))),
+            "binary_classification" => {
+                let labels = labels()?;
+                let labels: [i8; 2] = labels.try_into().map_err(|labels: Vec<i8>| {
+                    invalid(format!(
+                        "binary_classification needs 2 class_labels, found {}",
+                        labels.len()
+                    ))
+                })?;
+                Task::Binary { labels }
+            }
+            "ternary_classification" => Task::Ternary { labels: labels()? },
+            other => return Err(invalid(format!("unknown task_type {other:?}"))),
+        };
+        Ok(Self {
+            normalization,
+            declared_features: names.map(|names| names.len()),
+            task,
+            confidence_scale_factor,
+            direction_threshold,
+        })
+    }
+
+    /// Whether results of this spec may be cached (upstream never caches classifications).
+    pub fn is_cacheable(&self) -> bool {
+        matches!(self.task, Task::Regression(_))
+    }
+
+    /// The number of classes the output has, for classifiers.
+    pub fn class_count(&self) -> Option<usize> {
+        match &self.task {
+            Task::Regression(_) => None,
+            Task::Binary { .. } => Some(2),
+            Task::Ternary { labels } => Some(labels.len()),
+        }
+    }
+}
+
+fn price_scaling(params: Option<&Value>) -> PriceScaling {
+    let Some(params) = params.and_then(Value::as_object).filter(|p| !p.is_empty()) else {
+        return PriceScaling::Identity;
+    };
+    if params.get("method").and_then(Value::as_str) == Some("rolling_minmax") {
+        return PriceScaling::Identity;
+    }
+    match (number(params.get("mean")), number(params.get("std"))) {
+        (Some(mean), Some(std)) if mean.is_finite() && std.is_finite() => {
+            if std == 0.0 {
+                PriceScaling::Constant(mean)
+            } else {
+                PriceScaling::MeanStd { mean, std }
+            }
+        }
+        _ => PriceScaling::Identity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn normalisation_follows_feature_names_and_sanitises_std() {
+        let metadata = json!({
+            "feature_names": ["a", "b", "c"],
+            "normalization_params": {"c": {"mean": 1.0, "std": 0.0}, "a": {"mean": 2.0, "std": 4.0}},
+        });
+        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        assert_eq!(
+            spec.normalization,
+            vec![Some((2.0, 4.0)), None, Some((1.0, EPSILON))]
+        );
+    }
+
+    #[test]
+    fn legacy_metadata_uses_key_order() {
+        let metadata = json!({"normalization_params": {"x": {"mean": 1.0}, "y": {"std": 2.0}}});
+        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        assert_eq!(spec.normalization, vec![Some((1.0, 1.0)), Some((0.0, 2.0))]);
+    }
+
+    #[test]
+    fn price_scaling_matches_upstream() {
+        assert_eq!(
+            price_scaling(Some(
+                &json!({"method": "rolling_minmax", "mean": 3.0, "std": 2.0})
+            )),
+            PriceScaling::Identity
+        );
+        assert_eq!(
+            price_scaling(Some(&json!({"mean": 3.0, "std": 2.0}))),
+            PriceScaling::MeanStd {
+                mean: 3.0,
+                std: 2.0
+            }
+        );
+        assert_eq!(
+            price_scaling(Some(&json!({"mean": 3.0, "std": 0.0}))),
+            PriceScaling::Constant(3.0)
+        );
+        assert_eq!(
+            price_scaling(Some(&json!({"mean": 3.0}))),
+            PriceScaling::Identity
+        );
+    }
+
+    #[test]
+    fn classification_needs_labels() {
+        let error = PredictionSpec::from_metadata(
+            &json!({"task_type": "ternary_classification"}),
+            10.0,
+            0.01,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("class_labels"));
+        let spec = PredictionSpec::from_metadata(
+            &json!({"task_type": "binary_classification", "class_labels": ["-1", 1]}),
+            10.0,
+            0.01,
+        )
+        .unwrap();
+        assert_eq!(spec.task, Task::Binary { labels: [-1, 1] });
+    }
+
+}
