@@ -29,6 +29,8 @@ from atb_prediction import (
     StrategyModel,
 )
 from atb_prediction.models import registry as registry_module
+from atb_prediction.models.registry import ReloadSummary
+from cli_helpers import run_atb
 from conftest import (
     FIXTURE_KEYS,
     affine_model,
@@ -937,6 +939,85 @@ def test_concurrent_selection_and_prediction_during_reloads(tmp_path: Path) -> N
     assert reloads >= 4
     assert all(count > 0 for count in counts)
     assert set().union(*seen) == {V1, V2}
+
+
+# --- hot reload ----------------------------------------------------------------------------------
+
+
+def test_watch_serves_a_promotion_from_another_process_within_two_polls(tmp_path: Path) -> None:
+    """``atb models promote`` in another process, 8 threads predicting all along: the promoted
+    version serves by the second poll after the promotion returns, with no error anywhere."""
+    root = tmp_path / "registry"
+    constant_bundle(root, V1, 1.0, 100.0)
+    constant_bundle(root, V2, 2.0, 200.0)
+    repoint(root, V1)
+    registry = registry_at(root)
+    expected = {V1: 110.0, V2: 220.0}
+    promoted = threading.Event()
+    served_after: list[str] = []
+    summaries: list[ReloadSummary] = []
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    counts = [0] * 8
+
+    def on_reload(summary: ReloadSummary) -> None:
+        summaries.append(summary)
+        if promoted.is_set():
+            served_after.append(select(registry).version_id)
+
+    def reader(slot: int) -> None:
+        rng = np.random.default_rng(slot)
+        try:
+            while not stop.is_set():
+                bundle = select(registry)
+                prediction = bundle.runner.predict(rng.normal(size=(4, 3)))
+                assert prediction.price == expected[bundle.version_id]
+                counts[slot] += 1
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader, args=(slot,)) for slot in range(8)]
+    with registry.watch(interval=0.2, callback=on_reload) as watching:
+        assert watching is registry and registry.watching
+        for thread in threads:
+            thread.start()
+        run_atb("models", "promote", "S", "t", V2, "--registry", root)
+        promoted.set()
+        deadline = time.monotonic() + 60  # a bound for a stuck test, not a timing assertion
+        while len(served_after) < 2 and time.monotonic() < deadline and not errors:
+            time.sleep(0.05)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not registry.watching
+    assert errors == []
+    assert all(count > 0 for count in counts)
+    assert V2 in served_after[:2], served_after
+    assert any(summary.changed == (f"S:1h:t:{V2}",) for summary in summaries)
+    assert sum(summary.opened for summary in summaries) == 1  # the polls reopened nothing else
+
+
+def test_watch_hands_every_summary_to_the_callback_and_survives_a_failing_one(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "registry"
+    constant_bundle(root, V1, 1.0, 100.0)
+    registry = registry_at(root)
+    calls: list[ReloadSummary] = []
+
+    def failing(summary: ReloadSummary) -> None:
+        calls.append(summary)
+        raise RuntimeError("a callback bug must not end the watch")
+
+    registry.watch(interval=0.05, callback=failing)
+    deadline = time.monotonic() + 60
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    registry.stop_watching()
+    assert len(calls) >= 3
+    assert all(summary.opened == 0 and not summary.has_changes for summary in calls)
+    with pytest.raises(ValueError, match="interval"):
+        registry.watch(interval=0)
 
 
 def test_registry_module_exports() -> None:
