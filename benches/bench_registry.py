@@ -1,13 +1,19 @@
-"""Registry scan and predict overhead, side by side in one process.
+"""Registry scan, reload and predict overhead, side by side in one process.
 
 1. A generated registry of 50 symbols x 4 model types x 50 versions (10,000 bundles with small
-   real ONNX models): ``scan_registry`` (parallel, with JSON Schema validation) against a
-   pure-Python scan written the way upstream's registry reads bundles (pathlib, ``json.load``,
-   the ``jsonschema`` package with the same schemas), against the raw cost of reading the same
-   files, and an unchanged rescan.
-2. ``runner.predict`` against ``OnnxSession.run`` on the tiny 1x120x5 model.
+   real ONNX models, 200 of them production): ``scan_registry`` (parallel, with JSON Schema
+   validation) against two pure-Python scans written the way upstream's registry reads bundles
+   (pathlib, ``json.load``): upstream's own (no validation, what users migrate from) and the same
+   with the ``jsonschema`` package and the same schemas; the raw cost of reading the same files,
+   and an unchanged rescan.
+2. ``PredictionModelRegistry`` on that registry with default threading: construction (opening
+   and warming 200 sessions), the OS threads it leaves, an unchanged ``reload_models()`` and a
+   reload after one promotion, each against the rescan it rests on.
+3. ``runner.predict`` against ``OnnxSession.run`` on the tiny 1x120x5 model.
 
-    python benches/bench_registry.py [--symbols 50 --types 4 --versions 50] [--calls N]
+Every ratio is measured ``--repeats`` times and printed as min / median / max.
+
+    python benches/bench_registry.py [--symbols 50 --types 4 --versions 50] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -83,8 +89,11 @@ def generate(root: Path, symbols: int, types: int, versions: int) -> None:
             (root / symbol / model_type / "latest").symlink_to(version)
 
 
-def python_scan(root: Path, validators: dict[str, jsonschema.protocols.Validator]) -> int:
-    """Upstream's way: pathlib walks, json.load per file, jsonschema validation, latest resolve."""
+def python_scan(
+    root: Path, validators: dict[str, jsonschema.protocols.Validator] | None = None
+) -> int:
+    """Upstream's way: pathlib walks, json.load per file, latest resolve; with ``validators``,
+    also the ``jsonschema`` validation upstream does not do."""
     valid = 0
     base = root.resolve()
     for symbol_dir in root.iterdir():
@@ -105,7 +114,9 @@ def python_scan(root: Path, validators: dict[str, jsonschema.protocols.Validator
                     if path.exists():
                         with path.open() as handle:
                             documents[name] = json.load(handle)
-                        if any(True for _ in validators[name].iter_errors(documents[name])):
+                        if validators is not None and any(
+                            True for _ in validators[name].iter_errors(documents[name])
+                        ):
                             ok = False
                 if ok and list(real.glob("*.onnx")):
                     valid += 1
@@ -128,14 +139,28 @@ def raw_read(root: Path) -> int:
     return total
 
 
-def best_of(call: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(call: Callable[[], object]) -> float:
+    """Wall time of one call, in seconds."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    """``min / median / max`` of ``values``."""
+    return " / ".join(
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
+
+
+def os_threads() -> int:
+    """Threads of this process (Linux ``/proc``; Python's own count elsewhere)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
 
 
 def scan_table(root: Path, repeats: int) -> list[str]:
@@ -146,22 +171,96 @@ def scan_table(root: Path, repeats: int) -> list[str]:
     index = scan_registry(root)
     expected = len(index.versions)
     assert not index.invalid, index.invalid[:3]
-    assert python_scan(root, validators) == expected
-    ours = best_of(lambda: scan_registry(root), repeats)
-    rescan = best_of(lambda: scan_registry(root, previous=index), repeats)
+    assert python_scan(root) == python_scan(root, validators) == expected
     assert scan_registry(root, previous=index).reused == expected
-    python = best_of(lambda: python_scan(root, validators), max(1, repeats // 2))
-    raw = best_of(lambda: raw_read(root), repeats)
+    times: dict[str, list[float]] = {
+        "ours": [],
+        "upstream": [],
+        "jsonschema": [],
+        "raw": [],
+        "rescan": [],
+    }
+    for _ in range(repeats):
+        # Interleaved, so load on the shared machine hits every contender alike.
+        times["ours"].append(timed(lambda: scan_registry(root)))
+        times["upstream"].append(timed(lambda: python_scan(root)))
+        times["jsonschema"].append(timed(lambda: python_scan(root, validators)))
+        times["raw"].append(timed(lambda: raw_read(root)))
+        times["rescan"].append(timed(lambda: scan_registry(root, previous=index)))
+
+    def ratios(a: str, b: str) -> str:
+        return spread([x / y for x, y in zip(times[a], times[b], strict=True)])
+
     return [
-        f"registry: {expected} bundles",
+        f"registry: {expected} bundles, {repeats} repeats; seconds and ratios: min / median / max",
         "| contender | seconds | ours / contender |",
         "|---|---:|---:|",
-        f"| scan_registry (validated, parallel) | {ours:.4f} | 1.00 |",
-        f"| pure-Python upstream-style scan | {python:.4f} | {ours / python:.3f} "
-        f"(ours {python / ours:.1f}x faster) |",
-        f"| raw read of the same files | {raw:.4f} | {ours / raw:.2f} |",
-        f"| unchanged rescan (previous=) | {rescan:.4f} | first scan / rescan = "
-        f"{ours / rescan:.1f}x |",
+        f"| scan_registry (validated, parallel) | {spread(times['ours'], 4)} | 1 |",
+        f"| upstream's scan (pathlib + json.load, no validation) | {spread(times['upstream'], 4)} "
+        f"| {ratios('ours', 'upstream')} |",
+        f"| upstream's scan + jsonschema validation | {spread(times['jsonschema'], 4)} "
+        f"| {ratios('ours', 'jsonschema')} |",
+        f"| raw read of the same files | {spread(times['raw'], 4)} | {ratios('ours', 'raw')} |",
+        f"| unchanged rescan (previous=) | {spread(times['rescan'], 4)} "
+        f"| rescan / first scan = {ratios('rescan', 'ours')} |",
+    ]
+
+
+def promote(root: Path, symbol: str, model_type: str, version: str) -> None:
+    """Re-point ``latest`` atomically, as ``atb models promote`` does (without the journal)."""
+    type_dir = root / symbol / model_type
+    temporary = type_dir / f".latest-bench-{version}"
+    temporary.symlink_to(version)
+    os.replace(temporary, type_dir / "latest")
+
+
+def reload_table(root: Path, repeats: int) -> list[str]:
+    """Construction, threads, unchanged reload and reload after one promotion (default threads)."""
+    config = PredictionConfig(model_registry_path=str(root))
+    threads_before = os_threads()
+    construction, unchanged, promoted, rescans, opened = [], [], [], [], []
+    registry = None
+    for _ in range(repeats):
+        registry = None  # let the previous registry's sessions go before timing a new one
+        start = time.perf_counter()
+        registry = PredictionModelRegistry(config)
+        construction.append(time.perf_counter() - start)
+        index = registry.index
+        assert index is not None
+        rescans.append(timed(lambda index=index: scan_registry(root, previous=index)))
+        start = time.perf_counter()
+        summary = registry.reload_models()
+        unchanged.append(time.perf_counter() - start)
+        assert summary.opened == 0 and not summary.has_changes, summary
+        first = registry.list_bundles()[0]
+        others = sorted(
+            p.name for p in first.directory.parent.iterdir() if p.name != first.version_id
+        )
+        target = next(name for name in others if name != "latest")
+        promote(root, first.symbol, first.model_type, target)
+        start = time.perf_counter()
+        summary = registry.reload_models()
+        promoted.append(time.perf_counter() - start)
+        opened.append(summary.opened)
+        promote(root, first.symbol, first.model_type, first.version_id)
+        registry.reload_models()
+    assert registry is not None
+    bundles = len(registry.list_bundles())
+    threads = os_threads()
+    cores = os.cpu_count() or 1
+    return [
+        f"registry with default threading: {bundles} production bundles, {repeats} repeats",
+        "| step | seconds (min / median / max) | over the rescan it rests on |",
+        "|---|---:|---:|",
+        f"| construction (scan + open and warm {bundles} sessions) | {spread(construction)} | |",
+        f"| unchanged rescan alone | {spread(rescans, 4)} | 1 |",
+        f"| unchanged reload_models() | {spread(unchanged, 4)} | "
+        f"{spread([u / r for u, r in zip(unchanged, rescans, strict=True)], 2)} (target <= 2) |",
+        f"| reload after one promotion | {spread(promoted, 4)} | "
+        f"{spread([p / r for p, r in zip(promoted, rescans, strict=True)], 2)} |",
+        f"| sessions opened by the promotion reload | {sorted(set(opened))} | (target [1]) |",
+        f"| OS threads after construction | {threads} (before: {threads_before}; cores: {cores})"
+        f" | target <= cores + 8 = {cores + 8} |",
     ]
 
 
@@ -218,13 +317,15 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--types", type=int, default=4)
     parser.add_argument("--versions", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="atb-bench-registry-") as folder:
         root = Path(folder)
         generate(root, args.symbols, args.types, args.versions)
-        print("\n".join(scan_table(root, args.repeats)))
+        print("\n".join(scan_table(root, args.repeats)), flush=True)
+        print()
+        print("\n".join(reload_table(root, args.repeats)), flush=True)
     print()
     print("\n".join(predict_table(args.calls)))
 
