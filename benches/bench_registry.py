@@ -214,9 +214,9 @@ def promote(root: Path, symbol: str, model_type: str, version: str) -> None:
     os.replace(temporary, type_dir / "latest")
 
 
-def reload_table(root: Path, repeats: int) -> list[str]:
-    """Construction, threads, unchanged reload and reload after one promotion (default threads)."""
-    config = PredictionConfig(model_registry_path=str(root))
+def reload_table(root: Path, repeats: int, intra_op_threads: int | None) -> list[str]:
+    """Construction, threads, unchanged reload and reload after one promotion."""
+    config = PredictionConfig(model_registry_path=str(root), intra_op_threads=intra_op_threads)
     threads_before = os_threads()
     construction, unchanged, promoted, rescans, opened = [], [], [], [], []
     registry = None
@@ -249,7 +249,8 @@ def reload_table(root: Path, repeats: int) -> list[str]:
     threads = os_threads()
     cores = os.cpu_count() or 1
     return [
-        f"registry with default threading: {bundles} production bundles, {repeats} repeats",
+        f"registry with intra_op_threads={intra_op_threads} (None: default threading): "
+        f"{bundles} production bundles, {repeats} repeats",
         "| step | seconds (min / median / max) | over the rescan it rests on |",
         "|---|---:|---:|",
         f"| construction (scan + open and warm {bundles} sessions) | {spread(construction)} | |",
@@ -319,15 +320,29 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=None,
+        help="threads per session for the registry table (default: ONNX Runtime's default)",
+    )
+    parser.add_argument(
+        "--only", choices=("scan", "reload", "predict"), help="run one table (default: all)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="atb-bench-registry-") as folder:
-        root = Path(folder)
-        generate(root, args.symbols, args.types, args.versions)
-        print("\n".join(scan_table(root, args.repeats)), flush=True)
-        print()
-        print("\n".join(reload_table(root, args.repeats)), flush=True)
-    print()
-    print("\n".join(predict_table(args.calls)))
+    if args.only in (None, "scan", "reload"):
+        with tempfile.TemporaryDirectory(prefix="atb-bench-registry-") as folder:
+            root = Path(folder)
+            generate(root, args.symbols, args.types, args.versions)
+            if args.only in (None, "scan"):
+                print("\n".join(scan_table(root, args.repeats)), flush=True)
+                print()
+            if args.only in (None, "reload"):
+                table = reload_table(root, args.repeats, args.intra_op_threads)
+                print("\n".join(table), flush=True)
+                print()
+    if args.only in (None, "predict"):
+        print("\n".join(predict_table(args.calls)))
 
 
 if __name__ == "__main__":

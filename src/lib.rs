@@ -9,7 +9,7 @@ pub mod py;
 mod _core {
     #[pymodule_export]
     use crate::py::bundle::{
-        open_version, refresh_bundles, PyBundleOptions, PyLoadedBundle, PyRefresh,
+        open_version, refresh_bundles, shape_problems, PyBundleOptions, PyLoadedBundle, PyRefresh,
     };
     #[pymodule_export]
     use crate::py::cache::{features_digest, PyPredictionStore};
@@ -17,7 +17,7 @@ mod _core {
     use crate::py::predictor::{PyModelPrediction, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{
-        scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
+        document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
     };
     #[pymodule_export]
     use crate::py::runtime::{load_runtime, runtime_library_path};

@@ -19,6 +19,7 @@ from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
     InferenceError,
     InferenceTimeoutError,
+    InvalidArgumentError,
     InvalidInputError,
     ModelLoadError,
     ModelNotAvailableError,
@@ -27,7 +28,7 @@ from atb_prediction.models.exceptions import (
     SchemaValidationError,
 )
 from atb_prediction.models.onnx_runner import OnnxRunner
-from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
+from atb_prediction.models.registry import PredictionModelRegistry, ReloadSummary, StrategyModel
 from atb_prediction.models.scanning import scan_registry
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "InMemoryPredictionCache",
     "InferenceError",
     "InferenceTimeoutError",
+    "InvalidArgumentError",
     "InvalidBundle",
     "InvalidInputError",
     "ModelLoadError",
@@ -49,6 +51,7 @@ __all__ = [
     "PredictionError",
     "PredictionModelRegistry",
     "RegistryIndex",
+    "ReloadSummary",
     "RuntimeLibraryError",
     "SchemaValidationError",
     "StrategyModel",

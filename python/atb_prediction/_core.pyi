@@ -21,12 +21,14 @@ __all__ = [
     "Refresh",
     "RegistryIndex",
     "TensorInfo",
+    "document_kinds",
     "features_digest",
     "load_runtime",
     "open_version",
     "refresh_bundles",
     "runtime_library_path",
     "scan_registry_with",
+    "shape_problems",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -288,15 +290,19 @@ def open_version(index: RegistryIndex, key: str, options: BundleOptions) -> Load
 
 def scan_registry_with(
     root: str | os.PathLike[str],
-    metadata_schema: str,
-    feature_schema_schema: str,
-    metrics_schema: str,
+    schemas: Mapping[str, str],
     previous: RegistryIndex | None = None,
 ) -> RegistryIndex:
-    """Scan a registry with the given schema texts (see ``atb_prediction.scan_registry``)."""
+    """Scan a registry with each document kind's schema text (see ``scan_registry``)."""
+
+def document_kinds() -> list[tuple[str, str]]:
+    """The document kinds a bundle may hold, as ``(name, file name)``."""
 
 def load_runtime(path: str | os.PathLike[str]) -> Path:
     """Load the ONNX Runtime library at ``path`` unless one is loaded; return the path in use."""
 
 def runtime_library_path() -> Path | None:
     """The loaded ONNX Runtime library, or ``None`` before the first session."""
+
+def shape_problems(session: OnnxSession, record: BundleRecord) -> list[str]:
+    """Problems between the session's inputs and the record's declarations (empty when fine)."""

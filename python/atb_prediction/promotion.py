@@ -38,7 +38,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from atb_prediction.models.exceptions import PredictionError
+from atb_prediction.models.exceptions import (
+    LockTimeoutError,
+    PromotionError,
+    PromotionRefusedError,
+    ValidationFailedError,
+    VersionNotFoundError,
+)
 
 __all__ = [
     "JOURNAL_NAME",
@@ -77,31 +83,6 @@ CheckFunction = Callable[[Path, str, str, str], list[str]]
 """``check(root, symbol, model_type, version) -> problems``; no problems lets a promotion go on."""
 
 _log = logging.getLogger(__name__)
-
-
-class PromotionError(PredictionError):
-    """A promotion or rollback could not be carried out."""
-
-
-class PromotionRefusedError(PromotionError, ValueError):
-    """The request or the registry's state makes the promotion unsafe, so nothing was changed."""
-
-
-class VersionNotFoundError(PromotionRefusedError, LookupError):
-    """The model-type folder or the version to promote does not exist."""
-
-
-class ValidationFailedError(PromotionRefusedError):
-    """The version to promote fails validation (promote with ``force=True`` to skip the check)."""
-
-    def __init__(self, message: str, problems: list[str]) -> None:
-        super().__init__(message)
-        self.problems = problems
-        """The validation problems, one sentence each."""
-
-
-class LockTimeoutError(PromotionError, TimeoutError):
-    """Another promotion of the same model type held the lock for longer than the timeout."""
 
 
 @dataclass(frozen=True, slots=True)

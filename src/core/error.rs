@@ -41,10 +41,6 @@ pub enum Error {
     /// A JSON file could not be parsed or failed its JSON Schema.
     #[error("{path}: {reason}")]
     InvalidDocument { path: PathBuf, reason: String },
-
-    /// No model is available for the requested selection.
-    #[error("{0}")]
-    NotAvailable(String),
 }
 
 /// The core's result type.

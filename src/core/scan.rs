@@ -116,28 +116,6 @@ impl RegistryIndex {
     pub fn reused(&self) -> usize {
         self.reused
     }
-
-    /// The production record of `symbol/model_type`, or the reason there is none.
-    pub fn production(
-        &self,
-        symbol: &str,
-        model_type: &str,
-    ) -> Option<std::result::Result<&Arc<VersionRecord>, &str>> {
-        let state = self
-            .model_types
-            .iter()
-            .find(|s| s.symbol == symbol && s.model_type == model_type)?;
-        Some(match &state.production {
-            Ok(version_id) => self
-                .versions
-                .iter()
-                .find(|v| {
-                    v.symbol == symbol && v.model_type == model_type && &v.version_id == version_id
-                })
-                .ok_or("production version missing from the index"),
-            Err(reason) => Err(reason.as_str()),
-        })
-    }
 }
 
 /// Scans `root`. With `previous`, version folders whose files are unchanged are not read again.

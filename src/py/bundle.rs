@@ -8,15 +8,15 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::bundle::{BundleOptions, LoadedBundle};
+use crate::core::bundle::{self, BundleOptions, LoadedBundle};
 use crate::core::bundle_reload::{self, Serving};
-use crate::core::documents::DocumentKind;
+use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::scan::VersionRecord;
 use crate::core::options::session_options;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
-use crate::py::registry::PyRegistryIndex;
+use crate::py::registry::{PyBundleRecord, PyRegistryIndex};
 use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
 use crate::py::session::PyOnnxSession;
@@ -328,4 +328,21 @@ pub fn open_version(
     let options = &options.get().inner;
     let bundle = detached(py, || LoadedBundle::open(record, options))?;
     Ok(Some(PyLoadedBundle::wrap(Arc::new(bundle))))
+}
+
+/// Problems between `session`'s inputs and `record`'s declarations (see `LoadedBundle.problems`),
+/// for checking a version without opening it as a bundle (validation).
+#[pyfunction]
+pub fn shape_problems(
+    session: &Bound<'_, PyOnnxSession>,
+    record: &Bound<'_, PyBundleRecord>,
+) -> Vec<String> {
+    let record = record.get().core();
+    let metadata = record.metadata.as_ref().map(faithful_value);
+    let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
+    bundle::shape_problems(
+        session.get().core().inputs(),
+        metadata.as_deref(),
+        feature_schema,
+    )
 }

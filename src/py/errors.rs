@@ -4,7 +4,7 @@
 //! they can inherit from both the package's base class and the built-in whose meaning matches
 //! (`ValueError`, `LookupError`, `TimeoutError`); here they are looked up once and cached.
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -28,12 +28,12 @@ macro_rules! exception_lookup {
 exception_lookup! {
     prediction_error => "PredictionError",
     model_load_error => "ModelLoadError",
-    model_not_available_error => "ModelNotAvailableError",
     invalid_input_error => "InvalidInputError",
     inference_error => "InferenceError",
     inference_timeout_error => "InferenceTimeoutError",
     runtime_library_error => "RuntimeLibraryError",
     schema_validation_error => "SchemaValidationError",
+    invalid_argument_error => "InvalidArgumentError",
 }
 
 /// Builds an exception of `class` with `message`, falling back to `RuntimeError` if the class
@@ -60,8 +60,7 @@ impl From<Error> for PyErr {
                 Error::Inference { .. } => inference_error,
                 Error::Timeout { .. } => inference_timeout_error,
                 Error::InvalidDocument { .. } => schema_validation_error,
-                Error::NotAvailable(_) => model_not_available_error,
-                Error::InvalidArgument(_) => return PyValueError::new_err(message.clone()),
+                Error::InvalidArgument(_) => invalid_argument_error,
             };
             new_error(py, class, message)
         })

@@ -1,5 +1,6 @@
 //! `scan_registry` and the index, record and invalid-bundle classes it returns.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,9 +9,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::documents::DocumentKind;
+use crate::core::documents::{DocumentKind, DOCUMENTS};
 use crate::core::scan::{self, RegistryIndex, VersionRecord};
 use crate::core::schema::BundleSchemas;
+use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
 use crate::py::repr::quoted;
@@ -18,11 +20,29 @@ use crate::py::repr::quoted;
 /// Compiling the schemas costs more than an unchanged rescan, so the last compiled set is kept.
 static COMPILED_SCHEMAS: Mutex<Option<Arc<BundleSchemas>>> = Mutex::new(None);
 
-fn compiled_schemas(
-    metadata: &str,
-    feature_schema: &str,
-    metrics: &str,
-) -> crate::core::Result<Arc<BundleSchemas>> {
+/// The schema text of each document kind, in table order, from a name -> text mapping that
+/// must name every kind and nothing else.
+fn schema_texts(schemas: &HashMap<String, String>) -> crate::core::Result<[&str; DOCUMENTS.len()]> {
+    if let Some(unknown) = schemas
+        .keys()
+        .find(|name| DocumentKind::from_name(name).is_none())
+    {
+        return Err(Error::InvalidArgument(format!(
+            "unknown document kind {unknown:?} for a schema; expected one of {:?}",
+            DOCUMENTS.map(|row| row.name)
+        )));
+    }
+    let mut texts = [""; DOCUMENTS.len()];
+    for (text, row) in texts.iter_mut().zip(DOCUMENTS) {
+        *text = schemas.get(row.name).ok_or_else(|| {
+            Error::InvalidArgument(format!("no schema given for {:?}", row.name))
+        })?;
+    }
+    Ok(texts)
+}
+
+fn compiled_schemas(texts: [&str; DOCUMENTS.len()]) -> crate::core::Result<Arc<BundleSchemas>> {
+    let [metadata, feature_schema, metrics] = texts;
     let key = BundleSchemas::fingerprint_of(metadata, feature_schema, metrics);
     let mut cached = COMPILED_SCHEMAS.lock();
     if let Some(schemas) = cached
@@ -36,20 +56,26 @@ fn compiled_schemas(
     Ok(schemas)
 }
 
-/// Scans a registry; see `atb_prediction.scan_registry` for the documented entry point.
+/// The document kinds a bundle may hold, as `(name, file name)`, in table order.
 #[pyfunction]
-#[pyo3(signature = (root, metadata_schema, feature_schema_schema, metrics_schema, previous=None))]
+pub fn document_kinds() -> Vec<(&'static str, &'static str)> {
+    DOCUMENTS.iter().map(|row| (row.name, row.file_name)).collect()
+}
+
+/// Scans a registry; see `atb_prediction.scan_registry` for the documented entry point.
+/// `schemas` maps every document kind's name to its JSON Schema text.
+#[pyfunction]
+#[pyo3(signature = (root, schemas, previous=None))]
 pub fn scan_registry_with(
     py: Python<'_>,
     root: PathBuf,
-    metadata_schema: &str,
-    feature_schema_schema: &str,
-    metrics_schema: &str,
+    schemas: HashMap<String, String>,
     previous: Option<&Bound<'_, PyRegistryIndex>>,
 ) -> PyResult<PyRegistryIndex> {
     let previous = previous.map(|p| Arc::clone(&p.get().inner));
+    let texts = schema_texts(&schemas)?;
     let index = detached(py, || {
-        let schemas = compiled_schemas(metadata_schema, feature_schema_schema, metrics_schema)?;
+        let schemas = compiled_schemas(texts)?;
         scan::scan(&root, &schemas, previous.as_deref())
     })?;
     Ok(PyRegistryIndex {
@@ -216,6 +242,11 @@ impl PyBundleRecord {
             is_production,
             documents: DocumentViews::default(),
         }
+    }
+
+    /// The core record.
+    pub fn core(&self) -> &Arc<VersionRecord> {
+        &self.record
     }
 }
 

@@ -41,6 +41,36 @@ class InferenceTimeoutError(InferenceError, TimeoutError):
     """An inference ran past its deadline and was terminated."""
 
 
+class InvalidArgumentError(PredictionError, ValueError):
+    """A configuration value or argument is not valid (a provider name, a thread count, a
+    timeout, a JSON Schema)."""
+
+
+class PromotionError(PredictionError):
+    """A promotion or rollback could not be carried out."""
+
+
+class PromotionRefusedError(PromotionError, ValueError):
+    """The request or the registry's state makes the promotion unsafe, so nothing was changed."""
+
+
+class VersionNotFoundError(PromotionRefusedError, LookupError):
+    """The model-type folder or the version to promote does not exist."""
+
+
+class ValidationFailedError(PromotionRefusedError):
+    """The version to promote fails validation (promote with ``force=True`` to skip the check)."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+        """The validation problems, one sentence each."""
+
+
+class LockTimeoutError(PromotionError, TimeoutError):
+    """Another promotion of the same model type held the lock for longer than the timeout."""
+
+
 #: Upstream's engine-level names, kept as aliases for code that catches them.
 ModelInferenceError = InferenceError
 PredictionTimeoutError = InferenceTimeoutError
@@ -49,13 +79,19 @@ ModelNotFoundError = ModelNotAvailableError
 __all__ = [
     "InferenceError",
     "InferenceTimeoutError",
+    "InvalidArgumentError",
     "InvalidInputError",
+    "LockTimeoutError",
     "ModelInferenceError",
     "ModelLoadError",
     "ModelNotAvailableError",
     "ModelNotFoundError",
     "PredictionError",
     "PredictionTimeoutError",
+    "PromotionError",
+    "PromotionRefusedError",
     "RuntimeLibraryError",
     "SchemaValidationError",
+    "ValidationFailedError",
+    "VersionNotFoundError",
 ]

@@ -36,7 +36,7 @@ from atb_prediction.models.exceptions import (
     PredictionError,
 )
 from atb_prediction.models.onnx_runner import OnnxRunner, bundle_options
-from atb_prediction.models.scanning import scan_registry
+from atb_prediction.models.scanning import SCHEMA_NAMES, scan_registry
 
 __all__ = ["PredictionModelRegistry", "ReloadSummary", "StrategyModel"]
 
@@ -198,12 +198,11 @@ class _PinnedBundles:
         with self._lock:
             return dict(self._models)
 
-    def retain(self, keys: Iterable[str]) -> None:
-        """Keep only ``keys`` (the versions whose files are still current), in their order."""
-        wanted = set(keys)
+    def discard(self, keys: Iterable[str]) -> None:
+        """Let go of ``keys`` (versions whose files changed, or that are production now)."""
         with self._lock:
-            for key in [key for key in self._models if key not in wanted]:
-                del self._models[key]
+            for key in keys:
+                self._models.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._models)
@@ -231,6 +230,8 @@ class _Generation:
         self.by_key = {bundle.key: bundle for bundle in bundles.values()}
         #: Keys whose bundle failed to open by key, so a retry neither reopens nor re-lists them.
         self.failed_keys: set[str] = set()
+        #: The pinned keys the reload that built this generation offered for reuse.
+        self.reusable_keys: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -268,11 +269,8 @@ class PredictionModelRegistry:
     # -- building generations ------------------------------------------------------------------
 
     def _schemas(self) -> dict[str, str | None]:
-        return {
-            "metadata": self.config.metadata_schema_path,
-            "feature_schema": self.config.feature_schema_schema_path,
-            "metrics": self.config.metrics_schema_path,
-        }
+        """Each document kind's schema override: ``config.<kind>_schema_path``."""
+        return {name: getattr(self.config, f"{name}_schema_path") for name in SCHEMA_NAMES}
 
     def _model(self, bundle: LoadedBundle) -> StrategyModel:
         runner = OnnxRunner.from_bundle(bundle, config=self.config, cache=self.cache_manager)
@@ -289,9 +287,9 @@ class PredictionModelRegistry:
         previous_index = previous.index if previous is not None else None
         index = scan_registry(root, self._schemas(), previous=previous_index)
         seen = {(b.path, b.reason) for b in previous_index.invalid} if previous_index else set()
-        for bundle in index.invalid:
-            if (bundle.path, bundle.reason) not in seen:
-                logger.warning("skipping %s: %s", bundle.path, bundle.reason)
+        for invalid in index.invalid:
+            if (invalid.path, invalid.reason) not in seen:
+                logger.warning("skipping %s: %s", invalid.path, invalid.reason)
 
         live = previous.by_key if previous is not None else {}
         pinned = self._pinned.snapshot()
@@ -307,8 +305,8 @@ class PredictionModelRegistry:
         for key in refresh.reused:
             model = open_models[key]
             bundles[(model.symbol, model.timeframe, model.model_type)] = model
-        for bundle in refresh.opened:
-            bundles[(bundle.symbol, bundle.timeframe, bundle.model_type)] = self._model(bundle)
+        for opened in refresh.opened:
+            bundles[(opened.symbol, opened.timeframe, opened.model_type)] = self._model(opened)
 
         known = previous.refresh.failures if previous is not None and previous.refresh else ()
         for path, reason in refresh.failures:
@@ -317,9 +315,12 @@ class PredictionModelRegistry:
         old_stale = previous.refresh.stale if previous is not None and previous.refresh else {}
         for (symbol, model_type), reason in refresh.stale.items():
             if old_stale.get((symbol, model_type)) != reason:
-                logger.error("%s/%s keeps serving its previous bundle: %s", symbol, model_type, reason)
+                logger.error(
+                    "%s/%s keeps serving its previous bundle: %s", symbol, model_type, reason
+                )
         failures = [_LoadFailure(path, reason) for path, reason in refresh.failures]
         generation = _Generation(index, bundles, dict(refresh.unavailable), failures, refresh)
+        generation.reusable_keys = tuple(pinned)
         summary = ReloadSummary(
             added=refresh.added,
             changed=refresh.changed,
@@ -458,8 +459,12 @@ class PredictionModelRegistry:
                 return ReloadSummary(kept=tuple(current.by_key))
             self._generation = candidate
             if candidate.refresh is not None:
-                self._pinned.retain(
-                    key for key in candidate.refresh.current if key not in candidate.by_key
+                # Only the pinned bundles this reload looked at: one pinned meanwhile stays.
+                current = set(candidate.refresh.current)
+                self._pinned.discard(
+                    key
+                    for key in candidate.reusable_keys
+                    if key not in current or key in candidate.by_key
                 )
         dropped = 0
         if self.cache_manager is not None:

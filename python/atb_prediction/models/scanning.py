@@ -9,12 +9,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from atb_prediction._core import RegistryIndex, scan_registry_with
+from atb_prediction._core import RegistryIndex, document_kinds, scan_registry_with
 
 __all__ = ["SCHEMA_NAMES", "default_schema_path", "scan_registry", "schema_texts"]
 
-#: The documents a bundle may hold, each validated by ``schemas/<name>.schema.json``.
-SCHEMA_NAMES = ("metadata", "feature_schema", "metrics")
+#: The documents a bundle may hold, each validated by ``schemas/<name>.schema.json``: the names
+#: of the core's one table of document kinds.
+SCHEMA_NAMES = tuple(name for name, _ in document_kinds())
 
 SchemaSource = Mapping[str, Any] | str | os.PathLike[str]
 
@@ -37,18 +38,15 @@ def _schema_text(name: str, source: SchemaSource | None) -> str:
     return Path(source).read_text(encoding="utf-8")
 
 
-def schema_texts(schemas: Mapping[str, SchemaSource | None] | None = None) -> tuple[str, str, str]:
-    """The three schema texts, each from ``schemas`` (a dict or a path) or the shipped file."""
+def schema_texts(schemas: Mapping[str, SchemaSource | None] | None = None) -> dict[str, str]:
+    """Each document kind's schema text, from ``schemas`` (a dict or a path) or the shipped file."""
     schemas = schemas or {}
     unknown = set(schemas) - set(SCHEMA_NAMES)
     if unknown:
         raise ValueError(
             f"unknown schema names {sorted(unknown)}; expected some of {list(SCHEMA_NAMES)}"
         )
-    metadata, feature_schema, metrics = (
-        _schema_text(name, schemas.get(name)) for name in SCHEMA_NAMES
-    )
-    return metadata, feature_schema, metrics
+    return {name: _schema_text(name, schemas.get(name)) for name in SCHEMA_NAMES}
 
 
 def scan_registry(
@@ -70,5 +68,4 @@ def scan_registry(
         ModelLoadError: the root is missing or unreadable.
         ValueError: a schema is not valid JSON Schema.
     """
-    metadata, feature_schema, metrics = schema_texts(schemas)
-    return scan_registry_with(os.fspath(root), metadata, feature_schema, metrics, previous)
+    return scan_registry_with(os.fspath(root), schema_texts(schemas), previous)

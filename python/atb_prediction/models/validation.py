@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from atb_prediction._core import BundleRecord
 from atb_prediction.models.consistency import shape_problems
 from atb_prediction.models.exceptions import PredictionError
 
@@ -49,25 +50,6 @@ class _Tensor(Protocol):
 
     @property
     def shape(self) -> tuple[int | None, ...]: ...
-
-
-class _Record(Protocol):
-    """What validation reads from a ``BundleRecord`` of :func:`atb_prediction.scan_registry`."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def directory(self) -> str | os.PathLike[str]: ...
-
-    @property
-    def model_path(self) -> str | os.PathLike[str]: ...
-
-    @property
-    def metadata(self) -> dict[str, Any]: ...
-
-    @property
-    def feature_schema(self) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +158,7 @@ def zero_inputs(
     return feed
 
 
-def validate_version(record: _Record) -> VersionReport:
+def validate_version(record: BundleRecord) -> VersionReport:
     """Check one version that the registry scan could read.
 
     Opens the model on one thread without warm-up (validation may open hundreds), compares its
@@ -196,7 +178,7 @@ def validate_version(record: _Record) -> VersionReport:
         return VersionReport(record.key, False, problems, None, os.fspath(record.directory))
     timings["open"] = time.perf_counter() - started
 
-    problems.extend(shape_problems(session.inputs, record.metadata, record.feature_schema))
+    problems.extend(shape_problems(session, record))
     try:
         feed = zero_inputs(session.inputs, record.metadata, record.feature_schema)
     except TypeError as exc:  # a dtype numpy cannot build zeros of
