@@ -73,10 +73,12 @@ impl LoadedBundle {
         let directory = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let metadata_path = directory.join(DocumentKind::Metadata.file_name());
         let metadata = match metadata_path.try_exists() {
-            Ok(true) => Some(read_object(&metadata_path).map_err(|error| Error::ModelLoad {
-                origin: path.display().to_string(),
-                reason: error.to_string(),
-            })?),
+            Ok(true) => Some(
+                read_object(&metadata_path).map_err(|error| Error::ModelLoad {
+                    origin: path.display().to_string(),
+                    reason: error.to_string(),
+                })?,
+            ),
             _ => None,
         };
         let record = VersionRecord {
@@ -175,9 +177,7 @@ pub fn shape_problems(
             shape_text(&input.shape)
         )];
     };
-    let differs = |declared: Option<i64>, model: Option<i64>| {
-        matches!((declared, model), (Some(d), Some(m)) if d != m)
-    };
+    let differs = |declared: Option<i64>, model: Option<i64>| matches!((declared, model), (Some(d), Some(m)) if d != m);
     declared_windows(metadata, feature_schema)
         .into_iter()
         .filter(|&(_, length, features)| {

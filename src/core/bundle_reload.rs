@@ -102,8 +102,13 @@ pub fn find_version<'i>(
 /// Whether `bundle` was opened from the record `index` now holds for its version folder.
 pub fn is_current(index: &RegistryIndex, bundle: &LoadedBundle) -> bool {
     let record = &bundle.record;
-    find_version(index, &record.symbol, &record.model_type, &record.version_id)
-        .is_some_and(|current| bundle.is_opened_from(current))
+    find_version(
+        index,
+        &record.symbol,
+        &record.model_type,
+        &record.version_id,
+    )
+    .is_some_and(|current| bundle.is_opened_from(current))
 }
 
 /// Plans and performs a reload against `index`.

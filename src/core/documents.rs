@@ -52,11 +52,8 @@ pub const DOCUMENTS: [DocumentInfo; 3] = [
 
 impl DocumentKind {
     /// Every kind, in table order.
-    pub const ALL: [DocumentKind; DOCUMENTS.len()] = [
-        DOCUMENTS[0].kind,
-        DOCUMENTS[1].kind,
-        DOCUMENTS[2].kind,
-    ];
+    pub const ALL: [DocumentKind; DOCUMENTS.len()] =
+        [DOCUMENTS[0].kind, DOCUMENTS[1].kind, DOCUMENTS[2].kind];
 
     /// This kind's row of [`DOCUMENTS`].
     pub fn info(self) -> &'static DocumentInfo {
@@ -75,7 +72,10 @@ impl DocumentKind {
 
     /// The kind called `name` in configuration, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        DOCUMENTS.iter().find(|row| row.name == name).map(|row| row.kind)
+        DOCUMENTS
+            .iter()
+            .find(|row| row.name == name)
+            .map(|row| row.kind)
     }
 }
 

@@ -37,16 +37,21 @@ pub fn session_options(
     })
 }
 
-/// A timeout from a number of seconds: `None` stays `None`; it must be positive, finite and
-/// representable (absurdly long timeouts are refused, not turned into a panic).
+/// The longest timeout accepted: a year. Longer ones are refused rather than overflowing the
+/// deadline arithmetic further down (use `None` for no timeout).
+pub const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A timeout from a number of seconds: `None` stays `None`; it must be positive, finite and at
+/// most [`MAX_TIMEOUT_SECONDS`] (an absurd timeout is refused, never turned into a panic).
 pub fn timeout_from_seconds(seconds: Option<f64>) -> Result<Option<Duration>> {
     let Some(seconds) = seconds else {
         return Ok(None);
     };
     match Duration::try_from_secs_f64(seconds) {
-        Ok(timeout) if seconds > 0.0 => Ok(Some(timeout)),
+        Ok(timeout) if seconds > 0.0 && seconds <= MAX_TIMEOUT_SECONDS => Ok(Some(timeout)),
         _ => Err(Error::InvalidArgument(format!(
-            "timeout must be a positive number of seconds, got {seconds}"
+            "timeout must be a positive number of seconds up to {MAX_TIMEOUT_SECONDS} (a year), \
+             or None for no timeout; got {seconds}"
         ))),
     }
 }

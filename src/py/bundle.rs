@@ -11,8 +11,8 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::core::bundle::{self, BundleOptions, LoadedBundle};
 use crate::core::bundle_reload::{self, Serving};
 use crate::core::documents::{faithful_value, DocumentKind};
-use crate::core::scan::VersionRecord;
 use crate::core::options::session_options;
+use crate::core::scan::VersionRecord;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
@@ -38,13 +38,7 @@ impl PyBundleOptions {
         direction_threshold: f64,
         warmup: bool,
     ) -> PyResult<Self> {
-        let session = session_options(
-            intra_op_threads,
-            None,
-            "all",
-            providers.as_deref(),
-            warmup,
-        )?;
+        let session = session_options(intra_op_threads, None, "all", providers.as_deref(), warmup)?;
         Ok(Self {
             inner: BundleOptions {
                 session,

@@ -67,12 +67,11 @@ impl DocumentViews {
         record: &VersionRecord,
         kind: DocumentKind,
     ) -> PyResult<Py<PyAny>> {
-        let value = self.cells[kind as usize].get_or_try_init(py, || {
-            match record.document(kind) {
+        let value =
+            self.cells[kind as usize].get_or_try_init(py, || match record.document(kind) {
                 Some(document) => to_python(py, &faithful_value(document)).map(Bound::unbind),
                 None => Ok(py.None()),
-            }
-        })?;
+            })?;
         Ok(value.clone_ref(py))
     }
 }

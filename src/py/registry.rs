@@ -34,9 +34,9 @@ fn schema_texts(schemas: &HashMap<String, String>) -> crate::core::Result<[&str;
     }
     let mut texts = [""; DOCUMENTS.len()];
     for (text, row) in texts.iter_mut().zip(DOCUMENTS) {
-        *text = schemas.get(row.name).ok_or_else(|| {
-            Error::InvalidArgument(format!("no schema given for {:?}", row.name))
-        })?;
+        *text = schemas
+            .get(row.name)
+            .ok_or_else(|| Error::InvalidArgument(format!("no schema given for {:?}", row.name)))?;
     }
     Ok(texts)
 }
@@ -59,7 +59,10 @@ fn compiled_schemas(texts: [&str; DOCUMENTS.len()]) -> crate::core::Result<Arc<B
 /// The document kinds a bundle may hold, as `(name, file name)`, in table order.
 #[pyfunction]
 pub fn document_kinds() -> Vec<(&'static str, &'static str)> {
-    DOCUMENTS.iter().map(|row| (row.name, row.file_name)).collect()
+    DOCUMENTS
+        .iter()
+        .map(|row| (row.name, row.file_name))
+        .collect()
 }
 
 /// Scans a registry; see `atb_prediction.scan_registry` for the documented entry point.

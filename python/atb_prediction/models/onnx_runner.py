@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import BundleOptions, LoadedBundle, ModelPrediction, Predictor
+from atb_prediction._core import (
+    BundleOptions,
+    LoadedBundle,
+    ModelPrediction,
+    OnnxSession,
+    Predictor,
+)
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, features_digest
 from atb_prediction.models.exceptions import ModelLoadError
@@ -93,7 +99,6 @@ class OnnxRunner:
         self.bundle = bundle
         self.model_path = bundle.model_path
         self.config = config
-        self.session = bundle.session
         self.model_key = model_key
         self.problems: tuple[str, ...] = bundle.problems
         use_cache = cache is not None and config.prediction_cache_enabled
@@ -119,6 +124,11 @@ class OnnxRunner:
             # ``predict`` below stays the documented behaviour and the path with problems or a
             # Python cache.
             self.predict = self._predictor.predict  # type: ignore[method-assign]
+
+    @property
+    def session(self) -> OnnxSession:
+        """The bundle's open session (made into a Python object on first access only)."""
+        return self.bundle.session
 
     @property
     def model_metadata(self) -> dict[str, Any]:

@@ -460,11 +460,11 @@ class PredictionModelRegistry:
             self._generation = candidate
             if candidate.refresh is not None:
                 # Only the pinned bundles this reload looked at: one pinned meanwhile stays.
-                current = set(candidate.refresh.current)
+                still_current = set(candidate.refresh.current)
                 self._pinned.discard(
                     key
                     for key in candidate.reusable_keys
-                    if key not in current or key in candidate.by_key
+                    if key not in still_current or key in candidate.by_key
                 )
         dropped = 0
         if self.cache_manager is not None:

@@ -73,7 +73,9 @@ pub(super) fn decode(spec: &PredictionSpec, values: &[f64]) -> Result<Prediction
             }
             let p_up = values[0];
             if !p_up.is_finite() {
-                return Err(format!("binary_classification output is not finite: {p_up}"));
+                return Err(format!(
+                    "binary_classification output is not finite: {p_up}"
+                ));
             }
             let p_up = p_up.clamp(0.0, 1.0);
             Ok(classified(vec![1.0 - p_up, p_up], labels))

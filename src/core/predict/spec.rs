@@ -8,7 +8,6 @@ use crate::core::error::{Error, Result};
 /// Standard deviations at or below this (or non-finite) are replaced, as upstream does.
 const EPSILON: f64 = 1e-8;
 
-
 /// How a regression output maps back to a price.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PriceScaling {
@@ -252,5 +251,4 @@ mod tests {
         .unwrap();
         assert_eq!(spec.task, Task::Binary { labels: [-1, 1] });
     }
-
 }
