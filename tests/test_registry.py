@@ -875,18 +875,24 @@ def test_json_views_come_from_the_scans_parse(tmp_path: Path) -> None:
         assert bundle.metrics["rmse"] == 0.25
 
 
+def two_version_registry(
+    tmp_path: Path,
+) -> tuple[Path, PredictionModelRegistry, dict[str, float]]:
+    """S/t with V1 (predicts 110, production) and V2 (predicts 220), and its registry."""
+    root = tmp_path / "registry"
+    constant_bundle(root, V1, 1.0, 100.0)
+    constant_bundle(root, V2, 2.0, 200.0)
+    repoint(root, V1)
+    return root, registry_at(root), {V1: 110.0, V2: 220.0}
+
+
 def test_concurrent_selection_and_prediction_during_reloads(tmp_path: Path) -> None:
     """8 threads select and predict while another re-points latest and reloads in a loop.
 
     V1 predicts 1 * 10 + 100 = 110, V2 predicts 2 * 10 + 200 = 220. A bundle mixing one
     version's session with the other's metadata would give 210 or 120.
     """
-    root = tmp_path / "registry"
-    constant_bundle(root, V1, 1.0, 100.0)
-    constant_bundle(root, V2, 2.0, 200.0)
-    repoint(root, V1)
-    registry = registry_at(root)
-    expected = {V1: 110.0, V2: 220.0}
+    root, registry, expected = two_version_registry(tmp_path)
     stop = threading.Event()
     errors: list[BaseException] = []
     seen: list[set[str]] = [set() for _ in range(8)]
@@ -947,12 +953,7 @@ def test_concurrent_selection_and_prediction_during_reloads(tmp_path: Path) -> N
 def test_watch_serves_a_promotion_from_another_process_within_two_polls(tmp_path: Path) -> None:
     """``atb models promote`` in another process, 8 threads predicting all along: the promoted
     version serves by the second poll after the promotion returns, with no error anywhere."""
-    root = tmp_path / "registry"
-    constant_bundle(root, V1, 1.0, 100.0)
-    constant_bundle(root, V2, 2.0, 200.0)
-    repoint(root, V1)
-    registry = registry_at(root)
-    expected = {V1: 110.0, V2: 220.0}
+    root, registry, expected = two_version_registry(tmp_path)
     promoted = threading.Event()
     served_after: list[str] = []
     summaries: list[ReloadSummary] = []
