@@ -234,3 +234,128 @@ pub fn refresh(
         .collect();
     refresh
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::core::options::session_options;
+    use crate::core::scan::scan;
+    use crate::core::schema::BundleSchemas;
+    use std::path::{Path, PathBuf};
+
+    const ANY_OBJECT: &str = r#"{"type": "object"}"#;
+
+    /// A registry of `types` model types under `SYM`, each with versions `v1` and `v2` whose
+    /// model files start like ONNX but are not models: the scan accepts them, opening fails.
+    fn broken_registry(name: &str, types: usize) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("atb-reload-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for number in 0..types {
+            for version in ["v1", "v2"] {
+                let folder = root.join("SYM").join(format!("t{number}")).join(version);
+                std::fs::create_dir_all(&folder).unwrap();
+                std::fs::write(folder.join("model.onnx"), [8u8, 8, 0xff, 0xff]).unwrap();
+            }
+            point(&root, number, "v1");
+        }
+        root
+    }
+
+    fn point(root: &Path, number: usize, version: &str) {
+        let link = root.join("SYM").join(format!("t{number}")).join("latest");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(version, link).unwrap();
+    }
+
+    fn options() -> BundleOptions {
+        BundleOptions {
+            session: session_options(Some(1), None, "all", None, false).unwrap(),
+            confidence_scale_factor: 10.0,
+            direction_threshold: 0.01,
+        }
+    }
+
+    #[test]
+    fn versions_are_found_by_binary_search() {
+        let root = broken_registry("find", 3);
+        let schemas = BundleSchemas::compile(ANY_OBJECT, ANY_OBJECT, ANY_OBJECT).unwrap();
+        let index = scan(&root, &schemas, None).unwrap();
+        for number in 0..3 {
+            for version in ["v1", "v2"] {
+                let model_type = format!("t{number}");
+                let record = find_version(&index, "SYM", &model_type, version).unwrap();
+                assert_eq!(
+                    (record.model_type.as_str(), record.version_id.as_str()),
+                    (model_type.as_str(), version)
+                );
+            }
+        }
+        assert!(find_version(&index, "SYM", "t9", "v1").is_none());
+        assert!(find_version(&index, "OTHER", "t0", "v1").is_none());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_failure_is_reported_and_remembered_until_its_files_change() {
+        let root = broken_registry("failures", 2);
+        let schemas = BundleSchemas::compile(ANY_OBJECT, ANY_OBJECT, ANY_OBJECT).unwrap();
+        let index = scan(&root, &schemas, None).unwrap();
+        let first = refresh(&index, &[], &[], &[], &options());
+        assert_eq!(first.failures.len(), 2);
+        for entry in &first.model_types {
+            assert!(
+                matches!(&entry.serving, Serving::Unavailable(reason) if reason.contains("failed to load")),
+                "{entry:?}"
+            );
+        }
+
+        // Unchanged: the rescan hands back the same records, so the failures are reused as they
+        // are (the same reasons, no second attempt needed to know them).
+        let index = scan(&root, &schemas, Some(&index)).unwrap();
+        let second = refresh(&index, &[], &[], &first.failures, &options());
+        assert_eq!(second.failures.len(), 2);
+        for ((old, old_reason), (new, new_reason)) in first.failures.iter().zip(&second.failures) {
+            assert!(Arc::ptr_eq(old, new));
+            assert_eq!(old_reason, new_reason);
+        }
+
+        // A promotion changes which record is production: that one is tried afresh.
+        point(&root, 1, "v2");
+        let index = scan(&root, &schemas, Some(&index)).unwrap();
+        let third = refresh(&index, &[], &[], &second.failures, &options());
+        let versions: Vec<&str> = third
+            .failures
+            .iter()
+            .map(|(r, _)| r.version_id.as_str())
+            .collect();
+        assert_eq!(versions, ["v1", "v2"]);
+        assert!(!Arc::ptr_eq(&third.failures[1].0, &second.failures[1].0));
+
+        // A model type that leaves the registry is no longer planned at all.
+        std::fs::remove_dir_all(root.join("SYM").join("t1")).unwrap();
+        let index = scan(&root, &schemas, Some(&index)).unwrap();
+        let fourth = refresh(&index, &[], &[], &third.failures, &options());
+        assert_eq!(fourth.model_types.len(), 1);
+        assert!(fourth.removed.is_empty() && fourth.current.is_empty());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_model_type_without_a_usable_version_is_unavailable_with_the_scans_reason() {
+        let root = broken_registry("dangling", 1);
+        point(&root, 0, "v9");
+        let schemas = BundleSchemas::compile(ANY_OBJECT, ANY_OBJECT, ANY_OBJECT).unwrap();
+        let index = scan(&root, &schemas, None).unwrap();
+        let outcome = refresh(&index, &[], &[], &[], &options());
+        assert!(outcome.failures.is_empty());
+        let [entry] = &outcome.model_types[..] else {
+            panic!("one model type expected: {:?}", outcome.model_types)
+        };
+        assert!(
+            matches!(&entry.serving, Serving::Unavailable(_)),
+            "{entry:?}"
+        );
+        assert!(entry.previous.is_none());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}
