@@ -824,6 +824,24 @@ def test_a_promoted_version_that_fails_to_open_leaves_the_old_one_serving(
     assert registry.invalid_bundles() == []
 
 
+def test_a_promoted_version_that_fails_validation_leaves_the_old_one_serving(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 1)
+    write_bundle(
+        root, "S", "t0", V3, model=affine_model(), metadata={"sequence_length": "not a number"}
+    )
+    registry = registry_at(root)
+    before = served(registry)["t0"]
+    point_latest(root, "S", "t0", V3)
+    summary = registry.reload_models()
+    assert summary.opened == 0 and summary.kept == (before.key,) and not summary.has_changes
+    assert served(registry)["t0"] is before
+    reasons = [bundle.reason for bundle in registry.invalid_bundles()]
+    assert any("sequence_length" in reason for reason in reasons), reasons
+
+
 def test_a_model_type_that_leaves_the_registry_is_removed(tmp_path: Path) -> None:
     root = tmp_path / "registry"
     typed_registry(root, 2)
