@@ -20,7 +20,7 @@ mod _core {
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
     };
     #[pymodule_export]
-    use crate::py::runtime::{load_runtime, runtime_library_path};
+    use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
 }

@@ -13,6 +13,7 @@ from atb_prediction._core import (
     OnnxSession,
     RegistryIndex,
     TensorInfo,
+    configure_thread_pools,
 )
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
@@ -57,5 +58,6 @@ __all__ = [
     "StrategyModel",
     "TensorInfo",
     "__version__",
+    "configure_thread_pools",
     "scan_registry",
 ]

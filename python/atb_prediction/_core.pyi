@@ -22,6 +22,7 @@ __all__ = [
     "RegistryIndex",
     "TensorInfo",
     "document_kinds",
+    "configure_thread_pools",
     "features_digest",
     "load_runtime",
     "open_version",
@@ -58,9 +59,16 @@ class OnnxSession:
         optimization_level: str = "all",
         providers: Sequence[str] | None = None,
         warmup: bool = True,
+        warmup_max_bytes: int = 268435456,
+        warmup_timeout: float | None = None,
     ) -> OnnxSession: ...
     def run(self, inputs: _Inputs, *, as_dict: bool = False, timeout: float | None = None) -> Any:
-        """Outputs in graph order (a list), or a dict of name to array with ``as_dict=True``."""
+        """Outputs in graph order (a list), or a dict of name to array with ``as_dict=True``.
+
+        An output whose shape is known before the run is written straight into its new array.
+        The array last passed for each input stays referenced by the session, so that passing
+        the same (possibly refilled) array again reuses its ONNX Runtime value.
+        """
     @property
     def inputs(self) -> tuple[TensorInfo, ...]: ...
     @property
@@ -214,6 +222,8 @@ class BundleOptions:
         confidence_scale_factor: float = 10.0,
         direction_threshold: float = 0.01,
         warmup: bool = True,
+        warmup_max_bytes: int = 268435456,
+        warmup_timeout: float | None = None,
     ) -> BundleOptions: ...
 
 @final
@@ -306,3 +316,11 @@ def runtime_library_path() -> Path | None:
 
 def shape_problems(session: OnnxSession, record: BundleRecord) -> list[str]:
     """Problems between the session's inputs and the record's declarations (empty when fine)."""
+
+def configure_thread_pools(
+    *,
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+    allow_spinning: bool = False,
+) -> dict[str, Any]:
+    """Size the thread pools all sessions share (before the first session); return those in use."""

@@ -35,7 +35,10 @@ class PredictionConfig:
         prediction_cache_max_size: Most predictions the built-in cache holds.
         inference_timeout: Seconds an inference may run before ONNX Runtime terminates it
             (``InferenceTimeoutError``); ``None`` disables the deadline.
-        intra_op_threads: ONNX Runtime threads inside an operator (``None``: its default).
+        intra_op_threads: Threads of ONNX Runtime's intra-op pool, which all sessions of the
+            process share (``None``: one per physical core). Applies before the first session.
+        allow_spinning: Let idle pool threads busy-wait for work (off: they sleep).
+        warmup_max_bytes: Largest warm-up input a model may need; larger ones open unwarmed.
         providers: Execution providers in order of preference (``None``: best available).
         max_pinned_sessions: Most non-production versions ``get_bundle_by_key`` keeps open (the
             least recently used is let go; a holder still using it is not affected).
@@ -68,6 +71,8 @@ class PredictionConfig:
     metadata_schema_path: str | None = None
     feature_schema_schema_path: str | None = None
     metrics_schema_path: str | None = None
+    allow_spinning: bool = False
+    warmup_max_bytes: int = 256 * 2**20
 
     @classmethod
     def from_config_manager(cls, environ: Mapping[str, str] | None = None) -> PredictionConfig:
@@ -241,5 +246,8 @@ class PredictionConfig:
         threads = self.intra_op_threads
         if threads is not None and (isinstance(threads, bool) or threads < 1):
             raise ValueError(f"intra_op_threads must be at least 1 or None, got {threads!r}")
+        cap = self.warmup_max_bytes
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise ValueError(f"warmup_max_bytes must be a non-negative integer, got {cap!r}")
         if not self.model_registry_path:
             raise ValueError("model_registry_path must not be empty")

@@ -26,11 +26,9 @@ pub struct DeadlineSlot {
     state: Mutex<SlotState>,
 }
 
-// SAFETY: ONNX Runtime documents `RunOptionsSetTerminate` as safe to call from another thread while
-// `Run` uses the same options; that is its purpose. `unterminate` is only called under `state`'s
-// lock between runs, and `terminate` only under the same lock, so the two never race.
-unsafe impl Send for DeadlineSlot {}
-unsafe impl Sync for DeadlineSlot {}
+// `RunOptions` is `Send + Sync` in `ort` (terminating a run from another thread is its purpose), so
+// the slot is too. `unterminate` and `terminate` are both called under `state`'s lock, so they
+// never race with each other.
 
 impl std::fmt::Debug for DeadlineSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,9 +54,12 @@ impl DeadlineSlot {
         &self.options
     }
 
-    /// Arms the slot for a run that must end within `timeout`.
+    /// Arms the slot for a run that must end within `timeout`; a timeout that reaches past the
+    /// end of the clock arms nothing (the run has no deadline).
     pub fn arm(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return;
+        };
         self.state.lock().deadline = Some(deadline);
         Watchdog::shared().schedule(deadline);
     }

@@ -18,5 +18,6 @@ pub mod scan;
 pub mod schema;
 pub mod session;
 pub mod tensor;
+pub(crate) mod values;
 
 pub use error::{Error, Result};

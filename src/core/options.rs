@@ -21,7 +21,7 @@ pub fn session_options(
     ] {
         if value == Some(0) {
             return Err(Error::InvalidArgument(format!(
-                "{name} must be at least 1, or None for ONNX Runtime's default"
+                "{name} must be at least 1, or None to share the process's thread pools"
             )));
         }
     }
@@ -34,6 +34,7 @@ pub fn session_options(
         optimization: OptimizationLevel::parse(optimization_level)?,
         providers,
         warmup,
+        ..SessionOptions::default()
     })
 }
 

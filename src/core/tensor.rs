@@ -51,6 +51,22 @@ macro_rules! define_element_types {
                 }
             }
 
+            /// The size of one element in bytes; `None` for an unsupported type.
+            pub fn size(self) -> Option<usize> {
+                match self {
+                    $(Self::$variant => Some(std::mem::size_of::<$ty>()),)*
+                    Self::Unsupported(_) => None,
+                }
+            }
+
+            /// ONNX Runtime's tag for this type; `None` for an unsupported type.
+            pub(crate) fn to_ort(self) -> Option<TensorElementType> {
+                match self {
+                    $(Self::$variant => Some(TensorElementType::$variant),)*
+                    Self::Unsupported(_) => None,
+                }
+            }
+
             fn from_ort(ty: TensorElementType) -> Self {
                 match ty {
                     $(TensorElementType::$variant => Self::$variant,)*
@@ -99,19 +115,22 @@ macro_rules! define_element_types {
                     },)*
                 }
             }
+        }
 
-            pub(crate) fn to_session_value<'a>(
-                self,
-                shape: &'a [usize],
-            ) -> ort::Result<ort::session::SessionInputValue<'a>>
-            where
-                Self: 'a,
-            {
-                Ok(match self {
+        /// A caller's buffer that a run writes one output into, in place.
+        #[derive(Debug)]
+        pub enum TensorViewMut<'a> {
+            $($variant(&'a mut [$ty]),)*
+        }
+
+        impl TensorViewMut<'_> {
+            /// The element type, the length and the start of the buffer.
+            pub(crate) fn parts(&mut self) -> (ElementType, usize, *mut std::ffi::c_void) {
+                match self {
                     $(Self::$variant(data) => {
-                        ort::value::TensorRef::<$ty>::from_array_view((shape, data))?.into()
+                        (ElementType::$variant, data.len(), data.as_mut_ptr().cast())
                     })*
-                })
+                }
             }
         }
 

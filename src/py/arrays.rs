@@ -7,7 +7,8 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
-use crate::core::tensor::{ElementType, OutputTensor, TensorData, TensorView};
+use crate::core::session::KeepAlive;
+use crate::core::tensor::{ElementType, OutputTensor, TensorData, TensorView, TensorViewMut};
 use crate::core::Error;
 use crate::for_each_element;
 
@@ -49,6 +50,17 @@ macro_rules! define_held_array {
                 Err(Error::invalid_input(format!("arrays of dtype {dtype} are not supported")))
             }
 
+            /// What keeps the array's buffer alive for a session's input cache: the array itself,
+            /// when it is read in place (a copy is never cached).
+            pub fn owner(&self) -> Option<KeepAlive> {
+                match self {
+                    $(Self::$variant(HeldData::Borrowed(array), _) => {
+                        Some(Box::new((**array).clone().unbind()))
+                    })*
+                    _ => None,
+                }
+            }
+
             /// The shape and a borrowed view of the data, valid while `self` lives.
             pub fn view(&self) -> (&[usize], TensorView<'_>) {
                 match self {
@@ -61,6 +73,43 @@ macro_rules! define_held_array {
                         };
                         (shape, TensorView::$variant(data))
                     })*
+                }
+            }
+        }
+
+        /// A fresh numpy array that a run writes one output into.
+        pub enum OutputArray<'py> {
+            $($variant(Bound<'py, PyArrayDyn<$ty>>),)*
+        }
+
+        impl<'py> OutputArray<'py> {
+            /// An uninitialised array of `shape`; `None` for an unsupported type.
+            pub fn empty(py: Python<'py>, element_type: ElementType, shape: &[usize]) -> Option<Self> {
+                match element_type {
+                    // SAFETY: the array is only handed to Python after a successful run, which
+                    // writes every element.
+                    $(ElementType::$variant => Some(Self::$variant(unsafe {
+                        PyArrayDyn::<$ty>::new(py, IxDyn(shape), false)
+                    })),)*
+                    ElementType::Unsupported(_) => None,
+                }
+            }
+
+            /// The array's buffer, for the run to write into.
+            pub fn buffer(&mut self) -> TensorViewMut<'_> {
+                match self {
+                    // SAFETY: the array was just created and not shared yet, so nothing else
+                    // reads or writes it while the view lives; a fresh array is C-contiguous.
+                    $(Self::$variant(array) => TensorViewMut::$variant(unsafe {
+                        array.as_slice_mut().unwrap_or_default()
+                    }),)*
+                }
+            }
+
+            /// The array, for Python.
+            pub fn into_any(self) -> Bound<'py, PyAny> {
+                match self {
+                    $(Self::$variant(array) => array.into_any(),)*
                 }
             }
         }

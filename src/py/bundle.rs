@@ -11,8 +11,9 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::core::bundle::{self, BundleOptions, LoadedBundle};
 use crate::core::bundle_reload::{self, Serving};
 use crate::core::documents::{faithful_value, DocumentKind};
-use crate::core::options::session_options;
+use crate::core::options::{session_options, timeout_from_seconds};
 use crate::core::scan::VersionRecord;
+use crate::core::session::SessionOptions;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
@@ -30,15 +31,22 @@ pub struct PyBundleOptions {
 #[pymethods]
 impl PyBundleOptions {
     #[new]
-    #[pyo3(signature = (*, intra_op_threads=None, providers=None, confidence_scale_factor=10.0, direction_threshold=0.01, warmup=true))]
+    #[pyo3(signature = (*, intra_op_threads=None, providers=None, confidence_scale_factor=10.0, direction_threshold=0.01, warmup=true, warmup_max_bytes=268_435_456, warmup_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         intra_op_threads: Option<usize>,
         providers: Option<Vec<String>>,
         confidence_scale_factor: f64,
         direction_threshold: f64,
         warmup: bool,
+        warmup_max_bytes: usize,
+        warmup_timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let session = session_options(intra_op_threads, None, "all", providers.as_deref(), warmup)?;
+        let session = SessionOptions {
+            warmup_max_bytes,
+            warmup_timeout: timeout_from_seconds(warmup_timeout)?,
+            ..session_options(intra_op_threads, None, "all", providers.as_deref(), warmup)?
+        };
         Ok(Self {
             inner: BundleOptions {
                 session,

@@ -1,10 +1,13 @@
-//! Loads ONNX Runtime on first use, from the path `atb_prediction._runtime` finds.
+//! Loads ONNX Runtime on first use, from the path `atb_prediction._runtime` finds, with the
+//! process's shared thread pools.
 
 use std::path::PathBuf;
 
+use parking_lot::Mutex;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use crate::core::runtime;
+use crate::core::runtime::{self, ThreadPools};
 use crate::py::gil::detached;
 
 /// Makes sure the ONNX Runtime library is loaded; the first call asks the Python side where it is.
@@ -30,4 +33,43 @@ pub fn load_runtime(py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
 #[pyfunction]
 pub fn runtime_library_path() -> Option<PathBuf> {
     runtime::loaded_path()
+}
+
+/// Sizes the thread pools all sessions of the process share, and returns the pools in use.
+///
+/// Takes effect only before the first session opens: a process has one set of pools. A request
+/// that comes too late is logged once (per distinct request) on the `atb_prediction` logger.
+#[pyfunction]
+#[pyo3(signature = (*, intra_op_threads=None, inter_op_threads=None, allow_spinning=false))]
+pub fn configure_thread_pools<'py>(
+    py: Python<'py>,
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+    allow_spinning: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    static REPORTED: Mutex<Vec<ThreadPools>> = Mutex::new(Vec::new());
+    let requested = ThreadPools {
+        intra_op_threads,
+        inter_op_threads,
+        allow_spinning,
+    };
+    let in_use = runtime::configure_thread_pools(requested)?;
+    if in_use != requested && !REPORTED.lock().contains(&requested) {
+        REPORTED.lock().push(requested);
+        py.import("logging")?
+            .call_method1("getLogger", ("atb_prediction",))?
+            .call_method1(
+                "warning",
+                (
+                    "ONNX Runtime's shared thread pools already run as %s; %s applies only before the first session opens",
+                    format!("{in_use:?}"),
+                    format!("{requested:?}"),
+                ),
+            )?;
+    }
+    let pools = PyDict::new(py);
+    pools.set_item("intra_op_threads", in_use.intra_op_threads)?;
+    pools.set_item("inter_op_threads", in_use.inter_op_threads)?;
+    pools.set_item("allow_spinning", in_use.allow_spinning)?;
+    Ok(pools)
 }

@@ -1,16 +1,20 @@
 //! `OnnxSession`: the Python face of [`InferenceSession`].
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use smallvec::SmallVec;
 
 use crate::core::options::{session_options, timeout_from_seconds};
-use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
-use crate::core::tensor::{ElementType, NamedInput, OutputTensor, TensorSpec};
+use crate::core::session::{
+    InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions, DEFAULT_WARMUP_MAX_BYTES,
+};
+use crate::core::tensor::{ElementType, TensorSpec};
 use crate::core::Error;
-use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray};
+use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray, OutputArray};
 use crate::py::gil::detached;
 use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
@@ -132,14 +136,20 @@ pub fn open_session(
     })
 }
 
+/// The input arrays of one call, each with its input's name.
+pub type HeldInputs<'s, 'py> = SmallVec<[(Cow<'s, str>, HeldArray<'py>); 2]>;
+
 /// Holds every input array of a call: a single array, or a mapping of name to array.
-pub fn hold_inputs<'py>(
-    session: &InferenceSession,
+///
+/// Names are borrowed from the session where they match one of its inputs; an unknown name is
+/// kept as given, for the core to report with the list of the model's inputs.
+pub fn hold_inputs<'s, 'py>(
+    session: &'s InferenceSession,
     inputs: &Bound<'py, PyAny>,
-) -> PyResult<Vec<(String, HeldArray<'py>)>> {
+) -> PyResult<HeldInputs<'s, 'py>> {
     let specs = session.inputs();
     if let Ok(mapping) = inputs.cast::<PyDict>() {
-        let mut held = Vec::with_capacity(mapping.len());
+        let mut held = SmallVec::with_capacity(mapping.len());
         for (name, value) in mapping.iter() {
             let name: String = name.extract().map_err(|_| {
                 PyErr::from(Error::invalid_input(format!(
@@ -147,15 +157,13 @@ pub fn hold_inputs<'py>(
                     name.repr().map(|r| r.to_string()).unwrap_or_default()
                 )))
             })?;
-            // An unknown name is reported by the core, with the list of the model's inputs.
-            let element_type = specs
-                .iter()
-                .find(|spec| spec.name == name)
-                .map_or(ElementType::Unsupported("unknown"), |spec| {
-                    spec.element_type
-                });
+            let spec = specs.iter().find(|spec| spec.name == name);
+            let element_type = spec.map_or(ElementType::Unsupported("unknown"), |spec| {
+                spec.element_type
+            });
             let array = as_ndarray(&value, element_type)?;
             let array = HeldArray::hold(&array).map_err(|e| with_input_name(e, &name))?;
+            let name = spec.map_or(Cow::Owned(name), |spec| Cow::Borrowed(spec.name.as_str()));
             held.push((name, array));
         }
         return Ok(held);
@@ -164,7 +172,10 @@ pub fn hold_inputs<'py>(
         [spec] => {
             let array = as_ndarray(inputs, spec.element_type)?;
             let held = HeldArray::hold(&array).map_err(|e| with_input_name(e, &spec.name))?;
-            Ok(vec![(spec.name.clone(), held)])
+            Ok(smallvec::smallvec![(
+                Cow::Borrowed(spec.name.as_str()),
+                held
+            )])
         }
         _ => {
             let names: Vec<String> = specs
@@ -190,24 +201,14 @@ fn with_input_name(error: Error, name: &str) -> PyErr {
     }
 }
 
-/// Borrowed views of held inputs, ready for the core.
-pub fn named_inputs<'a>(held: &'a [(String, HeldArray<'_>)]) -> Vec<NamedInput<'a>> {
-    held.iter()
-        .map(|(name, array)| {
-            let (shape, data) = array.view();
-            NamedInput {
-                name,
-                shape: shape.to_vec(),
-                data,
-            }
-        })
-        .collect()
-}
+// The signature below spells the default out so Python's help and the stubs show it.
+const _: () = assert!(DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
 
 #[pymethods]
 impl PyOnnxSession {
     #[new]
-    #[pyo3(signature = (model, *, intra_op_threads=None, inter_op_threads=None, optimization_level="all", providers=None, warmup=true))]
+    #[pyo3(signature = (model, *, intra_op_threads=None, inter_op_threads=None, optimization_level="all", providers=None, warmup=true, warmup_max_bytes=268_435_456, warmup_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyAny>,
@@ -216,14 +217,20 @@ impl PyOnnxSession {
         optimization_level: &str,
         providers: Option<Vec<String>>,
         warmup: bool,
+        warmup_max_bytes: usize,
+        warmup_timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let options = session_options(
-            intra_op_threads,
-            inter_op_threads,
-            optimization_level,
-            providers.as_deref(),
-            warmup,
-        )?;
+        let options = SessionOptions {
+            warmup_max_bytes,
+            warmup_timeout: timeout_from_seconds(warmup_timeout)?,
+            ..session_options(
+                intra_op_threads,
+                inter_op_threads,
+                optimization_level,
+                providers.as_deref(),
+                warmup,
+            )?
+        };
         let inner = open_session(py, model, &options)?;
         Self::wrap(py, inner)
     }
@@ -238,14 +245,57 @@ impl PyOnnxSession {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = timeout_from_seconds(timeout)?;
-        let held = hold_inputs(&self.inner, inputs)?;
-        let named = named_inputs(&held);
         let session = &self.inner;
-        let outputs: Vec<OutputTensor> = detached(py, || session.run(&named, timeout))?;
-        let arrays = outputs
+        let held = hold_inputs(session, inputs)?;
+        let mut run_inputs: SmallVec<[RunInput<'_>; 2]> = held
+            .iter()
+            .map(|(name, array)| {
+                let (shape, data) = array.view();
+                RunInput {
+                    name,
+                    shape,
+                    data,
+                    owner: array.owner(),
+                }
+            })
+            .collect();
+        // Outputs whose shape is known now are allocated here and written by the run in place.
+        let mut planned: SmallVec<[Option<OutputArray<'py>>; 2]> = session
+            .outputs()
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                session
+                    .planned_output_shape(index, &run_inputs)
+                    .and_then(|shape| OutputArray::empty(py, spec.element_type, &shape))
+            })
+            .collect();
+        let mut targets: SmallVec<[OutputTarget<'_>; 2]> = planned
+            .iter_mut()
+            .map(|array| match array {
+                Some(array) => OutputTarget::Buffer(array.buffer()),
+                None => OutputTarget::Copy,
+            })
+            .collect();
+        let copies = detached(py, || {
+            session.run_with(&mut run_inputs, &mut targets, timeout)
+        })?;
+        drop(targets);
+        // Owners the input cache handed back are released here, with the GIL held.
+        drop(run_inputs);
+        let arrays = planned
             .into_iter()
-            .map(|output| output_to_numpy(py, output))
-            .collect::<Result<Vec<_>, Error>>()?;
+            .zip(copies)
+            .map(|(array, copy)| match (array, copy) {
+                // A copy wins: the run refuted the planned shape and left the array unwritten.
+                (_, Some(copy)) => output_to_numpy(py, copy),
+                (Some(array), None) => Ok(array.into_any()),
+                (None, None) => Err(Error::Inference {
+                    origin: session.origin().to_owned(),
+                    reason: "an output was neither written nor copied".to_owned(),
+                }),
+            })
+            .collect::<Result<SmallVec<[_; 2]>, Error>>()?;
         if as_dict {
             let dict = PyDict::new(py);
             for (name, array) in self.output_names.bind(py).iter().zip(arrays) {

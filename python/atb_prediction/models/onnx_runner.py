@@ -22,6 +22,7 @@ from atb_prediction._core import (
     ModelPrediction,
     OnnxSession,
     Predictor,
+    configure_thread_pools,
 )
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, features_digest
@@ -38,12 +39,22 @@ _DEFAULT_METADATA: dict[str, Any] = {
 
 
 def bundle_options(config: PredictionConfig) -> BundleOptions:
-    """How bundles open under ``config``: threading, providers and the regression settings."""
+    """How bundles open under ``config``: threading, providers and the regression settings.
+
+    Sessions run on the process's shared thread pools, which ``config.intra_op_threads`` sizes
+    (before the first session opens), so the thread count does not grow with the number of
+    models. The warm-up is capped by ``config.warmup_max_bytes`` and bounded by
+    ``config.inference_timeout``.
+    """
+    configure_thread_pools(
+        intra_op_threads=config.intra_op_threads, allow_spinning=config.allow_spinning
+    )
     return BundleOptions(
-        intra_op_threads=config.intra_op_threads,
         providers=config.providers,
         confidence_scale_factor=config.confidence_scale_factor,
         direction_threshold=config.direction_threshold,
+        warmup_max_bytes=config.warmup_max_bytes,
+        warmup_timeout=config.inference_timeout,
     )
 
 
