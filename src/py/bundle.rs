@@ -20,7 +20,7 @@ use crate::py::gil::detached;
 use crate::py::registry::{PyBundleRecord, PyRegistryIndex};
 use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
-use crate::py::session::PyOnnxSession;
+use crate::py::session::{log_session_warnings, PyOnnxSession};
 
 /// How bundles are opened: session threading and providers, and the regression settings.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleOptions")]
@@ -101,6 +101,7 @@ impl PyLoadedBundle {
         ensure_runtime(py)?;
         let options = &options.get().inner;
         let bundle = detached(py, || LoadedBundle::open_model_file(&path, options))?;
+        log_session_warnings(py, &bundle.session)?;
         Ok(Self::wrap(Arc::new(bundle)))
     }
 
@@ -269,6 +270,7 @@ pub fn refresh_bundles(
         let slot = (&entry.symbol, &entry.model_type);
         match &entry.serving {
             Serving::Opened(bundle) => {
+                log_session_warnings(py, &bundle.session)?;
                 opened.push(Py::new(py, PyLoadedBundle::wrap(Arc::clone(bundle)))?)
             }
             Serving::Kept(bundle) => reused.push(bundle.record.key()),
@@ -329,6 +331,7 @@ pub fn open_version(
     ensure_runtime(py)?;
     let options = &options.get().inner;
     let bundle = detached(py, || LoadedBundle::open(record, options))?;
+    log_session_warnings(py, &bundle.session)?;
     Ok(Some(PyLoadedBundle::wrap(Arc::new(bundle))))
 }
 

@@ -89,11 +89,6 @@ impl PyOnnxSession {
 
     /// Wraps an already opened core session.
     pub fn wrap(py: Python<'_>, inner: Arc<InferenceSession>) -> PyResult<Self> {
-        for warning in inner.warnings() {
-            py.import("logging")?
-                .call_method1("getLogger", ("atb_prediction",))?
-                .call_method1("warning", ("%s: %s", inner.origin(), warning))?;
-        }
         let output_names: Vec<&str> = inner
             .outputs()
             .iter()
@@ -106,6 +101,17 @@ impl PyOnnxSession {
             inner,
         })
     }
+}
+
+/// Logs what opening `session` noted (skipped providers, a skipped or stopped warm-up) on the
+/// `atb_prediction` logger; called once where a session is opened.
+pub fn log_session_warnings(py: Python<'_>, session: &InferenceSession) -> PyResult<()> {
+    for warning in session.warnings() {
+        py.import("logging")?
+            .call_method1("getLogger", ("atb_prediction",))?
+            .call_method1("warning", ("%s: %s", session.origin(), warning))?;
+    }
+    Ok(())
 }
 
 /// Opens a session from a path or bytes, without the GIL.
@@ -232,6 +238,7 @@ impl PyOnnxSession {
             )?
         };
         let inner = open_session(py, model, &options)?;
+        log_session_warnings(py, &inner)?;
         Self::wrap(py, inner)
     }
 
