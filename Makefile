@@ -28,6 +28,14 @@ test: $(PY) ## Build, then run the Rust core's tests and the Python tests
 	ORT_DYLIB_PATH=$$($(PY) -c "from atb_prediction._runtime import find_library; print(find_library())") \
 		cargo test --no-default-features --quiet
 	$(PY) -m pytest
+	$(PY) -m atb_prediction._fuzz --seconds $(FUZZ_SMOKE_SECONDS)
+
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+
+.PHONY: fuzz
+fuzz: $(PY) ## Fuzz the registry loaders for FUZZ_SECONDS (default 600); findings go to tests/fuzz_cases
+	$(PY) -m atb_prediction._fuzz --seconds $(FUZZ_SECONDS)
 
 .PHONY: lint
 lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest

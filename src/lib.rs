@@ -14,6 +14,10 @@ mod _core {
     #[pymodule_export]
     use crate::py::cache::{features_digest, PyPredictionStore};
     #[pymodule_export]
+    use crate::py::integrity::{seal_bundle, verify_bundle};
+    #[pymodule_export]
+    use crate::py::pointer::read_latest;
+    #[pymodule_export]
     use crate::py::predictor::{PyModelPrediction, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{

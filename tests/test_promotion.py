@@ -77,6 +77,7 @@ def test_promote_swaps_the_symlink_and_journals(registry: Path) -> None:
         "host": "box",
         "reason": "better rmse",
         "forced": False,
+        "id": line["id"],
     }
     when = datetime.fromisoformat(str(line["time"]))
     assert when.utcoffset() == timezone.utc.utcoffset(None)
@@ -316,7 +317,7 @@ KILL_SCRIPT = textwrap.dedent(
         if reached == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    promotion._reached = die
+    promotion._steps.reached = die
     promotion.promote(root, "BTCUSDT", "basic", version, check=None)
     print("not killed")
     """
@@ -328,13 +329,15 @@ KILL_SCRIPT = textwrap.dedent(
     ("step", "survivor"),
     [
         ("locked", V1),
+        ("intent", V1),
         ("temporary", V1),
         ("replaced", V2),
         ("synced", V2),
         ("journaled", V2),
+        ("completed", V2),
     ],
 )
-def test_a_promotion_killed_between_steps_leaves_a_valid_latest(
+def test_a_promotion_killed_between_steps_leaves_a_valid_latest_and_a_complete_history(
     registry: Path, step: str, survivor: str
 ) -> None:
     directory = registry / "BTCUSDT/basic"
@@ -350,13 +353,21 @@ def test_a_promotion_killed_between_steps_leaves_a_valid_latest(
     assert os.readlink(directory / "latest") == survivor
     assert (directory / "latest" / "model.onnx").is_file()
     assert (directory / "latest" / "metadata.json").is_file()
-    assert len(journal_lines(directory)) == (1 if step == "journaled" else 0)
+    # Write-ahead journal: every switch that happened is in the history, killed or not.
+    switched = survivor == V2
+    records = promotion.history(registry, "BTCUSDT", "basic")
+    assert [(r.from_version, r.to_version) for r in records] == ([(V1, V2)] if switched else [])
+    assert [r.to_version for r in records] == [r.to_version for r in records if r.id]
 
-    # The lock died with the process, and the next promotion cleans up after it.
+    # The lock died with the process, and the next promotion cleans up after it, journaling
+    # the killed switch for good.
     result = promote(registry, V3, lock_timeout=5)
     assert result.record.from_version == survivor
     assert os.readlink(directory / "latest") == V3
     assert leftovers(directory) == []
+    assert not (directory / promotion.INTENT_NAME).exists()
+    chain = [(line["from"], line["to"]) for line in journal_lines(directory)]
+    assert chain == ([(V1, V2), (V2, V3)] if switched else [(V1, V3)])
 
 
 def test_history_round_trips_and_rollback_walks_back(registry: Path) -> None:
@@ -471,3 +482,73 @@ def test_promotions_and_rollbacks_follow_an_undo_stack(operations: list[str]) ->
                 with pytest.raises(PromotionRefusedError, match="nothing to roll back to"):
                     promotion.rollback(root, "BTCUSDT", "basic", check=None)
             assert promotion.current_version(root, "BTCUSDT", "basic") == current
+
+
+# --- confined writes and a robust journal ---------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+@pytest.mark.parametrize("name", [promotion.LOCK_NAME, promotion.JOURNAL_NAME])
+def test_a_planted_symlink_is_refused_and_its_target_untouched(
+    registry: Path, tmp_path: Path, name: str
+) -> None:
+    directory = registry / "BTCUSDT/basic"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    os.symlink(victim, directory / name)
+    with pytest.raises(PromotionRefusedError, match="symlink"):
+        promote(registry, V2)
+    assert victim.read_text() == "precious\n"
+    assert os.readlink(directory / "latest") == V1
+    if name == promotion.JOURNAL_NAME:
+        with pytest.raises(PromotionRefusedError, match="symlink"):
+            promotion.history(registry, "BTCUSDT", "basic")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFO")
+def test_a_planted_fifo_lock_is_refused_without_blocking(registry: Path) -> None:
+    os.mkfifo(registry / "BTCUSDT/basic" / promotion.LOCK_NAME)
+    with pytest.raises(PromotionRefusedError, match="not a regular file"):
+        promote(registry, V2)
+
+
+def test_history_skips_deep_long_and_odd_lines_with_one_warning(
+    registry: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = registry / "BTCUSDT/basic"
+    promote(registry, V2)
+    with open(directory / promotion.JOURNAL_NAME, "a", encoding="utf-8") as journal:
+        journal.write("[" * 100_000 + "]" * 100_000 + "\n")
+        journal.write('{"to": "' + "x" * 100_000 + '"}\n')
+        journal.write('{"a": NaN}\n')
+    with open(directory / promotion.JOURNAL_NAME, "ab") as raw:
+        raw.write(b"\xff\xfe \x00 garbage\n")
+    promote(registry, V3)
+    with caplog.at_level("WARNING"):
+        records = promotion.history(registry, "BTCUSDT", "basic")
+    assert [r.to_version for r in records] == [V2, V3]
+    warnings = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "and 3 more" in warnings[0].getMessage()
+    assert promotion.rollback_target(registry, "BTCUSDT", "basic") == V2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_no_journal_line_makes_the_parser_raise_anything_but_value_error(line: str) -> None:
+    from atb_prediction.promotion.journal import parse_line
+
+    try:
+        record = parse_line(line)
+    except ValueError:
+        return
+    assert isinstance(record, promotion.PromotionRecord)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFO")
+def test_a_fifo_latest_is_refused_without_blocking(registry: Path) -> None:
+    directory = registry / "BTCUSDT/basic"
+    (directory / "latest").unlink()
+    os.mkfifo(directory / "latest")
+    with pytest.raises(PromotionRefusedError, match="neither a symlink nor a pointer file"):
+        promote(registry, V2)

@@ -663,3 +663,98 @@ def test_scan_registry_is_exported() -> None:
     # public names are listed, so `from atb_prediction import *` and `mypy --strict` see them
     for name in ("scan_registry", "RegistryIndex", "BundleRecord", "InvalidBundle"):
         assert name in atb_prediction.__all__, name
+
+
+# --- hardening (issue 11) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["4NaN", "-NaN", "NaN.5", "NaN5", "Infinity1", "--Infinity"])
+def test_a_non_finite_token_python_rejects_makes_the_bundle_invalid_not_the_registry(
+    tmp_path: Path, token: str
+) -> None:
+    """The scan and Python's ``json`` agree: what one refuses, the other never sees."""
+    from atb_prediction import PredictionConfig, PredictionModelRegistry
+
+    good_bundle(tmp_path, "BTCUSDT", "basic", V1)
+    bad = good_bundle(tmp_path, "ETHUSDT", "basic", V1)
+    text = (bad / "metadata.json").read_text()
+    (bad / "metadata.json").write_text(text[:-1] + f', "score": {token}}}')
+    with pytest.raises(ValueError):
+        json.loads((bad / "metadata.json").read_text())
+
+    index = scan_registry(tmp_path)
+    assert keys(index) == [f"BTCUSDT:1h:basic:{V1}"]
+    assert "malformed JSON" in invalid_by_path(index)[str(bad)]
+    registry = PredictionModelRegistry(PredictionConfig(model_registry_path=str(tmp_path)))
+    assert [b.symbol for b in registry.list_bundles()] == ["BTCUSDT"]
+
+
+@pytest.mark.parametrize("name", ["metadata.json", "feature_schema.json", "model.onnx"])
+def test_a_bundle_file_linking_out_of_the_registry_is_skipped_with_the_reason(
+    tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / "registry"
+    inside = good_bundle(root, "BTCUSDT", "basic", V1)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    source = inside / name if (inside / name).exists() else None
+    secret = outside / name
+    secret.write_bytes(source.read_bytes() if source else b'{"features": []}')
+    if source:
+        source.unlink()
+    os.symlink(secret, inside / name)
+    index = scan_registry(root)
+    assert keys(index) == []
+    assert "symlink that leaves the registry" in invalid_by_path(index)[str(inside)]
+
+
+def test_a_bundle_file_linking_inside_the_registry_is_fine(tmp_path: Path) -> None:
+    first = good_bundle(tmp_path, "BTCUSDT", "basic", V1)
+    second = good_bundle(tmp_path, "BTCUSDT", "basic", V2)
+    (second / "model.onnx").unlink()
+    os.symlink(first / "model.onnx", second / "model.onnx")
+    assert len(scan_registry(tmp_path).versions) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFO")
+def test_a_fifo_or_a_device_is_skipped_without_blocking(tmp_path: Path) -> None:
+    fifo = good_bundle(tmp_path, "BTCUSDT", "basic", V1)
+    (fifo / "metadata.json").unlink()
+    os.mkfifo(fifo / "metadata.json")
+    zero = good_bundle(tmp_path, "BTCUSDT", "basic", V2)
+    (zero / "metadata.json").unlink()
+    os.symlink("/dev/zero", zero / "metadata.json")
+    good_bundle(tmp_path, "BTCUSDT", "basic", V3)
+    index = scan_registry(tmp_path)
+    assert keys(index) == [f"BTCUSDT:1h:basic:{V3}"]
+    reasons = invalid_by_path(index)
+    assert "not a regular file (it is a FIFO)" in reasons[str(fifo)]
+    # /dev/zero is outside the registry; were it inside, the cap would stop the read.
+    assert "leaves the registry" in reasons[str(zero)]
+
+
+def test_an_unlistable_model_type_folder_is_recorded_and_the_rest_served(tmp_path: Path) -> None:
+    """Root ignores permissions, so the folder is made unlistable by its path's length."""
+    from atb_prediction import PredictionConfig, PredictionModelRegistry
+
+    root = tmp_path
+    while len(str(root)) < 3700:
+        root = root / ("d" * 200)
+    root = root / ("e" * (3950 - len(str(root)) - 1))
+    root.mkdir(parents=True)
+    good_bundle(root, "BTCUSDT", "basic", V1)
+    point_latest(root, "BTCUSDT", "basic", V1)
+    (root / "LONG").mkdir()
+    fd = os.open(root / "LONG", os.O_RDONLY)
+    try:
+        os.mkdir("t" * 255, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+    index = scan_registry(root)
+    assert keys(index) == [f"BTCUSDT:1h:basic:{V1}"]
+    [bad] = index.invalid
+    assert bad.path.endswith("t" * 255)
+    assert "cannot be listed" in bad.reason
+    registry = PredictionModelRegistry(PredictionConfig(model_registry_path=str(root)))
+    assert [b.symbol for b in registry.list_bundles()] == ["BTCUSDT"]

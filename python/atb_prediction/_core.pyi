@@ -26,10 +26,13 @@ __all__ = [
     "features_digest",
     "load_runtime",
     "open_version",
+    "read_latest",
     "refresh_bundles",
     "runtime_library_path",
     "scan_registry_with",
+    "seal_bundle",
     "shape_problems",
+    "verify_bundle",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -224,6 +227,8 @@ class BundleOptions:
         warmup: bool = True,
         warmup_max_bytes: int = 268435456,
         warmup_timeout: float | None = None,
+        verify_integrity: str = "warn",
+        registry_root: str | os.PathLike[str] | None = None,
     ) -> BundleOptions: ...
 
 @final
@@ -246,6 +251,9 @@ class LoadedBundle:
     def model_path(self) -> str: ...
     @property
     def key(self) -> str: ...
+    @property
+    def integrity_problem(self) -> str | None:
+        """Why the model differs from ``manifest.json`` (checked under ``"warn"``), else None."""
     @property
     def problems(self) -> tuple[str, ...]: ...
     @property
@@ -324,3 +332,14 @@ def configure_thread_pools(
     allow_spinning: bool = False,
 ) -> dict[str, Any]:
     """Size the thread pools all sessions share (before the first session); return those in use."""
+
+def seal_bundle(directory: str | os.PathLike[str], root: str | os.PathLike[str]) -> int:
+    """Write ``directory/manifest.json`` (sha256 and size of every file); return the file count."""
+
+def verify_bundle(
+    directory: str | os.PathLike[str], root: str | os.PathLike[str]
+) -> list[str] | None:
+    """The files differing from ``manifest.json``, one sentence each; ``None`` when unsealed."""
+
+def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""

@@ -20,6 +20,7 @@ DEFAULT_MODEL_REGISTRY_PATH = "src/ml/models"
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on", "enabled"})
 _ENSEMBLE_METHODS = frozenset({"mean", "median", "weighted"})
+_INTEGRITY_MODES = frozenset({"off", "warn", "strict"})
 
 
 @dataclass
@@ -44,6 +45,9 @@ class PredictionConfig:
             least recently used is let go; a holder still using it is not affected).
         metadata_schema_path, feature_schema_schema_path, metrics_schema_path: JSON Schema
             files replacing the ones shipped in ``atb_prediction/schemas``.
+        verify_integrity: Check each model file against its bundle's ``manifest.json`` when its
+            session opens: ``"off"``, ``"warn"`` (log a mismatch, serve anyway) or ``"strict"``
+            (a mismatch or a missing manifest makes the bundle invalid).
     """
 
     prediction_horizons: list[int] = field(default_factory=lambda: [1])
@@ -73,6 +77,7 @@ class PredictionConfig:
     metrics_schema_path: str | None = None
     allow_spinning: bool = False
     warmup_max_bytes: int = 256 * 2**20
+    verify_integrity: str = "warn"
 
     @classmethod
     def from_config_manager(cls, environ: Mapping[str, str] | None = None) -> PredictionConfig:
@@ -180,6 +185,7 @@ class PredictionConfig:
             metadata_schema_path=optional_text("METADATA_SCHEMA_PATH", None),
             feature_schema_schema_path=optional_text("FEATURE_SCHEMA_SCHEMA_PATH", None),
             metrics_schema_path=optional_text("METRICS_SCHEMA_PATH", None),
+            verify_integrity=text("VERIFY_INTEGRITY", defaults.verify_integrity),
         )
 
     def __str__(self) -> str:
@@ -251,3 +257,8 @@ class PredictionConfig:
             raise ValueError(f"warmup_max_bytes must be a non-negative integer, got {cap!r}")
         if not self.model_registry_path:
             raise ValueError("model_registry_path must not be empty")
+        if self.verify_integrity not in _INTEGRITY_MODES:
+            raise ValueError(
+                f"verify_integrity must be one of {sorted(_INTEGRITY_MODES)}, "
+                f"got {self.verify_integrity!r}"
+            )

@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
+use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
 use crate::core::predict::{PredictionSpec, Predictor};
 use crate::core::scan::VersionRecord;
-use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
+use crate::core::session::{InferenceSession, SessionOptions};
 use crate::core::tensor::TensorSpec;
 
 /// How bundles are opened: the session options and the registry's regression settings.
@@ -24,6 +25,8 @@ pub struct BundleOptions {
     pub confidence_scale_factor: f64,
     /// `|price| > direction_threshold` gives a direction for regression.
     pub direction_threshold: f64,
+    /// How each model is checked against its bundle's `manifest.json` on opening.
+    pub integrity: IntegrityCheck,
 }
 
 /// A bundle with an open session, ready to predict.
@@ -38,6 +41,8 @@ pub struct LoadedBundle {
     /// Disagreements between the model's input and the bundle's declarations; a bundle with
     /// problems is served for inspection but refuses to predict.
     pub problems: Vec<String>,
+    /// What checking the model against `manifest.json` found (`Unsealed` when not checked).
+    pub integrity: Integrity,
 }
 
 impl LoadedBundle {
@@ -53,8 +58,8 @@ impl LoadedBundle {
             origin: record.model_path.display().to_string(),
             reason: error.to_string(),
         })?;
-        let session =
-            InferenceSession::open(ModelSource::File(&record.model_path), &options.session)?;
+        let (session, integrity) =
+            open_checked_session(&record.model_path, &options.integrity, &options.session)?;
         let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
         let problems = shape_problems(session.inputs(), metadata.as_deref(), feature_schema);
         drop(metadata);
@@ -63,6 +68,7 @@ impl LoadedBundle {
             session: Arc::new(session),
             spec,
             problems,
+            integrity,
         })
     }
 
@@ -74,7 +80,9 @@ impl LoadedBundle {
         let metadata_path = directory.join(DocumentKind::Metadata.file_name());
         let metadata = match metadata_path.try_exists() {
             Ok(true) => Some(
-                read_object(&metadata_path).map_err(|error| Error::ModelLoad {
+                // Outside a registry there is no root to confine to; the regular-file and size
+                // checks still apply.
+                read_object(&metadata_path, Path::new("/")).map_err(|error| Error::ModelLoad {
                     origin: path.display().to_string(),
                     reason: error.to_string(),
                 })?,

@@ -272,6 +272,7 @@ mod tests {
             session: session_options(Some(1), None, "all", None, false).unwrap(),
             confidence_scale_factor: 10.0,
             direction_threshold: 0.01,
+            integrity: Default::default(),
         }
     }
 

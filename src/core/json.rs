@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::core::error::{Error, Result};
+use crate::core::files::{read_capped, FileError};
 
 /// Larger JSON files are refused: a bundle's metadata is a few kilobytes.
 pub const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
@@ -50,21 +51,17 @@ pub struct JsonDocument {
     pub value: Value,
 }
 
-/// Reads and parses `path`, which must hold a JSON object.
-pub fn read_object(path: &Path) -> Result<JsonDocument> {
+/// Reads and parses `path`, which must hold a JSON object, through [`read_capped`]: a regular
+/// file of at most [`MAX_JSON_BYTES`], inside `root_real` (the canonical registry root).
+pub fn read_object(path: &Path, root_real: &Path) -> Result<JsonDocument> {
     let invalid = |reason: String| Error::InvalidDocument {
         path: path.to_path_buf(),
         reason,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if size > MAX_JSON_BYTES {
-        return Err(invalid(format!(
-            "file is {size} bytes; JSON files over {MAX_JSON_BYTES} bytes are refused"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_capped(path, root_real, MAX_JSON_BYTES).map_err(|error| match error {
+        FileError::Open(source) | FileError::Read(source) => Error::io(path, source),
+        other => invalid(format!("the file {other}")),
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
     let value = parse_lenient(&text, NonFinite::Extreme)
         .map_err(|e| invalid(format!("malformed JSON: {e}")))?;
@@ -92,6 +89,11 @@ pub fn parse_lenient(text: &str, non_finite: NonFinite) -> serde_json::Result<Va
 }
 
 /// Rewrites non-finite number tokens outside strings; `None` when there are none.
+///
+/// A token is rewritten only where Python's `json` accepts it: as a whole value, after the start
+/// of the text, `:`, `[` or `,`, and followed by whitespace, `,`, `]`, `}` or the end. Anything
+/// else (`4NaN`, `-NaN`, `NaN.5`, `Infinity1`) is left for `serde_json` to reject, so the scan
+/// never accepts a file that Python's `json.loads` refuses.
 fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
     const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
     let replacement = |token: &str| match (non_finite, token) {
@@ -103,10 +105,13 @@ fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
         (NonFinite::Tagged, "Infinity") => "\"\\u0000non-finite:Infinity\"",
         (NonFinite::Tagged, _) => "\"\\u0000non-finite:NaN\"",
     };
+    let is_json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let mut out = String::with_capacity(text.len());
     let mut replaced = false;
     let mut in_string = false;
     let mut escaped = false;
+    // The last character outside whitespace and strings (`"` for a string just closed).
+    let mut previous: Option<char> = None;
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if in_string {
@@ -119,11 +124,22 @@ fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
             }
         } else if c == '"' {
             in_string = true;
+            previous = Some('"');
         } else if let Some(token) = TOKENS.iter().find(|t| rest.starts_with(**t)) {
-            out.push_str(replacement(token));
-            rest = &rest[token.len()..];
-            replaced = true;
-            continue;
+            let starts_value = matches!(previous, None | Some(':' | '[' | ','));
+            let ends_value = rest[token.len()..].chars().next().map_or(true, |next| {
+                is_json_space(next) || matches!(next, ',' | ']' | '}')
+            });
+            if starts_value && ends_value {
+                out.push_str(replacement(token));
+                rest = &rest[token.len()..];
+                replaced = true;
+                previous = Some('0');
+                continue;
+            }
+            previous = Some(c);
+        } else if !is_json_space(c) {
+            previous = Some(c);
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
@@ -166,6 +182,36 @@ mod tests {
     fn malformed_json_is_an_error() {
         assert!(parse_lenient("{\"a\": ", NonFinite::Null).is_err());
         assert!(parse_lenient("{\"a\": Infinit}", NonFinite::Null).is_err());
+    }
+
+    #[test]
+    fn non_finite_tokens_are_accepted_only_where_python_accepts_them() {
+        for text in [
+            "[4NaN]",
+            "[-NaN]",
+            "[NaN.5]",
+            "[NaN5]",
+            "[Infinity1]",
+            "[--Infinity]",
+            "[1 NaN]",
+            "{\"a\" NaN}",
+            "[\"x\"NaN]",
+            "[NaNa]",
+            "[-Infinityx]",
+            "{\"a\": 1NaN}",
+        ] {
+            assert!(parse_lenient(text, NonFinite::Null).is_err(), "{text}");
+            assert!(parse_lenient(text, NonFinite::Extreme).is_err(), "{text}");
+        }
+        for text in [
+            "NaN",
+            "[NaN]",
+            "[ -Infinity ,Infinity\n]",
+            "{\"a\":NaN}",
+            "{\"a\": [1, NaN], \"b\":\tInfinity}",
+        ] {
+            assert!(parse_lenient(text, NonFinite::Null).is_ok(), "{text}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::core::bundle::{self, BundleOptions, LoadedBundle};
 use crate::core::bundle_reload::{self, Serving};
 use crate::core::documents::{faithful_value, DocumentKind};
+use crate::core::manifest::{Integrity, IntegrityCheck, IntegrityMode};
 use crate::core::options::{session_options, timeout_from_seconds};
 use crate::core::scan::VersionRecord;
 use crate::core::session::SessionOptions;
@@ -31,7 +32,7 @@ pub struct PyBundleOptions {
 #[pymethods]
 impl PyBundleOptions {
     #[new]
-    #[pyo3(signature = (*, intra_op_threads=None, providers=None, confidence_scale_factor=10.0, direction_threshold=0.01, warmup=true, warmup_max_bytes=268_435_456, warmup_timeout=None))]
+    #[pyo3(signature = (*, intra_op_threads=None, providers=None, confidence_scale_factor=10.0, direction_threshold=0.01, warmup=true, warmup_max_bytes=268_435_456, warmup_timeout=None, verify_integrity="warn", registry_root=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         intra_op_threads: Option<usize>,
@@ -41,17 +42,24 @@ impl PyBundleOptions {
         warmup: bool,
         warmup_max_bytes: usize,
         warmup_timeout: Option<f64>,
+        verify_integrity: &str,
+        registry_root: Option<PathBuf>,
     ) -> PyResult<Self> {
         let session = SessionOptions {
             warmup_max_bytes,
             warmup_timeout: timeout_from_seconds(warmup_timeout)?,
             ..session_options(intra_op_threads, None, "all", providers.as_deref(), warmup)?
         };
+        let integrity = IntegrityCheck {
+            mode: IntegrityMode::parse(verify_integrity)?,
+            root: registry_root,
+        };
         Ok(Self {
             inner: BundleOptions {
                 session,
                 confidence_scale_factor,
                 direction_threshold,
+                integrity,
             },
         })
     }
@@ -139,6 +147,15 @@ impl PyLoadedBundle {
     #[getter]
     fn key(&self) -> String {
         self.inner.record.key()
+    }
+    /// Why the model differs from the bundle's `manifest.json`, when it was checked and does
+    /// (`verify_integrity="warn"`; under `"strict"` such a bundle does not open).
+    #[getter]
+    fn integrity_problem(&self) -> Option<&str> {
+        match &self.inner.integrity {
+            Integrity::Mismatch(reason) => Some(reason),
+            _ => None,
+        }
     }
     /// Disagreements between the model and the bundle's declarations.
     #[getter]

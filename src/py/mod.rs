@@ -6,6 +6,8 @@ pub mod cache;
 pub mod documents;
 pub mod errors;
 pub mod gil;
+pub mod integrity;
+pub mod pointer;
 pub mod predictor;
 pub mod registry;
 pub mod repr;

@@ -27,6 +27,7 @@ def _handlers() -> dict[str, Handler]:
     from atb_prediction.cli.inspecting import run_inspect
     from atb_prediction.cli.listing import run_list
     from atb_prediction.cli.promoting import run_history, run_promote, run_rollback
+    from atb_prediction.cli.sealing import run_seal, run_verify
     from atb_prediction.cli.validating import run_validate
 
     return {
@@ -37,6 +38,8 @@ def _handlers() -> dict[str, Handler]:
         "models history": run_history,
         "models rollback": run_rollback,
         "models inspect": run_inspect,
+        "models seal": run_seal,
+        "models verify": run_verify,
         "demo": run_demo,
     }
 

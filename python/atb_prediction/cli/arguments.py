@@ -179,6 +179,12 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("key", metavar="KEY", help=_KEY_HELP)
     parser.set_defaults(command="models inspect")
 
+    from atb_prediction.cli import sealing
+
+    sealing.add_parsers(
+        models, [registry, as_json], _KEY_HELP, formatter_class=_formatter, epilog=EXIT_CODES
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``atb``; a parsed namespace's ``command`` names the command to run."""

@@ -13,7 +13,7 @@ from atb_prediction.cli.arguments import registry_path
 from atb_prediction.cli.output import EXIT_OK, Console
 from atb_prediction.cli.registry_access import created_date, open_index, plural
 from atb_prediction.cli.tables import Cell, Column, render_table
-from atb_prediction.models.validation import VersionReport, validate_version
+from atb_prediction.models.validation import VersionReport, bundle_path_parts, validate_version
 from atb_prediction.promotion import LATEST_NAME
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecor
 
 
 def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
-    return list(Path(os.path.relpath(path, os.fspath(index.root))).parts)
+    return bundle_path_parts(index.root, path)
 
 
 def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None) -> dict[str, Any]:

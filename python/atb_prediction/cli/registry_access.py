@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from atb_prediction.cli.output import EXIT_USAGE, CommandError
 from atb_prediction.models.exceptions import PredictionError
-from atb_prediction.models.validation import parse_key
+from atb_prediction.models.validation import parse_key, split_bundle_path
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
@@ -90,9 +90,8 @@ def resolve_key(index: RegistryIndex, text: str) -> BundleRecord:
         keys = ", ".join(r.key for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise CommandError(f"key {text!r} matches {len(matches)} versions: {keys}")
     for bundle in index.invalid:
-        parts = Path(os.path.relpath(bundle.path, os.fspath(index.root))).parts
-        padded = [*parts, "", "", ""][:3]
-        if pattern.matches(padded[0], None, padded[1], padded[2]):
+        _, symbol, model_type, name = split_bundle_path(os.fspath(index.root), bundle.path)
+        if pattern.matches(symbol, None, model_type, name):
             raise CommandError(f"{bundle.path} cannot be read: {bundle.reason}")
     raise CommandError(f"no version in {index.root} matches {text!r}")
 

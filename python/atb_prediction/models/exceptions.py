@@ -21,6 +21,11 @@ class ModelLoadError(PredictionError):
     """A model or one of its bundle files is missing, empty, corrupt or unreadable."""
 
 
+class IntegrityError(ModelLoadError):
+    """A model file differs from its bundle's ``manifest.json`` (or, under
+    ``verify_integrity="strict"``, the bundle has no manifest)."""
+
+
 class ModelNotAvailableError(PredictionError, LookupError):
     """No model is available for the requested symbol, timeframe and model type."""
 
@@ -79,6 +84,7 @@ ModelNotFoundError = ModelNotAvailableError
 __all__ = [
     "InferenceError",
     "InferenceTimeoutError",
+    "IntegrityError",
     "InvalidArgumentError",
     "InvalidInputError",
     "LockTimeoutError",

@@ -55,6 +55,8 @@ def bundle_options(config: PredictionConfig) -> BundleOptions:
         direction_threshold=config.direction_threshold,
         warmup_max_bytes=config.warmup_max_bytes,
         warmup_timeout=config.inference_timeout,
+        verify_integrity=config.verify_integrity,
+        registry_root=config.model_registry_path,
     )
 
 

@@ -276,6 +276,12 @@ class PredictionModelRegistry:
         runner = OnnxRunner.from_bundle(bundle, config=self.config, cache=self.cache_manager)
         for problem in runner.problems:
             logger.warning("%s: %s", bundle.key, problem)
+        if bundle.integrity_problem is not None:
+            logger.warning(
+                "%s: integrity check failed (served anyway): %s",
+                bundle.key,
+                bundle.integrity_problem,
+            )
         return StrategyModel(runner)
 
     def _build(self, previous: _Generation | None) -> tuple[_Generation, ReloadSummary]:

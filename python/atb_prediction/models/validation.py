@@ -27,8 +27,10 @@ __all__ = [
     "INFERENCE_TIMEOUT_SECONDS",
     "KeyPattern",
     "VersionReport",
+    "bundle_path_parts",
     "check_version",
     "parse_key",
+    "split_bundle_path",
     "validate_registry",
     "validate_version",
     "zero_inputs",
@@ -208,14 +210,16 @@ def validate_version(record: BundleRecord) -> VersionReport:
 # --- many versions ------------------------------------------------------------------------------
 
 
-def _parts(root: str, path: str) -> list[str]:
-    """``path`` relative to the registry root, as its folder names."""
+def bundle_path_parts(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[str]:
+    """``path`` relative to the registry ``root``, as its folder names (``[SYMBOL, MODEL_TYPE,
+    NAME]`` for a version folder or a ``latest`` entry): the one place a registry path is split."""
     return list(Path(os.path.relpath(path, root)).parts)
 
 
-def _invalid_identity(root: str, path: str) -> tuple[str, str, str, str]:
-    """(display key, symbol, model_type, name) of an unreadable bundle or a broken ``latest``."""
-    parts = _parts(root, path)
+def split_bundle_path(root: str, path: str) -> tuple[str, str, str, str]:
+    """(display key, symbol, model_type, name) of a path under the registry ``root``, padded
+    with empty names when the path is shorter (see :func:`bundle_path_parts`)."""
+    parts = bundle_path_parts(root, path)
     padded = [*parts, "", "", ""][:3]
     return "/".join(parts), padded[0], padded[1], padded[2]
 
@@ -258,7 +262,7 @@ def validate_registry(
     failed: list[VersionReport] = []
     for bundle in index.invalid:
         path = os.fspath(bundle.path)
-        display, symbol, model_type, name = _invalid_identity(index_root, path)
+        display, symbol, model_type, name = split_bundle_path(index_root, path)
         if wanted(symbol, None, model_type, name):
             failed.append(VersionReport(display, False, [bundle.reason], None, path))
     reported = {report.key for report in failed}
@@ -299,7 +303,7 @@ def check_version(
     wanted = [symbol, model_type, version]
     for bundle in index.invalid:
         path = os.fspath(bundle.path)
-        if _parts(os.fspath(index.root), path) == wanted:
+        if bundle_path_parts(index.root, path) == wanted:
             return VersionReport("/".join(wanted), False, [bundle.reason], None, path)
     path = os.path.join(os.fspath(index.root), symbol, model_type, version)
     return VersionReport(

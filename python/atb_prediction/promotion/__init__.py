@@ -1,0 +1,65 @@
+"""Promote a registry version to production atomically, with a lock and a journal.
+
+The package is split by job: :mod:`.files` (names, confined opens), :mod:`.lock` (the
+per-model-type ``flock``), :mod:`.swap` (reading ``latest`` and switching it in one rename),
+:mod:`.journal` (``promotions.jsonl`` and its write-ahead intent), :mod:`.policy` (what a version
+must satisfy) and :mod:`.operations` (``promote``, ``rollback``, ``history``).
+
+Files this package writes in a model-type folder::
+
+    latest                  -> 2025-10-30_12h_v1   (relative symlink)
+    promotions.jsonl        one JSON object per line
+    .latest.lock            lock file, kept (removing it would race with a waiting promoter)
+    .promotion-intent.json  only while a promotion runs (or after one was killed mid-way)
+    .latest.tmp-PID-RANDOM  only while a promotion runs; a crashed one's is removed by the next
+
+and, in the version folder promoted, ``manifest.json`` (see ``atb models seal``).
+"""
+
+from __future__ import annotations
+
+from atb_prediction.promotion.errors import (
+    LockTimeoutError,
+    PromotionError,
+    PromotionRefusedError,
+    ValidationFailedError,
+    VersionNotFoundError,
+)
+from atb_prediction.promotion.files import (
+    INTENT_NAME,
+    JOURNAL_NAME,
+    LATEST_NAME,
+    LOCK_NAME,
+    model_type_dir,
+)
+from atb_prediction.promotion.journal import PromotionRecord
+from atb_prediction.promotion.operations import (
+    PromotionResult,
+    current_version,
+    history,
+    promote,
+    rollback,
+    rollback_target,
+)
+from atb_prediction.promotion.policy import CheckFunction
+
+__all__ = [
+    "INTENT_NAME",
+    "JOURNAL_NAME",
+    "LATEST_NAME",
+    "LOCK_NAME",
+    "CheckFunction",
+    "LockTimeoutError",
+    "PromotionError",
+    "PromotionRecord",
+    "PromotionRefusedError",
+    "PromotionResult",
+    "ValidationFailedError",
+    "VersionNotFoundError",
+    "current_version",
+    "history",
+    "model_type_dir",
+    "promote",
+    "rollback",
+    "rollback_target",
+]

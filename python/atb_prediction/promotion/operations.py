@@ -1,0 +1,303 @@
+"""``promote``, ``rollback`` and ``history``: the lock, the write-ahead journal and the swap put
+together, with the policy checked first."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from atb_prediction.promotion import _steps, journal
+from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
+from atb_prediction.promotion.files import JOURNAL_NAME, check_name, model_type_dir
+from atb_prediction.promotion.journal import Action, PromotionRecord
+from atb_prediction.promotion.lock import locked
+from atb_prediction.promotion.policy import (
+    CheckFunction,
+    default_check,
+    require_valid,
+    seal_or_verify,
+)
+from atb_prediction.promotion.swap import (
+    read_pointer,
+    remove_stale_temporaries,
+    swap_latest,
+    temporary_path,
+)
+
+__all__ = [
+    "PromotionResult",
+    "current_version",
+    "history",
+    "promote",
+    "rollback",
+    "rollback_target",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionResult:
+    """What :func:`promote` or :func:`rollback` did."""
+
+    record: PromotionRecord
+    """The journal line written, or the one that would have been written when nothing changed."""
+    changed: bool
+    """False when the version already was production (nothing switched, nothing journaled)."""
+
+
+def current_version(root: str | os.PathLike[str], symbol: str, model_type: str) -> str | None:
+    """The version ``SYMBOL/MODEL_TYPE/latest`` names, or ``None`` when there is no ``latest``.
+
+    Raises:
+        PromotionRefusedError: ``latest`` is a real directory or an unreadable pointer file.
+    """
+    return read_pointer(model_type_dir(root, symbol, model_type))[0]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # A container user without a passwd entry and without USER/LOGNAME set.
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+_ANY = object()
+
+
+def _promote(
+    root: str | os.PathLike[str],
+    symbol: str,
+    model_type: str,
+    version: str,
+    *,
+    action: Action,
+    reason: str | None,
+    force: bool,
+    user: str | None,
+    host: str | None,
+    lock_timeout: float,
+    check: CheckFunction | None,
+    seal: bool,
+    expected_current: object = _ANY,
+) -> PromotionResult:
+    directory = model_type_dir(root, symbol, model_type)
+    check_name("version", version)
+    target = directory / version
+    if not target.is_dir():
+        raise VersionNotFoundError(f"version not found: {target} is not a directory")
+    real_root = Path(root).resolve()
+    if not target.resolve().is_relative_to(real_root):
+        raise PromotionRefusedError(
+            f"refusing to promote {target}: it resolves outside {real_root}"
+        )
+    # Read before validating: a `latest` directory is refused at once, not after a slow check.
+    read_pointer(directory)
+    if not force:
+        require_valid(check, Path(root), symbol, model_type, version)
+
+    host = host if host is not None else socket.gethostname()
+    user = user if user is not None else _default_user()
+    with locked(directory, lock_timeout, host):
+        _steps.reached("locked")
+        remove_stale_temporaries(directory)
+        previous, form = read_pointer(directory)
+        journal.settle_intent(directory, previous)
+        if expected_current is not _ANY and previous != expected_current:
+            raise PromotionRefusedError(
+                f"{symbol}/{model_type} changed while the {action} was prepared "
+                f"(production is now {previous!r}); run it again"
+            )
+        if seal:
+            seal_or_verify(real_root, target, force=force)
+        record = PromotionRecord(
+            time=_now(),
+            action=action,
+            symbol=symbol,
+            model_type=model_type,
+            from_version=previous,
+            to_version=version,
+            user=user,
+            host=host,
+            reason=reason,
+            forced=force,
+            id=secrets.token_hex(8),
+        )
+        if previous == version:
+            if form == "file":
+                # Same version, but store it as the symlink that upstream's loader follows.
+                swap_latest(directory, version)
+            return PromotionResult(record=record, changed=False)
+        # Write-ahead: the intent is durable before the switch, so a kill after the switch
+        # still leaves a record of it (see `journal`).
+        journal.check_writable(directory)
+        journal.write_intent(directory, record, temporary_path(directory))
+        swap_latest(directory, version)
+        journal.append(directory, record)
+        journal.clear_intent(directory)
+    return PromotionResult(record=record, changed=True)
+
+
+def promote(
+    root: str | os.PathLike[str],
+    symbol: str,
+    model_type: str,
+    version: str,
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    user: str | None = None,
+    host: str | None = None,
+    lock_timeout: float = 30.0,
+    check: CheckFunction | None = default_check,
+    seal: bool = True,
+) -> PromotionResult:
+    """Make ``version`` the production version of ``SYMBOL/MODEL_TYPE``.
+
+    The version must exist and, unless ``force``, pass ``check`` (by default the full
+    validation of :func:`atb_prediction.models.validation.check_version`). ``latest`` is then
+    switched atomically under the model type's lock and the change is journaled (write-ahead:
+    the intent is fsynced before the switch). Promoting the current production version changes
+    nothing and writes no journal line.
+
+    Args:
+        root: The registry root.
+        symbol: Symbol folder, e.g. ``BTCUSDT``.
+        model_type: Model-type folder, e.g. ``basic``.
+        version: Version folder to promote.
+        reason: Free text for the journal.
+        force: Skip validation and accept a changed sealed bundle (recorded in the journal).
+        user: Who promotes; defaults to the login name.
+        host: Where from; defaults to the host name.
+        lock_timeout: Seconds to wait for a concurrent promotion to finish.
+        check: Validation hook; ``None`` skips validation without marking the record forced.
+        seal: Write the version's ``manifest.json`` when it has none, and refuse a version whose
+            files differ from the one it has (unless ``force``).
+
+    Raises:
+        VersionNotFoundError: the registry, model type or version does not exist.
+        ValidationFailedError: the version fails validation, or its files differ from its
+            manifest, and ``force`` is false.
+        PromotionRefusedError: ``latest`` is a real directory or not a pointer, a name is unsafe,
+            or the lock, journal or intent file is a planted symlink or not a regular file.
+        LockTimeoutError: another promotion held the lock for ``lock_timeout`` seconds.
+        OSError: the filesystem refused a write; ``latest`` is then unchanged or fully switched.
+    """
+    return _promote(
+        root,
+        symbol,
+        model_type,
+        version,
+        action="promote",
+        reason=reason,
+        force=force,
+        user=user,
+        host=host,
+        lock_timeout=lock_timeout,
+        check=check,
+        seal=seal,
+    )
+
+
+def history(root: str | os.PathLike[str], symbol: str, model_type: str) -> list[PromotionRecord]:
+    """The journal of ``SYMBOL/MODEL_TYPE``, oldest first; empty when nothing was promoted.
+
+    A line that does not parse (cut short by a crash, edited by hand, absurdly long or nested)
+    is skipped with one logged warning per file rather than hiding the rest of the history. A
+    promotion killed after switching ``latest`` but before journaling is included (from its
+    write-ahead intent), so no switch is missing.
+
+    Raises:
+        PromotionRefusedError: the journal is a symlink or not a regular file.
+    """
+    directory = model_type_dir(root, symbol, model_type)
+    records = journal.read_journal(directory)
+    intent = journal.read_intent(directory)
+    if intent is None:
+        return records
+    return journal.reconciled(records, intent, read_pointer(directory)[0])
+
+
+def rollback_target(root: str | os.PathLike[str], symbol: str, model_type: str) -> str:
+    """The version a rollback of ``SYMBOL/MODEL_TYPE`` would promote: the one before the current.
+
+    The journal is read as a stack: a promotion pushes the version it replaced, a rollback pops
+    one, so successive rollbacks walk back through the history instead of toggling between two
+    versions. When ``latest`` no longer names the journal's last target (changed by hand), that
+    last target is the version before the current one.
+
+    Raises:
+        PromotionRefusedError: no earlier version is recorded.
+    """
+    directory = model_type_dir(root, symbol, model_type)
+    current, _ = read_pointer(directory)
+    records = history(root, symbol, model_type)
+    if records and records[-1].to_version != current:
+        candidate: str | None = records[-1].to_version
+    else:
+        stack: list[str | None] = []
+        for record in records:
+            if record.action == "rollback":
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(record.from_version)
+        candidate = stack[-1] if stack else None
+    if candidate is None or candidate == current:
+        raise PromotionRefusedError(
+            f"nothing to roll back to: {directory / JOURNAL_NAME} records no version before "
+            f"{current!r}"
+        )
+    return candidate
+
+
+def rollback(
+    root: str | os.PathLike[str],
+    symbol: str,
+    model_type: str,
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    user: str | None = None,
+    host: str | None = None,
+    lock_timeout: float = 30.0,
+    check: CheckFunction | None = default_check,
+    seal: bool = True,
+) -> PromotionResult:
+    """Promote ``SYMBOL/MODEL_TYPE`` back to the version before the current one.
+
+    The target is :func:`rollback_target`; the switch goes through the same validation, lock,
+    atomic rename and journal as :func:`promote`, with action ``rollback``. Should another
+    promotion land between choosing the target and taking the lock, the rollback is refused
+    rather than undoing the wrong change.
+
+    Raises:
+        PromotionRefusedError: nothing to roll back to, or the registry changed meanwhile; and
+            everything :func:`promote` raises.
+    """
+    directory = model_type_dir(root, symbol, model_type)
+    current, _ = read_pointer(directory)
+    target = rollback_target(root, symbol, model_type)
+    return _promote(
+        root,
+        symbol,
+        model_type,
+        target,
+        action="rollback",
+        reason=reason,
+        force=force,
+        user=user,
+        host=host,
+        lock_timeout=lock_timeout,
+        check=check,
+        seal=seal,
+        expected_current=current,
+    )

@@ -1,0 +1,26 @@
+//! `read_latest`: the core's one reader of a model type's `latest` entry, for promotion,
+//! validation and the CLI.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+use crate::core::scan::{read_latest as read, Pointer, PointerError};
+
+/// Reads `type_dir/latest` without resolving it, as `(form, value)`.
+///
+/// `form` is `"none"` (value `None`), `"symlink"` (value: the target as written), `"file"`
+/// (value: the version name a pointer file holds), or, when `latest` is not a pointer,
+/// `"directory"`, `"invalid"` or `"unreadable"` (value: the reason). The caller decides which
+/// of those is an error.
+#[pyfunction]
+pub fn read_latest(type_dir: PathBuf) -> (&'static str, Option<String>) {
+    match read(&type_dir) {
+        Ok(Pointer::Missing) => ("none", None),
+        Ok(Pointer::Symlink(target)) => ("symlink", Some(target)),
+        Ok(Pointer::File(name)) => ("file", Some(name)),
+        Err(error @ PointerError::Directory) => ("directory", Some(error.to_string())),
+        Err(error @ PointerError::NotAPointer(_)) => ("invalid", Some(error.to_string())),
+        Err(error @ PointerError::Unreadable(_)) => ("unreadable", Some(error.to_string())),
+    }
+}
