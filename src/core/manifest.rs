@@ -127,16 +127,17 @@ pub fn open_checked_session(
             Integrity::Verified => {}
         }
     }
-    let session = InferenceSession::open(ModelSource::Bytes(&bytes), &options).map_err(
-        |error| match error {
-            // Built from bytes, the error would name "<N bytes in memory>": name the file.
-            Error::ModelLoad { reason, .. } => Error::ModelLoad {
-                origin: model_path.display().to_string(),
-                reason,
+    let session =
+        InferenceSession::open(ModelSource::Bytes(&bytes), options).map_err(
+            |error| match error {
+                // Built from bytes, the error would name "<N bytes in memory>": name the file.
+                Error::ModelLoad { reason, .. } => Error::ModelLoad {
+                    origin: model_path.display().to_string(),
+                    reason,
+                },
+                other => other,
             },
-            other => other,
-        },
-    )?;
+        )?;
     Ok((session, verdict))
 }
 
