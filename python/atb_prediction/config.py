@@ -17,6 +17,9 @@ __all__ = ["DEFAULT_MODEL_REGISTRY_PATH", "PredictionConfig"]
 
 #: Where upstream keeps its registry, relative to the bot's working directory.
 DEFAULT_MODEL_REGISTRY_PATH = "src/ml/models"
+#: The most bytes of all-zero inputs built to warm up or check a model (the Rust core's
+#: ``DEFAULT_WARMUP_MAX_BYTES`` is the same number).
+DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on", "enabled"})
 _ENSEMBLE_METHODS = frozenset({"mean", "median", "weighted"})
@@ -76,7 +79,7 @@ class PredictionConfig:
     feature_schema_schema_path: str | None = None
     metrics_schema_path: str | None = None
     allow_spinning: bool = False
-    warmup_max_bytes: int = 256 * 2**20
+    warmup_max_bytes: int = DEFAULT_WARMUP_MAX_BYTES
     verify_integrity: str = "warn"
 
     @classmethod

@@ -10,6 +10,7 @@ output. Those are the failures a live process would otherwise meet at its first 
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from atb_prediction._core import BundleRecord
+from atb_prediction.config import DEFAULT_WARMUP_MAX_BYTES
 from atb_prediction.models.consistency import shape_problems
 from atb_prediction.models.exceptions import PredictionError
 
@@ -130,8 +132,9 @@ def zero_inputs(
     inputs: Sequence[_Tensor],
     metadata: Mapping[str, Any],
     feature_schema: Mapping[str, Any] | None,
+    max_bytes: int = DEFAULT_WARMUP_MAX_BYTES,
 ) -> dict[str, np.ndarray]:
-    """An all-zero feed for every input, of batch 1.
+    """An all-zero feed for every input, of batch 1; ``ValueError`` past ``max_bytes`` in all.
 
     Fixed dimensions come from the model. Dynamic ones are filled from the bundle's declarations
     where a ``[batch, sequence, features]`` input allows it, else with 1, so that a model with
@@ -144,6 +147,7 @@ def zero_inputs(
         width = len(schema_features)
     length = _declared_int((feature_schema, metadata), "sequence_length")
     feed = {}
+    total = 0
     for tensor in inputs:
         rank = len(tensor.shape)
         dims = []
@@ -156,6 +160,15 @@ def zero_inputs(
                 dims.append(width or 1)
             else:
                 dims.append(1)
+        # Sized by the model file and the bundle's JSON: check the size before numpy allocates,
+        # so a hostile shape is a problem in the report rather than a MemoryError or an abort.
+        needed = math.prod(dims) * np.dtype(tensor.dtype).itemsize
+        total += needed
+        if total > max_bytes:
+            raise ValueError(
+                f"input {tensor.name!r} of shape {tuple(dims)} would need {needed} bytes "
+                f"(the all-zero inputs may take at most {max_bytes})"
+            )
         feed[tensor.name] = np.zeros(dims, dtype=tensor.dtype)
     return feed
 
@@ -183,7 +196,7 @@ def validate_version(record: BundleRecord) -> VersionReport:
     problems.extend(shape_problems(session, record))
     try:
         feed = zero_inputs(session.inputs, record.metadata, record.feature_schema)
-    except TypeError as exc:  # a dtype numpy cannot build zeros of
+    except (TypeError, ValueError) as exc:  # a dtype numpy cannot build, or an absurd size
         problems.append(f"cannot build an all-zero input: {exc}")
         feed = {}
     if feed:
