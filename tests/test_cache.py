@@ -1,17 +1,19 @@
-"""Tests of prediction caching: the built-in ``InMemoryPredictionCache`` and the registry's use
-of a cache (regression predictions only, as upstream; keyed by bundle and feature bytes)."""
+"""Tests of prediction caching: the built-in ``InMemoryPredictionCache`` (upstream's
+``PredictionCacheManager`` protocol) and the registry's use of a cache (regression predictions
+only, as upstream; keyed by bundle, configuration and feature bytes)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from atb_prediction import (
     InMemoryPredictionCache,
-    ModelPrediction,
     PredictionCache,
     PredictionConfig,
     PredictionModelRegistry,
@@ -20,28 +22,45 @@ from atb_prediction.models.cache import features_digest
 from conftest import linear_model, write_bundle
 
 V1, V2 = "2025-01-01_1h_v1", "2025-01-02_1h_v1"
+CONFIG: dict[str, Any] = {
+    "confidence_scale_factor": 10.0,
+    "direction_threshold": 0.01,
+    "normalization_params": {},
+}
 
 
-def prediction(price: float) -> ModelPrediction:
-    return ModelPrediction(price, 0.5, 1, "model.onnx", 0.001)
+def window(value: float) -> np.ndarray:
+    return np.full((4, 3), value)
+
+
+def put(cache: InMemoryPredictionCache, model: str, features: np.ndarray, price: float) -> None:
+    cache.set(features, model, CONFIG, price, 0.5, 1)
 
 
 class CountingCache(InMemoryPredictionCache):
-    """The built-in cache, counting hits and writes."""
+    """The built-in cache, counting hits and writes (a subclass: called from Python)."""
 
     def __init__(self, ttl: float = 60.0, max_size: int = 1000) -> None:
         super().__init__(ttl=ttl, max_size=max_size)
         self.hits = 0
         self.sets = 0
 
-    def get(self, model_key: str, digest: bytes) -> ModelPrediction | None:
-        found = super().get(model_key, digest)
+    def get(self, features: Any, model_name: str, config: dict[str, Any]) -> dict[str, Any] | None:
+        found = super().get(features, model_name, config)
         self.hits += found is not None
         return found
 
-    def set(self, model_key: str, digest: bytes, prediction: ModelPrediction) -> None:
+    def set(
+        self,
+        features: Any,
+        model_name: str,
+        config: dict[str, Any],
+        price: float,
+        confidence: float,
+        direction: int,
+    ) -> None:
         self.sets += 1
-        super().set(model_key, digest, prediction)
+        super().set(features, model_name, config, price, confidence, direction)
 
 
 # --- InMemoryPredictionCache ---------------------------------------------------------------------
@@ -50,62 +69,100 @@ class CountingCache(InMemoryPredictionCache):
 def test_get_set_and_the_protocol() -> None:
     cache = InMemoryPredictionCache(ttl=60, max_size=10)
     assert isinstance(cache, PredictionCache)
-    assert cache.get("model", b"digest") is None
-    cache.set("model", b"digest", prediction(1.0))
-    assert cache.get("model", b"digest") == prediction(1.0)
-    assert cache.get("model", b"other") is None
-    assert cache.get("other", b"digest") is None
-    cache.set("model", b"digest", prediction(2.0))  # overwrite
-    assert cache.get("model", b"digest").price == 2.0
+    assert cache.get(window(1), "model", CONFIG) is None
+    put(cache, "model", window(1), 1.0)
+    assert cache.get(window(1), "model", CONFIG) == {
+        "price": 1.0,
+        "confidence": 0.5,
+        "direction": 1,
+    }
+    assert cache.get(window(2), "model", CONFIG) is None
+    assert cache.get(window(1), "other", CONFIG) is None
+    other_config = {**CONFIG, "direction_threshold": 0.02}
+    assert cache.get(window(1), "model", other_config) is None
+    put(cache, "model", window(1), 2.0)  # overwrite
+    assert cache.get(window(1), "model", dict(reversed(CONFIG.items())))["price"] == 2.0
     assert len(cache) == 1
 
 
 def test_entries_expire_after_the_ttl() -> None:
     cache = InMemoryPredictionCache(ttl=0.05, max_size=10)
-    cache.set("model", b"a", prediction(1.0))
-    assert cache.get("model", b"a") is not None
+    put(cache, "model", window(1), 1.0)
+    assert cache.get(window(1), "model", CONFIG) is not None
     time.sleep(0.1)
-    assert cache.get("model", b"a") is None
+    assert cache.get(window(1), "model", CONFIG) is None
     assert len(cache) == 0
-    cache.set("model", b"b", prediction(2.0))
-    assert cache.get("model", b"b").price == 2.0  # a fresh entry lives again
+    put(cache, "model", window(2), 2.0)
+    assert cache.get(window(2), "model", CONFIG)["price"] == 2.0  # a fresh entry lives again
 
 
 def test_the_size_bound_evicts_the_least_recently_used() -> None:
     cache = InMemoryPredictionCache(ttl=60, max_size=3)
-    for name in (b"a", b"b", b"c"):
-        cache.set("model", name, prediction(1.0))
-    assert cache.get("model", b"a") is not None  # a is now the most recently used
-    cache.set("model", b"d", prediction(4.0))
+    a, b, c, d, e = (window(v) for v in range(5))
+
+    def held(*features: np.ndarray) -> bool:
+        return all(cache.get(f, "model", CONFIG) is not None for f in features)
+
+    for features in (a, b, c):
+        put(cache, "model", features, 1.0)
+    assert held(a)  # a is now the most recently used
+    put(cache, "model", d, 4.0)
     assert len(cache) == 3
-    assert cache.get("model", b"b") is None
-    assert all(cache.get("model", name) is not None for name in (b"a", b"c", b"d"))
-    cache.set("model", b"c", prediction(3.0))  # rewriting refreshes too
-    cache.set("model", b"e", prediction(5.0))
-    assert cache.get("model", b"a") is None
-    assert {name for name in (b"c", b"d", b"e") if cache.get("model", name)} == {b"c", b"d", b"e"}
+    assert cache.get(b, "model", CONFIG) is None
+    assert held(a, c, d)
+    put(cache, "model", c, 3.0)  # rewriting refreshes too
+    put(cache, "model", e, 5.0)
+    assert cache.get(a, "model", CONFIG) is None
+    assert held(c, d, e)
+    stats = cache.get_stats()
+    assert stats["evictions"] == 2 and stats["size"] == 3 and stats["max_size"] == 3
+    assert stats["sets"] == 6 and stats["hits"] >= 6 and stats["misses"] == 2
 
 
-def test_invalidate_model_and_clear_return_counts() -> None:
+def test_invalidate_model_config_and_clear_return_counts() -> None:
     cache = InMemoryPredictionCache(ttl=60, max_size=100)
     for index in range(3):
-        cache.set("A:1h:basic:v1", bytes([index]), prediction(index))
+        put(cache, "A:1h:basic:v1", window(index), index)
     for index in range(2):
-        cache.set("B:1h:basic:v1", bytes([index]), prediction(index))
+        put(cache, "B:1h:basic:v1", window(index), index)
+    other_config = {**CONFIG, "confidence_scale_factor": 5.0}
+    cache.set(window(0), "B:1h:basic:v1", other_config, 1.0, 0.5, 1)
     assert cache.invalidate_model("A:1h:basic:v1") == 3
     assert cache.invalidate_model("A:1h:basic:v1") == 0
     assert cache.invalidate_model("unknown") == 0
-    assert len(cache) == 2
-    assert cache.get("B:1h:basic:v1", bytes([1])) is not None
+    assert len(cache) == 3
+    assert cache.invalidate_config("B:1h:basic:v1", other_config) == 1
+    assert cache.get(window(1), "B:1h:basic:v1", CONFIG) is not None
     assert cache.clear() == 2
     assert cache.clear() == 0
     assert len(cache) == 0
 
 
-@pytest.mark.parametrize(("ttl", "max_size"), [(0, 10), (-1, 10), (60, 0), (60, True)])
+@pytest.mark.parametrize(
+    ("ttl", "max_size"),
+    [(0, 10), (-1, 10), (float("nan"), 10), (float("inf"), 10), (60, 0), (60, True)],
+)
 def test_bad_bounds_are_refused(ttl: float, max_size: int) -> None:
     with pytest.raises(ValueError):
         InMemoryPredictionCache(ttl=ttl, max_size=max_size)
+
+
+def test_an_absurd_ttl_is_a_value_error_not_a_panic() -> None:
+    """Issue 11: ``ttl=1e30`` overflowed ``Duration::from_secs_f64`` (``PanicException``)."""
+    with pytest.raises(ValueError, match="ttl"):
+        InMemoryPredictionCache(ttl=1e30)
+    # Representable as a duration but not as a point in time from now: entries never expire.
+    cache = InMemoryPredictionCache(ttl=1e19)
+    put(cache, "model", window(1), 1.0)
+    assert cache.get(window(1), "model", CONFIG)["price"] == 1.0
+
+
+def test_the_built_in_cache_pickles_empty_with_its_bounds() -> None:
+    cache = InMemoryPredictionCache(ttl=30, max_size=7)
+    put(cache, "model", window(1), 1.0)
+    copy = pickle.loads(pickle.dumps(cache))
+    assert type(copy) is InMemoryPredictionCache
+    assert (copy.ttl, copy.max_size, len(copy)) == (30.0, 7, 0)
 
 
 def test_thread_safety_smoke() -> None:
@@ -116,10 +173,10 @@ def test_thread_safety_smoke() -> None:
         try:
             for index in range(2000):
                 key = f"model-{index % 4}"
-                digest = bytes([slot, index % 97])
-                cache.set(key, digest, prediction(float(index)))
-                found = cache.get(key, digest)
-                assert found is None or found.price >= 0
+                features = np.array([slot, index % 97], dtype=np.float64)
+                cache.set(features, key, CONFIG, float(index), 0.5, 1)
+                found = cache.get(features, key, CONFIG)
+                assert found is None or found["price"] >= 0
                 if index % 250 == 0:
                     cache.invalidate_model(key)
                 if index % 777 == 0:
@@ -341,3 +398,33 @@ def test_cache_keys_follow_shape_and_dtype(cached_root: Path) -> None:
     assert len(cache) == 3
     assert cache.hits == 0
     assert max(prices) - min(prices) < 1e-5
+
+
+def test_the_runners_entries_are_upstreams_entries(cached_root: Path) -> None:
+    """What a runner stored through the Rust fast path is what upstream's ``get`` finds: the same
+    features, the bundle key and the runner's ``cache_config``."""
+    cache = InMemoryPredictionCache()
+    registry = registry_with(cached_root, cache)
+    bundle = registry.select_bundle(symbol="AAA", model_type="basic", timeframe="1h")
+    features = np.random.default_rng(3).normal(size=(4, 3))
+    fresh = bundle.runner.predict(features)
+    config = bundle.runner.cache_config
+    assert config == {
+        "confidence_scale_factor": 10.0,
+        "direction_threshold": 0.01,
+        "normalization_params": {"a": {"mean": 1.0, "std": 2.0}},
+    }
+    stored = cache.get(features, bundle.key, config)
+    assert stored == {
+        "price": fresh.price,
+        "confidence": fresh.confidence,
+        "direction": fresh.direction,
+    }
+    # an entry written through the protocol is served by the runner
+    cache.set(features + 1, bundle.key, config, 123.0, 0.25, -1)
+    served = bundle.runner.predict(features + 1)
+    assert (served.price, served.confidence, served.direction) == (123.0, 0.25, -1)
+    assert served.model_name == bundle.key and served.probabilities is None
+    assert cache.invalidate_config(bundle.key, config) == 2
+    stats = cache.get_stats()
+    assert stats["hits"] == 2 and stats["sets"] == 2 and 0 < stats["hit_rate"] < 1

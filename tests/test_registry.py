@@ -482,7 +482,7 @@ def test_strategy_model_metadata_is_merged_with_the_path(tmp_path: Path) -> None
         "model_type": "bare",
         "version_id": "2025-10-30_1h_v1",
     }
-    assert bare.feature_schema is None and bare.metrics is None
+    assert bare.feature_schema == {} and bare.metrics == {}  # upstream: {} when absent
 
 
 def test_schema_override_through_the_config(tmp_path: Path) -> None:

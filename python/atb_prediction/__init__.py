@@ -6,10 +6,11 @@ Importing the package is cheap: ONNX Runtime is loaded on first use, and neither
 
 from __future__ import annotations
 
+import logging
+
 from atb_prediction._core import (
     BundleRecord,
     InvalidBundle,
-    ModelPrediction,
     OnnxSession,
     RegistryIndex,
     TensorInfo,
@@ -29,10 +30,15 @@ from atb_prediction.models.exceptions import (
     SchemaValidationError,
 )
 from atb_prediction.models.onnx_runner import OnnxRunner
+from atb_prediction.models.prediction import ModelPrediction
 from atb_prediction.models.registry import PredictionModelRegistry, ReloadSummary, StrategyModel
 from atb_prediction.models.scanning import scan_registry
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides what is shown: without this, Python's last-resort
+# handler would print the package's warnings to stderr.
+logging.getLogger("atb_prediction").addHandler(logging.NullHandler())
 
 __all__ = [
     "BundleRecord",

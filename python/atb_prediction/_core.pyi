@@ -9,12 +9,13 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+from atb_prediction.models.prediction import ModelPrediction
+
 __all__ = [
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
     "LoadedBundle",
-    "ModelPrediction",
     "OnnxSession",
     "PredictionStore",
     "Predictor",
@@ -41,6 +42,9 @@ _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
 class TensorInfo:
     """The name, numpy dtype and shape (``None`` for dynamic dimensions) of a model input/output."""
 
+    def __new__(
+        cls, name: str, dtype: npt.DTypeLike, shape: Sequence[int | None]
+    ) -> TensorInfo: ...
     @property
     def name(self) -> str: ...
     @property
@@ -48,6 +52,7 @@ class TensorInfo:
     @property
     def shape(self) -> tuple[int | None, ...]: ...
     def __eq__(self, value: object, /) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
 @final
 class OnnxSession:
@@ -82,37 +87,8 @@ class OnnxSession:
     def providers(self) -> list[str]: ...
     @property
     def origin(self) -> str: ...
-
-@final
-class ModelPrediction:
-    """One prediction (upstream's fields)."""
-
-    def __new__(
-        cls,
-        price: float,
-        confidence: float,
-        direction: int,
-        model_name: str,
-        inference_time: float,
-        probabilities: Sequence[float] | None = None,
-    ) -> ModelPrediction: ...
-    @property
-    def price(self) -> float: ...
-    @property
-    def confidence(self) -> float: ...
-    @property
-    def direction(self) -> int: ...
-    @property
-    def model_name(self) -> str: ...
-    @property
-    def inference_time(self) -> float: ...
-    @property
-    def probabilities(self) -> tuple[float, ...] | None: ...
-    def as_dict(self) -> dict[str, Any]: ...
-    def replace(
-        self, *, inference_time: float | None = None, model_name: str | None = None
-    ) -> ModelPrediction: ...
-    def __eq__(self, value: object, /) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]:
+        """By reference to the model file; a session opened from bytes raises ``TypeError``."""
 
 @final
 class Predictor:
@@ -126,6 +102,7 @@ class Predictor:
         timeout: float | None = None,
         cache: PredictionStore | None = None,
         cache_key: str | None = None,
+        cache_config: str = "",
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
@@ -141,10 +118,22 @@ class PredictionStore:
     """The built-in prediction cache's storage (``InMemoryPredictionCache`` subclasses it)."""
 
     def __new__(cls, ttl: float = 60.0, max_size: int | None = None) -> PredictionStore: ...
-    def get(self, model_key: str, digest: bytes) -> ModelPrediction | None: ...
-    def set(self, model_key: str, digest: bytes, prediction: ModelPrediction) -> None: ...
+    def lookup(
+        self, features: npt.ArrayLike, model_name: str, config_key: str
+    ) -> dict[str, Any] | None: ...
+    def store(
+        self,
+        features: npt.ArrayLike,
+        model_name: str,
+        config_key: str,
+        price: float,
+        confidence: float,
+        direction: int,
+    ) -> None: ...
     def clear(self) -> int: ...
-    def invalidate_model(self, model_key: str) -> int: ...
+    def invalidate_model(self, model_name: str) -> int: ...
+    def invalidate_config_key(self, model_name: str, config_key: str) -> int: ...
+    def get_stats(self) -> dict[str, Any]: ...
     @property
     def ttl(self) -> float: ...
     @property

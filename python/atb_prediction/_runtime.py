@@ -4,13 +4,22 @@ The Rust core loads ONNX Runtime dynamically. The library is found without impor
 ``onnxruntime`` Python module (which is slow to import and loads a second copy of the runtime's
 Python bindings): ``importlib.util.find_spec`` gives the package folder, and the library sits in
 ``onnxruntime/capi/``. ``ORT_DYLIB_PATH`` overrides the search.
+
+``find_spec`` answers from ``sys.modules`` when the module is there, so a stub put at
+``sys.modules["onnxruntime"]`` (upstream's test configuration does this) makes it raise or give
+a spec without a location; the package folder is then searched for on ``sys.path`` and in the
+site-packages folders instead.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
 import re
+import site
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from atb_prediction.models.exceptions import RuntimeLibraryError
@@ -47,24 +56,26 @@ def find_library() -> str:
             raise RuntimeLibraryError(f"ORT_DYLIB_PATH={override!r} names no file")
         return str(path)
 
-    spec = importlib.util.find_spec("onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeLibraryError(
-            "the onnxruntime package is not installed (looked for it with "
-            "importlib.util.find_spec); install it with `pip install 'onnxruntime>=1.27'` "
-            "or set ORT_DYLIB_PATH to libonnxruntime"
-        )
     searched: list[str] = []
     candidates: list[tuple[tuple[int, ...], Path]] = []
-    for location in spec.submodule_search_locations:
-        capi = Path(location) / "capi"
-        searched.append(str(capi))
-        if not capi.is_dir():
-            continue
-        for entry in capi.iterdir():
-            version = _version_of(entry.name)
-            if version is not None and entry.is_file():
-                candidates.append((version, entry.resolve()))
+    for locations in _package_locations():
+        for location in locations:
+            capi = location / "capi"
+            searched.append(str(capi))
+            if not capi.is_dir():
+                continue
+            for entry in capi.iterdir():
+                version = _version_of(entry.name)
+                if version is not None and entry.is_file():
+                    candidates.append((version, entry.resolve()))
+        if candidates:
+            break
+    if not searched:
+        raise RuntimeLibraryError(
+            "the onnxruntime package is not installed (looked for it with "
+            "importlib.util.find_spec and on sys.path); install it with "
+            "`pip install 'onnxruntime>=1.27'` or set ORT_DYLIB_PATH to libonnxruntime"
+        )
     if not candidates:
         raise RuntimeLibraryError(
             f"no libonnxruntime shared library found in {', '.join(searched)}; "
@@ -78,3 +89,29 @@ def find_library() -> str:
             f"{MINIMUM_VERSION[0]}.{MINIMUM_VERSION[1]}; upgrade with `pip install -U onnxruntime`"
         )
     return str(path)
+
+
+def _package_locations() -> Iterator[list[Path]]:
+    """Candidate folders of the installed ``onnxruntime`` package, best source first, found
+    without importing it."""
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+    except (ImportError, ValueError):  # a stub in sys.modules with no or a broken __spec__
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        yield [Path(location) for location in spec.submodule_search_locations]
+    # The path-based finder never looks at sys.modules.
+    spec = importlib.machinery.PathFinder.find_spec("onnxruntime")
+    if spec is not None and spec.submodule_search_locations:
+        yield [Path(location) for location in spec.submodule_search_locations]
+    found = [path for path in _site_folders() if path.is_dir()]
+    if found:
+        yield found
+
+
+def _site_folders() -> Iterator[Path]:
+    """``onnxruntime`` under each site-packages folder, for when ``sys.path`` was trimmed."""
+    folders = [*site.getsitepackages(), site.getusersitepackages(), *sys.path]
+    for folder in dict.fromkeys(folders):
+        if folder:
+            yield Path(folder) / "onnxruntime"

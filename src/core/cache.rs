@@ -1,8 +1,9 @@
 //! The built-in prediction cache: thread-safe, entries expire after a TTL, and the least
 //! recently used entry goes first when the cache is full.
 //!
-//! Keys are a model key (the bundle key, so two bundles that both name their file `model.onnx`
-//! never share entries) and a 128-bit digest of the features' dtype, shape and bytes.
+//! An entry is keyed like upstream's `PredictionCacheManager` keys it: a model name (the bundle
+//! key, so two bundles that both name their file `model.onnx` never share entries), a digest of
+//! the prediction configuration, and a digest of the features' dtype, shape and bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,20 +12,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::core::error::{Error, Result};
 use crate::core::hashing::FastMap;
-use crate::core::predict::Prediction;
 
-/// A digest of feature data: equal only for the same dtype, shape and bytes.
+/// A 128-bit digest: of feature data (equal only for the same dtype, shape and bytes), or of a
+/// configuration's canonical text.
 pub type Digest = [u8; 16];
-
-/// A caller's digest of any length as a [`Digest`]: 16 bytes are kept as they are (what
-/// [`digest`] makes), anything else is hashed down to 16.
-pub fn normalize_digest(bytes: &[u8]) -> Digest {
-    match <Digest>::try_from(bytes) {
-        Ok(digest) => digest,
-        Err(_) => xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes(),
-    }
-}
 
 /// Digests features given as their dtype name, shape and raw bytes.
 pub fn digest(dtype: &str, shape: &[usize], bytes: &[u8]) -> Digest {
@@ -39,8 +32,28 @@ pub fn digest(dtype: &str, shape: &[usize], bytes: &[u8]) -> Digest {
     hasher.digest128().to_le_bytes()
 }
 
-/// What the cache keeps per entry: a prediction and the model name it reported.
-#[derive(Debug, Clone, PartialEq)]
+/// Digests a configuration's canonical text (upstream's `json.dumps(config, sort_keys=True)`).
+pub fn config_digest(text: &str) -> Digest {
+    xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes()
+}
+
+/// A TTL in seconds as a [`Duration`], refusing what is not positive, not finite, or too large
+/// for a `Duration` (which would otherwise panic deep inside the cache).
+pub fn ttl_from_secs(seconds: f64) -> Result<Duration> {
+    let invalid = || {
+        Error::InvalidArgument(format!(
+            "ttl must be a positive number of seconds no larger than {}, got {seconds}",
+            Duration::MAX.as_secs()
+        ))
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(invalid());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| invalid())
+}
+
+/// What the cache keeps per entry: upstream's cached fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CachedPrediction {
     /// The predicted price.
     pub price: f64,
@@ -48,56 +61,58 @@ pub struct CachedPrediction {
     pub confidence: f64,
     /// The direction (kept wide: the Python API accepts any integer).
     pub direction: i64,
-    /// The model name.
-    pub model_name: String,
-    /// Class probabilities, for classifiers.
-    pub probabilities: Option<Vec<f64>>,
-    /// Seconds the original prediction took.
-    pub inference_time: f64,
 }
 
-impl CachedPrediction {
-    /// Wraps a core prediction.
-    pub fn new(prediction: Prediction, model_name: String) -> Self {
-        Self {
-            price: prediction.price,
-            confidence: prediction.confidence,
-            direction: i64::from(prediction.direction),
-            model_name,
-            probabilities: prediction.probabilities,
-            inference_time: 0.0,
-        }
-    }
+/// Where an entry lives: model name, configuration digest, features digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The model name (a bundle key).
+    pub model: Arc<str>,
+    /// [`config_digest`] of the configuration.
+    pub config: Digest,
+    /// [`digest`] of the features.
+    pub features: Digest,
 }
 
-type Key = (Arc<str>, Digest);
+/// Counters since the cache was made (upstream's `get_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing or an expired entry.
+    pub misses: u64,
+    /// Entries written.
+    pub sets: u64,
+    /// Entries dropped to stay within the size bound.
+    pub evictions: u64,
+    /// Entries dropped because their TTL had passed.
+    pub expirations: u64,
+}
 
 struct Entry {
-    expires: Instant,
+    /// `None` when the TTL reaches past what an `Instant` can represent: never expires.
+    expires: Option<Instant>,
     tick: u64,
     value: CachedPrediction,
 }
 
 #[derive(Default)]
 struct Entries {
-    by_key: FastMap<Key, Entry>,
+    by_key: FastMap<CacheKey, Entry>,
     /// Recency order: the smallest tick is the least recently used key.
-    by_tick: BTreeMap<u64, Key>,
+    by_tick: BTreeMap<u64, CacheKey>,
     next_tick: u64,
+    stats: CacheStats,
 }
 
 impl Entries {
-    fn touch(&mut self, key: &Key) {
+    fn tick(&mut self) -> u64 {
         let tick = self.next_tick;
         self.next_tick += 1;
-        if let Some(entry) = self.by_key.get_mut(key) {
-            self.by_tick.remove(&entry.tick);
-            entry.tick = tick;
-            self.by_tick.insert(tick, key.clone());
-        }
+        tick
     }
 
-    fn remove(&mut self, key: &Key) -> bool {
+    fn remove(&mut self, key: &CacheKey) -> bool {
         match self.by_key.remove(key) {
             Some(entry) => {
                 self.by_tick.remove(&entry.tick);
@@ -105,6 +120,14 @@ impl Entries {
             }
             None => false,
         }
+    }
+
+    fn remove_where(&mut self, doomed: impl Fn(&CacheKey) -> bool) -> usize {
+        let keys: Vec<CacheKey> = self.by_key.keys().filter(|k| doomed(k)).cloned().collect();
+        for key in &keys {
+            self.remove(key);
+        }
+        keys.len()
     }
 }
 
@@ -146,27 +169,43 @@ impl PredictionCache {
     }
 
     /// The cached prediction, unless absent or expired (an expired entry is dropped).
-    pub fn get(&self, model_key: &Arc<str>, digest: &Digest) -> Option<CachedPrediction> {
-        let key = (Arc::clone(model_key), *digest);
+    pub fn get(&self, key: &CacheKey) -> Option<CachedPrediction> {
         let mut entries = self.entries.lock();
-        let expires = entries.by_key.get(&key)?.expires;
-        if expires <= Instant::now() {
-            entries.remove(&key);
-            return None;
+        let tick = entries.tick();
+        let now = Instant::now();
+        let found = match entries.by_key.get_mut(key) {
+            Some(entry) if entry.expires.map_or(true, |at| at > now) => {
+                let old = std::mem::replace(&mut entry.tick, tick);
+                Some((old, entry.value))
+            }
+            Some(_) => {
+                entries.remove(key);
+                entries.stats.expirations += 1;
+                None
+            }
+            None => None,
+        };
+        match found {
+            Some((old, value)) => {
+                entries.by_tick.remove(&old);
+                entries.by_tick.insert(tick, key.clone());
+                entries.stats.hits += 1;
+                Some(value)
+            }
+            None => {
+                entries.stats.misses += 1;
+                None
+            }
         }
-        entries.touch(&key);
-        entries.by_key.get(&key).map(|entry| entry.value.clone())
     }
 
     /// Stores a prediction, evicting the least recently used entries beyond `max_size`.
-    pub fn set(&self, model_key: &Arc<str>, digest: &Digest, value: CachedPrediction) {
-        let key = (Arc::clone(model_key), *digest);
+    pub fn set(&self, key: CacheKey, value: CachedPrediction) {
+        let expires = Instant::now().checked_add(self.ttl);
         let mut entries = self.entries.lock();
         entries.remove(&key);
-        let tick = entries.next_tick;
-        entries.next_tick += 1;
+        let tick = entries.tick();
         entries.by_tick.insert(tick, key.clone());
-        let expires = Instant::now() + self.ttl;
         entries.by_key.insert(
             key,
             Entry {
@@ -175,11 +214,13 @@ impl PredictionCache {
                 value,
             },
         );
+        entries.stats.sets += 1;
         while entries.by_key.len() > self.max_size {
             let Some((_, oldest)) = entries.by_tick.pop_first() else {
                 break;
             };
             entries.by_key.remove(&oldest);
+            entries.stats.evictions += 1;
         }
     }
 
@@ -193,18 +234,20 @@ impl PredictionCache {
     }
 
     /// Drops one model's entries; returns how many.
-    pub fn invalidate_model(&self, model_key: &str) -> usize {
-        let mut entries = self.entries.lock();
-        let doomed: Vec<Key> = entries
-            .by_key
-            .keys()
-            .filter(|(model, _)| &**model == model_key)
-            .cloned()
-            .collect();
-        for key in &doomed {
-            entries.remove(key);
-        }
-        doomed.len()
+    pub fn invalidate_model(&self, model: &str) -> usize {
+        self.entries.lock().remove_where(|key| &*key.model == model)
+    }
+
+    /// Drops one model's entries made under one configuration; returns how many.
+    pub fn invalidate_config(&self, model: &str, config: &Digest) -> usize {
+        self.entries
+            .lock()
+            .remove_where(|key| &*key.model == model && key.config == *config)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CacheStats {
+        self.entries.lock().stats
     }
 
     /// How many entries are held (expired ones included until they are looked up).
@@ -223,29 +266,35 @@ mod tests {
     use super::*;
 
     fn value(price: f64) -> CachedPrediction {
-        CachedPrediction::new(
-            Prediction {
-                price,
-                confidence: 0.5,
-                direction: 1,
-                probabilities: None,
-            },
-            "m".to_owned(),
-        )
+        CachedPrediction {
+            price,
+            confidence: 0.5,
+            direction: 1,
+        }
+    }
+
+    fn key(model: &str, config: u8, features: u8) -> CacheKey {
+        CacheKey {
+            model: Arc::from(model),
+            config: [config; 16],
+            features: [features; 16],
+        }
     }
 
     #[test]
     fn least_recently_used_goes_first() {
         let cache = PredictionCache::new(Duration::from_secs(60), 2);
-        let model: Arc<str> = Arc::from("m");
-        let (a, b, c) = ([1; 16], [2; 16], [3; 16]);
-        cache.set(&model, &a, value(1.0));
-        cache.set(&model, &b, value(2.0));
-        assert!(cache.get(&model, &a).is_some());
-        cache.set(&model, &c, value(3.0));
-        assert!(cache.get(&model, &b).is_none());
-        assert_eq!(cache.get(&model, &a).unwrap().price, 1.0);
+        let (a, b, c) = (key("m", 0, 1), key("m", 0, 2), key("m", 0, 3));
+        cache.set(a.clone(), value(1.0));
+        cache.set(b.clone(), value(2.0));
+        assert!(cache.get(&a).is_some());
+        cache.set(c, value(3.0));
+        assert!(cache.get(&b).is_none());
+        assert_eq!(cache.get(&a).unwrap().price, 1.0);
         assert_eq!(cache.len(), 2);
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses, stats.sets), (2, 1, 3));
+        assert_eq!(stats.evictions, 1);
         assert_eq!(cache.invalidate_model("m"), 2);
         assert!(cache.is_empty());
     }
@@ -253,11 +302,35 @@ mod tests {
     #[test]
     fn entries_expire() {
         let cache = PredictionCache::new(Duration::from_millis(1), 10);
-        let model: Arc<str> = Arc::from("m");
-        cache.set(&model, &[0; 16], value(1.0));
+        cache.set(key("m", 0, 0), value(1.0));
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(&model, &[0; 16]).is_none());
+        assert!(cache.get(&key("m", 0, 0)).is_none());
         assert_eq!(cache.len(), 0);
+        assert_eq!(cache.stats().expirations, 1);
+    }
+
+    #[test]
+    fn configurations_are_told_apart_and_invalidated_alone() {
+        let cache = PredictionCache::new(Duration::from_secs(60), 10);
+        cache.set(key("m", 1, 0), value(1.0));
+        cache.set(key("m", 2, 0), value(2.0));
+        cache.set(key("n", 1, 0), value(3.0));
+        assert_eq!(cache.get(&key("m", 2, 0)).unwrap().price, 2.0);
+        assert_eq!(cache.invalidate_config("m", &[1; 16]), 1);
+        assert!(cache.get(&key("m", 1, 0)).is_none());
+        assert!(cache.get(&key("n", 1, 0)).is_some());
+        assert_eq!(cache.clear(), 2);
+    }
+
+    #[test]
+    fn huge_ttls_are_refused_or_never_expire_instead_of_panicking() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e30] {
+            assert!(ttl_from_secs(bad).is_err(), "{bad}");
+        }
+        // Representable as a Duration, but not as an Instant from now: never expires.
+        let cache = PredictionCache::new(ttl_from_secs(1e19).unwrap(), 10);
+        cache.set(key("m", 0, 0), value(1.0));
+        assert!(cache.get(&key("m", 0, 0)).is_some());
     }
 
     #[test]

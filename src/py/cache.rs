@@ -1,19 +1,20 @@
 //! The built-in prediction cache (`InMemoryPredictionCache`'s storage) and `features_digest`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 
-use crate::core::cache::{digest, normalize_digest, CachedPrediction, PredictionCache};
+use crate::core::cache::{
+    config_digest, digest, ttl_from_secs, CacheKey, CachedPrediction, Digest, PredictionCache,
+};
 use crate::core::Error;
-use crate::py::predictor::PyModelPrediction;
 
 /// A thread-safe, TTL- and size-bounded (least recently used first out) prediction cache.
 ///
-/// `atb_prediction.InMemoryPredictionCache` is this class; the runners of a registry use it
-/// directly from Rust, so a cached prediction costs no Python frame.
+/// `atb_prediction.InMemoryPredictionCache` subclasses this class and adds upstream's
+/// `get`/`set`/`invalidate_config`, which take a configuration dict; the runners of a registry
+/// use the storage directly from Rust, so a cached prediction costs no Python frame.
 #[pyclass(
     frozen,
     subclass,
@@ -31,8 +32,19 @@ impl PyPredictionStore {
     }
 }
 
-fn model_key(key: &str) -> Arc<str> {
-    Arc::from(key)
+/// The [`digest`] of a feature array as the caller gave it.
+fn features_key(features: &Bound<'_, PyAny>) -> PyResult<Digest> {
+    let held = crate::py::arrays::hold_any(features)?;
+    let (shape, data) = held.view();
+    Ok(digest(data.element_type().name(), shape, data.as_bytes()))
+}
+
+fn key(features: &Bound<'_, PyAny>, model_name: &str, config_key: &str) -> PyResult<CacheKey> {
+    Ok(CacheKey {
+        model: Arc::from(model_name),
+        config: config_digest(config_key),
+        features: features_key(features)?,
+    })
 }
 
 #[pymethods]
@@ -40,12 +52,7 @@ impl PyPredictionStore {
     #[new]
     #[pyo3(signature = (ttl=60.0, max_size=None))]
     fn new(ttl: f64, max_size: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        if !(ttl.is_finite() && ttl > 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "ttl must be a positive number of seconds, got {ttl}"
-            ))
-            .into());
-        }
+        let ttl = ttl_from_secs(ttl)?;
         // `True` is an int in Python; a size given as a bool is a mistake, not 1.
         let max_size: i64 = match max_size {
             None => 1000,
@@ -64,36 +71,48 @@ impl PyPredictionStore {
             .into());
         }
         Ok(Self {
-            inner: Arc::new(PredictionCache::new(
-                Duration::from_secs_f64(ttl),
-                max_size as usize,
-            )),
+            inner: Arc::new(PredictionCache::new(ttl, max_size as usize)),
         })
     }
 
-    /// The cached prediction, or `None` when absent or expired.
-    fn get(&self, model_key: &str, digest: &[u8]) -> Option<PyModelPrediction> {
-        self.inner
-            .get(&self::model_key(model_key), &normalize_digest(digest))
-            .map(PyModelPrediction::from_cached)
+    /// The cached `{price, confidence, direction}` for `features` under `model_name` and the
+    /// configuration whose canonical text is `config_key`, or `None` when absent or expired.
+    fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        features: &Bound<'py, PyAny>,
+        model_name: &str,
+        config_key: &str,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(hit) = self.inner.get(&key(features, model_name, config_key)?) else {
+            return Ok(None);
+        };
+        let dict = PyDict::new(py);
+        dict.set_item("price", hit.price)?;
+        dict.set_item("confidence", hit.confidence)?;
+        dict.set_item("direction", hit.direction)?;
+        Ok(Some(dict))
     }
 
-    /// Stores a prediction.
-    fn set(&self, model_key: &str, digest: &[u8], prediction: &Bound<'_, PyModelPrediction>) {
-        let prediction = prediction.get();
-        let value = CachedPrediction {
-            price: prediction.price,
-            confidence: prediction.confidence,
-            direction: prediction.direction,
-            model_name: prediction.model_name.clone(),
-            probabilities: prediction.probabilities.clone(),
-            inference_time: prediction.inference_time,
-        };
+    /// Stores a prediction for `features` under `model_name` and `config_key`.
+    fn store(
+        &self,
+        features: &Bound<'_, PyAny>,
+        model_name: &str,
+        config_key: &str,
+        price: f64,
+        confidence: f64,
+        direction: i64,
+    ) -> PyResult<()> {
         self.inner.set(
-            &self::model_key(model_key),
-            &normalize_digest(digest),
-            value,
+            key(features, model_name, config_key)?,
+            CachedPrediction {
+                price,
+                confidence,
+                direction,
+            },
         );
+        Ok(())
     }
 
     /// Drops everything; returns how many entries were dropped.
@@ -102,8 +121,37 @@ impl PyPredictionStore {
     }
 
     /// Drops one model's entries; returns how many were dropped.
-    fn invalidate_model(&self, model_key: &str) -> usize {
-        self.inner.invalidate_model(model_key)
+    fn invalidate_model(&self, model_name: &str) -> usize {
+        self.inner.invalidate_model(model_name)
+    }
+
+    /// Drops one model's entries made under the configuration whose text is `config_key`.
+    fn invalidate_config_key(&self, model_name: &str, config_key: &str) -> usize {
+        self.inner
+            .invalidate_config(model_name, &config_digest(config_key))
+    }
+
+    /// Upstream's statistics: hits, misses, sets, evictions, expirations, size, max_size, ttl and
+    /// hit_rate.
+    fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.inner.stats();
+        let lookups = stats.hits + stats.misses;
+        let dict = PyDict::new(py);
+        dict.set_item("hits", stats.hits)?;
+        dict.set_item("misses", stats.misses)?;
+        dict.set_item("sets", stats.sets)?;
+        dict.set_item("evictions", stats.evictions)?;
+        dict.set_item("expirations", stats.expirations)?;
+        dict.set_item("size", self.inner.len())?;
+        dict.set_item("max_size", self.inner.max_size())?;
+        dict.set_item("ttl", self.inner.ttl().as_secs_f64())?;
+        let rate = if lookups == 0 {
+            0.0
+        } else {
+            stats.hits as f64 / lookups as f64
+        };
+        dict.set_item("hit_rate", rate)?;
+        Ok(dict)
     }
 
     /// Seconds an entry stays valid.
@@ -123,14 +171,11 @@ impl PyPredictionStore {
     }
 }
 
-/// A 16-byte digest of an array's dtype, shape and bytes (the built-in cache's key).
+/// A 16-byte digest of an array's dtype, shape and bytes (the built-in cache's features key).
 #[pyfunction]
 pub fn features_digest<'py>(
     py: Python<'py>,
     features: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let held = crate::py::arrays::hold_any(features)?;
-    let (shape, data) = held.view();
-    let value = digest(data.element_type().name(), shape, data.as_bytes());
-    Ok(PyBytes::new(py, &value))
+    Ok(PyBytes::new(py, &features_key(features)?))
 }

@@ -1,225 +1,215 @@
-//! `Predictor` (upstream's `OnnxRunner.predict` done in Rust) and the `ModelPrediction` value.
+//! `Predictor`: upstream's `OnnxRunner.predict` done in Rust.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString};
 
 use crate::core::bundle::LoadedBundle;
-use crate::core::cache::{digest, CachedPrediction, PredictionCache};
+use crate::core::cache::{
+    config_digest, digest, CacheKey, CachedPrediction, Digest, PredictionCache,
+};
 use crate::core::options::timeout_from_seconds;
-use crate::core::predict::{Features, Predictor};
+use crate::core::predict::{Features, Prediction, Predictor};
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
 use crate::py::gil::detached;
-use crate::py::repr::{float, quoted};
+use crate::py::log;
+use crate::py::prediction::{new_prediction, PredictionFields};
+use crate::py::repr::quoted;
 
-/// One prediction, with upstream's fields.
-#[pyclass(
-    frozen,
-    module = "atb_prediction._core",
-    name = "ModelPrediction",
-    eq,
-    skip_from_py_object
-)]
-#[derive(Debug, Clone, PartialEq)]
-pub struct PyModelPrediction {
-    /// The predicted price (NaN for classifiers).
-    #[pyo3(get)]
-    pub(crate) price: f64,
-    /// In `[0, 1]`.
-    #[pyo3(get)]
-    pub(crate) confidence: f64,
-    /// `1`, `0` or `-1`.
-    #[pyo3(get)]
-    pub(crate) direction: i64,
-    /// The model that predicted it.
-    #[pyo3(get)]
-    pub(crate) model_name: String,
-    /// Seconds spent in `predict`.
-    #[pyo3(get)]
-    pub(crate) inference_time: f64,
-    /// Class probabilities for classifiers, else `None`.
-    pub(crate) probabilities: Option<Vec<f64>>,
+/// The built-in cache as one predictor uses it: its entries are keyed by this model name and
+/// this configuration's digest.
+struct NativeCache {
+    store: Arc<PredictionCache>,
+    model: Arc<str>,
+    config: Digest,
 }
 
-impl PyModelPrediction {
-    /// A prediction taken from the cache, as it was stored.
-    pub fn from_cached(cached: CachedPrediction) -> Self {
-        let time = cached.inference_time;
-        Self::with_time(cached, time)
-    }
+/// Warnings that depend on the input or the output, each given once per predictor.
+const WARNED_FEATURE_COUNT: u8 = 1;
+const WARNED_NONFINITE_OUTPUT: u8 = 2;
 
-    fn with_time(cached: CachedPrediction, inference_time: f64) -> Self {
-        Self {
-            price: cached.price,
-            confidence: cached.confidence,
-            direction: cached.direction,
-            model_name: cached.model_name,
-            inference_time,
-            probabilities: cached.probabilities,
-        }
-    }
-}
-
-#[pymethods]
-impl PyModelPrediction {
-    #[new]
-    #[pyo3(signature = (price, confidence, direction, model_name, inference_time, probabilities=None))]
-    fn new(
-        price: f64,
-        confidence: f64,
-        direction: i64,
-        model_name: String,
-        inference_time: f64,
-        probabilities: Option<Vec<f64>>,
-    ) -> Self {
-        Self {
-            price,
-            confidence,
-            direction,
-            model_name,
-            inference_time,
-            probabilities,
-        }
-    }
-
-    /// The probabilities as a tuple (upstream's type), or `None`.
-    #[getter(probabilities)]
-    fn probabilities_tuple<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        self.probabilities
-            .as_ref()
-            .map(|p| PyTuple::new(py, p))
-            .transpose()
-    }
-
-    /// The fields as a dict.
-    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("price", self.price)?;
-        dict.set_item("confidence", self.confidence)?;
-        dict.set_item("direction", self.direction)?;
-        dict.set_item("model_name", &self.model_name)?;
-        dict.set_item("inference_time", self.inference_time)?;
-        dict.set_item("probabilities", self.probabilities_tuple(py)?)?;
-        Ok(dict)
-    }
-
-    /// A copy with the given fields replaced (used by caches to restamp timing).
-    #[pyo3(signature = (*, inference_time=None, model_name=None))]
-    fn replace(&self, inference_time: Option<f64>, model_name: Option<String>) -> Self {
-        let mut copy = self.clone();
-        if let Some(time) = inference_time {
-            copy.inference_time = time;
-        }
-        if let Some(name) = model_name {
-            copy.model_name = name;
-        }
-        copy
-    }
-
-    fn __repr__(&self) -> String {
-        let probabilities = match &self.probabilities {
-            Some(p) => format!(
-                "({})",
-                p.iter().map(|v| float(*v)).collect::<Vec<_>>().join(", ")
-                    + if p.len() == 1 { "," } else { "" }
-            ),
-            None => "None".to_owned(),
-        };
-        format!(
-            "ModelPrediction(price={}, confidence={}, direction={}, model_name={}, inference_time={}, probabilities={probabilities})",
-            float(self.price), float(self.confidence), self.direction, quoted(&self.model_name), float(self.inference_time)
-        )
-    }
+/// What one prediction came from.
+enum Outcome {
+    Hit(CachedPrediction),
+    Fresh(Prediction),
 }
 
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
 #[pyclass(frozen, module = "atb_prediction._core", name = "Predictor")]
 pub struct PyPredictor {
     bundle: Arc<LoadedBundle>,
-    model_name: String,
+    model_name: Py<PyString>,
     timeout: Option<Duration>,
-    /// The built-in cache and this bundle's key in it; `None` for classifiers (never cached).
-    cache: Option<(Arc<PredictionCache>, Arc<str>)>,
+    /// The built-in cache; `None` for classifiers (never cached).
+    cache: Option<NativeCache>,
+    /// Legacy bundles (no `feature_names`): how many columns `normalization_params` covers.
+    key_order_columns: Option<usize>,
+    /// `WARNED_*` bits already logged.
+    warned: AtomicU8,
 }
 
 impl PyPredictor {
-    /// Holds `features`, then runs `work` on them without the GIL.
+    /// Holds `features`, then runs `work` on them without the GIL; also returns the number of
+    /// feature columns given.
     fn detached_with<T: Send>(
         &self,
         py: Python<'_>,
         features: &Bound<'_, PyAny>,
         work: impl FnOnce(&Predictor<'_>, &Features<'_>, Option<Duration>) -> crate::core::Result<T>
             + Send,
-    ) -> PyResult<T> {
+    ) -> PyResult<(T, usize)> {
         let held = hold_any(features)?;
         let (shape, data) = held.view();
+        let columns = shape.last().copied().unwrap_or(0);
         let features = Features { shape, data };
         let predictor = self.bundle.predictor();
         let timeout = self.timeout;
-        detached(py, || work(&predictor, &features, timeout))
+        let value = detached(py, || work(&predictor, &features, timeout))?;
+        Ok((value, columns))
+    }
+
+    /// Logs `message()` unless the warning `bit` was logged before by this predictor.
+    fn warn_once(&self, py: Python<'_>, bit: u8, message: impl FnOnce() -> String) -> PyResult<()> {
+        if self.warned.load(Ordering::Relaxed) & bit != 0
+            || self.warned.fetch_or(bit, Ordering::Relaxed) & bit != 0
+        {
+            return Ok(());
+        }
+        log::warn(py, self.bundle.session.origin(), &message())
+    }
+
+    /// Upstream's per-call warnings about what was just predicted, given once.
+    fn check(&self, py: Python<'_>, columns: usize, prices: &[f64]) -> PyResult<()> {
+        if let Some(expected) = self.key_order_columns.filter(|&n| n != columns) {
+            self.warn_once(py, WARNED_FEATURE_COUNT, || {
+                format!(
+                    "normalization_params has {expected} entries but the input has {columns} \
+                     features; features without an entry stay unnormalised, entries without a \
+                     feature are ignored"
+                )
+            })?;
+        }
+        if self.bundle.spec.is_cacheable() && prices.iter().any(|p| !p.is_finite()) {
+            self.warn_once(py, WARNED_NONFINITE_OUTPUT, || {
+                "the model output is NaN or infinite; the prediction has confidence 0 and \
+                 direction 0"
+                    .to_owned()
+            })?;
+        }
+        Ok(())
     }
 }
 
 #[pymethods]
 impl PyPredictor {
     #[new]
-    #[pyo3(signature = (bundle, *, model_name, timeout=None, cache=None, cache_key=None))]
+    #[pyo3(signature = (bundle, *, model_name, timeout=None, cache=None, cache_key=None, cache_config=""))]
     fn new(
+        py: Python<'_>,
         bundle: &Bound<'_, PyLoadedBundle>,
-        model_name: String,
+        model_name: Bound<'_, PyString>,
         timeout: Option<f64>,
         cache: Option<&Bound<'_, PyPredictionStore>>,
         cache_key: Option<String>,
+        cache_config: &str,
     ) -> PyResult<Self> {
         let bundle = Arc::clone(bundle.get().core());
+        for warning in &bundle.spec.warnings {
+            log::warn(py, bundle.session.origin(), warning)?;
+        }
         let cache = match cache {
-            Some(cache) if bundle.spec.is_cacheable() => {
-                let key = cache_key.unwrap_or_else(|| model_name.clone());
-                Some((Arc::clone(cache.get().core()), Arc::from(key)))
-            }
+            Some(cache) if bundle.spec.is_cacheable() => Some(NativeCache {
+                store: Arc::clone(cache.get().core()),
+                model: Arc::from(cache_key.unwrap_or_else(|| model_name.to_string())),
+                config: config_digest(cache_config),
+            }),
             _ => None,
         };
+        let spec = &bundle.spec;
+        let key_order_columns = (spec.declared_features.is_none()
+            && !spec.normalization.is_empty())
+        .then_some(spec.normalization.len());
         Ok(Self {
             bundle,
-            model_name,
+            model_name: model_name.unbind(),
             timeout: timeout_from_seconds(timeout)?,
             cache,
+            key_order_columns,
+            warned: AtomicU8::new(0),
         })
     }
 
     /// One prediction from a 1-D, 2-D or 3-D feature array (upstream's `predict`); served from
     /// the built-in cache when one was given and it holds these features.
-    fn predict(&self, py: Python<'_>, features: &Bound<'_, PyAny>) -> PyResult<PyModelPrediction> {
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        features: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let started = Instant::now();
         let cache = self.cache.as_ref();
-        let model_name = &self.model_name;
-        let cached = self.detached_with(py, features, |predictor, features, timeout| {
-            let Some((cache, key)) = cache else {
-                let prediction = predictor.predict(features, timeout)?;
-                return Ok(CachedPrediction::new(prediction, model_name.clone()));
+        let (outcome, columns) = self.detached_with(py, features, |predictor, features, timeout| {
+            let Some(cache) = cache else {
+                return Ok(Outcome::Fresh(predictor.predict(features, timeout)?));
             };
-            let digest = digest(
-                features.data.element_type().name(),
-                features.shape,
-                features.data.as_bytes(),
-            );
-            if let Some(hit) = cache.get(key, &digest) {
-                return Ok(hit);
+            let key = CacheKey {
+                model: Arc::clone(&cache.model),
+                config: cache.config,
+                features: digest(
+                    features.data.element_type().name(),
+                    features.shape,
+                    features.data.as_bytes(),
+                ),
+            };
+            if let Some(hit) = cache.store.get(&key) {
+                return Ok(Outcome::Hit(hit));
             }
-            let fresh =
-                CachedPrediction::new(predictor.predict(features, timeout)?, model_name.clone());
-            cache.set(key, &digest, fresh.clone());
-            Ok(fresh)
+            let fresh = predictor.predict(features, timeout)?;
+            cache.store.set(
+                key,
+                CachedPrediction {
+                    price: fresh.price,
+                    confidence: fresh.confidence,
+                    direction: i64::from(fresh.direction),
+                },
+            );
+            Ok(Outcome::Fresh(fresh))
         })?;
-        Ok(PyModelPrediction::with_time(
-            cached,
-            started.elapsed().as_secs_f64(),
-        ))
+        let inference_time = started.elapsed().as_secs_f64();
+        let model_name = self.model_name.bind(py);
+        match outcome {
+            Outcome::Hit(hit) => new_prediction(
+                py,
+                model_name,
+                PredictionFields {
+                    price: hit.price,
+                    confidence: hit.confidence,
+                    direction: hit.direction,
+                    inference_time,
+                    probabilities: None,
+                },
+            ),
+            Outcome::Fresh(fresh) => {
+                self.check(py, columns, &[fresh.price])?;
+                new_prediction(
+                    py,
+                    model_name,
+                    PredictionFields {
+                        price: fresh.price,
+                        confidence: fresh.confidence,
+                        direction: i64::from(fresh.direction),
+                        inference_time,
+                        probabilities: fresh.probabilities.as_deref(),
+                    },
+                )
+            }
+        }
     }
 
     /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of
@@ -230,7 +220,8 @@ impl PyPredictor {
         py: Python<'py>,
         features: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let batch = self.detached_with(py, features, |p, f, t| p.predict_batch(f, t))?;
+        let (batch, columns) = self.detached_with(py, features, |p, f, t| p.predict_batch(f, t))?;
+        self.check(py, columns, &batch.price)?;
         let dict = PyDict::new(py);
         dict.set_item("price", PyArray1::from_vec(py, batch.price))?;
         dict.set_item("confidence", PyArray1::from_vec(py, batch.confidence))?;
@@ -259,8 +250,8 @@ impl PyPredictor {
 
     /// The model name reported in predictions.
     #[getter]
-    fn model_name(&self) -> &str {
-        &self.model_name
+    fn model_name(&self, py: Python<'_>) -> Py<PyString> {
+        self.model_name.clone_ref(py)
     }
 
     fn __repr__(&self) -> String {

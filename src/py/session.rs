@@ -35,6 +35,31 @@ pub struct PyTensorInfo {
 
 #[pymethods]
 impl PyTensorInfo {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        name: String,
+        dtype: &Bound<'_, PyAny>,
+        shape: Vec<Option<i64>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            name,
+            dtype: py
+                .import("numpy")?
+                .getattr("dtype")?
+                .call1((dtype,))?
+                .unbind(),
+            shape: PyTuple::new(py, shape)?.unbind(),
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let this = slf.get();
+        let args = (this.name.as_str(), this.dtype.bind(py), this.shape.bind(py));
+        (slf.get_type(), args).into_pyobject(py)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "TensorInfo(name={}, dtype={}, shape={})",
@@ -79,6 +104,9 @@ pub struct PyOnnxSession {
     inputs: Py<PyTuple>,
     outputs: Py<PyTuple>,
     output_names: Py<PyTuple>,
+    /// The model file (absolute) and the keyword arguments it was opened with, which is what a
+    /// pickle holds; `None` for a session opened from bytes.
+    reopen: Option<(PathBuf, Py<PyDict>)>,
 }
 
 impl PyOnnxSession {
@@ -99,6 +127,7 @@ impl PyOnnxSession {
             outputs: tensor_infos(py, inner.outputs())?,
             output_names: PyTuple::new(py, output_names)?.unbind(),
             inner,
+            reopen: None,
         })
     }
 }
@@ -226,6 +255,14 @@ impl PyOnnxSession {
         warmup_max_bytes: usize,
         warmup_timeout: Option<f64>,
     ) -> PyResult<Self> {
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("intra_op_threads", intra_op_threads)?;
+        kwargs.set_item("inter_op_threads", inter_op_threads)?;
+        kwargs.set_item("optimization_level", optimization_level)?;
+        kwargs.set_item("providers", &providers)?;
+        kwargs.set_item("warmup", warmup)?;
+        kwargs.set_item("warmup_max_bytes", warmup_max_bytes)?;
+        kwargs.set_item("warmup_timeout", warmup_timeout)?;
         let options = SessionOptions {
             warmup_max_bytes,
             warmup_timeout: timeout_from_seconds(warmup_timeout)?,
@@ -239,7 +276,30 @@ impl PyOnnxSession {
         };
         let inner = open_session(py, model, &options)?;
         log_session_warnings(py, &inner)?;
-        Self::wrap(py, inner)
+        let mut session = Self::wrap(py, inner)?;
+        if !model.is_instance_of::<PyBytes>() {
+            let path: PathBuf = model.extract()?;
+            let path = std::path::absolute(&path).map_err(|error| Error::io(&path, error))?;
+            session.reopen = Some((path, kwargs.unbind()));
+        }
+        Ok(session)
+    }
+
+    /// Pickles by reference to the model file: unpickling opens the file again with the same
+    /// options. A session opened from bytes cannot be pickled (embedding the model would make
+    /// every pickle as large as the model, silently).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let Some((path, kwargs)) = &slf.get().reopen else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "cannot pickle OnnxSession({}): it was opened from bytes, and a session pickles \
+                 by reference to its model file; open it from a file instead",
+                quoted(slf.get().inner.origin())
+            )));
+        };
+        let newobj_ex = py.import("copyreg")?.getattr("__newobj_ex__")?;
+        let args = (slf.get_type(), (path,), kwargs.bind(py));
+        (newobj_ex, args).into_pyobject(py)
     }
 
     /// Runs the model on one array (single-input models) or a dict of name to array.

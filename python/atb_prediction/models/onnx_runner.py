@@ -9,7 +9,6 @@ and raises typed errors instead of wrapping everything in ``RuntimeError``.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,22 @@ import numpy.typing as npt
 from atb_prediction._core import (
     BundleOptions,
     LoadedBundle,
-    ModelPrediction,
     OnnxSession,
     Predictor,
+    RegistryIndex,
     configure_thread_pools,
+    open_version,
 )
 from atb_prediction.config import PredictionConfig
-from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, features_digest
-from atb_prediction.models.exceptions import ModelLoadError
+from atb_prediction.models.cache import (
+    CacheBinding,
+    InMemoryPredictionCache,
+    PredictionCache,
+    cache_config,
+    config_key,
+)
+from atb_prediction.models.exceptions import ModelLoadError, ModelNotAvailableError
+from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = ["ModelPrediction", "OnnxRunner", "bundle_options"]
 
@@ -66,7 +73,13 @@ class OnnxRunner:
     Args:
         model_path: The ``.onnx`` file. Its bundle's ``metadata.json`` is read from the same folder.
         config: Scale factor, direction threshold, timeout, threading and providers.
-        cache_manager: An optional :class:`PredictionCache` for regression predictions.
+        cache_manager: An optional cache manager with upstream's protocol
+            (:class:`PredictionCache`), used for regression predictions when
+            ``config.prediction_cache_enabled``.
+
+    A runner pickles by reference to its model file (the bytes are not embedded): unpickled, in
+    a ``ProcessPoolExecutor`` worker say, it opens the file again (a registry bundle through a
+    scan of its registry, once per process and registry).
     """
 
     def __init__(
@@ -114,8 +127,15 @@ class OnnxRunner:
         self.config = config
         self.model_key = model_key
         self.problems: tuple[str, ...] = bundle.problems
+        self._model_name = model_name
         use_cache = cache is not None and config.prediction_cache_enabled
         self.cache_manager = cache if use_cache else None
+        #: The ``config`` dict upstream hands the cache manager.
+        self.cache_config = cache_config(
+            config.confidence_scale_factor,
+            config.direction_threshold,
+            (bundle.metadata or {}).get("normalization_params") if use_cache else None,
+        )
         # The built-in cache itself (not a subclass, whose methods may be overridden) is used
         # from Rust; any other cache is called from Python in ``predict``.
         native_cache = (
@@ -127,9 +147,12 @@ class OnnxRunner:
             timeout=config.inference_timeout,
             cache=native_cache,
             cache_key=model_key,
+            cache_config=config_key(self.cache_config) if native_cache is not None else "",
         )
         self._python_cache = (
-            self.cache_manager if native_cache is None and bundle.cacheable else None
+            CacheBinding(self.cache_manager, model_key, self.cache_config, model_name)
+            if self.cache_manager is not None and native_cache is None and bundle.cacheable
+            else None
         )
         if not self.problems and self._python_cache is None:
             # The live hot path: with nothing to check or cache in Python, ``predict`` is the Rust
@@ -137,6 +160,23 @@ class OnnxRunner:
             # ``predict`` below stays the documented behaviour and the path with problems or a
             # Python cache.
             self.predict = self._predictor.predict  # type: ignore[method-assign]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By reference to the model file: the worker that unpickles this opens it again.
+        bundle = self.bundle
+        in_registry = bool(bundle.version_id)
+        return (
+            _reopen_runner,
+            (
+                self.model_path,
+                str(Path(bundle.directory).parents[2]) if in_registry else None,
+                bundle.key if in_registry else None,
+                self.config,
+                self.cache_manager,
+                self.model_key,
+                self._model_name,
+            ),
+        )
 
     @property
     def session(self) -> OnnxSession:
@@ -166,14 +206,7 @@ class OnnxRunner:
         cache = self._python_cache
         if cache is None:
             return self._predictor.predict(features)
-        started = time.perf_counter()
-        digest = features_digest(features)
-        cached = cache.get(self.model_key, digest)
-        if cached is not None:
-            return cached.replace(inference_time=time.perf_counter() - started)
-        prediction = self._predictor.predict(features)
-        cache.set(self.model_key, digest, prediction)
-        return prediction
+        return cache.predict(self._predictor.predict, features)
 
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Predictions for every window of ``[windows, seq, features]`` in one inference.
@@ -200,3 +233,43 @@ class OnnxRunner:
 
     def __repr__(self) -> str:
         return f"OnnxRunner({self.model_path!r})"
+
+
+def _reopen_runner(
+    model_path: str,
+    registry_root: str | None,
+    bundle_key: str | None,
+    config: PredictionConfig,
+    cache: PredictionCache | None,
+    model_key: str,
+    model_name: str,
+) -> OnnxRunner:
+    """An unpickled runner: the same bundle, its model file opened again."""
+    options = bundle_options(config)
+    if registry_root is None or bundle_key is None:
+        bundle = LoadedBundle.open_model_file(model_path, options)
+    else:
+        opened = open_version(_registry_index(registry_root, config), bundle_key, options)
+        if opened is None:
+            raise ModelNotAvailableError(f"{bundle_key} is no longer in {registry_root}")
+        bundle = opened
+    runner = OnnxRunner.__new__(OnnxRunner)
+    runner._setup(
+        bundle=bundle, config=config, cache=cache, model_key=model_key, model_name=model_name
+    )
+    return runner
+
+
+#: Registry scans made to unpickle runners, by root and config: a worker scans each registry once.
+_INDEXES: dict[tuple[str, str], RegistryIndex] = {}
+
+
+def _registry_index(root: str, config: PredictionConfig) -> RegistryIndex:
+    from atb_prediction.models.registry import registry_schemas
+    from atb_prediction.models.scanning import scan_registry
+
+    cache_key = (root, repr(config))
+    index = _INDEXES.get(cache_key)
+    if index is None:
+        index = _INDEXES[cache_key] = scan_registry(root, registry_schemas(config))
+    return index

@@ -11,6 +11,7 @@ working until it lets go.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from atb_prediction._core import (
     refresh_bundles,
 )
 from atb_prediction.config import PredictionConfig
-from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
+from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache, count_removed
 from atb_prediction.models.exceptions import (
     ModelLoadError,
     ModelNotAvailableError,
@@ -44,6 +45,11 @@ logger = logging.getLogger("atb_prediction")
 
 #: (symbol, timeframe, model_type): how upstream indexes production bundles.
 BundleIndexKey = tuple[str, str, str]
+
+
+def registry_schemas(config: PredictionConfig) -> dict[str, str | None]:
+    """Each document kind's schema override: ``config.<kind>_schema_path``."""
+    return {name: getattr(config, f"{name}_schema_path") for name in SCHEMA_NAMES}
 
 
 class StrategyModel:
@@ -104,16 +110,16 @@ class StrategyModel:
         return self._metadata
 
     @property
-    def feature_schema(self) -> dict[str, Any] | None:
-        """``feature_schema.json``, or ``None``."""
+    def feature_schema(self) -> dict[str, Any]:
+        """``feature_schema.json``, or ``{}`` when the bundle has none (upstream's default)."""
         schema: dict[str, Any] | None = self._runner.bundle.feature_schema
-        return schema
+        return schema if schema is not None else {}
 
     @property
-    def metrics(self) -> dict[str, Any] | None:
-        """``metrics.json``, or ``None``."""
+    def metrics(self) -> dict[str, Any]:
+        """``metrics.json``, or ``{}`` when the bundle has none (upstream's default)."""
         metrics: dict[str, Any] | None = self._runner.bundle.metrics
-        return metrics
+        return metrics if metrics is not None else {}
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -269,8 +275,7 @@ class PredictionModelRegistry:
     # -- building generations ------------------------------------------------------------------
 
     def _schemas(self) -> dict[str, str | None]:
-        """Each document kind's schema override: ``config.<kind>_schema_path``."""
-        return {name: getattr(self.config, f"{name}_schema_path") for name in SCHEMA_NAMES}
+        return registry_schemas(self.config)
 
     def _model(self, bundle: LoadedBundle) -> StrategyModel:
         runner = OnnxRunner.from_bundle(bundle, config=self.config, cache=self.cache_manager)
@@ -475,7 +480,10 @@ class PredictionModelRegistry:
         dropped = 0
         if self.cache_manager is not None:
             for key in {*summary.changed, *summary.removed, *self._replaced(candidate)}:
-                dropped += self.cache_manager.invalidate_model(key)
+                dropped += count_removed(
+                    functools.partial(self.cache_manager.invalidate_model, key),
+                    f"invalidating {key} in the prediction cache",
+                )
         log = logger.info if summary.has_changes or summary.failed else logger.debug
         log("reloaded models: %s; dropped %d cached predictions", summary, dropped)
         return summary
@@ -536,7 +544,7 @@ class PredictionModelRegistry:
         if cache is None:
             return 0
         if model_name is None:
-            return cache.clear()
+            return count_removed(cache.clear, "clearing the prediction cache")
         dropped = 0
         for bundle in [*self._generation.by_key.values(), *self._pinned.snapshot().values()]:
             aliases = {
@@ -546,7 +554,10 @@ class PredictionModelRegistry:
                 bundle.runner.model_path,
             }
             if model_name in aliases:
-                dropped += cache.invalidate_model(bundle.key)
+                dropped += count_removed(
+                    functools.partial(cache.invalidate_model, bundle.key),
+                    f"invalidating {bundle.key} in the prediction cache",
+                )
         return dropped
 
     def invalid_bundles(self) -> list[InvalidBundle | _LoadFailure]:

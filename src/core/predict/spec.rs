@@ -43,6 +43,9 @@ pub struct PredictionSpec {
     pub confidence_scale_factor: f64,
     /// `|price| > direction_threshold` gives a direction for regression.
     pub direction_threshold: f64,
+    /// What upstream warns about in this metadata (sanitised parameters, legacy key order), for
+    /// the binding to log once rather than on every call as upstream does.
+    pub warnings: Vec<String>,
 }
 
 fn number(value: Option<&Value>) -> Option<f64> {
@@ -75,34 +78,68 @@ impl PredictionSpec {
             .get("normalization_params")
             .and_then(Value::as_object)
             .filter(|params| !params.is_empty());
+        let mut warnings = Vec::new();
         // A key present with a null value came from `NaN`/`Infinity` in the file: non-finite,
         // which upstream sanitises (mean to 0, std to EPSILON); an absent key takes the default.
-        let column_params = |param: &Value| {
+        let mut column_params = |name: &str, param: &Value| {
             let read = |key: &str, default: f64| match param.get(key) {
                 None => default,
                 Some(value) => value.as_f64().unwrap_or(f64::NAN),
             };
-            let mean = read("mean", 0.0);
-            let std = read("std", 1.0);
-            let mean = if mean.is_finite() { mean } else { 0.0 };
+            let (mean, std) = (read("mean", 0.0), read("std", 1.0));
+            let mean = if mean.is_finite() {
+                mean
+            } else {
+                warnings.push(format!(
+                    "normalization_params[{name:?}] has a non-finite mean; using 0.0"
+                ));
+                0.0
+            };
             let std = if std.is_finite() && std != 0.0 {
                 std
             } else {
+                warnings.push(format!(
+                    "normalization_params[{name:?}] has a zero or non-finite std; using {EPSILON:e}"
+                ));
                 EPSILON
             };
             (mean, std)
         };
         let normalization = match (params, &names) {
             (None, _) => Vec::new(),
-            (Some(params), Some(names)) => names
-                .iter()
-                .map(|name| params.get(*name).map(column_params))
-                .collect(),
+            (Some(params), Some(names)) => {
+                let normalization: Vec<_> = names
+                    .iter()
+                    .map(|name| params.get(*name).map(|param| column_params(name, param)))
+                    .collect();
+                let missing: Vec<String> = names
+                    .iter()
+                    .zip(&normalization)
+                    .filter(|(_, params)| params.is_none())
+                    .map(|(name, _)| format!("{name:?}"))
+                    .collect();
+                if !missing.is_empty() {
+                    warnings.push(format!(
+                        "feature_names {} have no normalization_params entry; they stay unnormalised",
+                        missing.join(", ")
+                    ));
+                }
+                normalization
+            }
             // Legacy bundles without feature names: upstream applies the parameters in key order.
-            (Some(params), None) => params
-                .values()
-                .map(|param| Some(column_params(param)))
-                .collect(),
+            (Some(params), None) => {
+                let normalization = params
+                    .iter()
+                    .map(|(name, param)| Some(column_params(name, param)))
+                    .collect();
+                warnings.insert(
+                    0,
+                    "metadata has normalization_params but no feature_names; features are \
+                     normalised in the key order of normalization_params"
+                        .to_owned(),
+                );
+                normalization
+            }
         };
 
         let task_type = metadata
@@ -127,7 +164,11 @@ impl PredictionSpec {
                 .collect()
         };
         let task = match task_type {
-            "regression" => Task::Regression(price_scaling(metadata.get("price_normalization"))),
+            "regression" => {
+                let (scaling, warning) = price_scaling(metadata.get("price_normalization"));
+                warnings.extend(warning);
+                Task::Regression(scaling)
+            }
             "binary_classification" => {
                 let labels = labels()?;
                 let labels: [i8; 2] = labels.try_into().map_err(|labels: Vec<i8>| {
@@ -147,6 +188,7 @@ impl PredictionSpec {
             task,
             confidence_scale_factor,
             direction_threshold,
+            warnings,
         })
     }
 
@@ -165,22 +207,43 @@ impl PredictionSpec {
     }
 }
 
-fn price_scaling(params: Option<&Value>) -> PriceScaling {
-    let Some(params) = params.and_then(Value::as_object).filter(|p| !p.is_empty()) else {
-        return PriceScaling::Identity;
+/// How the output maps back to a price, and what upstream would warn about on the way.
+fn price_scaling(params: Option<&Value>) -> (PriceScaling, Option<String>) {
+    let identity = |reason: &str| {
+        (
+            PriceScaling::Identity,
+            Some(format!(
+                "price_normalization {reason}; the model output is used as the price"
+            )),
+        )
+    };
+    let Some(params) = params.filter(|p| p.as_object().map_or(true, |p| !p.is_empty())) else {
+        return (PriceScaling::Identity, None);
+    };
+    let Some(params) = params.as_object() else {
+        return identity("is not an object");
     };
     if params.get("method").and_then(Value::as_str) == Some("rolling_minmax") {
-        return PriceScaling::Identity;
+        return (PriceScaling::Identity, None);
     }
-    match (number(params.get("mean")), number(params.get("std"))) {
+    let (Some(mean), Some(std)) = (params.get("mean"), params.get("std")) else {
+        return identity("has no mean/std");
+    };
+    // A `NaN`/`Infinity` token was read as null; anything not a number is as unusable.
+    match (number(Some(mean)), number(Some(std))) {
         (Some(mean), Some(std)) if mean.is_finite() && std.is_finite() => {
             if std == 0.0 {
-                PriceScaling::Constant(mean)
+                (
+                    PriceScaling::Constant(mean),
+                    Some(
+                        "price_normalization has std 0; every prediction is its mean".to_owned(),
+                    ),
+                )
             } else {
-                PriceScaling::MeanStd { mean, std }
+                (PriceScaling::MeanStd { mean, std }, None)
             }
         }
-        _ => PriceScaling::Identity,
+        _ => identity("has a non-finite mean or std"),
     }
 }
 
@@ -211,27 +274,50 @@ mod tests {
 
     #[test]
     fn price_scaling_matches_upstream() {
+        let scaling = |params: Value| price_scaling(Some(&params));
         assert_eq!(
-            price_scaling(Some(
-                &json!({"method": "rolling_minmax", "mean": 3.0, "std": 2.0})
-            )),
-            PriceScaling::Identity
+            scaling(json!({"method": "rolling_minmax", "mean": 3.0, "std": 2.0})),
+            (PriceScaling::Identity, None)
         );
         assert_eq!(
-            price_scaling(Some(&json!({"mean": 3.0, "std": 2.0}))),
-            PriceScaling::MeanStd {
-                mean: 3.0,
-                std: 2.0
-            }
+            scaling(json!({"mean": 3.0, "std": 2.0})),
+            (
+                PriceScaling::MeanStd {
+                    mean: 3.0,
+                    std: 2.0
+                },
+                None
+            )
         );
-        assert_eq!(
-            price_scaling(Some(&json!({"mean": 3.0, "std": 0.0}))),
-            PriceScaling::Constant(3.0)
-        );
-        assert_eq!(
-            price_scaling(Some(&json!({"mean": 3.0}))),
-            PriceScaling::Identity
-        );
+        assert_eq!(scaling(json!({})), (PriceScaling::Identity, None));
+        let (constant, warning) = scaling(json!({"mean": 3.0, "std": 0.0}));
+        assert_eq!(constant, PriceScaling::Constant(3.0));
+        assert!(warning.unwrap().contains("std 0"));
+        for params in [json!({"mean": 3.0}), json!({"mean": null, "std": 1.0}), json!(5)] {
+            let (identity, warning) = scaling(params);
+            assert_eq!(identity, PriceScaling::Identity);
+            assert!(warning.is_some());
+        }
+    }
+
+    #[test]
+    fn sanitised_parameters_are_reported() {
+        let metadata = json!({
+            "feature_names": ["a", "b", "c"],
+            "normalization_params": {"a": {"mean": null, "std": 0.0}, "c": {"std": null}},
+        });
+        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        let text = spec.warnings.join("\n");
+        assert!(text.contains("\"a\"] has a non-finite mean"), "{text}");
+        assert!(text.contains("\"a\"] has a zero or non-finite std"), "{text}");
+        assert!(text.contains("\"c\"] has a zero or non-finite std"), "{text}");
+        assert!(text.contains("feature_names \"b\" have no"), "{text}");
+        let legacy = json!({"normalization_params": {"x": {"mean": 1.0}}});
+        let spec = PredictionSpec::from_metadata(&legacy, 10.0, 0.01).unwrap();
+        assert!(spec.warnings[0].contains("no feature_names"));
+        let clean = json!({"feature_names": ["x"], "normalization_params": {"x": {"mean": 1.0}}});
+        let spec = PredictionSpec::from_metadata(&clean, 10.0, 0.01).unwrap();
+        assert!(spec.warnings.is_empty());
     }
 
     #[test]
