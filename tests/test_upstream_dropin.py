@@ -441,6 +441,16 @@ def test_sessions_pickle_by_reference_to_their_file(tmp_path: Path) -> None:
         pickle.dumps(OnnxSession(model))
 
 
+def test_a_runner_outside_a_registry_pickles_by_reference(tmp_path: Path) -> None:
+    directory = write_bundle(
+        tmp_path, "S", "t", "v1", model=linear_model(seq=4, features=3), metadata=REGRESSION
+    )
+    runner = OnnxRunner(directory / "model.onnx")
+    copy_ = pickle.loads(pickle.dumps(runner))
+    assert copy_.model_path == runner.model_path and copy_.cache_config == runner.cache_config
+    assert fields(copy_.predict(WINDOWS[1])) == fields(runner.predict(WINDOWS[1]))
+
+
 def predict_all(bundle: StrategyModel, windows: list[np.ndarray]) -> list[ModelPrediction]:
     """A worker's backtest: every window through an unpickled bundle."""
     return [bundle.runner.predict(window) for window in windows]

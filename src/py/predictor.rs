@@ -154,33 +154,34 @@ impl PyPredictor {
     ) -> PyResult<Bound<'py, PyAny>> {
         let started = Instant::now();
         let cache = self.cache.as_ref();
-        let (outcome, columns) = self.detached_with(py, features, |predictor, features, timeout| {
-            let Some(cache) = cache else {
-                return Ok(Outcome::Fresh(predictor.predict(features, timeout)?));
-            };
-            let key = CacheKey {
-                model: Arc::clone(&cache.model),
-                config: cache.config,
-                features: digest(
-                    features.data.element_type().name(),
-                    features.shape,
-                    features.data.as_bytes(),
-                ),
-            };
-            if let Some(hit) = cache.store.get(&key) {
-                return Ok(Outcome::Hit(hit));
-            }
-            let fresh = predictor.predict(features, timeout)?;
-            cache.store.set(
-                key,
-                CachedPrediction {
-                    price: fresh.price,
-                    confidence: fresh.confidence,
-                    direction: i64::from(fresh.direction),
-                },
-            );
-            Ok(Outcome::Fresh(fresh))
-        })?;
+        let (outcome, columns) =
+            self.detached_with(py, features, |predictor, features, timeout| {
+                let Some(cache) = cache else {
+                    return Ok(Outcome::Fresh(predictor.predict(features, timeout)?));
+                };
+                let key = CacheKey {
+                    model: Arc::clone(&cache.model),
+                    config: cache.config,
+                    features: digest(
+                        features.data.element_type().name(),
+                        features.shape,
+                        features.data.as_bytes(),
+                    ),
+                };
+                if let Some(hit) = cache.store.get(&key) {
+                    return Ok(Outcome::Hit(hit));
+                }
+                let fresh = predictor.predict(features, timeout)?;
+                cache.store.set(
+                    key,
+                    CachedPrediction {
+                        price: fresh.price,
+                        confidence: fresh.confidence,
+                        direction: i64::from(fresh.direction),
+                    },
+                );
+                Ok(Outcome::Fresh(fresh))
+            })?;
         let inference_time = started.elapsed().as_secs_f64();
         let model_name = self.model_name.bind(py);
         match outcome {

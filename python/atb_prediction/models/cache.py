@@ -84,7 +84,9 @@ def cache_config(
     return {
         "confidence_scale_factor": confidence_scale_factor,
         "direction_threshold": direction_threshold,
-        "normalization_params": dict(normalization_params or {}),
+        "normalization_params": (
+            dict(normalization_params) if isinstance(normalization_params, Mapping) else {}
+        ),
     }
 
 

@@ -235,9 +235,7 @@ fn price_scaling(params: Option<&Value>) -> (PriceScaling, Option<String>) {
             if std == 0.0 {
                 (
                     PriceScaling::Constant(mean),
-                    Some(
-                        "price_normalization has std 0; every prediction is its mean".to_owned(),
-                    ),
+                    Some("price_normalization has std 0; every prediction is its mean".to_owned()),
                 )
             } else {
                 (PriceScaling::MeanStd { mean, std }, None)
@@ -293,7 +291,11 @@ mod tests {
         let (constant, warning) = scaling(json!({"mean": 3.0, "std": 0.0}));
         assert_eq!(constant, PriceScaling::Constant(3.0));
         assert!(warning.unwrap().contains("std 0"));
-        for params in [json!({"mean": 3.0}), json!({"mean": null, "std": 1.0}), json!(5)] {
+        for params in [
+            json!({"mean": 3.0}),
+            json!({"mean": null, "std": 1.0}),
+            json!(5),
+        ] {
             let (identity, warning) = scaling(params);
             assert_eq!(identity, PriceScaling::Identity);
             assert!(warning.is_some());
@@ -309,8 +311,14 @@ mod tests {
         let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
         let text = spec.warnings.join("\n");
         assert!(text.contains("\"a\"] has a non-finite mean"), "{text}");
-        assert!(text.contains("\"a\"] has a zero or non-finite std"), "{text}");
-        assert!(text.contains("\"c\"] has a zero or non-finite std"), "{text}");
+        assert!(
+            text.contains("\"a\"] has a zero or non-finite std"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"c\"] has a zero or non-finite std"),
+            "{text}"
+        );
         assert!(text.contains("feature_names \"b\" have no"), "{text}");
         let legacy = json!({"normalization_params": {"x": {"mean": 1.0}}});
         let spec = PredictionSpec::from_metadata(&legacy, 10.0, 0.01).unwrap();
