@@ -136,9 +136,7 @@ impl PyOnnxSession {
 /// `atb_prediction` logger; called once where a session is opened.
 pub fn log_session_warnings(py: Python<'_>, session: &InferenceSession) -> PyResult<()> {
     for warning in session.warnings() {
-        py.import("logging")?
-            .call_method1("getLogger", ("atb_prediction",))?
-            .call_method1("warning", ("%s: %s", session.origin(), warning))?;
+        crate::py::log::warn(py, session.origin(), warning)?;
     }
     Ok(())
 }
