@@ -27,4 +27,6 @@ mod _core {
     use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
+    #[pymodule_export]
+    use crate::py::sweep::PySweepModel;
 }

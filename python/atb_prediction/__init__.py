@@ -16,6 +16,7 @@ from atb_prediction._core import (
     TensorInfo,
     configure_thread_pools,
 )
+from atb_prediction.backtest import SweepResult, sweep
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
@@ -62,8 +63,10 @@ __all__ = [
     "RuntimeLibraryError",
     "SchemaValidationError",
     "StrategyModel",
+    "SweepResult",
     "TensorInfo",
     "__version__",
     "configure_thread_pools",
     "scan_registry",
+    "sweep",
 ]

@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``atb_prediction._core`` (hand-written, checked by stubtest)."""
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
@@ -21,6 +21,7 @@ __all__ = [
     "Predictor",
     "Refresh",
     "RegistryIndex",
+    "SweepModel",
     "TensorInfo",
     "configure_thread_pools",
     "document_kinds",
@@ -332,3 +333,43 @@ def verify_bundle(
 
 def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
     """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""
+
+@final
+class SweepModel:
+    """One bundle opened for a sweep: one single-threaded session per worker."""
+
+    def __new__(
+        cls,
+        model: bytes,
+        metadata_json: str | None = None,
+        *,
+        workers: int = 1,
+        sequence_length: int | None = None,
+        feature_count: int | None = None,
+        confidence_scale_factor: float = 10.0,
+        direction_threshold: float = 0.01,
+        timeout: float | None = None,
+        providers: list[str] | None = None,
+    ) -> SweepModel: ...
+    @property
+    def sequence_length(self) -> int: ...
+    @property
+    def feature_count(self) -> int: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def classes(self) -> int | None: ...
+    def normalise(self, series: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+    def run(
+        self,
+        normalised: npt.NDArray[Any],
+        ranges: Sequence[tuple[int, int]],
+        batch_size: int,
+        *,
+        offset: int,
+        price: npt.NDArray[np.float64],
+        confidence: npt.NDArray[np.float64],
+        direction: npt.NDArray[np.int8],
+        probabilities: npt.NDArray[np.float64] | None = None,
+        progress: Callable[[int, int], object] | None = None,
+    ) -> tuple[int, int, int | None]: ...

@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod scan;
 pub mod schema;
 pub mod session;
+pub mod sweep;
 pub mod tensor;
 pub(crate) mod values;
 

@@ -15,3 +15,4 @@ pub mod registry;
 pub mod repr;
 pub mod runtime;
 pub mod session;
+pub mod sweep;

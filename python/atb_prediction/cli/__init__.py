@@ -22,6 +22,7 @@ Handler = Callable[[argparse.Namespace, Console], int]
 
 def _handlers() -> dict[str, Handler]:
     # Imported on use: `atb --help` should not pay for numpy or the registry scanner.
+    from atb_prediction.cli.backtesting import run_sweep
     from atb_prediction.cli.comparing import run_compare
     from atb_prediction.cli.demo_command import run_demo
     from atb_prediction.cli.inspecting import run_inspect
@@ -41,6 +42,7 @@ def _handlers() -> dict[str, Handler]:
         "models seal": run_seal,
         "models verify": run_verify,
         "demo": run_demo,
+        "backtest sweep": run_sweep,
     }
 
 

@@ -55,7 +55,8 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _HelpFormatter(prog, max_help_position=30, width=80)
 
 
-def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
+def _shared_options() -> tuple[_Parser, _Parser]:
+    """Parent parsers of the ``--registry`` and ``--json`` options every command takes."""
     registry = _Parser(add_help=False)
     registry.add_argument(
         "--registry",
@@ -66,6 +67,11 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
     as_json.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
+    return registry, as_json
+
+
+def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
+    registry, as_json = _shared_options()
 
     parser = models.add_parser(
         "list",
@@ -226,4 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the registry: a new or empty folder (default: a new temporary one)",
     )
     demo.set_defaults(command="demo")
+
+    from atb_prediction.cli.backtesting import add_backtest_parser
+
+    registry, as_json = _shared_options()
+    add_backtest_parser(commands, registry, as_json, _formatter, EXIT_CODES)
     return parser

@@ -116,7 +116,8 @@ impl Predictor<'_> {
         Ok(batch)
     }
 
-    fn decode(&self, values: &[f64]) -> Result<Prediction> {
+    /// Reads one window's output values.
+    pub(crate) fn decode(&self, values: &[f64]) -> Result<Prediction> {
         decode::decode(self.spec, values).map_err(|reason| self.output_error(reason))
     }
 }

@@ -2,7 +2,7 @@
 //! check, normalisation, NaN/Inf rejection and the cast to the model's dtype.
 
 use crate::core::error::{Error, Result};
-use crate::core::predict::spec::PredictionSpec;
+use crate::core::predict::spec::{normalise, PredictionSpec};
 use crate::core::tensor::{format_shape, ElementType, TensorData, TensorSpec, TensorView};
 
 /// Feature windows as given by the caller: any float or integer dtype, 1-D, 2-D or 3-D.
@@ -160,11 +160,7 @@ fn convert<D: Copy>(
         let mut out = Vec::with_capacity(source.len());
         for row in source.chunks(columns.max(1)) {
             for (column, &raw) in row.iter().enumerate() {
-                let value = match normalization.get(column) {
-                    Some(Some((mean, std))) => (read(raw) - mean) / std,
-                    _ => read(raw),
-                };
-                let value = write(value);
+                let value = write(normalise(normalization, column, read(raw)));
                 if !is_finite(value) {
                     return Err(out.len());
                 }

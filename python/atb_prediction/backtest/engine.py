@@ -1,0 +1,182 @@
+"""Running a sweep plan: the unit of work, and the local engine (a Rust thread pool).
+
+The unit of work is one bundle's windows over some bar ranges: given the bundle opened from its
+bytes (:meth:`BundleSpec.open`), the series normalised once, the ranges and the batch size, it
+writes small result arrays. The local engine runs every task of a plan on one machine; a
+distributed engine runs the same unit in remote workers and stitches the arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from atb_prediction._core import SweepModel
+from atb_prediction.backtest.planning import SweepPlan, SweepTask
+from atb_prediction.backtest.progress import Reporter
+from atb_prediction.backtest.result import SweepResult
+
+__all__ = ["DEFAULT_BATCH_SIZE", "LocalEngine", "SweepArrays", "default_workers", "run_unit"]
+
+#: Windows per inference call: large enough to amortise a call, small enough to stay in cache.
+DEFAULT_BATCH_SIZE = 256
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class SweepArrays:
+    """Result arrays of some bars, indexed from bar ``offset``."""
+
+    offset: int
+    price: npt.NDArray[np.float64]
+    confidence: npt.NDArray[np.float64]
+    direction: npt.NDArray[np.int8]
+    probabilities: npt.NDArray[np.float64] | None
+
+    @classmethod
+    def empty(cls, offset: int, bars: int, classes: int | None) -> SweepArrays:
+        """Arrays of undefined results (NaN, direction 0)."""
+        return cls(
+            offset=offset,
+            price=np.full(bars, np.nan),
+            confidence=np.full(bars, np.nan),
+            direction=np.zeros(bars, dtype=np.int8),
+            probabilities=None if classes is None else np.full((bars, classes), np.nan),
+        )
+
+
+def run_unit(
+    model: SweepModel,
+    normalised: npt.NDArray[Any],
+    ranges: tuple[tuple[int, int], ...],
+    batch_size: int,
+    out: SweepArrays,
+    progress: Reporter | None = None,
+) -> tuple[int, int | None]:
+    """Runs the windows ending at the bars of ``ranges`` into ``out``.
+
+    Returns how many windows held NaN or infinite values (left undefined) and the first bar of
+    one, for the caller to report.
+    """
+    _, nonfinite, first_bad = model.run(
+        normalised,
+        list(ranges),
+        batch_size,
+        offset=out.offset,
+        price=out.price,
+        confidence=out.confidence,
+        direction=out.direction,
+        probabilities=out.probabilities,
+        progress=progress,
+    )
+    return nonfinite, first_bad
+
+
+def warn_nonfinite(version_id: str, count: int, first_bar: int | None) -> None:
+    """One warning per version whose windows held NaN or infinite values."""
+    if count:
+        warnings.warn(
+            f"sweep of version {version_id}: {count} windows hold NaN or infinite values after "
+            f"normalisation (the first ends at bar {first_bar}); their results are NaN",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def _classes(plan: SweepPlan, models: dict[int, SweepModel]) -> int | None:
+    counts = [model.classes for model in models.values() if model.classes is not None]
+    return max(counts) if counts else None
+
+
+class LocalEngine:
+    """Runs a sweep on this machine: per version, one single-threaded session per worker.
+
+    Args:
+        workers: Sessions (and threads) per version; the number of usable cores by default.
+        batch_size: Windows per inference call; 256 by default.
+    """
+
+    def __init__(self, workers: int | None = None, batch_size: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self.batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def __repr__(self) -> str:
+        return f"LocalEngine(workers={self.workers}, batch_size={self.batch_size})"
+
+    def run(self, plan: SweepPlan, progress: Reporter | None) -> SweepResult:
+        """Runs every task of ``plan``, one version after another, each on all workers."""
+        models = {task.row: task.bundle.open(self.workers) for task in plan.tasks}
+        classes = _classes(plan, models)
+        bars, rows = plan.series.bars, len(plan.versions)
+        price = np.full((rows, bars), np.nan)
+        confidence = np.full((rows, bars), np.nan)
+        direction = np.zeros((rows, bars), dtype=np.int8)
+        probabilities = None if classes is None else np.full((rows, bars, classes), np.nan)
+        total = plan.windows
+        elapsed = [0.0] * rows
+        base = 0
+
+        def reporter(task: SweepTask) -> Reporter | None:
+            if progress is None:
+                return None
+            offset = base
+            return lambda done, _: progress(offset + done, total)
+
+        for task in plan.tasks:
+            model = models.pop(task.row)
+            started = time.perf_counter()
+            series = plan.series.columns_for(task.bundle.feature_names)
+            normalised = model.normalise(series)
+            del series
+            if model.classes is None or model.classes == classes:
+                row_probabilities = None if model.classes is None else probabilities[task.row]
+            else:  # a classifier with fewer classes than another version: padded with NaN
+                row_probabilities = np.full((bars, model.classes), np.nan)
+            out = SweepArrays(
+                offset=0,
+                price=price[task.row],
+                confidence=confidence[task.row],
+                direction=direction[task.row],
+                probabilities=row_probabilities,
+            )
+            nonfinite, first_bad = run_unit(
+                model, normalised, task.ranges, self.batch_size, out, reporter(task)
+            )
+            if row_probabilities is not None and model.classes != classes:
+                probabilities[task.row, :, : model.classes] = row_probabilities
+            del normalised, model
+            warn_nonfinite(task.bundle.version_id, nonfinite, first_bad)
+            elapsed[task.row] = time.perf_counter() - started
+            base += task.windows
+        if progress is not None:
+            progress(total, total)
+        return SweepResult(
+            symbol=plan.symbol,
+            model_type=plan.model_type,
+            versions=plan.versions,
+            price=price,
+            confidence=confidence,
+            direction=direction,
+            probabilities=probabilities,
+            timestamps=plan.series.timestamps,
+            live_version=plan.live_version,
+            windows=tuple(task.windows for task in plan.tasks),
+            elapsed=tuple(elapsed),
+        )

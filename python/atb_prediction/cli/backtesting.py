@@ -1,0 +1,330 @@
+"""``atb backtest sweep``: run a history through a model's versions and summarise each one."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from atb_prediction.backtest import SweepResult
+    from atb_prediction.backtest.series import Series
+
+__all__ = ["add_backtest_parser", "read_series", "run_sweep", "write_result"]
+
+_TIME_COLUMNS = ("timestamp", "time", "date")
+_KEYWORDS = ("production", "all", "as-live")
+
+
+def add_backtest_parser(
+    commands: argparse._SubParsersAction[Any],
+    registry: argparse.ArgumentParser,
+    as_json: argparse.ArgumentParser,
+    formatter: Callable[[str], argparse.HelpFormatter],
+    epilog: str,
+) -> None:
+    """Registers ``atb backtest sweep`` with the shared ``--registry`` and ``--json`` options."""
+    backtest = commands.add_parser(
+        "backtest",
+        help="run a history through a model's versions",
+        description="Backtest sweeps: every window of a series, every version.",
+        formatter_class=formatter,
+        epilog=epilog,
+    )
+    sub = backtest.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+    parser = sub.add_parser(
+        "sweep",
+        parents=[registry, as_json],
+        help="predict at every bar of a series with one or more versions",
+        description="Predicts at every bar of the series (each from the window of bars up to "
+        "and including it) with the production version, every version, the version that was "
+        "live at each bar (as-live: from the promotion journal), or the listed ones, and "
+        "prints a summary per version: bars, windows, mean confidence, direction counts and "
+        "wall time.",
+        formatter_class=formatter,
+        epilog=epilog,
+    )
+    parser.add_argument("symbol", metavar="SYMBOL")
+    parser.add_argument("model_type", metavar="MODEL_TYPE")
+    parser.add_argument(
+        "--series",
+        metavar="FILE",
+        required=True,
+        help=".csv with a header row (a timestamp, time or date column gives the times; other "
+        "columns are matched to the model's feature names), .npy [bars, features], or "
+        ".parquet (needs pyarrow)",
+    )
+    parser.add_argument("--timeframe", metavar="TF", help="only versions of this timeframe")
+    parser.add_argument(
+        "--versions",
+        default="production",
+        metavar="WHICH",
+        help="production (default), all, as-live, or VERSION,VERSION,...",
+    )
+    parser.add_argument(
+        "--out", metavar="FILE", help="write every prediction to .csv, .npz or .parquet"
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="draw the predictions (needs matplotlib)"
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
+    parser.set_defaults(command="backtest sweep")
+
+
+def _parse_times(values: list[str]) -> npt.NDArray[np.datetime64]:
+    import numpy as np
+
+    try:
+        return np.array([float(v) for v in values]) * 1e9  # type: ignore[return-value]
+    except ValueError:
+        pass
+    times = []
+    for value in values:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        times.append(np.datetime64(moment, "ns"))
+    return np.array(times, dtype="datetime64[ns]")
+
+
+def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
+    import numpy as np
+
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows:
+        raise ValueError("the file is empty")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    time_index = next((i for i, h in enumerate(header) if h.lower() in _TIME_COLUMNS), None)
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"line {number} has {len(row)} fields, the header {len(header)}")
+    feature_index = [i for i in range(len(header)) if i != time_index]
+    try:
+        values = np.array(
+            [[float(row[i]) if row[i].strip() else np.nan for i in feature_index] for row in body],
+            dtype=np.float64,
+        ).reshape(len(body), len(feature_index))
+    except ValueError as error:
+        raise ValueError(f"a feature value is not a number ({error})") from error
+    times = None
+    if time_index is not None:
+        try:
+            parsed = _parse_times([row[time_index] for row in body])
+        except ValueError as error:
+            raise ValueError(f"column {header[time_index]!r}: {error}") from error
+        times = parsed.astype("datetime64[ns]") if parsed.dtype.kind == "f" else parsed
+    return values, times, [header[i] for i in feature_index]
+
+
+def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
+    import numpy as np
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise ValueError("reading .parquet needs pyarrow (pip install pyarrow)") from error
+    table = pq.read_table(path)
+    names = list(table.column_names)
+    time_name = next((n for n in names if n.lower() in _TIME_COLUMNS), None)
+    features = [n for n in names if n != time_name]
+    values = np.column_stack(
+        [table.column(n).to_numpy().astype(np.float64) for n in features]
+    ) if features else np.empty((table.num_rows, 0))
+    times = None
+    if time_name is not None:
+        column = table.column(time_name).to_numpy()
+        times = column if column.dtype.kind == "M" else (column.astype(np.float64) * 1e9)
+    return values, times, features
+
+
+def read_series(path_text: str) -> Series:
+    """The series in a ``.csv``, ``.npy`` or ``.parquet`` file; a bad file is a
+    :class:`CommandError` naming it."""
+    import numpy as np
+
+    from atb_prediction.backtest.series import as_series
+    from atb_prediction.models.exceptions import InvalidInputError
+
+    path = Path(path_text)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return as_series(np.load(path, allow_pickle=False), None)
+        if suffix == ".csv":
+            values, times, names = _read_csv(path)
+        elif suffix == ".parquet":
+            values, times, names = _read_parquet(path)
+        else:
+            raise CommandError(
+                f"cannot read series {path}: expected a .csv, .npy or .parquet file",
+                EXIT_USAGE,
+            )
+        if times is not None and times.dtype.kind == "f":
+            times = times.astype("datetime64[ns]")
+        return as_series(values, times, names)
+    except (OSError, ValueError, InvalidInputError) as error:
+        raise CommandError(f"cannot read series {path}: {error}") from error
+
+
+def write_result(result: SweepResult, path_text: str) -> None:
+    """Writes every prediction to ``.csv``, ``.npz`` or ``.parquet`` (by extension)."""
+    import numpy as np
+
+    path = Path(path_text)
+    suffix = path.suffix.lower()
+    columns: dict[str, Any] = {"bar": np.arange(result.bars)}
+    if result.timestamps is not None:
+        columns["timestamp"] = result.timestamps
+    if result.live_version is not None:
+        names = np.array([*result.versions, ""], dtype=object)
+        columns["live_version"] = names[result.live_version]
+    for row, version in enumerate(result.versions):
+        columns[f"price[{version}]"] = result.price[row]
+        columns[f"confidence[{version}]"] = result.confidence[row]
+        columns[f"direction[{version}]"] = result.direction[row]
+        if result.probabilities is not None:
+            for k in range(result.probabilities.shape[2]):
+                columns[f"p{k}[{version}]"] = result.probabilities[row, :, k]
+    if suffix == ".npz":
+        np.savez(
+            path,
+            versions=np.array(result.versions),
+            price=result.price,
+            confidence=result.confidence,
+            direction=result.direction,
+            **({"probabilities": result.probabilities} if result.probabilities is not None else {}),
+            **({"timestamps": result.timestamps} if result.timestamps is not None else {}),
+            **({"live_version": result.live_version} if result.live_version is not None else {}),
+        )
+    elif suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(columns)
+            for values in zip(*columns.values(), strict=True):
+                writer.writerow(
+                    "" if isinstance(v, float) and v != v else str(v) for v in values
+                )
+    elif suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as error:
+            raise CommandError("writing .parquet needs pyarrow (pip install pyarrow)") from error
+        pq.write_table(pa.table({k: list(v) if v.dtype == object else v for k, v in columns.items()}), path)
+    else:
+        raise CommandError(f"cannot write {path}: expected .csv, .npz or .parquet", EXIT_USAGE)
+
+
+def _versions(text: str) -> str | list[str]:
+    if text in _KEYWORDS:
+        return text
+    versions = [v.strip() for v in text.split(",") if v.strip()]
+    if not versions:
+        raise CommandError("--versions is empty", EXIT_USAGE)
+    return versions
+
+
+def run_sweep(args: argparse.Namespace, console: Console) -> int:
+    """Run ``atb backtest sweep``."""
+    from atb_prediction.backtest import sweep
+    from atb_prediction.cli.arguments import registry_path
+    from atb_prediction.cli.registry_access import require_registry
+    from atb_prediction.cli.tables import Column, render_table
+    from atb_prediction.config import PredictionConfig
+    from atb_prediction.models.registry import PredictionModelRegistry
+
+    versions = _versions(args.versions)
+    for option in ("out", "plot"):
+        target = getattr(args, option)
+        allowed = (".png",) if option == "plot" else (".csv", ".npz", ".parquet")
+        if target is not None and Path(target).suffix.lower() not in allowed:
+            raise CommandError(
+                f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
+            )
+    series = read_series(args.series)
+    root = registry_path(args.registry)
+    require_registry(root)
+    registry = PredictionModelRegistry(
+        PredictionConfig(model_registry_path=root, prediction_cache_enabled=False)
+    )
+    result = sweep(
+        registry,
+        series,
+        symbol=args.symbol,
+        model_type=args.model_type,
+        timeframe=args.timeframe,
+        versions=versions,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=None if not args.json else False,
+    )
+    if args.out:
+        write_result(result, args.out)
+    if args.plot:
+        close = None
+        if series.names is not None and "close" in series.names:
+            close = series.columns_for(["close"])[:, 0]
+        result.plot(close=close, path=args.plot)
+    summary = result.summary()
+    if args.json:
+        console.json(
+            {
+                "symbol": result.symbol,
+                "model_type": result.model_type,
+                "bars": result.bars,
+                "out": os.path.abspath(args.out) if args.out else None,
+                "plot": os.path.abspath(args.plot) if args.plot else None,
+                "versions": [
+                    {
+                        "version": line.version_id,
+                        "bars": line.bars,
+                        "windows": line.windows,
+                        "mean_confidence": line.mean_confidence,
+                        "directions": {"down": line.down, "flat": line.flat, "up": line.up},
+                        "seconds": line.seconds,
+                    }
+                    for line in summary
+                ],
+            }
+        )
+        return EXIT_OK
+    columns = [
+        Column("VERSION"),
+        Column("BARS", "right"),
+        Column("WINDOWS", "right"),
+        Column("MEAN CONF", "right"),
+        Column("DOWN", "right"),
+        Column("FLAT", "right"),
+        Column("UP", "right"),
+        Column("SECONDS", "right"),
+    ]
+    rows = [
+        [
+            line.version_id,
+            f"{line.bars:,}",
+            f"{line.windows:,}",
+            "-" if line.mean_confidence != line.mean_confidence else f"{line.mean_confidence:.4f}",
+            f"{line.down:,}",
+            f"{line.flat:,}",
+            f"{line.up:,}",
+            f"{line.seconds:.2f}",
+        ]
+        for line in summary
+    ]
+    console.print(render_table(columns, rows, width=console.width, style=console.style))
+    if args.out:
+        console.note(f"wrote {args.out}")
+    if args.plot:
+        console.note(f"wrote {args.plot}")
+    return EXIT_OK

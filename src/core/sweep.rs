@@ -1,0 +1,694 @@
+//! Backtest sweeps: every window of a long series through one bundle, on a pool of sessions.
+//!
+//! The series is normalised once into the model's dtype (normalisation is per feature and
+//! static), windows are cut from that buffer straight into each batch's input tensor, and each
+//! batch's decoded results are written into the caller's preallocated output slices. Memory stays
+//! O(series + workers × batch); no `[windows, seq, features]` array is ever built.
+//!
+//! Batches follow one grid per bundle: batch `k` holds the windows ending at bars
+//! `first + k·batch .. first + (k+1)·batch` (`first` = the first bar with a full window), cut
+//! where a requested range starts or ends. Any split of the work into grid-aligned pieces (a local
+//! pool, or remote workers each running some ranges) therefore feeds ONNX Runtime the very same
+//! batches and gets bit-identical results.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ndarray::ArrayView2;
+use parking_lot::Mutex;
+
+use crate::core::error::{Error, Result};
+use crate::core::predict::{PredictionSpec, Predictor};
+use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
+use crate::core::tensor::{ElementType, NamedInput, TensorData, TensorView};
+
+/// How often the calling thread wakes to report progress and check for cancellation.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A `[bars, features]` series as the caller holds it: C- or F-ordered, float32 or float64.
+#[derive(Debug, Clone, Copy)]
+pub enum SeriesView<'a> {
+    /// A float32 series.
+    Float32(ArrayView2<'a, f32>),
+    /// A float64 series.
+    Float64(ArrayView2<'a, f64>),
+}
+
+impl SeriesView<'_> {
+    fn dim(&self) -> (usize, usize) {
+        match self {
+            Self::Float32(view) => view.dim(),
+            Self::Float64(view) => view.dim(),
+        }
+    }
+}
+
+/// Where one run writes: slices indexed by bar, starting at bar `offset`.
+pub struct SweepOutputs<'a> {
+    /// The bar that index 0 of every slice belongs to.
+    pub offset: usize,
+    /// One price per bar.
+    pub price: &'a mut [f64],
+    /// One confidence per bar.
+    pub confidence: &'a mut [f64],
+    /// One direction per bar.
+    pub direction: &'a mut [i8],
+    /// Row-major `[bars, classes]` probabilities, for classifiers.
+    pub probabilities: Option<&'a mut [f64]>,
+}
+
+/// What a run saw besides its results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Windows run (or skipped as non-finite).
+    pub windows: usize,
+    /// Windows left undefined because they hold a NaN or infinite value after normalisation.
+    pub nonfinite_windows: usize,
+    /// The first bar whose window was non-finite.
+    pub first_nonfinite_bar: Option<usize>,
+}
+
+/// One bundle opened for sweeping: a session per worker (each with one intra-op thread) and the
+/// bundle's prediction spec.
+pub struct SweepModel {
+    sessions: Vec<InferenceSession>,
+    spec: PredictionSpec,
+    sequence_length: usize,
+    feature_count: usize,
+    input_type: ElementType,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for SweepModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SweepModel")
+            .field("origin", &self.origin())
+            .field("workers", &self.sessions.len())
+            .field("sequence_length", &self.sequence_length)
+            .field("feature_count", &self.feature_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SweepModel {
+    /// Opens `workers` sessions of the model in `bytes` (in parallel) and checks that the model
+    /// takes one `[batch, sequence_length, features]` float input.
+    ///
+    /// `sequence_length` and `feature_count` are used where the model leaves those dimensions
+    /// dynamic; where it fixes them they must agree.
+    pub fn open(
+        bytes: &[u8],
+        spec: PredictionSpec,
+        sequence_length: Option<usize>,
+        feature_count: Option<usize>,
+        options: &SessionOptions,
+        workers: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Self> {
+        if workers == 0 {
+            return Err(Error::InvalidArgument(
+                "workers must be at least 1".to_owned(),
+            ));
+        }
+        let sessions: Vec<InferenceSession> = std::thread::scope(|scope| {
+            let opening: Vec<_> = (0..workers)
+                .map(|_| scope.spawn(|| InferenceSession::open(ModelSource::Bytes(bytes), options)))
+                .collect();
+            opening
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(Error::ModelLoad {
+                            origin: format!("<{} bytes in memory>", bytes.len()),
+                            reason: "opening the session panicked".to_owned(),
+                        })
+                    })
+                })
+                .collect::<Result<_>>()
+        })?;
+        let first = &sessions[0];
+        let invalid =
+            |reason: String| Error::invalid_input(format!("{}: {reason}", first.origin()));
+        let input = match first.inputs() {
+            [input] => input,
+            inputs => {
+                return Err(invalid(format!(
+                    "a sweep needs a model with exactly one input; this one has {}",
+                    inputs.len()
+                )))
+            }
+        };
+        if !matches!(
+            input.element_type,
+            ElementType::Float32 | ElementType::Float64
+        ) {
+            return Err(invalid(format!(
+                "a sweep supports models with a float32 or float64 input; this one takes {}",
+                input.element_type.name()
+            )));
+        }
+        let [_, model_length, model_features] = input.shape[..] else {
+            return Err(invalid(format!(
+                "model input {:?} has shape {}; a sweep needs [batch, sequence_length, features]",
+                input.name,
+                input.shape_text()
+            )));
+        };
+        let dimension = |name: &str, model: Option<i64>, declared: Option<usize>| match (
+            model.and_then(|d| usize::try_from(d).ok()),
+            declared,
+        ) {
+            (Some(model), Some(declared)) if model != declared => Err(invalid(format!(
+                "the model's {name} is {model}, but {declared} was declared"
+            ))),
+            (Some(value), _) | (None, Some(value)) if value > 0 => Ok(value),
+            _ => Err(invalid(format!(
+                "the model leaves its {name} dynamic and the bundle declares none"
+            ))),
+        };
+        let sequence_length = dimension("sequence length", model_length, sequence_length)?;
+        let feature_count = dimension("feature count", model_features, feature_count)?;
+        if let Some(declared) = spec.declared_features {
+            if !spec.normalization.is_empty() && declared != feature_count {
+                return Err(Error::invalid_input(format!(
+                    "feature count mismatch: metadata declares {declared} features (feature_names) but the model takes {feature_count}"
+                )));
+            }
+        }
+        Ok(Self {
+            input_type: input.element_type,
+            sessions,
+            spec,
+            sequence_length,
+            feature_count,
+            timeout,
+        })
+    }
+
+    /// The number of bars in one window.
+    pub fn sequence_length(&self) -> usize {
+        self.sequence_length
+    }
+
+    /// The number of feature columns the model takes.
+    pub fn feature_count(&self) -> usize {
+        self.feature_count
+    }
+
+    /// The number of sessions (and threads) a run uses.
+    pub fn workers(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The number of classes, for classifiers.
+    pub fn class_count(&self) -> Option<usize> {
+        self.spec.class_count()
+    }
+
+    /// The model's input dtype, which [`Self::normalise`] produces.
+    pub fn input_type(&self) -> ElementType {
+        self.input_type
+    }
+
+    /// Where the model came from.
+    pub fn origin(&self) -> &str {
+        self.sessions[0].origin()
+    }
+
+    /// The whole series normalised once, row-major, in the model's input dtype; non-finite values
+    /// are kept (the windows holding them are left undefined by [`Self::run`]).
+    pub fn normalise(&self, series: SeriesView<'_>) -> Result<TensorData> {
+        let (_, columns) = series.dim();
+        if columns != self.feature_count {
+            return Err(Error::invalid_input(format!(
+                "the series has {columns} feature columns; {} takes {}",
+                self.origin(),
+                self.feature_count
+            )));
+        }
+        let spec = &self.spec;
+        fn rows<S: Copy, D>(
+            view: ArrayView2<'_, S>,
+            spec: &PredictionSpec,
+            read: impl Fn(S) -> f64,
+            write: impl Fn(f64) -> D,
+        ) -> Vec<D> {
+            let mut out = Vec::with_capacity(view.len());
+            for row in view.rows() {
+                for (column, &raw) in row.iter().enumerate() {
+                    out.push(write(spec.normalise(column, read(raw))));
+                }
+            }
+            out
+        }
+        Ok(match (series, self.input_type) {
+            (SeriesView::Float32(v), ElementType::Float32) => {
+                TensorData::Float32(rows(v, spec, f64::from, |x| x as f32))
+            }
+            (SeriesView::Float64(v), ElementType::Float32) => {
+                TensorData::Float32(rows(v, spec, |x| x, |x| x as f32))
+            }
+            (SeriesView::Float32(v), _) => TensorData::Float64(rows(v, spec, f64::from, |x| x)),
+            (SeriesView::Float64(v), _) => TensorData::Float64(rows(v, spec, |x| x, |x| x)),
+        })
+    }
+
+    /// Runs the windows ending at the bars in `ranges` on every session in parallel, writing each
+    /// result at `bar - outputs.offset`.
+    ///
+    /// `poll(done)` is called on the calling thread about every 100 ms and once at the end;
+    /// returning `false` cancels the run (workers stop before their next batch) and the run
+    /// returns `Ok(None)`.
+    pub fn run(
+        &self,
+        normalised: TensorView<'_>,
+        ranges: &[Range<usize>],
+        batch_size: usize,
+        outputs: SweepOutputs<'_>,
+        poll: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Option<SweepStats>> {
+        let columns = self.feature_count;
+        if normalised.element_type() != self.input_type || normalised.len() % columns != 0 {
+            return Err(Error::invalid_input(format!(
+                "the normalised series must be {} with {columns} columns",
+                self.input_type.name()
+            )));
+        }
+        let bars = normalised.len() / columns;
+        let batches = batch_grid(self.sequence_length - 1, ranges, bars, batch_size)?;
+        let classes = self.class_count();
+        let chunks = split_outputs(outputs, &batches, classes)?;
+        let work = Mutex::new(chunks.into_iter());
+        let cancel = AtomicBool::new(false);
+        let done = AtomicUsize::new(0);
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let stats = Mutex::new(SweepStats::default());
+        let (alive, finished) = mpsc::channel::<()>();
+        let mut keep_going = true;
+        std::thread::scope(|scope| {
+            for session in &self.sessions {
+                let alive = alive.clone();
+                let (work, cancel, done, failure, stats) =
+                    (&work, &cancel, &done, &failure, &stats);
+                scope.spawn(move || {
+                    let _alive = alive;
+                    let predictor = Predictor {
+                        session,
+                        spec: &self.spec,
+                    };
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut input = Batch::new(normalised, self.sequence_length, columns);
+                        while !cancel.load(Ordering::Relaxed) {
+                            let Some(chunk) = work.lock().next() else {
+                                return Ok(());
+                            };
+                            let windows = chunk.bars.len();
+                            let skipped = self.run_chunk(&predictor, &mut input, chunk)?;
+                            if let Some(first_bad) = skipped {
+                                let mut stats = stats.lock();
+                                stats.nonfinite_windows += first_bad.1;
+                                stats.first_nonfinite_bar = Some(
+                                    stats
+                                        .first_nonfinite_bar
+                                        .map_or(first_bad.0, |bar| bar.min(first_bad.0)),
+                                );
+                            }
+                            done.fetch_add(windows, Ordering::Relaxed);
+                        }
+                        Ok(())
+                    }));
+                    let error = match outcome {
+                        Ok(Ok(())) => return,
+                        Ok(Err(error)) => error,
+                        Err(_) => Error::Inference {
+                            origin: session.origin().to_owned(),
+                            reason: "internal error in a sweep worker (please report this bug)"
+                                .to_owned(),
+                        },
+                    };
+                    cancel.store(true, Ordering::Relaxed);
+                    failure.lock().get_or_insert(error);
+                });
+            }
+            drop(alive);
+            loop {
+                match finished.recv_timeout(POLL_INTERVAL) {
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    _ => {
+                        if keep_going && !poll(done.load(Ordering::Relaxed)) {
+                            keep_going = false;
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+        if let Some(error) = failure.into_inner() {
+            return Err(error);
+        }
+        if !keep_going || !poll(done.load(Ordering::Relaxed)) {
+            return Ok(None);
+        }
+        let mut stats = stats.into_inner();
+        stats.windows = done.into_inner();
+        Ok(Some(stats))
+    }
+
+    /// Runs one batch and decodes it into its output chunk; returns `(first bar, count)` of the
+    /// windows left undefined because they hold non-finite values.
+    fn run_chunk(
+        &self,
+        predictor: &Predictor<'_>,
+        input: &mut Batch<'_>,
+        chunk: OutputChunk<'_>,
+    ) -> Result<Option<(usize, usize)>> {
+        let OutputChunk {
+            bars,
+            price,
+            confidence,
+            direction,
+            mut probabilities,
+        } = chunk;
+        let finite = input.fill(bars.clone());
+        let windows = bars.len();
+        let session = predictor.session;
+        let name = &session.inputs()[0].name;
+        let named = NamedInput {
+            name,
+            shape: vec![windows, self.sequence_length, self.feature_count],
+            data: input.view(),
+        };
+        let mut outputs = session.run(std::slice::from_ref(&named), self.timeout)?;
+        let output_error = |reason: String| Error::Inference {
+            origin: session.origin().to_owned(),
+            reason,
+        };
+        if outputs.is_empty() {
+            return Err(output_error("the model returned no outputs".to_owned()));
+        }
+        let first = outputs.swap_remove(0);
+        let values: Vec<f64> = match first.data {
+            TensorData::Float32(values) => values.into_iter().map(f64::from).collect(),
+            TensorData::Float64(values) => values,
+            other => {
+                return Err(output_error(format!(
+                    "the first output is {}, expected float32 or float64",
+                    other.element_type().name()
+                )))
+            }
+        };
+        if first.shape.first() != Some(&windows) || values.is_empty() || values.len() % windows != 0
+        {
+            return Err(output_error(format!(
+                "output shape {:?} does not have one row per window ({windows} windows)",
+                first.shape
+            )));
+        }
+        let per_window = values.len() / windows;
+        let classes = self.class_count().unwrap_or(0);
+        let mut skipped: Option<(usize, usize)> = None;
+        for (index, row) in values.chunks(per_window).enumerate() {
+            let probabilities = probabilities
+                .as_deref_mut()
+                .map(|p| &mut p[index * classes..(index + 1) * classes]);
+            if !finite[index] {
+                price[index] = f64::NAN;
+                confidence[index] = f64::NAN;
+                direction[index] = 0;
+                if let Some(p) = probabilities {
+                    p.fill(f64::NAN);
+                }
+                let bar = bars.start + index;
+                skipped = Some(skipped.map_or((bar, 1), |(first, n)| (first, n + 1)));
+                continue;
+            }
+            let prediction = predictor.decode(row)?;
+            price[index] = prediction.price;
+            confidence[index] = prediction.confidence;
+            direction[index] = prediction.direction;
+            if let (Some(p), Some(values)) = (probabilities, prediction.probabilities) {
+                p.copy_from_slice(&values);
+            }
+        }
+        Ok(skipped)
+    }
+}
+
+/// The windows ending at the bars in `ranges`, cut on the batch grid that starts at `first` (the
+/// first bar with a full window).
+///
+/// Ranges must be sorted, non-overlapping, and lie within `first..bars`.
+pub fn batch_grid(
+    first: usize,
+    ranges: &[Range<usize>],
+    bars: usize,
+    batch_size: usize,
+) -> Result<Vec<Range<usize>>> {
+    if batch_size == 0 {
+        return Err(Error::InvalidArgument(
+            "batch_size must be at least 1".to_owned(),
+        ));
+    }
+    let mut batches = Vec::new();
+    let mut previous_end = first;
+    for range in ranges {
+        if range.start < previous_end || range.end > bars || range.start > range.end {
+            return Err(Error::InvalidArgument(format!(
+                "bar range {range:?} is out of order, overlaps another, or lies outside the bars {first}..{bars} that have a full window"
+            )));
+        }
+        previous_end = range.end;
+        let mut start = range.start;
+        while start < range.end {
+            let cell_end = first + ((start - first) / batch_size + 1) * batch_size;
+            let end = cell_end.min(range.end);
+            batches.push(start..end);
+            start = end;
+        }
+    }
+    Ok(batches)
+}
+
+/// One batch's share of the outputs.
+struct OutputChunk<'a> {
+    bars: Range<usize>,
+    price: &'a mut [f64],
+    confidence: &'a mut [f64],
+    direction: &'a mut [i8],
+    probabilities: Option<&'a mut [f64]>,
+}
+
+/// Splits the output slices into one disjoint chunk per batch.
+fn split_outputs<'a>(
+    outputs: SweepOutputs<'a>,
+    batches: &[Range<usize>],
+    classes: Option<usize>,
+) -> Result<Vec<OutputChunk<'a>>> {
+    let SweepOutputs {
+        offset,
+        mut price,
+        mut confidence,
+        mut direction,
+        mut probabilities,
+    } = outputs;
+    let needed = batches
+        .last()
+        .map_or(0, |last| last.end.saturating_sub(offset));
+    let classes_len = classes.unwrap_or(0);
+    let short = price.len() < needed
+        || confidence.len() < needed
+        || direction.len() < needed
+        || batches.first().is_some_and(|first| first.start < offset)
+        || match (&probabilities, classes) {
+            (Some(p), Some(classes)) => p.len() < needed * classes,
+            (None, None) => false,
+            _ => true,
+        };
+    if short {
+        return Err(Error::InvalidArgument(format!(
+            "the output arrays do not cover bars {offset}..{} (with {classes_len} probabilities per bar for a classifier)",
+            offset + needed
+        )));
+    }
+    let mut position = offset;
+    let mut chunks = Vec::with_capacity(batches.len());
+    for bars in batches {
+        let skip = bars.start - position;
+        let len = bars.len();
+        let take = |slice: &mut &'a mut [f64], per: usize| -> &'a mut [f64] {
+            let rest = std::mem::take(slice);
+            let (chunk, rest) = rest[skip * per..].split_at_mut(len * per);
+            *slice = rest;
+            chunk
+        };
+        let price_chunk = take(&mut price, 1);
+        let confidence_chunk = take(&mut confidence, 1);
+        let probabilities_chunk = probabilities.as_mut().map(|p| take(p, classes_len));
+        let rest = std::mem::take(&mut direction);
+        let (direction_chunk, rest) = rest[skip..].split_at_mut(len);
+        direction = rest;
+        chunks.push(OutputChunk {
+            bars: bars.clone(),
+            price: price_chunk,
+            confidence: confidence_chunk,
+            direction: direction_chunk,
+            probabilities: probabilities_chunk,
+        });
+        position = bars.end;
+    }
+    Ok(chunks)
+}
+
+/// A worker's reusable batch input buffer.
+struct Batch<'s> {
+    series: TensorView<'s>,
+    sequence_length: usize,
+    columns: usize,
+    buffer: TensorData,
+    len: usize,
+}
+
+impl<'s> Batch<'s> {
+    fn new(series: TensorView<'s>, sequence_length: usize, columns: usize) -> Self {
+        let buffer =
+            TensorData::zeros(series.element_type(), 0).unwrap_or(TensorData::Float32(Vec::new()));
+        Self {
+            series,
+            sequence_length,
+            columns,
+            buffer,
+            len: 0,
+        }
+    }
+
+    /// Copies the windows ending at `bars` into the buffer; one flag per window: all finite.
+    fn fill(&mut self, bars: Range<usize>) -> Vec<bool> {
+        let window = self.sequence_length * self.columns;
+        let first_row = bars.start + 1 - self.sequence_length;
+        self.len = bars.len() * window;
+        fn copy<T: Copy>(
+            source: &[T],
+            buffer: &mut Vec<T>,
+            first_row: usize,
+            windows: usize,
+            columns: usize,
+            window: usize,
+            finite: impl Fn(T) -> bool,
+        ) -> Vec<bool> {
+            buffer.clear();
+            let mut flags = Vec::with_capacity(windows);
+            for index in 0..windows {
+                let start = (first_row + index) * columns;
+                let values = &source[start..start + window];
+                flags.push(values.iter().all(|&v| finite(v)));
+                buffer.extend_from_slice(values);
+            }
+            flags
+        }
+        let (windows, columns) = (bars.len(), self.columns);
+        match (&self.series, &mut self.buffer) {
+            (TensorView::Float64(source), TensorData::Float64(buffer)) => copy(
+                source,
+                buffer,
+                first_row,
+                windows,
+                columns,
+                window,
+                f64::is_finite,
+            ),
+            (TensorView::Float32(source), TensorData::Float32(buffer)) => copy(
+                source,
+                buffer,
+                first_row,
+                windows,
+                columns,
+                window,
+                f32::is_finite,
+            ),
+            // `run` checked the dtype against the model's input before any batch.
+            _ => vec![false; windows],
+        }
+    }
+
+    fn view(&self) -> TensorView<'_> {
+        match &self.buffer {
+            TensorData::Float64(buffer) => TensorView::Float64(&buffer[..self.len]),
+            TensorData::Float32(buffer) => TensorView::Float32(&buffer[..self.len]),
+            other => other.view(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_one_grid_whatever_the_ranges() {
+        let whole = batch_grid(4, &[4..20], 20, 5).unwrap();
+        assert_eq!(whole, vec![4..9, 9..14, 14..19, 19..20]);
+        let pieces = batch_grid(4, &[4..9, 9..12, 12..20], 20, 5).unwrap();
+        assert_eq!(pieces, vec![4..9, 9..12, 12..14, 14..19, 19..20]);
+        assert!(batch_grid(4, &[3..9], 20, 5).is_err());
+        assert!(batch_grid(4, &[6..9, 5..7], 20, 5).is_err());
+        assert!(batch_grid(4, &[4..9], 20, 0).is_err());
+    }
+
+    #[test]
+    fn outputs_split_on_batches_with_gaps() {
+        let mut price = vec![0.0; 10];
+        let mut confidence = vec![0.0; 10];
+        let mut direction = vec![0i8; 10];
+        let outputs = SweepOutputs {
+            offset: 2,
+            price: &mut price,
+            confidence: &mut confidence,
+            direction: &mut direction,
+            probabilities: None,
+        };
+        let chunks = split_outputs(outputs, &[2..4, 4..5, 8..12], None).unwrap();
+        let lens: Vec<usize> = chunks.iter().map(|c| c.price.len()).collect();
+        assert_eq!(lens, vec![2, 1, 4]);
+        for chunk in chunks {
+            chunk.price.fill(chunk.bars.start as f64);
+        }
+        assert_eq!(
+            price,
+            vec![2.0, 2.0, 4.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0]
+        );
+    }
+
+    #[test]
+    fn short_outputs_are_refused() {
+        let mut price = vec![0.0; 3];
+        let mut confidence = vec![0.0; 3];
+        let mut direction = vec![0i8; 3];
+        let outputs = SweepOutputs {
+            offset: 0,
+            price: &mut price,
+            confidence: &mut confidence,
+            direction: &mut direction,
+            probabilities: None,
+        };
+        assert!(split_outputs(outputs, &[0..4], None).is_err());
+    }
+
+    #[test]
+    fn windows_are_cut_straight_from_the_series() {
+        let series: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut with_nan = series.clone();
+        with_nan[7] = f32::NAN;
+        let mut batch = Batch::new(TensorView::Float32(&with_nan), 2, 2);
+        // Windows of 2 rows × 2 columns ending at rows 1..4.
+        let flags = batch.fill(1..4);
+        assert_eq!(flags, vec![true, false, false]);
+        let mut batch = Batch::new(TensorView::Float32(&series), 2, 2);
+        batch.fill(2..4);
+        let TensorView::Float32(values) = batch.view() else {
+            panic!("float32 expected")
+        };
+        assert_eq!(values, &[2.0, 3.0, 4.0, 5.0, 4.0, 5.0, 6.0, 7.0]);
+    }
+}
