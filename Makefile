@@ -51,3 +51,4 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py
 	$(PY) benches/bench_registry.py
+	$(PY) benches/bench_sweep.py

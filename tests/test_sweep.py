@@ -9,14 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import linear_model, point_latest, standard_metadata, write_bundle
-
 from atb_prediction import PredictionConfig, PredictionModelRegistry, SweepResult, sweep
 from atb_prediction.models.exceptions import (
     InvalidInputError,
     ModelLoadError,
     ModelNotAvailableError,
 )
+from conftest import linear_model, point_latest, standard_metadata, write_bundle
 
 SEQ, FEATURES = 8, 3
 NORMALISED = {
@@ -110,7 +109,12 @@ def test_regression_values_equal_predict(regression_root: Path) -> None:
 def test_classifier_values_and_probabilities_equal_predict(tmp_path: Path) -> None:
     root = make_registry(
         tmp_path / "registry",
-        {"2026-01-01_1h_v1": (linear_model(SEQ, FEATURES, seed=6, outputs=3, activation="softmax"), TERNARY)},
+        {
+            "2026-01-01_1h_v1": (
+                linear_model(SEQ, FEATURES, seed=6, outputs=3, activation="softmax"),
+                TERNARY,
+            )
+        },
     )
     registry = open_registry(root)
     series = series_of(120) * 40  # spread the probabilities
@@ -274,7 +278,12 @@ def test_ctrl_c_stops_a_running_sweep(tmp_path: Path) -> None:
     root = tmp_path / "registry"
     metadata = standard_metadata("BTCUSDT", "slow", "2026-01-01_1h_v1", seq=256, features=256)
     write_bundle(
-        root, "BTCUSDT", "slow", "2026-01-01_1h_v1", model=slow_window_model(256, 24), metadata=metadata
+        root,
+        "BTCUSDT",
+        "slow",
+        "2026-01-01_1h_v1",
+        model=slow_window_model(256, 24),
+        metadata=metadata,
     )
     point_latest(root, "BTCUSDT", "slow", "2026-01-01_1h_v1")
     child = subprocess.Popen(

@@ -145,10 +145,14 @@ class LocalEngine:
             series = plan.series.columns_for(task.bundle.feature_names)
             normalised = model.normalise(series)
             del series
-            if model.classes is None or model.classes == classes:
-                row_probabilities = None if model.classes is None else probabilities[task.row]
-            else:  # a classifier with fewer classes than another version: padded with NaN
-                row_probabilities = np.full((bars, model.classes), np.nan)
+            row_probabilities = None
+            if model.classes is not None and probabilities is not None:
+                # A classifier with fewer classes than another version is padded with NaN.
+                row_probabilities = (
+                    probabilities[task.row]
+                    if model.classes == classes
+                    else np.full((bars, model.classes), np.nan)
+                )
             out = SweepArrays(
                 offset=0,
                 price=price[task.row],
@@ -159,7 +163,11 @@ class LocalEngine:
             nonfinite, first_bad = run_unit(
                 model, normalised, task.ranges, self.batch_size, out, reporter(task)
             )
-            if row_probabilities is not None and model.classes != classes:
+            if (
+                probabilities is not None
+                and row_probabilities is not None
+                and model.classes != classes
+            ):
                 probabilities[task.row, :, : model.classes] = row_probabilities
             del normalised, model
             warn_nonfinite(task.bundle.version_id, nonfinite, first_bad)

@@ -113,7 +113,7 @@ def _feature_names(record: BundleRecord) -> tuple[str, ...] | None:
     if isinstance(features, list) and features:
         found = [f.get("name") for f in features if isinstance(f, dict)]
         if len(found) == len(features) and all(isinstance(n, str) for n in found):
-            return tuple(found)
+            return tuple(str(n) for n in found)
     return None
 
 
@@ -228,25 +228,23 @@ class _Bundles:
         return specs
 
 
-def _full_windows(ranges: Sequence[tuple[int, int]], spec: BundleSpec) -> tuple[tuple[int, int], ...]:
+def _full_windows(
+    ranges: Sequence[tuple[int, int]], spec: BundleSpec
+) -> tuple[tuple[int, int], ...]:
     """Ranges clipped to the bars that have a full window."""
     first = (spec.sequence_length or 1) - 1
     clipped = ((max(start, first), stop) for start, stop in ranges)
     return tuple((start, stop) for start, stop in clipped if start < stop)
 
 
-def _live_rows(
-    bundles: _Bundles, series: Series
-) -> tuple[list[str], npt.NDArray[np.int64]]:
+def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArray[np.int64]]:
     """Per bar, the index (into the returned version ids) of the version live at its time."""
     if series.timestamps is None:
         raise InvalidInputError(
             'versions="as-live" needs timestamps: pass timestamps= or a DataFrame with a '
             "DatetimeIndex"
         )
-    records = list_version_records(
-        Path(bundles.index.root), bundles.symbol, bundles.model_type
-    )
+    records = list_version_records(Path(bundles.index.root), bundles.symbol, bundles.model_type)
     effective = np.array(
         [np.datetime64(r.effective_at.replace(tzinfo=None), "ns") for r in records],
         dtype="datetime64[ns]",

@@ -62,5 +62,7 @@ def progress_reporter(progress: bool | Reporter | None) -> Reporter | None:
     if progress is False:
         return None
     if not callable(progress):
-        raise TypeError(f"progress must be None, a bool or a callable, not {type(progress).__name__}")
+        raise TypeError(
+            f"progress must be None, a bool or a callable, not {type(progress).__name__}"
+        )
     return progress

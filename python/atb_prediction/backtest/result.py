@@ -94,7 +94,9 @@ class SweepResult:
         ``(field, version)``: ``price``, ``confidence``, ``direction`` and, for classifiers,
         ``p<class>``; plus ``("live_version", "")`` naming the live version for ``"as-live"``.
         """
-        import pandas as pd
+        import importlib
+
+        pd: Any = importlib.import_module("pandas")
 
         columns: dict[tuple[str, str], Any] = {}
         for field in ("price", "confidence", "direction"):
@@ -139,14 +141,19 @@ class SweepResult:
         band = self.live_version is not None
         figure = Figure(figsize=(10, 5 if band else 4), layout="constrained")
         axes = figure.subplots(
-            2 if band else 1, 1, sharex=True, squeeze=False,
+            2 if band else 1,
+            1,
+            sharex=True,
+            squeeze=False,
             gridspec_kw={"height_ratios": [5, 1]} if band else None,
         )[:, 0]
         prices = axes[0]
         if close is not None:
             prices.plot(x, np.asarray(close, dtype=np.float64), color="black", lw=1, label="close")
         for row, version_id in enumerate(self.versions):
-            values = self.price[row] if not np.isnan(self.price[row]).all() else self.confidence[row]
+            values = (
+                self.price[row] if not np.isnan(self.price[row]).all() else self.confidence[row]
+            )
             prices.plot(x, values, lw=1, label=version_id)
         prices.set_ylabel("predicted price")
         prices.set_title(f"{self.symbol}/{self.model_type} sweep")

@@ -58,7 +58,7 @@ class Series:
                 return self.array
             self.check_columns(feature_names)
             return np.ascontiguousarray(self.array[:, [self.names.index(n) for n in feature_names]])
-        frame = self.frame
+        frame: Any = self.frame
         if feature_names is None:
             return _float_array(frame.to_numpy(), "the DataFrame")
         self.check_columns(feature_names)

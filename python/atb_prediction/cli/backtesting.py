@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import os
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ def add_backtest_parser(
     commands: argparse._SubParsersAction[Any],
     registry: argparse.ArgumentParser,
     as_json: argparse.ArgumentParser,
-    formatter: Callable[[str], argparse.HelpFormatter],
+    formatter: Any,
     epilog: str,
 ) -> None:
     """Registers ``atb backtest sweep`` with the shared ``--registry`` and ``--json`` options."""
@@ -131,16 +131,18 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
     import numpy as np
 
     try:
-        import pyarrow.parquet as pq
+        pq: Any = importlib.import_module("pyarrow.parquet")
     except ImportError as error:
         raise ValueError("reading .parquet needs pyarrow (pip install pyarrow)") from error
     table = pq.read_table(path)
     names = list(table.column_names)
     time_name = next((n for n in names if n.lower() in _TIME_COLUMNS), None)
     features = [n for n in names if n != time_name]
-    values = np.column_stack(
-        [table.column(n).to_numpy().astype(np.float64) for n in features]
-    ) if features else np.empty((table.num_rows, 0))
+    values = (
+        np.column_stack([table.column(n).to_numpy().astype(np.float64) for n in features])
+        if features
+        else np.empty((table.num_rows, 0))
+    )
     times = None
     if time_name is not None:
         column = table.column(time_name).to_numpy()
@@ -197,31 +199,31 @@ def write_result(result: SweepResult, path_text: str) -> None:
             for k in range(result.probabilities.shape[2]):
                 columns[f"p{k}[{version}]"] = result.probabilities[row, :, k]
     if suffix == ".npz":
-        np.savez(
-            path,
-            versions=np.array(result.versions),
-            price=result.price,
-            confidence=result.confidence,
-            direction=result.direction,
-            **({"probabilities": result.probabilities} if result.probabilities is not None else {}),
-            **({"timestamps": result.timestamps} if result.timestamps is not None else {}),
-            **({"live_version": result.live_version} if result.live_version is not None else {}),
-        )
+        arrays: dict[str, Any] = {
+            "versions": np.array(result.versions),
+            "price": result.price,
+            "confidence": result.confidence,
+            "direction": result.direction,
+            "probabilities": result.probabilities,
+            "timestamps": result.timestamps,
+            "live_version": result.live_version,
+        }
+        np.savez(path, **{name: array for name, array in arrays.items() if array is not None})
     elif suffix == ".csv":
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(columns)
             for values in zip(*columns.values(), strict=True):
-                writer.writerow(
-                    "" if isinstance(v, float) and v != v else str(v) for v in values
-                )
+                writer.writerow("" if isinstance(v, float) and v != v else str(v) for v in values)
     elif suffix == ".parquet":
         try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            pa: Any = importlib.import_module("pyarrow")
+            pq: Any = importlib.import_module("pyarrow.parquet")
         except ImportError as error:
             raise CommandError("writing .parquet needs pyarrow (pip install pyarrow)") from error
-        pq.write_table(pa.table({k: list(v) if v.dtype == object else v for k, v in columns.items()}), path)
+        pq.write_table(
+            pa.table({k: list(v) if v.dtype == object else v for k, v in columns.items()}), path
+        )
     else:
         raise CommandError(f"cannot write {path}: expected .csv, .npz or .parquet", EXIT_USAGE)
 

@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 
 from atb_prediction.models.exceptions import ModelNotAvailableError
@@ -186,7 +187,4 @@ def promotion_segments(
         live = [record for record in records if record.effective_at <= moment]
         return live[-1].version_id if live else None
 
-    return [
-        PromotionSegment(live_at(left), left, right)
-        for left, right in zip(edges, edges[1:], strict=False)
-    ]
+    return [PromotionSegment(live_at(left), left, right) for left, right in pairwise(edges)]

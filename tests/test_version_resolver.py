@@ -1,0 +1,120 @@
+"""``version_resolver``: upstream's point-in-time API, on the fixture registry and on edge cases."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from atb_prediction.models.exceptions import ModelNotAvailableError
+from atb_prediction.models.version_resolver import (
+    PromotionSegment,
+    VersionRecord,
+    list_version_records,
+    promotion_segments,
+    resolve_version_as_of,
+)
+
+UTC = timezone.utc
+
+
+@pytest.fixture(scope="module")
+def fixture_registry() -> Path:
+    """The upstream fixture registry: ``$ATB_FIXTURE_REGISTRY``, else the copy in tests/data."""
+    candidates = [
+        os.environ.get("ATB_FIXTURE_REGISTRY"),
+        Path(__file__).parent / "data/atb-registry",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.skip("no fixture registry (set ATB_FIXTURE_REGISTRY or add tests/data/atb-registry)")
+
+
+def test_fixture_records_follow_upstream_rules(fixture_registry: Path) -> None:
+    records = list_version_records(fixture_registry, "BTCUSDT", "basic")
+    by_id = {r.version_id: r for r in records}
+    assert set(by_id) == {
+        "2025-09-16_legacy",
+        "2025-09-17_1h_v1",
+        "2025-10-26_21h_v1",
+        "2025-10-27_14h_v1",
+        "2025-10-30_12h_v1",
+    }
+    # A naive created_at means UTC.
+    assert by_id["2025-10-30_12h_v1"] == VersionRecord(
+        "2025-10-30_12h_v1", datetime(2025, 10, 30, 12, 13, 22, 977562, tzinfo=UTC), "metadata"
+    )
+    for record in records:
+        metadata = json.loads(
+            (fixture_registry / "BTCUSDT/basic" / record.version_id / "metadata.json").read_text()
+        )
+        if "created_at" in metadata:
+            assert record.source == "metadata"
+        else:  # the date in the folder name, at midnight UTC
+            assert record.source == "version_id"
+            assert record.effective_at == datetime.fromisoformat(record.version_id[:10]).replace(
+                tzinfo=UTC
+            )
+    assert records == sorted(records, key=lambda r: (r.effective_at, r.version_id))
+    assert "latest" not in by_id
+    assert list_version_records(fixture_registry, "BTCUSDT", "nothing") == []
+
+
+def test_fixture_resolution_is_inclusive_and_naive_means_utc(fixture_registry: Path) -> None:
+    records = list_version_records(fixture_registry, "BTCUSDT", "basic")
+    last = records[-1]
+    at = last.effective_at
+    assert resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at) == last.version_id
+    assert (
+        resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at.replace(tzinfo=None))
+        == last.version_id
+    )
+    before = resolve_version_as_of(
+        fixture_registry, "BTCUSDT", "basic", at - timedelta(microseconds=1)
+    )
+    assert before == records[-2].version_id
+    with pytest.raises(ModelNotAvailableError, match=records[0].version_id):
+        resolve_version_as_of(
+            fixture_registry, "BTCUSDT", "basic", records[0].effective_at - timedelta(days=1)
+        )
+    with pytest.raises(ModelNotAvailableError):
+        resolve_version_as_of(fixture_registry, "BTCUSDT", "nothing", at)
+
+
+def test_segments_split_at_distinct_times_and_later_records_win() -> None:
+    t = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 8)]
+    records = [
+        VersionRecord("a", t[1], "metadata"),
+        VersionRecord("b", t[3], "metadata"),
+        VersionRecord("c", t[3], "metadata"),
+        VersionRecord("d", t[6], "metadata"),
+    ]
+    assert promotion_segments(records, t[0], t[5]) == [
+        PromotionSegment(None, t[0], t[1]),
+        PromotionSegment("a", t[1], t[3]),
+        PromotionSegment("c", t[3], t[5]),
+    ]
+    # Boundaries are strictly inside: a record at the start gives no zero-length segment.
+    assert promotion_segments(records, t[1], t[2]) == [PromotionSegment("a", t[1], t[2])]
+
+
+def test_unparsable_created_at_falls_back_to_the_folder_date(tmp_path: Path) -> None:
+    folder = tmp_path / "BTCUSDT" / "basic"
+    for name, metadata in (
+        ("2026-03-01_x", '{"created_at": "yesterday"}'),
+        ("2026-03-02", "[1, 2]"),
+        ("2026-03-03_y", "{not json"),
+        ("no-date", "{}"),
+    ):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "metadata.json").write_text(metadata)
+    (folder / "latest").symlink_to("2026-03-02")
+    records = list_version_records(tmp_path, "BTCUSDT", "basic")
+    assert [(r.version_id, r.source) for r in records] == [
+        ("2026-03-01_x", "version_id"),
+        ("2026-03-02", "version_id"),
+        ("2026-03-03_y", "version_id"),
+    ]
