@@ -638,43 +638,54 @@ mod tests {
         assert!(batch_grid(4, &[4..9], 20, 0).is_err());
     }
 
+    /// Output buffers of `bars` bars, for the splitting tests.
+    struct Buffers {
+        price: Vec<f64>,
+        confidence: Vec<f64>,
+        direction: Vec<i8>,
+    }
+
+    impl Buffers {
+        fn new(bars: usize) -> Self {
+            Self {
+                price: vec![0.0; bars],
+                confidence: vec![0.0; bars],
+                direction: vec![0; bars],
+            }
+        }
+
+        fn outputs(&mut self, offset: usize) -> SweepOutputs<'_> {
+            SweepOutputs {
+                offset,
+                price: &mut self.price,
+                confidence: &mut self.confidence,
+                direction: &mut self.direction,
+                probabilities: None,
+            }
+        }
+    }
+
     #[test]
     fn outputs_split_on_batches_with_gaps() {
-        let mut price = vec![0.0; 10];
-        let mut confidence = vec![0.0; 10];
-        let mut direction = vec![0i8; 10];
-        let outputs = SweepOutputs {
-            offset: 2,
-            price: &mut price,
-            confidence: &mut confidence,
-            direction: &mut direction,
-            probabilities: None,
-        };
-        let chunks = split_outputs(outputs, &[2..4, 4..5, 8..12], None).unwrap();
+        let mut buffers = Buffers::new(10);
+        let chunks = split_outputs(buffers.outputs(2), &[2..4, 4..5, 8..12], None).unwrap();
         let lens: Vec<usize> = chunks.iter().map(|c| c.price.len()).collect();
         assert_eq!(lens, vec![2, 1, 4]);
         for chunk in chunks {
             chunk.price.fill(chunk.bars.start as f64);
         }
         assert_eq!(
-            price,
+            buffers.price,
             vec![2.0, 2.0, 4.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0]
         );
     }
 
     #[test]
     fn short_outputs_are_refused() {
-        let mut price = vec![0.0; 3];
-        let mut confidence = vec![0.0; 3];
-        let mut direction = vec![0i8; 3];
-        let outputs = SweepOutputs {
-            offset: 0,
-            price: &mut price,
-            confidence: &mut confidence,
-            direction: &mut direction,
-            probabilities: None,
-        };
-        assert!(split_outputs(outputs, &[0..4], None).is_err());
+        let mut buffers = Buffers::new(3);
+        assert!(split_outputs(buffers.outputs(0), &[0..4], None).is_err());
+        assert!(split_outputs(buffers.outputs(1), &[0..2], None).is_err());
+        assert!(split_outputs(buffers.outputs(0), &[0..3], Some(2)).is_err());
     }
 
     #[test]
