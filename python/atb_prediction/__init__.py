@@ -16,7 +16,7 @@ from atb_prediction._core import (
     TensorInfo,
     configure_thread_pools,
 )
-from atb_prediction.backtest import SweepResult, sweep
+from atb_prediction.backtest import SweepResult, sweep, sweep_many
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
@@ -69,4 +69,5 @@ __all__ = [
     "configure_thread_pools",
     "scan_registry",
     "sweep",
+    "sweep_many",
 ]

@@ -11,18 +11,28 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._core import SweepModel
-from atb_prediction.backtest.planning import SweepPlan, SweepTask
+from atb_prediction.backtest.planning import SweepPlan
 from atb_prediction.backtest.progress import Reporter
 from atb_prediction.backtest.result import SweepResult
 
-__all__ = ["DEFAULT_BATCH_SIZE", "LocalEngine", "SweepArrays", "default_workers", "run_unit"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "LocalEngine",
+    "SweepArrays",
+    "default_workers",
+    "new_result",
+    "run_unit",
+    "stitch",
+    "warn_nonfinite",
+]
 
 #: Windows per inference call: large enough to amortise a call, small enough to stay in cache.
 DEFAULT_BATCH_SIZE = 256
@@ -96,9 +106,36 @@ def warn_nonfinite(version_id: str, count: int, first_bar: int | None) -> None:
         )
 
 
-def _classes(plan: SweepPlan, models: dict[int, SweepModel]) -> int | None:
+def new_result(plan: SweepPlan, models: dict[int, SweepModel]) -> SweepResult:
+    """The result of ``plan`` with every value undefined, for an engine to fill in."""
     counts = [model.classes for model in models.values() if model.classes is not None]
-    return max(counts) if counts else None
+    classes = max(counts) if counts else None
+    bars, rows = plan.series.bars, len(plan.versions)
+    return SweepResult(
+        symbol=plan.symbol,
+        model_type=plan.model_type,
+        versions=plan.versions,
+        price=np.full((rows, bars), np.nan),
+        confidence=np.full((rows, bars), np.nan),
+        direction=np.zeros((rows, bars), dtype=np.int8),
+        probabilities=None if classes is None else np.full((rows, bars, classes), np.nan),
+        timestamps=plan.series.timestamps,
+        live_version=plan.live_version,
+        windows=tuple(task.windows for task in plan.tasks),
+        elapsed=tuple(0.0 for _ in plan.tasks),
+    )
+
+
+def stitch(result: SweepResult, row: int, out: SweepArrays) -> None:
+    """Copies ``out`` into row ``row`` of ``result`` at its bars (probabilities padded with NaN
+    where the version has fewer classes than another)."""
+    end = out.offset + len(out.price)
+    result.price[row, out.offset : end] = out.price
+    result.confidence[row, out.offset : end] = out.confidence
+    result.direction[row, out.offset : end] = out.direction
+    if result.probabilities is not None and out.probabilities is not None:
+        classes = out.probabilities.shape[1]
+        result.probabilities[row, out.offset : end, :classes] = out.probabilities
 
 
 class LocalEngine:
@@ -120,71 +157,64 @@ class LocalEngine:
     def __repr__(self) -> str:
         return f"LocalEngine(workers={self.workers}, batch_size={self.batch_size})"
 
-    def run(self, plan: SweepPlan, progress: Reporter | None) -> SweepResult:
+    def run_many(self, plans: Sequence[SweepPlan], progress: Reporter | None) -> list[SweepResult]:
+        """Runs the plans one after another, with one progress count over all of them."""
+        total = sum(plan.windows for plan in plans)
+        results = []
+        base = 0
+        for plan in plans:
+            offset = base
+            shifted = None if progress is None else _shifted(progress, offset, total)
+            results.append(self.run(plan, shifted, report_end=False))
+            base += plan.windows
+        if progress is not None:
+            progress(total, total)
+        return results
+
+    def run(
+        self, plan: SweepPlan, progress: Reporter | None, *, report_end: bool = True
+    ) -> SweepResult:
         """Runs every task of ``plan``, one version after another, each on all workers."""
         models = {task.row: task.bundle.open(self.workers) for task in plan.tasks}
-        classes = _classes(plan, models)
-        bars, rows = plan.series.bars, len(plan.versions)
-        price = np.full((rows, bars), np.nan)
-        confidence = np.full((rows, bars), np.nan)
-        direction = np.zeros((rows, bars), dtype=np.int8)
-        probabilities = None if classes is None else np.full((rows, bars, classes), np.nan)
-        total = plan.windows
-        elapsed = [0.0] * rows
+        result = new_result(plan, models)
+        elapsed = list(result.elapsed)
         base = 0
-
-        def reporter(task: SweepTask) -> Reporter | None:
-            if progress is None:
-                return None
-            offset = base
-            return lambda done, _: progress(offset + done, total)
-
         for task in plan.tasks:
             model = models.pop(task.row)
             started = time.perf_counter()
-            series = plan.series.columns_for(task.bundle.feature_names)
-            normalised = model.normalise(series)
-            del series
-            row_probabilities = None
-            if model.classes is not None and probabilities is not None:
-                # A classifier with fewer classes than another version is padded with NaN.
-                row_probabilities = (
-                    probabilities[task.row]
-                    if model.classes == classes
-                    else np.full((bars, model.classes), np.nan)
+            normalised = model.normalise(plan.series.columns_for(task.bundle.feature_names))
+            probabilities = result.probabilities
+            padded = probabilities is not None and model.classes != probabilities.shape[2]
+            # Rows of the result are written in place; only a classifier with fewer classes
+            # than another version needs arrays of its own, stitched in after.
+            out = (
+                SweepArrays.empty(0, plan.series.bars, model.classes)
+                if padded
+                else SweepArrays(
+                    offset=0,
+                    price=result.price[task.row],
+                    confidence=result.confidence[task.row],
+                    direction=result.direction[task.row],
+                    probabilities=None
+                    if probabilities is None or model.classes is None
+                    else probabilities[task.row],
                 )
-            out = SweepArrays(
-                offset=0,
-                price=price[task.row],
-                confidence=confidence[task.row],
-                direction=direction[task.row],
-                probabilities=row_probabilities,
             )
+            reporter = None if progress is None else _shifted(progress, base, plan.windows)
             nonfinite, first_bad = run_unit(
-                model, normalised, task.ranges, self.batch_size, out, reporter(task)
+                model, normalised, task.ranges, self.batch_size, out, reporter
             )
-            if (
-                probabilities is not None
-                and row_probabilities is not None
-                and model.classes != classes
-            ):
-                probabilities[task.row, :, : model.classes] = row_probabilities
+            if padded:
+                stitch(result, task.row, out)
             del normalised, model
             warn_nonfinite(task.bundle.version_id, nonfinite, first_bad)
             elapsed[task.row] = time.perf_counter() - started
             base += task.windows
-        if progress is not None:
-            progress(total, total)
-        return SweepResult(
-            symbol=plan.symbol,
-            model_type=plan.model_type,
-            versions=plan.versions,
-            price=price,
-            confidence=confidence,
-            direction=direction,
-            probabilities=probabilities,
-            timestamps=plan.series.timestamps,
-            live_version=plan.live_version,
-            windows=tuple(task.windows for task in plan.tasks),
-            elapsed=tuple(elapsed),
-        )
+        if progress is not None and report_end:
+            progress(plan.windows, plan.windows)
+        return replace(result, elapsed=tuple(elapsed))
+
+
+def _shifted(progress: Reporter, offset: int, total: int) -> Reporter:
+    """A reporter that adds ``offset`` windows done before and reports out of ``total``."""
+    return lambda done, _: progress(offset + done, total)

@@ -1,19 +1,58 @@
-"""``sweep``: every window of a history through one or more versions of a model type."""
+"""``sweep`` and ``sweep_many``: every window of a history through versions of a model type."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from atb_prediction.backtest.engine import LocalEngine
-from atb_prediction.backtest.planning import VersionSelection, plan_sweep
+from atb_prediction.backtest.planning import SweepPlan, VersionSelection, plan_sweep
 from atb_prediction.backtest.progress import ProgressBar, Reporter, progress_reporter
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.backtest.series import Series, as_series
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from atb_prediction.models.registry import PredictionModelRegistry
 
-__all__ = ["sweep"]
+__all__ = ["Engine", "sweep", "sweep_many"]
+
+
+class Engine(Protocol):
+    """What runs sweep plans: :class:`LocalEngine` or :class:`RayEngine`."""
+
+    def run_many(
+        self, plans: Sequence[SweepPlan], progress: Reporter | None
+    ) -> list[SweepResult]: ...
+
+
+#: ``"local"``, ``"ray"``, or an engine object.
+EngineChoice = Literal["local", "ray"] | Engine
+
+
+def _engine(engine: EngineChoice, workers: int | None, batch_size: int | None) -> Engine:
+    if engine == "local":
+        return LocalEngine(workers, batch_size)
+    if engine == "ray":
+        from atb_prediction.backtest.ray_engine import RayEngine, import_ray
+
+        import_ray()  # an ImportError naming the extra, before any work
+        return RayEngine(num_workers=workers, batch_size=batch_size)
+    if isinstance(engine, str):
+        raise ValueError(f'engine must be "local", "ray" or an engine object, not {engine!r}')
+    return engine
+
+
+def _run(
+    engine: Engine, plans: list[SweepPlan], progress: bool | Reporter | None
+) -> list[SweepResult]:
+    reporter = progress_reporter(progress)
+    try:
+        return engine.run_many(plans, reporter)
+    finally:
+        if isinstance(reporter, ProgressBar):
+            reporter.close()
 
 
 def sweep(
@@ -28,6 +67,7 @@ def sweep(
     workers: int | None = None,
     batch_size: int | None = None,
     progress: bool | Reporter | None = None,
+    engine: EngineChoice = "local",
 ) -> SweepResult:
     """Predict at every bar of ``series`` with one or more versions of a model type.
 
@@ -47,10 +87,13 @@ def sweep(
             that was production at its timestamp), or version ids.
         timestamps: One per bar: ``datetime64``, a ``DatetimeIndex`` or POSIX seconds; naive
             times are UTC. A DataFrame's ``DatetimeIndex`` is used when not given.
-        workers: Sessions run in parallel (one thread each); the number of cores by default.
+        workers: Sessions run in parallel (one thread each): the number of cores by default, or
+            with ``engine="ray"`` the Ray actors (the cluster's CPUs by default).
         batch_size: Windows per inference call (256 by default).
         progress: ``None``: a progress bar when stderr is a terminal; ``False``: none; a callable
             receives ``(done, total)`` windows.
+        engine: ``"local"`` (a thread pool in this process), ``"ray"`` (Ray actors; needs the
+            ``ray`` extra), or a :class:`LocalEngine` / :class:`RayEngine`.
 
     Raises:
         ModelNotAvailableError: no such version, or no production version.
@@ -59,7 +102,7 @@ def sweep(
             has no timestamps.
         KeyboardInterrupt: Ctrl-C; the sweep stops within about a second.
     """
-    engine = LocalEngine(workers, batch_size)
+    chosen = _engine(engine, workers, batch_size)
     plan = plan_sweep(
         registry,
         series if isinstance(series, Series) else as_series(series, timestamps),
@@ -68,9 +111,39 @@ def sweep(
         timeframe=timeframe,
         versions=versions,
     )
-    reporter = progress_reporter(progress)
-    try:
-        return engine.run(plan, reporter)
-    finally:
-        if isinstance(reporter, ProgressBar):
-            reporter.close()
+    return _run(chosen, [plan], progress)[0]
+
+
+def sweep_many(
+    registry: PredictionModelRegistry,
+    series: Mapping[str, object],
+    *,
+    model_type: str,
+    timeframe: str | None = None,
+    versions: VersionSelection = "production",
+    timestamps: Mapping[str, object] | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    progress: bool | Reporter | None = None,
+    engine: EngineChoice = "local",
+) -> dict[str, SweepResult]:
+    """:func:`sweep` for many symbols as one job: ``{symbol: series}`` to ``{symbol: result}``.
+
+    Every request is checked before any work starts; on Ray, all symbols' windows share the
+    actors. ``timestamps``, when given, maps symbols to their timestamps.
+    """
+    chosen = _engine(engine, workers, batch_size)
+    plans = [
+        plan_sweep(
+            registry,
+            values
+            if isinstance(values, Series)
+            else as_series(values, (timestamps or {}).get(symbol)),
+            symbol=symbol,
+            model_type=model_type,
+            timeframe=timeframe,
+            versions=versions,
+        )
+        for symbol, values in series.items()
+    ]
+    return dict(zip(series, _run(chosen, plans, progress), strict=True))

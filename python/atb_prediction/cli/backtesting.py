@@ -76,7 +76,19 @@ def add_backtest_parser(
     parser.add_argument(
         "--plot", metavar="FILE.png", help="draw the predictions (needs matplotlib)"
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions")
+    parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions (Ray: actors)")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local threads (default) or Ray actors (needs atb-prediction[ray])",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to join: auto or ray://HOST:PORT (default: the running Ray, else a "
+        "new local one)",
+    )
     parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
     parser.set_defaults(command="backtest sweep")
 
@@ -239,7 +251,7 @@ def _versions(text: str) -> str | list[str]:
 
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
-    from atb_prediction.backtest import sweep
+    from atb_prediction.backtest import RayEngine, sweep
     from atb_prediction.cli.arguments import registry_path
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
@@ -247,6 +259,8 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     from atb_prediction.models.registry import PredictionModelRegistry
 
     versions = _versions(args.versions)
+    if args.address is not None and args.engine != "ray":
+        raise CommandError("--address needs --engine ray", EXIT_USAGE)
     for option in ("out", "plot"):
         target = getattr(args, option)
         allowed = (".png",) if option == "plot" else (".csv", ".npz", ".parquet")
@@ -270,6 +284,9 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         workers=args.workers,
         batch_size=args.batch_size,
         progress=None if not args.json else False,
+        engine=RayEngine(args.address, args.workers, args.batch_size)
+        if args.engine == "ray"
+        else "local",
     )
     if args.out:
         write_result(result, args.out)

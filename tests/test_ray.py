@@ -1,0 +1,148 @@
+"""The Ray engine: identical results to the local engine, bundles opened from bytes, a killed
+worker retried, typed errors. One local Ray (2 CPUs) serves the module and is shut down after."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from atb_prediction import SweepResult, sweep, sweep_many
+from atb_prediction.backtest import RayEngine
+from atb_prediction.backtest.planning import plan_sweep
+from atb_prediction.backtest.series import as_series
+from atb_prediction.models.exceptions import InferenceError
+from conftest import linear_model, lstm_model
+from test_sweep import FEATURES, NORMALISED, SEQ, make_registry, open_registry, series_of
+
+TERNARY = {"task_type": "ternary_classification", "class_labels": [-1, 0, 1]}
+
+
+@pytest.fixture(scope="module")
+def ray() -> Iterator[Any]:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def assert_identical(ours: SweepResult, local: SweepResult) -> None:
+    assert ours.versions == local.versions
+    for field in ("price", "confidence", "direction", "probabilities", "live_version"):
+        a, b = getattr(ours, field), getattr(local, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), field
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = make_registry(
+        tmp_path / "registry",
+        {
+            "2026-01-01_1h_v1": (linear_model(SEQ, FEATURES, seed=31), NORMALISED),
+            "2026-01-02_1h_v1": (linear_model(SEQ, FEATURES, seed=32), NORMALISED),
+        },
+    )
+    from conftest import point_latest, standard_metadata, write_bundle
+
+    for version, seed in (("2026-01-01_1h_v1", 33), ("2026-01-02_1h_v1", 34)):
+        metadata = standard_metadata("ETHUSDT", "basic", version, seq=SEQ, features=FEATURES)
+        metadata.update(TERNARY, created_at=f"{version[:10]}T00:00:00Z")
+        model = linear_model(SEQ, FEATURES, seed=seed, outputs=3, activation="softmax")
+        write_bundle(root, "ETHUSDT", "basic", version, model=model, metadata=metadata)
+    point_latest(root, "ETHUSDT", "basic", "2026-01-02_1h_v1")
+    return root
+
+
+def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
+    registry = open_registry(root)
+    stamps = np.datetime64("2026-01-01T12:00", "ns") + np.arange(300) * np.timedelta64(10, "m")
+    bars = {"BTCUSDT": series_of(300, seed=1), "ETHUSDT": series_of(300, seed=2) * 30}
+    engine = RayEngine(num_workers=2, batch_size=16)
+    for versions in ("all", "as-live"):
+        options: dict[str, Any] = {"model_type": "basic", "versions": versions, "batch_size": 16}
+        times = {symbol: stamps for symbol in bars}
+        local = sweep_many(registry, bars, timestamps=times, workers=2, **options)
+        remote = sweep_many(registry, bars, timestamps=times, engine=engine, **options)
+        for symbol in bars:
+            assert_identical(remote[symbol], local[symbol])
+        assert local["ETHUSDT"].probabilities is not None
+
+
+def test_actors_open_bundles_from_bytes(ray: Any, root: Path, tmp_path: Path) -> None:
+    registry = open_registry(root)
+    bars = series_of(200)
+    local = sweep(
+        registry, bars, symbol="BTCUSDT", model_type="basic", versions="all", batch_size=8
+    )
+    plan = plan_sweep(
+        registry, as_series(bars, None), symbol="BTCUSDT", model_type="basic",
+        timeframe=None, versions="all",
+    )  # fmt: skip
+    shutil.move(root, tmp_path / "moved-away")
+    engine = RayEngine(num_workers=2, batch_size=8)
+    assert_identical(engine.run(plan, None), local)
+
+
+def test_a_killed_worker_is_retried(ray: Any, tmp_path: Path) -> None:
+    root = make_registry(
+        tmp_path / "registry", {"2026-01-01_1h_v1": (lstm_model(SEQ, FEATURES, hidden=64), {})}
+    )
+    registry = open_registry(root)
+    bars = series_of(20_000)
+    local = sweep(registry, bars, symbol="BTCUSDT", model_type="basic", batch_size=64)
+    engine = RayEngine(num_workers=2, batch_size=64)
+    killed: list[bool] = []
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        if not killed:
+            ray.kill(engine.actors()[0], no_restart=False)
+            killed.append(True)
+
+    remote = sweep(
+        registry, bars, symbol="BTCUSDT", model_type="basic", engine=engine, progress=progress
+    )
+    assert killed and calls[-1] == (20_000 - SEQ + 1,) * 2
+    assert_identical(remote, local)
+
+
+def test_a_bundle_error_is_typed(ray: Any, tmp_path: Path) -> None:
+    logits = linear_model(SEQ, FEATURES, seed=35, outputs=3)  # raw logits, not probabilities
+    root = make_registry(tmp_path / "registry", {"2026-01-01_1h_v1": (logits, TERNARY)})
+    registry = open_registry(root)
+    with pytest.raises(InferenceError, match="softmax") as caught:
+        sweep(registry, series_of(50) * 100, symbol="BTCUSDT", model_type="basic", engine="ray")
+    assert type(caught.value) is InferenceError
+
+
+def test_ray_missing_names_the_extra(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"atb-prediction\[ray\]"):
+        sweep(
+            open_registry(root), series_of(20), symbol="BTCUSDT", model_type="basic", engine="ray"
+        )
+
+
+def test_cli_engine_ray(
+    ray: Any, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atb_prediction.cli import main
+
+    bars = series_of(60)
+    np.save(tmp_path / "bars.npy", bars)
+    args = ["backtest", "sweep", "BTCUSDT", "basic", "--series", str(tmp_path / "bars.npy")]
+    args += ["--registry", str(root), "--batch-size", "8", "--json"]
+    assert main([*args, "--out", str(tmp_path / "ray.npz"), "--engine", "ray"]) == 0
+    assert main([*args, "--out", str(tmp_path / "local.npz")]) == 0
+    capsys.readouterr()
+    remote, local = np.load(tmp_path / "ray.npz"), np.load(tmp_path / "local.npz")
+    assert np.array_equal(remote["price"], local["price"], equal_nan=True)
