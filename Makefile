@@ -52,3 +52,4 @@ bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py
 	$(PY) benches/bench_registry.py
 	$(PY) benches/bench_sweep.py
+	$(PY) benches/bench_ray.py
