@@ -67,9 +67,9 @@ def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
     bars = {"BTCUSDT": series_of(300, seed=1), "ETHUSDT": series_of(300, seed=2) * 30}
     engine = RayEngine(num_workers=2, batch_size=16)
     for versions in ("all", "as-live"):
-        options: dict[str, Any] = {"model_type": "basic", "versions": versions, "batch_size": 16}
+        options: dict[str, Any] = {"model_type": "basic", "versions": versions}
         times = {symbol: stamps for symbol in bars}
-        local = sweep_many(registry, bars, timestamps=times, workers=2, **options)
+        local = sweep_many(registry, bars, timestamps=times, workers=2, batch_size=16, **options)
         remote = sweep_many(registry, bars, timestamps=times, engine=engine, **options)
         for symbol in bars:
             assert_identical(remote[symbol], local[symbol])

@@ -34,7 +34,8 @@ __all__ = ["BundleSpec", "SweepPlan", "SweepTask", "VersionSelection", "plan_swe
 #: ``"production"``, ``"all"``, ``"as-live"``, one version id, or a list of them.
 VersionSelection = str | Sequence[str]
 
-_KEYWORDS = ("production", "all", "as-live")
+#: The selections ``versions`` accepts besides version ids.
+SELECTIONS = ("production", "all", "as-live")
 
 
 @dataclass(frozen=True)
@@ -212,9 +213,10 @@ class _Bundles:
         specs: dict[str, BundleSpec] = {}
         skipped: list[str] = []
         for version_id in version_ids:
-            problem = self.problem(version_id) if version_id in self.records else None
-            if version_id not in self.records:
-                problem = self.invalid.get(version_id, "no such version folder")
+            if version_id in self.records:
+                problem = self.problem(version_id)
+            else:  # a folder the scan skipped, or one of another timeframe
+                problem = self.invalid.get(version_id, "not a version of the requested timeframe")
             if problem is None:
                 specs[version_id] = self.spec(version_id)
             else:

@@ -41,6 +41,8 @@ def _engine(engine: EngineChoice, workers: int | None, batch_size: int | None) -
         return RayEngine(num_workers=workers, batch_size=batch_size)
     if isinstance(engine, str):
         raise ValueError(f'engine must be "local", "ray" or an engine object, not {engine!r}')
+    if workers is not None or batch_size is not None:
+        raise ValueError("with an engine object, give workers and batch_size to the engine")
     return engine
 
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["add_backtest_parser", "read_series", "run_sweep", "write_result"]
 
 _TIME_COLUMNS = ("timestamp", "time", "date")
-_KEYWORDS = ("production", "all", "as-live")
 
 
 def add_backtest_parser(
@@ -241,7 +240,9 @@ def write_result(result: SweepResult, path_text: str) -> None:
 
 
 def _versions(text: str) -> str | list[str]:
-    if text in _KEYWORDS:
+    from atb_prediction.backtest.planning import SELECTIONS
+
+    if text in SELECTIONS:
         return text
     versions = [v.strip() for v in text.split(",") if v.strip()]
     if not versions:
@@ -251,7 +252,7 @@ def _versions(text: str) -> str | list[str]:
 
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
-    from atb_prediction.backtest import RayEngine, sweep
+    from atb_prediction.backtest import LocalEngine, RayEngine, sweep
     from atb_prediction.cli.arguments import registry_path
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
@@ -281,12 +282,10 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         model_type=args.model_type,
         timeframe=args.timeframe,
         versions=versions,
-        workers=args.workers,
-        batch_size=args.batch_size,
         progress=None if not args.json else False,
         engine=RayEngine(args.address, args.workers, args.batch_size)
         if args.engine == "ray"
-        else "local",
+        else LocalEngine(args.workers, args.batch_size),
     )
     if args.out:
         write_result(result, args.out)
