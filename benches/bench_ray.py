@@ -17,7 +17,6 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,14 +28,11 @@ from atb_prediction.backtest.engine import default_workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sweep import fixture_registry, spread
+from bench_sweep import arguments, fixture_registry, spread
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--windows", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
     root = fixture_registry()
     if root is None:
         print("skipped: set ATB_FIXTURE_REGISTRY or add tests/data/atb-registry")

@@ -167,11 +167,16 @@ def peak_rss() -> list[str]:
     ]
 
 
+def arguments(doc: str | None) -> argparse.Namespace:
+    """``--windows`` and ``--repeats``, shared with the Ray benchmark."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--windows", type=int, default=20_000, help="windows per sweep")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats")
+    return parser.parse_args()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--windows", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
     root = fixture_registry()
     lines: list[str] = []
     if root is None:
