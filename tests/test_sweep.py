@@ -272,6 +272,7 @@ else:
 """
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="counts threads in /proc/self/task")
 def test_ctrl_c_stops_a_running_sweep(tmp_path: Path) -> None:
     from conftest import slow_window_model
 
