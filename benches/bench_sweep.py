@@ -143,13 +143,31 @@ print(json.dumps({"before": before, "peak": status("VmHWM"), "series_bytes": ser
 """
 
 
-def peak_rss() -> list[str]:
-    from atb_prediction._onnx_writer import linear_sequence_model
+def tiny_model(seq: int, features: int) -> bytes:
+    """``[batch, seq, features] -> [batch, 1]``: flatten and one dense layer (onnx package)."""
+    from onnx import TensorProto, helper, numpy_helper
 
+    weight = np.full((seq * features, 1), 0.01, dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "w"], ["y"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", seq, features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+def peak_rss() -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         version = Path(folder, "TINY", "basic", "2026-01-01_1h_v1")
         version.mkdir(parents=True)
-        (version / "model.onnx").write_bytes(linear_sequence_model(20, 5))
+        (version / "model.onnx").write_bytes(tiny_model(20, 5))
         (version / "metadata.json").write_text(json.dumps({"sequence_length": 20}))
         Path(folder, "TINY", "basic", "latest").symlink_to(version.name)
         out = subprocess.run(

@@ -107,14 +107,11 @@ def _int(value: object) -> int | None:
 
 
 def _feature_names(record: BundleRecord) -> tuple[str, ...] | None:
+    """The column order a DataFrame is read in: metadata's ``feature_names`` (as ``predict``
+    reads a DataFrame), else ``None`` (columns by position)."""
     names = record.metadata.get("feature_names")
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
         return tuple(names)
-    features = (record.feature_schema or {}).get("features")
-    if isinstance(features, list) and features:
-        found = [f.get("name") for f in features if isinstance(f, dict)]
-        if len(found) == len(features) and all(isinstance(n, str) for n in found):
-            return tuple(str(n) for n in found)
     return None
 
 
