@@ -265,7 +265,12 @@ try:
     sweep(registry, series, symbol="BTCUSDT", model_type="slow", workers=2, batch_size=1,
           progress=progress)
 except KeyboardInterrupt:
-    import gc; gc.collect()
+    import time
+    # A joined thread can still be listed for a moment while the kernel finishes its exit.
+    for _ in range(100):
+        if threads() <= baseline:
+            break
+        time.sleep(0.02)
     print("interrupted", threads() - baseline, flush=True)
 else:
     print("finished", flush=True)
