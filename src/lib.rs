@@ -28,5 +28,5 @@ mod _core {
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
-    use crate::py::sweep::PySweepModel;
+    use crate::py::sweep::{bundle_parts, PySweepModel};
 }

@@ -23,6 +23,7 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
+    "bundle_parts",
     "configure_thread_pools",
     "document_kinds",
     "features_digest",
@@ -333,6 +334,9 @@ def verify_bundle(
 
 def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
     """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""
+
+def bundle_parts(bundle: LoadedBundle) -> tuple[bytes, str | None]:
+    """The model bytes and ``metadata.json`` text of an opened bundle."""
 
 @final
 class SweepModel:

@@ -13,6 +13,7 @@ use crate::core::sweep::{SeriesView, SweepModel, SweepOutputs, SweepStats};
 use crate::core::tensor::OutputTensor;
 use crate::core::Error;
 use crate::py::arrays::{output_to_numpy, HeldArray};
+use crate::py::bundle::PyLoadedBundle;
 use crate::py::gil::detached;
 use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
@@ -223,4 +224,22 @@ impl PySweepModel {
             self.inner.workers()
         )
     }
+}
+
+/// The model bytes and `metadata.json` text of an opened bundle: all a sweep worker needs to open
+/// it again, without the registry folder. The model file is read again (the session does not
+/// keep it), the metadata text is the one the scan read.
+#[pyfunction]
+pub fn bundle_parts<'py>(
+    py: Python<'py>,
+    bundle: &Bound<'py, PyLoadedBundle>,
+) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+    let record = &bundle.get().core().record;
+    let path = &record.model_path;
+    let model = detached(py, || std::fs::read(path).map_err(|e| Error::io(path, e)))?;
+    let metadata = record
+        .metadata
+        .as_ref()
+        .map(|document| document.text.clone());
+    Ok((PyBytes::new(py, &model), metadata))
 }

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import BundleRecord, SweepModel
+from atb_prediction._core import BundleRecord, SweepModel, bundle_parts
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -169,18 +169,15 @@ class _Bundles:
         record = self.records[version_id]
         bundle = self.registry.get_bundle_by_key(record.key)
         assert bundle is not None  # `problem` returned None for it
-        try:
-            model = Path(record.model_path).read_bytes()
-        except OSError as error:
-            raise ModelLoadError(f"cannot read {record.model_path}: {error}") from error
-        shape = bundle.runner.session.inputs[0].shape
+        model, metadata_text = bundle_parts(bundle.runner.bundle)
+        shape = bundle.runner.bundle.session.inputs[0].shape
         config = self.registry.config
         names = _feature_names(record)
         return BundleSpec(
             key=record.key,
             version_id=version_id,
             model=model,
-            metadata_text=record.metadata_text,
+            metadata_text=metadata_text,
             feature_names=names,
             sequence_length=(shape[1] if len(shape) == 3 and shape[1] else None)
             or _int(record.metadata.get("sequence_length")),
