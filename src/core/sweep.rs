@@ -541,6 +541,31 @@ fn split_outputs<'a>(
     Ok(chunks)
 }
 
+/// Where a batch's windows lie in the row-major series: `count` windows of `len` values, the
+/// first starting at value `start`, each one row (`stride` values) after the previous.
+#[derive(Debug, Clone, Copy)]
+struct Windows {
+    start: usize,
+    count: usize,
+    stride: usize,
+    len: usize,
+}
+
+impl Windows {
+    /// Copies the windows into `buffer`; one flag per window: all its values finite.
+    fn copy<T: Copy>(self, source: &[T], buffer: &mut Vec<T>, finite: fn(T) -> bool) -> Vec<bool> {
+        buffer.clear();
+        (0..self.count)
+            .map(|index| {
+                let start = self.start + index * self.stride;
+                let values = &source[start..start + self.len];
+                buffer.extend_from_slice(values);
+                values.iter().all(|&v| finite(v))
+            })
+            .collect()
+    }
+}
+
 /// A worker's reusable batch input buffer.
 struct Batch<'s> {
     series: TensorView<'s>,
@@ -565,50 +590,22 @@ impl<'s> Batch<'s> {
 
     /// Copies the windows ending at `bars` into the buffer; one flag per window: all finite.
     fn fill(&mut self, bars: Range<usize>) -> Vec<bool> {
-        let window = self.sequence_length * self.columns;
-        let first_row = bars.start + 1 - self.sequence_length;
-        self.len = bars.len() * window;
-        fn copy<T: Copy>(
-            source: &[T],
-            buffer: &mut Vec<T>,
-            first_row: usize,
-            windows: usize,
-            columns: usize,
-            window: usize,
-            finite: impl Fn(T) -> bool,
-        ) -> Vec<bool> {
-            buffer.clear();
-            let mut flags = Vec::with_capacity(windows);
-            for index in 0..windows {
-                let start = (first_row + index) * columns;
-                let values = &source[start..start + window];
-                flags.push(values.iter().all(|&v| finite(v)));
-                buffer.extend_from_slice(values);
-            }
-            flags
-        }
-        let (windows, columns) = (bars.len(), self.columns);
+        let cut = Windows {
+            start: (bars.start + 1 - self.sequence_length) * self.columns,
+            count: bars.len(),
+            stride: self.columns,
+            len: self.sequence_length * self.columns,
+        };
+        self.len = cut.count * cut.len;
         match (&self.series, &mut self.buffer) {
-            (TensorView::Float64(source), TensorData::Float64(buffer)) => copy(
-                source,
-                buffer,
-                first_row,
-                windows,
-                columns,
-                window,
-                f64::is_finite,
-            ),
-            (TensorView::Float32(source), TensorData::Float32(buffer)) => copy(
-                source,
-                buffer,
-                first_row,
-                windows,
-                columns,
-                window,
-                f32::is_finite,
-            ),
+            (TensorView::Float64(source), TensorData::Float64(buffer)) => {
+                cut.copy(source, buffer, f64::is_finite)
+            }
+            (TensorView::Float32(source), TensorData::Float32(buffer)) => {
+                cut.copy(source, buffer, f32::is_finite)
+            }
             // `run` checked the dtype against the model's input before any batch.
-            _ => vec![false; windows],
+            _ => vec![false; cut.count],
         }
     }
 
