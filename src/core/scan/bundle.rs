@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{VersionRecord, DOCUMENTS};
+use super::VersionRecord;
 use crate::core::error::Error;
 use crate::core::files::{confine, open_regular};
 use crate::core::fingerprint::Fingerprint;
@@ -24,7 +24,7 @@ pub(super) fn load_version(
     fingerprint: &mut Fingerprint,
 ) -> std::result::Result<VersionRecord, String> {
     let mut documents: [Option<JsonDocument>; 3] = [None, None, None];
-    for (slot, kind) in documents.iter_mut().zip(DOCUMENTS) {
+    for (slot, kind) in documents.iter_mut().zip(DocumentKind::ALL) {
         let path = directory.join(kind.file_name());
         // `symlink_metadata`: a dangling symlink or a FIFO is reported, not taken for absent.
         if std::fs::symlink_metadata(&path).is_err() {

@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::core::documents::DOCUMENTS;
 use crate::core::error::{Error, Result};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::hashing::FastMap;
 use crate::core::json::JsonDocument;
-use crate::core::schema::{BundleSchemas, DocumentKind};
+use crate::core::schema::BundleSchemas;
 
 pub use bundle::timeframe_from_version_id;
 use bundle::{load_version, model_named_explicitly};
@@ -31,12 +32,16 @@ use walk::{subdirectories, subdirectories_or_record};
 /// The name of the production pointer in each model-type folder.
 pub const LATEST: &str = "latest";
 
-const DOCUMENTS: [DocumentKind; 3] = [
-    DocumentKind::Metadata,
-    DocumentKind::FeatureSchema,
-    DocumentKind::Metrics,
-];
-const JSON_FILES: [&str; 3] = ["metadata.json", "feature_schema.json", "metrics.json"];
+/// The files whose stamps say whether a version folder changed: the document table's files.
+const JSON_FILES: [&str; DOCUMENTS.len()] = {
+    let mut names = [""; DOCUMENTS.len()];
+    let mut row = 0;
+    while row < DOCUMENTS.len() {
+        names[row] = DOCUMENTS[row].file_name;
+        row += 1;
+    }
+    names
+};
 
 /// One valid version folder.
 #[derive(Debug)]
