@@ -271,7 +271,7 @@ def reload_table(root: Path, repeats: int, intra_op_threads: int | None) -> list
     ]
 
 
-def predict_table(calls: int) -> list[str]:
+def predict_table(calls: int, intra_op_threads: int | None) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="atb-bench-predict-") as folder:
         root = Path(folder)
         bundle = root / "BTCUSDT" / "basic" / "2026-01-01_1h_v1"
@@ -292,13 +292,13 @@ def predict_table(calls: int) -> list[str]:
         x = rng.random((1, 120, 5), dtype=np.float32)
         # Fresh windows for the cache-miss case: more than the cache holds, so every call misses.
         windows = itertools.cycle([rng.random((1, 120, 5), dtype=np.float32) for _ in range(2048)])
-        session = OnnxSession(model, intra_op_threads=1)
+        session = OnnxSession(model, intra_op_threads=intra_op_threads)
         contenders: dict[str, Callable[[], object]] = {"OnnxSession.run": lambda: session.run(x)}
 
         def runner_for(cache: bool) -> OnnxRunner:
             config = PredictionConfig(
                 model_registry_path=str(root),
-                intra_op_threads=1,
+                intra_op_threads=intra_op_threads,
                 prediction_cache_enabled=cache,
                 prediction_cache_max_size=1000,
             )
@@ -330,7 +330,7 @@ def main() -> None:
         "--intra-op-threads",
         type=int,
         default=None,
-        help="threads per session for the registry table (default: ONNX Runtime's default)",
+        help="threads per session (default: ONNX Runtime's default)",
     )
     parser.add_argument(
         "--only", choices=("scan", "reload", "predict"), help="run one table (default: all)"
@@ -348,7 +348,8 @@ def main() -> None:
                 print("\n".join(table), flush=True)
                 print()
     if args.only in (None, "predict"):
-        print("\n".join(predict_table(args.calls)))
+        print(f"predict with intra_op_threads={args.intra_op_threads} (None: default threading)")
+        print("\n".join(predict_table(args.calls, args.intra_op_threads)))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 from atb_prediction import (
     InferenceError,
@@ -36,6 +37,7 @@ from conftest import (
     upstream_predict,
     write_bundle,
 )
+from onnx import TensorProto, helper, numpy_helper
 
 NAMES = ["close", "volume", "high"]
 NORMALIZED = {
@@ -348,6 +350,66 @@ def test_a_batch_window_array_predicts_from_the_first_window(tmp_path: Path) -> 
     windows = np.random.default_rng(8).normal(scale=20, size=(3, 4, 3))
     assert runner.predict(windows).price == pytest.approx(runner.predict(windows[0]).price)
     assert_prediction(runner.predict(windows), upstream_predict(model, NORMALIZED, windows))
+
+
+def test_a_window_refilled_in_place_is_read_afresh(tmp_path: Path) -> None:
+    # The session reuses the input value it bound to a caller's float32 buffer; refilled
+    # buffers, other buffers and a buffer that comes back must each give their own prediction.
+    model = linear_model(seq=4, features=3, seed=21)
+    runner = runner_for(tmp_path, model, {"timeframe": "1h"})
+    rng = np.random.default_rng(21)
+    window = rng.normal(size=(4, 3)).astype(np.float32)
+    other = rng.normal(size=(4, 3)).astype(np.float32)
+    for _ in range(2):
+        assert_prediction(runner.predict(window), upstream_predict(model, {}, window))
+        window[:] = rng.normal(size=(4, 3))
+        assert_prediction(runner.predict(window), upstream_predict(model, {}, window))
+        assert_prediction(runner.predict(other), upstream_predict(model, {}, other))
+
+
+def regression_model(output_shape: list[int | str], output_type: int, extra_outputs: int) -> bytes:
+    """``[batch, 4, 3] -> output_shape``: the window's sum, declared with ``output_shape`` and
+    cast to ``output_type``, then ``extra_outputs`` further outputs that predict never reads."""
+    nodes = [
+        helper.make_node("ReduceSum", ["input_sequence", "axes"], ["total"], keepdims=0),
+        helper.make_node("Cast", ["total"], ["output"], to=output_type),
+    ]
+    outputs = [helper.make_tensor_value_info("output", output_type, output_shape)]
+    for index in range(extra_outputs):
+        nodes.append(helper.make_node("Neg", ["input_sequence"], [f"extra{index}"]))
+        outputs.append(
+            helper.make_tensor_value_info(f"extra{index}", TensorProto.FLOAT, ["batch", 4, 3])
+        )
+    graph = helper.make_graph(
+        nodes,
+        "regression",
+        [helper.make_tensor_value_info("input_sequence", TensorProto.FLOAT, ["batch", 4, 3])],
+        outputs,
+        [numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "output_shape",
+    [["batch", 4], [1, 4], ["rows", 4], ["rows", "columns"]],
+    ids=["batch-named", "fixed", "batch-guessed", "dynamic"],
+)
+@pytest.mark.parametrize("output_type", [TensorProto.FLOAT, TensorProto.DOUBLE])
+@pytest.mark.parametrize("extra_outputs", [0, 2])
+def test_regression_outputs_of_every_shape_and_float_type(
+    tmp_path: Path, output_shape: list[int | str], output_type: int, extra_outputs: int
+) -> None:
+    model = regression_model(output_shape, output_type, extra_outputs)
+    runner = runner_for(tmp_path, model, {"timeframe": "1h"})
+    window = np.random.default_rng(22).normal(size=(4, 3)).astype(np.float32)
+    for _ in range(2):
+        assert_prediction(runner.predict(window), upstream_predict(model, {}, window))
+    windows = np.random.default_rng(23).normal(size=(1, 4, 3))
+    assert_prediction(runner.predict(windows), upstream_predict(model, {}, windows))
 
 
 # --- classification ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use crate::core::cache::{
 };
 use crate::core::options::timeout_from_seconds;
 use crate::core::predict::{Features, Prediction, Predictor};
+use crate::core::session::KeepAlive;
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
@@ -56,12 +57,18 @@ pub struct PyPredictor {
 
 impl PyPredictor {
     /// Holds `features`, then runs `work` on them without the GIL; also returns the number of
-    /// feature columns given.
+    /// feature columns given. `work` also gets what keeps the caller's buffer alive, for the
+    /// session's input cache; whatever it leaves there is released here, with the GIL held.
     fn detached_with<T: Send>(
         &self,
         py: Python<'_>,
         features: &Bound<'_, PyAny>,
-        work: impl FnOnce(&Predictor<'_>, &Features<'_>, Option<Duration>) -> crate::core::Result<T>
+        work: impl FnOnce(
+                &Predictor<'_>,
+                &Features<'_>,
+                &mut Option<KeepAlive>,
+                Option<Duration>,
+            ) -> crate::core::Result<T>
             + Send,
     ) -> PyResult<(T, usize)> {
         let held = hold_any(features)?;
@@ -70,8 +77,10 @@ impl PyPredictor {
         let features = Features { shape, data };
         let predictor = self.bundle.predictor();
         let timeout = self.timeout;
-        let value = detached(py, || work(&predictor, &features, timeout))?;
-        Ok((value, columns))
+        let mut owner = held.owner();
+        let value = detached(py, || work(&predictor, &features, &mut owner, timeout));
+        drop(owner);
+        Ok((value?, columns))
     }
 
     /// Logs `message()` unless the warning `bit` was logged before by this predictor.
@@ -155,9 +164,9 @@ impl PyPredictor {
         let started = Instant::now();
         let cache = self.cache.as_ref();
         let (outcome, columns) =
-            self.detached_with(py, features, |predictor, features, timeout| {
+            self.detached_with(py, features, |predictor, features, owner, timeout| {
                 let Some(cache) = cache else {
-                    return Ok(Outcome::Fresh(predictor.predict(features, timeout)?));
+                    return Ok(Outcome::Fresh(predictor.predict(features, owner, timeout)?));
                 };
                 let key = CacheKey {
                     model: Arc::clone(&cache.model),
@@ -171,7 +180,7 @@ impl PyPredictor {
                 if let Some(hit) = cache.store.get(&key) {
                     return Ok(Outcome::Hit(hit));
                 }
-                let fresh = predictor.predict(features, timeout)?;
+                let fresh = predictor.predict(features, owner, timeout)?;
                 cache.store.set(
                     key,
                     CachedPrediction {
@@ -221,7 +230,8 @@ impl PyPredictor {
         py: Python<'py>,
         features: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (batch, columns) = self.detached_with(py, features, |p, f, t| p.predict_batch(f, t))?;
+        let (batch, columns) =
+            self.detached_with(py, features, |p, f, _, t| p.predict_batch(f, t))?;
         self.check(py, columns, &batch.price)?;
         let dict = PyDict::new(py);
         dict.set_item("price", PyArray1::from_vec(py, batch.price))?;
