@@ -9,11 +9,13 @@
 2. ``PredictionModelRegistry`` on that registry with default threading: construction (opening
    and warming 200 sessions), the OS threads it leaves, an unchanged ``reload_models()`` and a
    reload after one promotion, each against the rescan it rests on.
-3. ``runner.predict`` against ``OnnxSession.run`` on the tiny 1x120x5 model.
+3. ``runner.predict`` against ``OnnxSession.run`` on the tiny 1x120x5 model, both with
+   ``--intra-op-threads`` (default threading when not given).
 
 Every ratio is measured ``--repeats`` times and printed as min / median / max.
 
     python benches/bench_registry.py [--symbols 50 --types 4 --versions 50] [--repeats 3]
+        [--intra-op-threads N] [--only scan|reload|predict]
 """
 
 from __future__ import annotations
