@@ -6,34 +6,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import FIXTURE_REGISTRY, linear_model
+from conftest import writable_copy as copy_registry
 
-FIXTURE_REGISTRY = Path(__file__).resolve().parents[2] / "shared/fixtures/atb-registry"
-"""The real registry of the upstream bot; absent in a user's fresh clone."""
-
-requires_fixture = pytest.mark.skipif(
-    not FIXTURE_REGISTRY.is_dir(), reason=f"fixture registry not found at {FIXTURE_REGISTRY}"
-)
+__all__ = ["FIXTURE_REGISTRY", "copy_registry"]
 
 SUBPROCESS_TIMEOUT = 120
-
-
-def copy_registry(source: Path, destination: Path) -> Path:
-    """Copy a registry with its symlinks, made writable (the shared fixture is read-only)."""
-    shutil.copytree(source, destination, symlinks=True)
-    for folder, directories, files in os.walk(destination):
-        for name in [*directories, *files]:
-            path = Path(folder) / name
-            if not path.is_symlink():
-                path.chmod(path.stat().st_mode | stat.S_IWUSR)
-    destination.chmod(destination.stat().st_mode | stat.S_IWUSR)
-    return destination
 
 
 def atb_command() -> list[str]:
@@ -109,13 +92,11 @@ def write_small_registry(
 
     ``latest`` names the version the ``latest`` symlink points at; ``None`` writes no pointer.
     """
-    from atb_prediction._onnx_writer import linear_sequence_model
-
     directory = root / symbol / model_type
     for seed, version in enumerate(versions):
         bundle = directory / version
         bundle.mkdir(parents=True)
-        (bundle / "model.onnx").write_bytes(linear_sequence_model(4, 3, seed=seed))
+        (bundle / "model.onnx").write_bytes(linear_model(4, 3, seed=seed))
         metadata = {
             "symbol": symbol,
             "model_type": model_type,

@@ -1,14 +1,19 @@
 """Shared fixtures: real ONNX models built with the ``onnx`` package, and the fixture registry.
 
+The fixture registry is a trimmed copy of the upstream bot's, under ``tests/data/`` (see its
+README): a fresh clone has it, with ``latest`` as real symlinks, as users have.
+
 Every model here is a real graph that ONNX Runtime executes; tests compare our outputs with the
 ``onnxruntime`` Python package's on the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -16,12 +21,18 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-#: The read-only registry from the upstream bot, beside the project root (absent in user clones).
-FIXTURE_REGISTRY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "atb-registry"
+#: Test data shipped with the repository.
+DATA = Path(__file__).resolve().parent / "data"
+
+#: The upstream bot's registry, trimmed (tests must never write to it: use ``registry_copy``).
+FIXTURE_REGISTRY = DATA / "atb-registry"
+
+#: Upstream's own ``OnnxRunner.predict`` outputs for every bundle of the full registry.
+GOLDEN_PREDICTIONS = DATA / "atb-registry-golden.json"
 
 OPSET = 17
 
-#: Every version of the fixture registry, by key.
+#: Every version of the fixture registry, by key, in the scan's order.
 FIXTURE_KEYS = [
     "BTCUSDT:1d:basic:2025-09-16_legacy",
     "BTCUSDT:1h:basic:2025-09-17_1h_v1",
@@ -29,18 +40,58 @@ FIXTURE_KEYS = [
     "BTCUSDT:1d:basic:2025-10-27_14h_v1",
     "BTCUSDT:1h:basic:2025-10-30_12h_v1",
     "BTCUSDT:1d:sentiment:2025-09-16_legacy",
-    "BTCUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "BTCUSDT:1h:sentiment:2025-12-23_20h_v1",
     "BTCUSDT:1h:sentiment:2025-12-23_20h_v2",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v1",
-    "BTCUSDT:1h:sentiment:2026-01-06_14h_v2",
     "BTCUSDT:1h:sentiment:2026-01-06_14h_v3",
     "ETHUSDT:1h:basic:2026-07-04_22h_v1",
     "ETHUSDT:1d:sentiment:2025-09-16_legacy",
-    "ETHUSDT:1h:sentiment:2025-09-17_1h_v1",
-    "ETHUSDT:1h:sentiment:2025-12-23_21h_v1",
     "ETHUSDT:1h:sentiment:2025-12-23_21h_v2",
 ]
+
+#: What each fixture ``latest`` names.
+FIXTURE_PRODUCTION = {
+    ("BTCUSDT", "basic"): "2025-10-30_12h_v1",
+    ("BTCUSDT", "sentiment"): "2025-12-23_20h_v2",
+    ("ETHUSDT", "basic"): "2026-07-04_22h_v1",
+    ("ETHUSDT", "sentiment"): "2025-12-23_21h_v2",
+}
+
+
+def golden_predictions() -> list[dict[str, Any]]:
+    """The golden entries whose bundle this trimmed copy keeps (two seeds per bundle)."""
+    document = json.loads(GOLDEN_PREDICTIONS.read_text(encoding="utf-8"))
+    return [
+        entry
+        for entry in document["bundles"]
+        if (FIXTURE_REGISTRY / entry["symbol"] / entry["model_type"] / entry["version"]).is_dir()
+    ]
+
+
+def golden_input(entry: dict[str, Any]) -> np.ndarray:
+    """The window a golden entry was computed on, as the golden file describes it."""
+    shape = (entry["sequence_length"], entry["features"])
+    return np.random.default_rng(entry["seed"]).standard_normal(shape).astype(np.float32)
+
+
+def writable_copy(source: Path, destination: Path) -> Path:
+    """Copy a registry with its symlinks, every file and folder made writable."""
+    shutil.copytree(source, destination, symlinks=True)
+    for path in [destination, *destination.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+    return destination
+
+
+def use_pointer_files(root: Path) -> list[Path]:
+    """Turn every ``latest`` symlink under ``root`` into a pointer file naming its version, as
+    copies that lose symlinks have it; returns the pointers rewritten."""
+    pointers = []
+    for link in sorted(root.glob("*/*/latest")):
+        if link.is_symlink():
+            target = Path(link.readlink()).name
+            link.unlink()
+            link.write_text(target, encoding="utf-8")
+            pointers.append(link)
+    return pointers
 
 
 def _model(graph: onnx.GraphProto, metadata: dict[str, str] | None = None) -> bytes:
@@ -211,22 +262,26 @@ def two_inputs() -> bytes:
 
 @pytest.fixture(scope="session")
 def fixture_registry() -> Path:
-    """The upstream registry; tests using it skip where it is absent."""
-    if not FIXTURE_REGISTRY.is_dir():
-        pytest.skip("the fixture registry ../shared/fixtures/atb-registry is absent")
+    """The upstream registry under ``tests/data`` (read only: copy it to change it)."""
+    assert FIXTURE_REGISTRY.is_dir(), f"{FIXTURE_REGISTRY} is missing from the checkout"
+    assert (FIXTURE_REGISTRY / "BTCUSDT" / "basic" / "latest").is_symlink(), (
+        "tests/data lost its latest symlinks (a checkout with core.symlinks=false?)"
+    )
     return FIXTURE_REGISTRY
 
 
 @pytest.fixture
 def registry_copy(fixture_registry: Path, tmp_path: Path) -> Path:
-    """A writable copy of the fixture registry."""
-    target = tmp_path / "registry"
-    shutil.copytree(fixture_registry, target, symlinks=True)
-    for path in target.rglob("*"):
-        if not path.is_symlink():
-            path.chmod(path.stat().st_mode | 0o200)
-    target.chmod(target.stat().st_mode | 0o200)
-    return target
+    """A writable copy of the fixture registry, ``latest`` as symlinks."""
+    return writable_copy(fixture_registry, tmp_path / "registry")
+
+
+@pytest.fixture
+def pointer_registry(fixture_registry: Path, tmp_path: Path) -> Path:
+    """A writable copy of the fixture registry with each ``latest`` a pointer file."""
+    root = writable_copy(fixture_registry, tmp_path / "pointer-registry")
+    assert len(use_pointer_files(root)) == len(FIXTURE_PRODUCTION)
+    return root
 
 
 BundleWriter = Callable[..., Path]
@@ -245,8 +300,6 @@ def write_bundle(
     model_file: str = "model.onnx",
 ) -> Path:
     """Write one bundle folder; JSON given as a string is written verbatim (for broken files)."""
-    import json
-
     directory = root / symbol / model_type / version
     directory.mkdir(parents=True, exist_ok=True)
     if model is not None:

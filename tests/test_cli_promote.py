@@ -13,12 +13,9 @@ from cli_helpers import (
     assert_fits,
     assert_one_error_line,
     copy_registry,
-    requires_fixture,
     run_atb,
     run_json,
 )
-
-pytestmark = requires_fixture
 
 CURRENT = "2025-10-30_12h_v1"
 OLDER = "2025-10-26_21h_v1"

@@ -26,7 +26,7 @@ from atb_prediction.promotion import (
     ValidationFailedError,
     VersionNotFoundError,
 )
-from cli_helpers import FIXTURE_REGISTRY, copy_registry, requires_fixture, write_small_registry
+from cli_helpers import write_small_registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,13 +104,10 @@ def test_first_promotion_without_latest_records_no_previous(tmp_path: Path) -> N
     assert os.readlink(directory / "latest") == V3
 
 
-@requires_fixture
-def test_pointer_file_from_git_is_replaced_by_a_symlink(tmp_path: Path) -> None:
-    root = copy_registry(FIXTURE_REGISTRY, tmp_path / "registry")
+def test_pointer_file_from_git_is_replaced_by_a_symlink(pointer_registry: Path) -> None:
+    root = pointer_registry  # each latest a pointer file: what git writes with core.symlinks=false
     latest = root / "BTCUSDT/basic/latest"
-    if latest.is_symlink():
-        latest.unlink()
-        latest.write_text("2025-10-30_12h_v1")  # what git writes with core.symlinks=false
+    assert not latest.is_symlink()
     assert promotion.current_version(root, "BTCUSDT", "basic") == "2025-10-30_12h_v1"
 
     result = promotion.promote(root, "BTCUSDT", "basic", "2025-10-26_21h_v1", check=None)

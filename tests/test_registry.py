@@ -177,16 +177,17 @@ def test_fixture_select_errors(fixture_reg: PredictionModelRegistry) -> None:
 
 
 def test_fixture_predictions_through_a_writable_copy(registry_copy: Path) -> None:
-    """The copy behaves like the original; re-pointing latest there and reloading switches."""
+    """The copy behaves like the original; re-pointing latest there (as a pointer file) and
+    reloading switches."""
     registry = registry_at(registry_copy, prediction_cache_enabled=False)
-    bundle = registry.select_bundle(symbol="ETHUSDT", model_type="sentiment", timeframe="1h")
-    assert bundle.version_id == "2025-12-23_21h_v2"
-    latest = registry_copy / "ETHUSDT" / "sentiment" / "latest"
+    bundle = registry.select_bundle(symbol="BTCUSDT", model_type="sentiment", timeframe="1h")
+    assert bundle.version_id == "2025-12-23_20h_v2"
+    latest = registry_copy / "BTCUSDT" / "sentiment" / "latest"
     latest.unlink()
-    latest.write_text("2025-12-23_21h_v1")
+    latest.write_text("2026-01-06_14h_v3")
     registry.reload_models()
-    again = registry.select_bundle(symbol="ETHUSDT", model_type="sentiment", timeframe="1h")
-    assert again.version_id == "2025-12-23_21h_v1"
+    again = registry.select_bundle(symbol="BTCUSDT", model_type="sentiment", timeframe="1h")
+    assert again.version_id == "2026-01-06_14h_v3"
     features = window_for(again, 3)
     assert_matches_upstream(again, features)
 

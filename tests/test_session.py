@@ -269,10 +269,9 @@ def test_timeout_terminates_the_run_and_the_session_recovers() -> None:
     np.testing.assert_allclose(again, x, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.skipif(not FIXTURE_REGISTRY.is_dir(), reason="fixture registry absent")
 @pytest.mark.parametrize(
     "model_path",
-    sorted(FIXTURE_REGISTRY.glob("*/*/*/model.onnx")) if FIXTURE_REGISTRY.is_dir() else [],
+    sorted(p for p in FIXTURE_REGISTRY.glob("*/*/*/model.onnx") if not p.parent.is_symlink()),
     ids=lambda p: "/".join(p.parts[-4:-1]),
 )
 def test_every_fixture_model_matches_onnxruntime(model_path: Path) -> None:
