@@ -47,6 +47,32 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest atb_prediction._core
 
+WHEEL_TAG := manylinux_2_28
+SMOKE_VENV := dist/smoke-venv
+
+.PHONY: wheel
+wheel: $(PY) ## Build the publishable abi3 wheel into dist/ (manylinux_2_28, linked by zig)
+	$(PY) -m pip install -q "maturin>=1.7,<2" "ziglang>=0.13" "auditwheel>=6"
+	rm -f dist/atb_prediction-*.whl
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --zig \
+		--compatibility $(WHEEL_TAG) --out dist
+	$(PY) scripts/check_wheel.py --max-glibc 2.28 dist/atb_prediction-*.whl
+
+.PHONY: sdist
+sdist: $(PY) ## Build the source distribution into dist/
+	$(PY) -m pip install -q "maturin>=1.7,<2"
+	rm -f dist/atb_prediction-*.tar.gz
+	$(VENV)/bin/maturin sdist --out dist
+
+.PHONY: wheel-smoke
+wheel-smoke: ## Install dist/'s wheel in a fresh venv with no Rust on PATH and run `atb demo`
+	rm -rf $(SMOKE_VENV)
+	$(PYTHON) -m venv $(SMOKE_VENV)
+	env PATH="$$(echo "$$PATH" | tr ':' '\n' | grep -v -e cargo -e rustup | paste -sd:)" \
+		bash -c '! command -v cargo && ! command -v rustc \
+		&& $(SMOKE_VENV)/bin/python -m pip install -q --only-binary=:all: dist/atb_prediction-*.whl \
+		&& cd $(SMOKE_VENV) && bin/atb demo --out demo-registry && bin/atb --version'
+
 .PHONY: bench
 bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py

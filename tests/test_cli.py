@@ -276,7 +276,7 @@ def test_compare_versions_marks_the_best_value(registry: Path) -> None:
     ("arguments", "message"),
     [
         (["BTCUSDT", "1d", "basic"], "no production bundle for BTCUSDT 1d basic"),
-        (["DOGEUSDT", "1h", "basic"], "no model DOGEUSDT 1h basic"),
+        (["DOGEUSDT", "1h", "basic"], "no symbol 'DOGEUSDT'"),
     ],
 )
 def test_compare_without_a_production_model_fails(

@@ -72,13 +72,19 @@ def test_promote_json_reports_the_record(registry: Path) -> None:
 
 
 def test_promote_refuses_a_version_failing_validation(registry: Path) -> None:
+    """The legacy bundle fails validation and is 1d: a dry run names both refusals."""
     completed = run_atb(
+        "models", "promote", "BTCUSDT", "basic", LEGACY, "--dry-run", "--registry", registry,
+        expect=1,
+    )  # fmt: skip
+    assert "fails validation" in completed.stdout
+    assert "metadata.json declares" in completed.stdout
+    assert "(1d) over production" in completed.stdout
+    refused = run_atb(
         "models", "promote", "BTCUSDT", "basic", LEGACY, "--registry", registry, expect=1
     )
-    assert_one_error_line(completed.stderr)
-    assert "fails validation" in completed.stderr
-    assert "metadata.json declares" in completed.stderr
-    assert "--force" in completed.stderr
+    assert_one_error_line(refused.stderr)
+    assert "--force" in refused.stderr
     assert latest_of(registry) == CURRENT
     assert not (registry / "BTCUSDT/basic/promotions.jsonl").exists()
 
@@ -103,8 +109,8 @@ def test_promote_refuses_a_schema_invalid_version(registry: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["BTCUSDT", "basic", "2030-01-01_1h_v1"], "version not found"),
-        (["BTCUSDT", "lstm", CURRENT], "model type not found"),
+        (["BTCUSDT", "basic", "2030-01-01_1h_v1"], "no version '2030-01-01_1h_v1'"),
+        (["BTCUSDT", "lstm", CURRENT], "no model type 'lstm' for BTCUSDT"),
         (["BTCUSDT", "basic", "../sentiment"], "not a valid registry folder name"),
     ],
 )
@@ -134,7 +140,7 @@ def test_history_and_rollback_round_trip(registry: Path) -> None:
     assert empty["entries"] == [] and empty["current"] == CURRENT
 
     run_atb("models", "promote", "BTCUSDT", "basic", OLDER, "--registry", registry)
-    run_atb("models", "promote", "BTCUSDT", "basic", DAILY, "--registry", registry)
+    run_atb("models", "promote", "BTCUSDT", "basic", DAILY, "--force", "--registry", registry)
     back = run_json(
         "models", "rollback", "BTCUSDT", "basic", "--reason", "bad fills", "--registry", registry
     )

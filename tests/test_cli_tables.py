@@ -122,7 +122,7 @@ def test_console_is_plain_and_80_wide_off_a_terminal(monkeypatch: pytest.MonkeyP
 def test_console_json_is_one_document() -> None:
     out = io.StringIO()
     Console(stdout=out, stderr=io.StringIO()).json({"a": [1, None]})
-    assert out.getvalue() == '{\n  "a": [\n    1,\n    null\n  ]\n}\n'
+    assert out.getvalue() == '{\n  "schema": 1,\n  "a": [\n    1,\n    null\n  ]\n}\n'
 
 
 def test_progress_bar_draws_only_when_enabled() -> None:

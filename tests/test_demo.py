@@ -157,10 +157,13 @@ def test_compare_versions_on_nested_metrics(demo_registry: Path) -> None:
     assert fallback["source"] == "metadata.json#/evaluation_results"
 
     table = run_atb(
-        "models", "compare", "BTCUSDT", "1h", "basic", "--versions", "--registry", demo_registry
-    ).stdout
+        "models", "compare", "BTCUSDT:1h:basic", "--versions", "--sort", "test.rmse",
+        "--registry", demo_registry,
+    ).stdout  # fmt: skip
     assert_fits(table)
-    assert re.search(r"test\.rmse .*0\.0618 \*", table)
+    header, _, first = table.splitlines()[1:4]
+    assert header.split()[:2] == ["VERSION", "test.rmse"]
+    assert re.search(r" 0\.0618 \*", first)
 
 
 def test_history_rollback_and_inspect_on_the_demo_registry(demo_registry: Path) -> None:

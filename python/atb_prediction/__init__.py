@@ -1,12 +1,15 @@
 """atb-prediction: find, check and run the ONNX models of a trading bot's model registry.
 
-Importing the package is cheap: ONNX Runtime is loaded on first use, and neither the
-``onnxruntime`` Python module nor pandas is imported.
+Importing the package is cheap: ONNX Runtime is loaded on first use, numpy is imported with the
+first name that needs it, and neither the ``onnxruntime`` Python module nor pandas is imported.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from importlib.metadata import version as _distribution_version
+from typing import TYPE_CHECKING, Any
 
 from atb_prediction._core import (
     BundleRecord,
@@ -30,12 +33,39 @@ from atb_prediction.models.exceptions import (
     RuntimeLibraryError,
     SchemaValidationError,
 )
-from atb_prediction.models.onnx_runner import OnnxRunner
 from atb_prediction.models.prediction import ModelPrediction
-from atb_prediction.models.registry import PredictionModelRegistry, ReloadSummary, StrategyModel
 from atb_prediction.models.scanning import scan_registry
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from atb_prediction.models.onnx_runner import OnnxRunner
+    from atb_prediction.models.registry import (
+        PredictionModelRegistry,
+        ReloadSummary,
+        StrategyModel,
+    )
+
+#: Names imported on first use: they pull in numpy, which `atb --help`, `atb models list` and
+#: the other commands that handle no arrays should not pay for.
+_LAZY = {
+    "OnnxRunner": "atb_prediction.models.onnx_runner",
+    "PredictionModelRegistry": "atb_prediction.models.registry",
+    "ReloadSummary": "atb_prediction.models.registry",
+    "StrategyModel": "atb_prediction.models.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name of :data:`_LAZY` on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+#: The installed distribution's version (one home: ``pyproject.toml``).
+__version__ = _distribution_version("atb-prediction")
 
 # A library logs, the application decides what is shown: without this, Python's last-resort
 # handler would print the package's warnings to stderr.

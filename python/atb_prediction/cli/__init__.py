@@ -1,69 +1,115 @@
 """The ``atb`` command line: ``atb models ...`` to manage a registry, ``atb demo`` to try it.
 
-Exit status: 0 success, 1 a check failed or the action was refused, 2 usage error. Results go
-to stdout (one JSON document with ``--json``), errors to stderr as one line.
+Exit status: 0 success, 1 a check failed or the action was refused, 2 usage error or an unusable
+ONNX Runtime. Results go to stdout (one JSON document with ``--json``), errors to stderr as one
+line, and each log line is printed once.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
 
-from atb_prediction.cli.arguments import build_parser
-from atb_prediction.cli.output import EXIT_FAILED, EXIT_USAGE, CommandError, Console
-from atb_prediction.models.exceptions import PredictionError
+from atb_prediction.cli.arguments import build_parser, global_defaults
+from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
+from atb_prediction.models.exceptions import PredictionError, RuntimeLibraryError
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
 
 Handler = Callable[[argparse.Namespace, Console], int]
 
+COMMANDS: dict[str, str] = {
+    "models list": "atb_prediction.cli.listing:run_list",
+    "models compare": "atb_prediction.cli.comparing:run_compare",
+    "models validate": "atb_prediction.cli.validating:run_validate",
+    "models promote": "atb_prediction.cli.promoting:run_promote",
+    "models history": "atb_prediction.cli.promoting:run_history",
+    "models rollback": "atb_prediction.cli.promoting:run_rollback",
+    "models inspect": "atb_prediction.cli.inspecting:run_inspect",
+    "models seal": "atb_prediction.cli.sealing:run_seal",
+    "models verify": "atb_prediction.cli.sealing:run_verify",
+    "demo": "atb_prediction.cli.demo_command:run_demo",
+    "backtest sweep": "atb_prediction.cli.backtesting:run_sweep",
+    "completion": "atb_prediction.cli.completing:run_completion",
+}
+"""Command -> ``module:function`` of its handler. Only the chosen command's module is imported,
+so that `atb --help` and the commands that handle no arrays never import numpy. A new command
+adds its parser in :mod:`atb_prediction.cli.arguments` and one line here."""
 
-def _handlers() -> dict[str, Handler]:
-    # Imported on use: `atb --help` should not pay for numpy or the registry scanner.
-    from atb_prediction.cli.backtesting import run_sweep
-    from atb_prediction.cli.comparing import run_compare
-    from atb_prediction.cli.demo_command import run_demo
-    from atb_prediction.cli.inspecting import run_inspect
-    from atb_prediction.cli.listing import run_list
-    from atb_prediction.cli.promoting import run_history, run_promote, run_rollback
-    from atb_prediction.cli.sealing import run_seal, run_verify
-    from atb_prediction.cli.validating import run_validate
 
-    return {
-        "models list": run_list,
-        "models compare": run_compare,
-        "models validate": run_validate,
-        "models promote": run_promote,
-        "models history": run_history,
-        "models rollback": run_rollback,
-        "models inspect": run_inspect,
-        "models seal": run_seal,
-        "models verify": run_verify,
-        "demo": run_demo,
-        "backtest sweep": run_sweep,
-    }
+def _handler(command: str) -> Handler:
+    module, _, function = COMMANDS[command].partition(":")
+    handler: Handler = getattr(importlib.import_module(module), function)
+    return handler
+
+
+class _OncePerLine(logging.Filter):
+    """Drops a log line already printed: one warning reached through several calls (a bad
+    journal line read by rollback, then by history) is shown once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[tuple[str, int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = (record.name, record.levelno, record.getMessage())
+        if line in self._seen:
+            return False
+        self._seen.add(line)
+        return True
+
+
+def _log_to(console: Console) -> logging.Handler:
+    """Print the package's warnings to stderr as ``atb ...: warning: ...``, each line once."""
+    handler = logging.StreamHandler(console.stderr)
+    handler.setFormatter(logging.Formatter(f"{console.prog}: %(levelname)s: %(message)s"))
+    handler.addFilter(_OncePerLine())
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("atb_prediction")
+    logger.addHandler(handler)
+    logger.propagate = False  # else the root logger (or Python's last resort) prints it again
+    return handler
+
+
+def _quiet_closed_pipe() -> int:
+    """stdout's reader went away (`atb models list --all | head`): nothing more can be said
+    there, and that is not a failure; point stdout at devnull so that the final flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``atb`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, then exit
+        from atb_prediction.cli.completing import complete
+
+        complete()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = global_defaults(parser.parse_args(argv))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     console = Console(prog=f"atb {args.command}")
+    logger = logging.getLogger("atb_prediction")
+    handler = _log_to(console)
     try:
-        return _handlers()[args.command](args, console)
-    except BrokenPipeError:  # pragma: no cover - `atb models list | head`
-        # Python would print a traceback flushing stdout at exit; point it at devnull instead.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+        status = _handler(args.command)(args, console)
+        console.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
     except CommandError as exc:
         console.error(str(exc))
         return exc.code
+    except RuntimeLibraryError as exc:
+        console.error(f"ONNX Runtime cannot be used: {exc}")
+        return EXIT_USAGE
     except (PredictionError, OSError) as exc:
         # Promotion refusals, validation failures, filesystem errors: all name what and where.
         console.error(str(exc) or type(exc).__name__)
@@ -71,3 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-__all__ = ["DEFAULT_REGISTRY", "REGISTRY_ENV", "build_parser", "registry_path"]
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "REGISTRY_ENV",
+    "build_parser",
+    "global_defaults",
+    "registry_path",
+]
 
 DEFAULT_REGISTRY = "src/ml/models"
 """Upstream's default registry folder, relative to the working directory."""
@@ -20,7 +27,7 @@ EXIT_CODES = f"""\
 exit status:
   {EXIT_OK}  success
   {EXIT_FAILED}  a check failed, or the action was refused or failed
-  {EXIT_USAGE}  usage error (bad arguments)
+  {EXIT_USAGE}  usage error (bad arguments), or ONNX Runtime cannot be loaded
 """
 
 _KEY_HELP = (
@@ -55,27 +62,78 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _HelpFormatter(prog, max_help_position=30, width=80)
 
 
-def _shared_options() -> tuple[_Parser, _Parser]:
-    """Parent parsers of the ``--registry`` and ``--json`` options every command takes."""
-    registry = _Parser(add_help=False)
-    registry.add_argument(
+_MODEL_HELP = (
+    "the model as its KEY SYMBOL:TIMEFRAME:MODEL_TYPE (as `atb models list` prints it), or as "
+    "SYMBOL TIMEFRAME MODEL_TYPE"
+)
+_TYPE_HELP = (
+    "the model as its KEY SYMBOL:TIMEFRAME:MODEL_TYPE (as `atb models list` prints it), or as "
+    "SYMBOL MODEL_TYPE"
+)
+_VERSION_HELP = (
+    "the version as its KEY SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION (as `atb models list --all` "
+    "prints it), or as SYMBOL MODEL_TYPE VERSION"
+)
+
+Completer = Callable[..., Any]
+
+
+def _global_options(completers: dict[str, Completer] | None = None) -> _Parser:
+    """``--registry``, ``-o/--output`` and ``--json``, accepted before or after a subcommand.
+
+    Their default is "absent" (``SUPPRESS``) at every level, so that a value given before the
+    subcommand is not overwritten by the subcommand's default; :func:`global_defaults` fills in
+    the real defaults after parsing.
+    """
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("global options (before or after the subcommand)")
+    registry = group.add_argument(
         "--registry",
         metavar="PATH",
+        default=argparse.SUPPRESS,
         help=f"registry root (default: ${REGISTRY_ENV}, else {DEFAULT_REGISTRY})",
     )
-    as_json = _Parser(add_help=False)
-    as_json.add_argument(
-        "--json", action="store_true", help="print one JSON document on stdout instead of tables"
+    registry.completer = (completers or {}).get("path")  # type: ignore[attr-defined]
+    group.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json"),
+        default=argparse.SUPPRESS,
+        help="table for people (default) or one JSON document for scripts",
     )
-    return registry, as_json
+    group.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        default=argparse.SUPPRESS,
+        help="same as --output json",
+    )
+    return parent
 
 
-def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
-    registry, as_json = _shared_options()
+def global_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in the global options left out, and ``json`` (true for ``--output json``)."""
+    if not hasattr(args, "registry"):
+        args.registry = None
+    if not hasattr(args, "output"):
+        args.output = "table"
+    args.json = args.output == "json"
+    return args
+
+
+def _models_parsers(
+    models: argparse._SubParsersAction[_Parser], completers: dict[str, Completer]
+) -> None:
+    common = [_global_options(completers)]
+
+    def model_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+        action = parser.add_argument("model", metavar="MODEL", nargs="+", help=help_text)
+        action.completer = completers.get("model")  # type: ignore[attr-defined]
 
     parser = models.add_parser(
         "list",
-        parents=[registry, as_json],
+        parents=common,
         help="production version and version count of every model",
         description="One row per SYMBOL/TIMEFRAME/MODEL_TYPE with its production version and "
         "number of versions; --all lists every version, checked.",
@@ -92,7 +150,7 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
 
     parser = models.add_parser(
         "compare",
-        parents=[registry, as_json],
+        parents=common,
         help="metrics of the production bundle, or of every version side by side",
         description="The production bundle's metrics (metrics.json, else metadata.json's "
         "evaluation_results); --versions puts every version side by side and marks the best "
@@ -100,17 +158,27 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("symbol", metavar="SYMBOL")
-    parser.add_argument("timeframe", metavar="TIMEFRAME")
-    parser.add_argument("model_type", metavar="MODEL_TYPE")
+    model_argument(parser, _MODEL_HELP)
     parser.add_argument(
-        "--versions", action="store_true", help="compare every version of the model"
+        "--versions", action="store_true", help="compare every version of the model, one row each"
+    )
+    parser.add_argument(
+        "--last",
+        metavar="N",
+        type=_positive_int,
+        help="with --versions: only the N newest versions",
+    )
+    parser.add_argument(
+        "--sort",
+        metavar="METRIC",
+        help="with --versions: order the rows by METRIC, best first (lower is better for "
+        "losses and errors, higher for scores)",
     )
     parser.set_defaults(command="models compare")
 
     parser = models.add_parser(
         "validate",
-        parents=[registry, as_json],
+        parents=common,
         help="check every version: schemas, model, shapes, one inference",
         description="Checks every version (or those matching KEY): JSON schemas, that the "
         "model opens, that its input shape agrees with feature_schema.json and with "
@@ -119,53 +187,63 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("keys", metavar="KEY", nargs="*", help=_KEY_HELP)
+    keys = parser.add_argument("keys", metavar="KEY", nargs="*", help=_KEY_HELP)
+    keys.completer = completers.get("key")  # type: ignore[attr-defined]
     parser.set_defaults(command="models validate")
 
     parser = models.add_parser(
         "promote",
-        parents=[registry, as_json],
+        parents=common,
         help="make a version production (atomic, locked, journaled)",
         description="Points SYMBOL/MODEL_TYPE/latest at VERSION in one atomic rename, under a "
         "lock, and appends the change to SYMBOL/MODEL_TYPE/promotions.jsonl. Refuses a "
         "version that is missing or fails validation (unless --force) and a `latest` that is "
-        "a real directory.",
+        "a real directory, and one whose timeframe differs from the current production's (live "
+        "selections of the old timeframe would stop resolving) unless --force.",
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("symbol", metavar="SYMBOL")
-    parser.add_argument("model_type", metavar="MODEL_TYPE")
-    parser.add_argument("version", metavar="VERSION")
+    model_argument(parser, _VERSION_HELP)
     parser.add_argument("--reason", metavar="TEXT", help="why, recorded in the journal")
     parser.add_argument(
-        "--force", action="store_true", help="promote even if validation fails (journaled)"
+        "--force",
+        action="store_true",
+        help="promote even if validation fails or the timeframe changes (journaled)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would change and whether it would be refused; change nothing",
     )
     parser.set_defaults(command="models promote")
 
     parser = models.add_parser(
         "history",
-        parents=[registry, as_json],
+        parents=common,
         help="the promotion journal of a model",
         description="Prints SYMBOL/MODEL_TYPE/promotions.jsonl, oldest first.",
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("symbol", metavar="SYMBOL")
-    parser.add_argument("model_type", metavar="MODEL_TYPE")
+    model_argument(parser, _TYPE_HELP)
     parser.set_defaults(command="models history")
 
     parser = models.add_parser(
         "rollback",
-        parents=[registry, as_json],
+        parents=common,
         help="promote back to the version before the current one",
         description="Promotes SYMBOL/MODEL_TYPE back to the version it had before the current "
-        "one, as recorded in promotions.jsonl, through the same checks, lock and journal as "
-        "promote. Repeated rollbacks walk further back.",
+        "one, as recorded in promotions.jsonl (or to --to VERSION), through the same checks, "
+        "lock and journal as promote. Repeated rollbacks walk further back.",
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("symbol", metavar="SYMBOL")
-    parser.add_argument("model_type", metavar="MODEL_TYPE")
+    model_argument(parser, _TYPE_HELP)
+    parser.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="roll back to this version rather than the one before the current",
+    )
     parser.add_argument("--reason", metavar="TEXT", help="why, recorded in the journal")
     parser.add_argument(
         "--force", action="store_true", help="roll back even if validation fails (journaled)"
@@ -174,7 +252,7 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
 
     parser = models.add_parser(
         "inspect",
-        parents=[registry, as_json],
+        parents=common,
         help="inputs, outputs, metadata, files and sha256 of one version",
         description="Shows one version: model inputs and outputs with shapes and dtypes, "
         "metadata, feature schema, problems found, file sizes and the model's sha256. "
@@ -182,7 +260,8 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
         formatter_class=_formatter,
         epilog=EXIT_CODES,
     )
-    parser.add_argument("key", metavar="KEY", help=_KEY_HELP)
+    key = parser.add_argument("key", metavar="KEY", help=_KEY_HELP)
+    key.completer = completers.get("key")  # type: ignore[attr-defined]
     parser.set_defaults(command="models inspect")
 
     from atb_prediction.cli import sealing
@@ -192,35 +271,55 @@ def _models_parsers(models: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``atb``; a parsed namespace's ``command`` names the command to run."""
-    from atb_prediction import __version__
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
 
+
+def build_parser(completers: dict[str, Completer] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``atb``; a parsed namespace's ``command`` names the command to run.
+
+    ``completers`` (``path``, ``model``, ``key``) are attached to the arguments they complete,
+    for shell completion; parsing does not use them.
+    """
+    from importlib.metadata import version
+
+    completers = completers or {}
     parser = _Parser(
         prog="atb",
         description="Find, check, promote and run the ONNX models of a trading bot's registry.",
         formatter_class=_formatter,
         epilog=EXIT_CODES,
+        parents=[_global_options(completers)],
     )
-    parser.add_argument("--version", action="version", version=f"atb-prediction {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"atb-prediction {version('atb-prediction')}"
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     models = commands.add_parser(
         "models",
         help="list, compare, validate, promote, roll back and inspect registry models",
-        description="Manage the model registry. Every subcommand takes --registry PATH.",
+        description="Manage the model registry. --registry, --output and --json go before or "
+        "after the subcommand.",
         formatter_class=_formatter,
         epilog=EXIT_CODES,
+        parents=[_global_options(completers)],
     )
     models_commands = models.add_subparsers(
         title="subcommands", metavar="SUBCOMMAND", required=True
     )
-    _models_parsers(models_commands)
+    _models_parsers(models_commands, completers)
 
     demo = commands.add_parser(
         "demo",
         help="write a small demo registry, then list, validate and predict with it",
-        description="Writes a small registry of real ONNX models generated in code (two "
+        description="Writes a small registry of real ONNX models shipped with the package (two "
         "symbols, two model types, a few versions, one promotion), then lists it, validates "
         "it and runs a prediction on it.",
         formatter_class=_formatter,
@@ -235,6 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     from atb_prediction.cli.backtesting import add_backtest_parser
 
-    registry, as_json = _shared_options()
-    add_backtest_parser(commands, registry, as_json, _formatter, EXIT_CODES)
+    # The backtest command takes the same global options (one parent; the second is empty).
+    add_backtest_parser(
+        commands, _global_options(completers), _Parser(add_help=False), _formatter, EXIT_CODES
+    )
+
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script for bash, zsh or fish",
+        description="Prints a script that completes atb's commands, options, and the registry's "
+        "symbols, model types, versions and keys. Install it with, for example:\n"
+        '  bash: eval "$(atb completion bash)"   (in ~/.bashrc)\n'
+        "  zsh:  atb completion zsh > ~/.zfunc/_atb   (with ~/.zfunc in $fpath)\n"
+        "  fish: atb completion fish > ~/.config/fish/completions/atb.fish\n",
+        formatter_class=_formatter,
+        epilog=EXIT_CODES,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    completion.set_defaults(command="completion")
     return parser

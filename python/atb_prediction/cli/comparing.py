@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.naming import did_you_mean, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_OK, CommandError, Console
-from atb_prediction.cli.registry_access import open_index, versions_of
-from atb_prediction.cli.tables import Cell, Column, render_table, split_columns
+from atb_prediction.cli.registry_access import open_index, plural, versions_of
+from atb_prediction.cli.tables import Cell, Column, render_table
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord
@@ -143,6 +145,7 @@ def _side_by_side(args: argparse.Namespace, console: Console, records: list[Bund
         flat[record.version_id] = flatten_metrics(metrics)
         sources[record.version_id] = source
         names.update(dict.fromkeys(flat[record.version_id]))
+    records = _sorted_rows(records, flat, args.sort)
     versions = [r.version_id for r in records]
     production = next((r.version_id for r in records if r.is_production), None)
     rows_json = []
@@ -173,43 +176,96 @@ def _side_by_side(args: argparse.Namespace, console: Console, records: list[Bund
         )
         return EXIT_OK
 
-    console.print(f"{args.symbol} {args.timeframe} {args.model_type}: {len(versions)} version(s)")
-    columns = [Column("METRIC")] + [Column(v, align="right") for v in versions]
-    marker: list[Cell | str] = ["(production)"]
-    marker.extend(Cell("yes", "bold") if v == production else "" for v in versions)
-    rows = [marker]
-    for name in names:
-        best = _best({v: flat[v].get(name) for v in versions}, metric_direction(name))
-        cells: list[Cell | str] = [name]
-        for version in versions:
+    _print_versions_table(console, args, records, flat, list(names), production)
+    return EXIT_OK
+
+
+def _sorted_rows(
+    records: list[BundleRecord], flat: dict[str, dict[str, Any]], sort: str | None
+) -> list[BundleRecord]:
+    """Versions in version order, or by metric ``sort``, best first, versions without it last."""
+    if sort is None:
+        return records
+    better = metric_direction(sort) or "lower"
+    with_value = [r for r in records if _number(flat[r.version_id].get(sort)) is not None]
+    without = [r for r in records if r not in with_value]
+
+    def value(record: BundleRecord) -> float:
+        number = _number(flat[record.version_id].get(sort))
+        assert number is not None
+        return number if better == "lower" else -number
+
+    return sorted(with_value, key=value) + without
+
+
+def _print_versions_table(
+    console: Console,
+    args: argparse.Namespace,
+    records: list[BundleRecord],
+    flat: dict[str, dict[str, Any]],
+    names: list[str],
+    production: str | None,
+) -> None:
+    """One table: a row per version, a column per metric (the sorted one first); metric
+    columns that do not fit are left out and named below, the version never cut."""
+    if args.sort is not None:
+        names = [args.sort, *[n for n in names if n != args.sort]]
+    versions = [r.version_id for r in records]
+    best = {n: _best({v: flat[v].get(n) for v in versions}, metric_direction(n)) for n in names}
+    columns = [Column("VERSION", identifier=True)]
+    columns.extend(Column(name, align="right", optional=True) for name in names)
+    rows: list[list[Cell | str]] = []
+    for record in records:
+        version = record.version_id
+        label = version + (" (production)" if version == production else "")
+        cells: list[Cell | str] = [Cell(label, "bold") if version == production else label]
+        for name in names:
             text = _format(flat[version].get(name))
             # Unmarked values get two spaces so that right-aligned numbers stay in line.
-            cells.append(Cell(text + " *", "best") if version in best else text + "  ")
+            cells.append(Cell(text + " *", "best") if version in best[name] else text + "  ")
         rows.append(cells)
-    blocks = split_columns(columns, rows, width=console.width, keep=1)
-    for number, (block_columns, block_rows) in enumerate(blocks):
-        if number:
-            console.print()
-        console.print(
-            render_table(block_columns, block_rows, width=console.width, style=console.style)
-        )
+    title = f"{args.symbol} {args.timeframe} {args.model_type}: {plural(len(records), 'version')}"
+    if args.last is not None:
+        title += f" (the {args.last} newest)"
+    if args.sort is not None:
+        title += f", best {args.sort} first"
+    console.print(title)
+    table = render_table(columns, rows, width=console.width, style=console.style)
+    console.print(table)
     console.print()
-    if rows_json:
-        console.print("* best value of the row (lower for losses and errors, higher for scores)")
+    shown = table.splitlines()[0].split() if table else []
+    hidden = [n for n in names if n not in shown]
+    if hidden:
+        note = (
+            f"{plural(len(hidden), 'metric')} left out to fit the width ({', '.join(hidden)}): "
+            "use --sort METRIC, a wider terminal, or --json"
+        )
+        console.print(textwrap.fill(note, width=console.width, break_on_hyphens=False))
+    if names:
+        console.print("* best value of the column (lower for losses and errors, higher for scores)")
     else:
         console.print("No version has metrics (metrics.json or metadata evaluation_results).")
-    return EXIT_OK
 
 
 def run_compare(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models compare``; exit status 1 when the model or its production is missing."""
-    index = open_index(registry_path(args.registry))
+    root = registry_path(args.registry)
+    name = parse_model(args.model, "timeframe")
+    index = open_index(root)
+    require_existing(root, name, index)
+    args.symbol, args.timeframe, args.model_type = name.symbol, name.timeframe, name.model_type
     records = versions_of(index, args.symbol, args.timeframe, args.model_type)
     if not records:
         raise CommandError(
             f"no model {args.symbol} {args.timeframe} {args.model_type} in {index.root} "
             "(`atb models list` shows what there is)"
         )
+    if args.sort is not None:
+        known = {n for r in records for n in flatten_metrics(metrics_of(r)[0])}
+        if args.sort not in known:
+            raise CommandError(f"no metric {args.sort!r}; {did_you_mean(args.sort, known)}")
+    if args.last is not None:
+        records = records[-args.last :]
     if args.versions:
         return _side_by_side(args, console, records)
     return _single(args, console, records)

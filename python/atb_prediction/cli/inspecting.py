@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from atb_prediction.cli.arguments import registry_path
 from atb_prediction.cli.output import EXIT_OK, Console
-from atb_prediction.cli.registry_access import open_index, resolve_key
+from atb_prediction.cli.registry_access import open_index, require_runtime, resolve_key
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.models.exceptions import PredictionError
 from atb_prediction.models.validation import validate_version
@@ -182,6 +182,7 @@ def run_inspect(args: argparse.Namespace, console: Console) -> int:
     report; ``validate`` is the check)."""
     index = open_index(registry_path(args.registry))
     record = resolve_key(index, args.key)
+    require_runtime()
     document = inspect_document(record)
     if args.json:
         console.json(document)

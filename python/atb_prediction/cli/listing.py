@@ -11,13 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from atb_prediction.cli.arguments import registry_path
 from atb_prediction.cli.output import EXIT_OK, Console
-from atb_prediction.cli.registry_access import created_date, open_index, plural
+from atb_prediction.cli.registry_access import (
+    created_date,
+    open_index,
+    plural,
+    require_runtime,
+)
 from atb_prediction.cli.tables import Cell, Column, render_table
-from atb_prediction.models.validation import VersionReport, bundle_path_parts, validate_version
 from atb_prediction.promotion import LATEST_NAME
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
+    from atb_prediction.models.validation import VersionReport
 
 __all__ = ["list_document", "run_list"]
 
@@ -43,7 +48,29 @@ def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecor
     return dict(sorted(grouped.items()))
 
 
+def no_production_reason(index: RegistryIndex, symbol: str, timeframe: str, model_type: str) -> str:
+    """Why ``SYMBOL TIMEFRAME MODEL_TYPE`` has no production version: ``latest`` names a version
+    of another timeframe, is broken, or is missing."""
+    unavailable = index.unavailable.get((symbol, model_type))
+    if unavailable:
+        return f"{symbol}/{model_type}/{LATEST_NAME} is unusable: {unavailable}"
+    current = index.production.get((symbol, model_type))
+    if current is None:
+        return f"{symbol}/{model_type} has no {LATEST_NAME} and no version to fall back on"
+    other = next(
+        (
+            r.timeframe
+            for r in index.versions
+            if (r.symbol, r.model_type, r.version_id) == (symbol, model_type, current)
+        ),
+        None,
+    )
+    return f"{LATEST_NAME} names {current}, a {other or 'unreadable'} version"
+
+
 def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
+    from atb_prediction.models.validation import bundle_path_parts  # imports numpy: only here
+
     return bundle_path_parts(index.root, path)
 
 
@@ -62,6 +89,9 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
                 if production
                 else None,
                 "version_count": len(records),
+                "no_production_reason": None
+                if production
+                else no_production_reason(index, symbol, timeframe, model_type),
             }
         )
     document: dict[str, Any] = {
@@ -114,13 +144,13 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
         return
     if show_all:
         columns = [
-            Column("SYMBOL"),
-            Column("TF"),
-            Column("TYPE"),
-            Column("VERSION"),
-            Column("CREATED"),
-            Column("SCHEMA"),
-            Column("METRICS"),
+            Column("SYMBOL", identifier=True),
+            Column("TF", identifier=True),
+            Column("TYPE", identifier=True),
+            Column("VERSION", identifier=True),
+            Column("CREATED", optional=True),
+            Column("SCHEMA", optional=True),
+            Column("METRICS", optional=True),
             Column("VALID"),
         ]
         rows: list[list[Cell | str]] = []
@@ -144,11 +174,11 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
             rows.append([parts[0], "?", parts[1], parts[2], "-", "?", "?", Cell("NO", "fail")])
     else:
         columns = [
-            Column("SYMBOL"),
-            Column("TIMEFRAME"),
-            Column("MODEL TYPE"),
-            Column("PRODUCTION"),
-            Column("VERSIONS", align="right"),
+            Column("SYMBOL", identifier=True),
+            Column("TIMEFRAME", identifier=True),
+            Column("MODEL TYPE", identifier=True),
+            Column("PRODUCTION", identifier=True),
+            Column("VERSIONS", align="right", optional=True),
         ]
         rows = []
         for model in document["models"]:
@@ -185,8 +215,10 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
                 f"{plural(len(unreadable), 'bundle')} could not be read; "
                 "`atb models validate` shows why."
             )
-    for (symbol, model_type), reason in sorted(unavailable.items()):
-        notes.append(f"{symbol}/{model_type} has no production model: {reason}")
+    for model in document["models"]:
+        if model["no_production_reason"]:
+            name = f"{model['symbol']} {model['timeframe']} {model['model_type']}"
+            notes.append(f"{name} has no production version: {model['no_production_reason']}")
     if notes:
         console.print()
         for note in notes:
@@ -202,6 +234,9 @@ def run_list(args: argparse.Namespace, console: Console) -> int:
     index = open_index(registry_path(args.registry))
     reports = None
     if args.all:
+        from atb_prediction.models.validation import validate_version
+
+        require_runtime()
         progress = console.progress("checking")
         reports = {}
         try:

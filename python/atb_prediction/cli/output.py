@@ -20,6 +20,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "JSON_SCHEMA",
     "CommandError",
     "Console",
     "ProgressBar",
@@ -33,6 +34,9 @@ EXIT_USAGE = 2
 """The command line was malformed (argparse's own exit status for usage errors)."""
 
 _DEFAULT_WIDTH = 80
+
+JSON_SCHEMA = 1
+"""Version of the layout of the JSON documents; raised when a field changes meaning or goes."""
 
 
 def _finite(value: Any) -> Any:
@@ -99,8 +103,11 @@ class Console:
         """Write ``document`` as the command's one JSON document on stdout.
 
         NaN and infinities (real metadata holds ``"mape": Infinity``) become ``null``: they are
-        not JSON, and strict parsers such as ``jq`` reject them.
+        not JSON, and strict parsers such as ``jq`` reject them. Every document starts with
+        ``"schema": 1``, the version of the documents' layout: scripts can check it.
         """
+        if isinstance(document, dict):
+            document = {"schema": JSON_SCHEMA, **document}
         text = json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False)
         self.stdout.write(text)
         self.stdout.write("\n")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import Any, Literal
 
 from atb_prediction import promotion
 from atb_prediction.cli.arguments import registry_path
-from atb_prediction.cli.output import EXIT_OK, CommandError, Console
-from atb_prediction.cli.registry_access import require_registry
+from atb_prediction.cli.naming import ModelName, parse_model, require_existing
+from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
+from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
+from atb_prediction.promotion_guard import timeframe_change
 
 __all__ = ["run_history", "run_promote", "run_rollback"]
 
@@ -36,12 +38,79 @@ def _report(console: Console, result: promotion.PromotionResult, verb: str) -> N
     console.print(f"Recorded in {name}/{promotion.JOURNAL_NAME}.")
 
 
-def run_promote(args: argparse.Namespace, console: Console) -> int:
-    """Run ``atb models promote``; exit status 1 when the promotion is refused."""
+def _named(args: argparse.Namespace, form: Literal["type", "version"]) -> tuple[str, ModelName]:
+    """The registry root and the model (or version) the command names, checked to exist."""
     root = registry_path(args.registry)
     require_registry(root)
+    name = parse_model(args.model, form)
+    require_existing(root, name, open_index(root) if name.timeframe else None)
+    return root, name
+
+
+def _refuse_timeframe_change(root: str, name: ModelName, version: str) -> None:
+    """The promotion guard: refuse (exit 1) a version of another timeframe than production's."""
+    change = timeframe_change(open_index(root), name.symbol, name.model_type, version)
+    if change is not None:
+        raise CommandError(change.message(), EXIT_FAILED)
+
+
+def _dry_run(console: Console, args: argparse.Namespace, root: str, name: ModelName) -> int:
+    """Print what ``promote`` would change and whether it would be refused; change nothing."""
+    from atb_prediction.models.validation import check_version
+
+    assert name.version is not None
+    current = promotion.current_version(root, name.symbol, name.model_type)
+    change = timeframe_change(open_index(root), name.symbol, name.model_type, name.version)
+    problems = (
+        []
+        if args.force
+        else check_version(root, name.symbol, name.model_type, name.version).problems
+    )
+    refusals = [f"fails validation: {p}" for p in problems]
+    if change is not None and not args.force:
+        refusals.append(change.message())
+    if args.json:
+        console.json(
+            {
+                "registry": os.path.abspath(root),
+                "dry_run": True,
+                "symbol": name.symbol,
+                "model_type": name.model_type,
+                "from_version": current,
+                "to_version": name.version,
+                "changed": current != name.version,
+                "refused": bool(refusals),
+                "refusals": refusals,
+                "timeframe_change": None
+                if change is None
+                else {"from": change.current_timeframe, "to": change.new_timeframe},
+            }
+        )
+    else:
+        label = f"{name.symbol}/{name.model_type}"
+        if current == name.version:
+            console.print(f"{label}: {name.version} already is production; nothing would change.")
+        else:
+            console.print(f"Would promote {label}: {current or '(none)'} -> {name.version}")
+        for refusal in refusals:
+            console.print(f"  refused: {refusal}")
+        if not refusals:
+            console.print("  checks pass; nothing was changed (dry run)")
+    return EXIT_FAILED if refusals else EXIT_OK
+
+
+def run_promote(args: argparse.Namespace, console: Console) -> int:
+    """Run ``atb models promote``; exit status 1 when the promotion is refused."""
+    root, name = _named(args, "version")
+    assert name.version is not None
+    if not args.force:
+        require_runtime()
+    if args.dry_run:
+        return _dry_run(console, args, root, name)
+    if not args.force:
+        _refuse_timeframe_change(root, name, name.version)
     result = promotion.promote(
-        root, args.symbol, args.model_type, args.version, reason=args.reason, force=args.force
+        root, name.symbol, name.model_type, name.version, reason=args.reason, force=args.force
     )
     if args.json:
         console.json(_result_json(root, result))
@@ -52,10 +121,19 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
 
 def run_rollback(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models rollback``; exit status 1 when there is nothing to roll back to."""
-    root = registry_path(args.registry)
-    require_registry(root)
+    root, name = _named(args, "type")
+    if args.to is not None:
+        require_existing(root, ModelName(name.symbol, name.model_type, version=args.to))
+    if not args.force:
+        require_runtime()
+    # No timeframe guard: a rollback returns to a version that was production before.
     result = promotion.rollback(
-        root, args.symbol, args.model_type, reason=args.reason, force=args.force
+        root,
+        name.symbol,
+        name.model_type,
+        to=args.to,
+        reason=args.reason,
+        force=args.force,
     )
     if args.json:
         console.json(_result_json(root, result))
@@ -71,33 +149,32 @@ def _when(timestamp: str) -> str:
 
 def run_history(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models history``: the journal, oldest first."""
-    root = registry_path(args.registry)
-    require_registry(root)
-    records = promotion.history(root, args.symbol, args.model_type)
+    root, name = _named(args, "type")
+    records = promotion.history(root, name.symbol, name.model_type)
     try:
-        current = promotion.current_version(root, args.symbol, args.model_type)
+        current = promotion.current_version(root, name.symbol, name.model_type)
     except promotion.PromotionRefusedError as exc:
         raise CommandError(str(exc)) from exc
     if args.json:
         console.json(
             {
                 "registry": os.path.abspath(root),
-                "symbol": args.symbol,
-                "model_type": args.model_type,
+                "symbol": name.symbol,
+                "model_type": name.model_type,
                 "current": current,
                 "entries": [record.to_json() for record in records],
             }
         )
         return EXIT_OK
-    name = f"{args.symbol}/{args.model_type}"
-    console.print(f"{name}: production is {current or '(no latest)'}")
+    label = f"{name.symbol}/{name.model_type}"
+    console.print(f"{label}: production is {current or '(no latest)'}")
     if not records:
-        console.print(f"No promotions recorded in {name}/{promotion.JOURNAL_NAME}.")
+        console.print(f"No promotions recorded in {label}/{promotion.JOURNAL_NAME}.")
         return EXIT_OK
     columns = [
         Column("TIME (UTC)"),
-        Column("FROM"),
-        Column("TO"),
+        Column("FROM", identifier=True),
+        Column("TO", identifier=True),
         Column("BY", wrap=True),
         Column("REASON", wrap=True),
     ]

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from atb_prediction.cli.naming import did_you_mean
 from atb_prediction.cli.output import EXIT_USAGE, CommandError
-from atb_prediction.models.exceptions import PredictionError
-from atb_prediction.models.validation import parse_key, split_bundle_path
+from atb_prediction.models.exceptions import PredictionError, RuntimeLibraryError
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
@@ -19,6 +19,7 @@ __all__ = [
     "plural",
     "production_of",
     "require_registry",
+    "require_runtime",
     "resolve_key",
     "versions_of",
 ]
@@ -42,6 +43,18 @@ def require_registry(root: str) -> None:
             f"registry not found: {root} is not a directory "
             "(give --registry PATH or set MODEL_REGISTRY_PATH)"
         )
+
+
+def require_runtime() -> None:
+    """Load ONNX Runtime now, so that an unusable one is one error (exit status 2) rather than a
+    failure of every model a command opens."""
+    from atb_prediction._core import load_runtime
+    from atb_prediction._runtime import find_library
+
+    try:
+        load_runtime(find_library())
+    except RuntimeLibraryError as exc:
+        raise CommandError(f"ONNX Runtime cannot be used: {exc}", EXIT_USAGE) from exc
 
 
 def production_of(index: RegistryIndex, symbol: str, model_type: str) -> BundleRecord | None:
@@ -73,6 +86,8 @@ def resolve_key(index: RegistryIndex, text: str) -> BundleRecord:
         CommandError: the key is malformed (usage error), matches nothing, names an unreadable
             bundle, or matches several versions.
     """
+    from atb_prediction.models.validation import parse_key, split_bundle_path
+
     try:
         pattern = parse_key(text)
     except ValueError as exc:
@@ -93,7 +108,10 @@ def resolve_key(index: RegistryIndex, text: str) -> BundleRecord:
         _, symbol, model_type, name = split_bundle_path(os.fspath(index.root), bundle.path)
         if pattern.matches(symbol, None, model_type, name):
             raise CommandError(f"{bundle.path} cannot be read: {bundle.reason}")
-    raise CommandError(f"no version in {index.root} matches {text!r}")
+    known = {r.key for r in index.versions} | {
+        f"{r.symbol}:{r.timeframe}:{r.model_type}" for r in index.versions
+    }
+    raise CommandError(f"no version in {index.root} matches {text!r}; {did_you_mean(text, known)}")
 
 
 def created_date(created_at: str | None) -> str:

@@ -2,8 +2,11 @@
 
 Widths are computed on the plain text and styles applied after padding, so escape codes never
 push a column out of line. When a table is too wide, columns marked ``wrap`` are wrapped over
-several lines first (reasons, problems), then the widest columns are cut with an ellipsis;
-:func:`split_columns` instead spreads many value columns over several stacked blocks.
+several lines first (reasons, problems), then the widest columns are cut with an ellipsis.
+Identifier columns (keys, versions, symbols) are never cut: a table that cannot fit without cutting
+one drops its ``optional`` columns instead, and failing that runs past the width (a terminal wraps
+it; a cut ID would be a wrong ID). :func:`split_columns` instead spreads many value columns over
+several stacked blocks.
 """
 
 from __future__ import annotations
@@ -56,11 +59,14 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: its header, alignment, and whether long text wraps instead of being cut."""
+    """One column: its header, alignment, whether long text wraps instead of being cut, whether
+    it holds identifiers (never cut), and whether it may be left out when the table is too wide."""
 
     header: str
     align: Literal["left", "right"] = "left"
     wrap: bool = False
+    identifier: bool = False
+    optional: bool = False
 
 
 CellLike = Cell | str
@@ -85,13 +91,41 @@ def _fit(columns: Sequence[Column], widths: list[int], width: int) -> list[int]:
 
     while total() > width:
         wrappable = [i for i, c in enumerate(columns) if c.wrap and widths[i] > _MIN_WRAP]
-        candidates = wrappable or [i for i, w in enumerate(widths) if w > _MIN_CUT]
+        candidates = wrappable or [
+            i
+            for i, w in enumerate(widths)
+            if w > _MIN_CUT and not (columns[i].identifier or columns[i].optional)
+        ]
         if not candidates:
             break  # Too many columns to fit at all: let the terminal wrap.
         widest = max(candidates, key=lambda i: widths[i])
         floor = _MIN_WRAP if wrappable else _MIN_CUT
         widths[widest] = max(floor, widths[widest] - (total() - width))
     return widths
+
+
+def _fits(columns: Sequence[Column], natural: Sequence[int], width: int) -> bool:
+    """Whether the table fits ``width`` once wrap columns are at their narrowest, with no
+    identifier or optional column cut (an optional column is left out whole, never cut)."""
+    least = [
+        (min(w, _MIN_WRAP) if c.wrap else w if c.identifier or c.optional else min(w, _MIN_CUT))
+        for c, w in zip(columns, natural, strict=True)
+    ]
+    return sum(least) + len(GAP) * (len(least) - 1) <= width
+
+
+def _drop_optional(
+    columns: list[Column], cells: list[list[Cell]], width: int
+) -> tuple[list[Column], list[list[Cell]]]:
+    """Leave out ``optional`` columns, rightmost first, until the identifiers fit uncut."""
+    while True:
+        natural = [_natural_width(c, [row[i] for row in cells]) for i, c in enumerate(columns)]
+        optional = [i for i, c in enumerate(columns) if c.optional]
+        if _fits(columns, natural, width) or not optional:
+            return columns, cells
+        drop = optional[-1]
+        columns = columns[:drop] + columns[drop + 1 :]
+        cells = [row[:drop] + row[drop + 1 :] for row in cells]
 
 
 def _lines(cell: Cell, column: Column, width: int) -> list[str]:
@@ -135,6 +169,7 @@ def render_table(
     for row in cells:
         if len(row) != len(columns):
             raise ValueError(f"row has {len(row)} cells for {len(columns)} columns")
+    columns, cells = _drop_optional(list(columns), cells, width)
     natural = [_natural_width(c, [row[i] for row in cells]) for i, c in enumerate(columns)]
     widths = _fit(columns, natural, width)
 

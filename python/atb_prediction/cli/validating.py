@@ -8,7 +8,7 @@ from typing import Any
 
 from atb_prediction.cli.arguments import registry_path
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
-from atb_prediction.cli.registry_access import plural, require_registry
+from atb_prediction.cli.registry_access import plural, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
 from atb_prediction.models.validation import VersionReport, parse_key, validate_registry
@@ -36,6 +36,7 @@ def run_validate(args: argparse.Namespace, console: Console) -> int:
             raise CommandError(str(exc), EXIT_USAGE) from exc
     root = registry_path(args.registry)
     require_registry(root)
+    require_runtime()
     progress = console.progress("validating")
     try:
         reports = validate_registry(root, args.keys or None, progress=progress.update)

@@ -264,6 +264,7 @@ def rollback(
     symbol: str,
     model_type: str,
     *,
+    to: str | None = None,
     reason: str | None = None,
     force: bool = False,
     user: str | None = None,
@@ -272,7 +273,7 @@ def rollback(
     check: CheckFunction | None = default_check,
     seal: bool = True,
 ) -> PromotionResult:
-    """Promote ``SYMBOL/MODEL_TYPE`` back to the version before the current one.
+    """Promote ``SYMBOL/MODEL_TYPE`` back to the version before the current one (or to ``to``).
 
     The target is :func:`rollback_target`; the switch goes through the same validation, lock,
     atomic rename and journal as :func:`promote`, with action ``rollback``. Should another
@@ -285,7 +286,7 @@ def rollback(
     """
     directory = model_type_dir(root, symbol, model_type)
     current, _ = read_pointer(directory)
-    target = rollback_target(root, symbol, model_type)
+    target = to if to is not None else rollback_target(root, symbol, model_type)
     return _promote(
         root,
         symbol,
