@@ -150,9 +150,11 @@ def test_refuses_a_missing_model_type_or_registry(registry: Path, tmp_path: Path
 
 @pytest.mark.parametrize("name", ["..", ".", "latest", ".hidden", "a/b", ""])
 def test_refuses_unsafe_names(registry: Path, name: str) -> None:
-    with pytest.raises(PromotionRefusedError):
+    # Refused by the name rule itself, not because no such folder exists
+    # (VersionNotFoundError is a PromotionRefusedError too).
+    with pytest.raises(PromotionRefusedError, match="not a valid registry folder name"):
         promote(registry, name)
-    with pytest.raises(PromotionRefusedError):
+    with pytest.raises(PromotionRefusedError, match="not a valid registry folder name"):
         promotion.promote(registry, name, "basic", V1, check=None)
 
 
@@ -270,6 +272,7 @@ def test_readers_never_see_latest_missing_while_promoting_200_times(registry: Pa
     finally:
         stop.set()
         thread.join(timeout=30)
+    assert not thread.is_alive()
     assert failures == []
     assert reads > 0
     assert len(journal_lines(directory)) == 200
@@ -292,6 +295,7 @@ def test_concurrent_promoters_do_not_interleave(registry: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+        assert not thread.is_alive()
     assert errors == []
     lines = journal_lines(directory)
     # Each switch starts from where the previous one ended: no read-swap-journal interleaving.

@@ -452,3 +452,50 @@ def test_a_lone_mean_or_std_is_accepted_as_upstream_defaults_the_other() -> None
     document["normalization_params"] = {"close": {"mean": 0.5}, "volume": {"std": 2.0}}
     document["price_normalization"] = {"method": "zscore", "mean": 1.0}
     assert error_paths("metadata", document) == []
+
+
+# --- the same cases through the Rust validator that production uses -----------------------------
+
+
+def _scan_cases(
+    tmp_path: Path, kind: str, valid: dict[str, Any], cases: list[tuple[str, object]]
+) -> tuple[Any, dict[str, tuple[str, object]]]:
+    """One registry with a bundle per case (version ``v000``... of model type ``t``), plus the
+    valid document as ``ok``; returns the scan and version -> case."""
+    from atb_prediction import scan_registry
+    from conftest import linear_model, write_bundle
+
+    model = linear_model(120, 2)
+    root = tmp_path / "registry"
+    versions = {f"2025-01-01_v{number:03d}": case for number, case in enumerate(cases)}
+    for version, (field, value) in [*versions.items(), ("2025-01-02_ok", ("", None))]:
+        metadata = {**copy.deepcopy(VALID_METADATA), "model_type": "t", "version_id": version}
+        feature_schema = copy.deepcopy(VALID_FEATURE_SCHEMA)
+        document = metadata if kind == "metadata" else feature_schema
+        if field:
+            document[field] = value
+        write_bundle(
+            root, "BTCUSDT", "t", version, model=model, metadata=metadata,
+            feature_schema=feature_schema,
+        )  # fmt: skip
+    return scan_registry(root), versions
+
+
+@pytest.mark.parametrize(
+    ("kind", "valid", "cases"),
+    [
+        ("metadata", VALID_METADATA, METADATA_REJECTS),
+        ("feature_schema", VALID_FEATURE_SCHEMA, FEATURE_SCHEMA_REJECTS),
+    ],
+    ids=["metadata", "feature_schema"],
+)
+def test_the_rust_scan_rejects_the_same_cases(
+    tmp_path: Path, kind: str, valid: dict[str, Any], cases: list[tuple[str, object]]
+) -> None:
+    index, versions = _scan_cases(tmp_path, kind, valid, cases)
+    assert [r.version_id for r in index.versions] == ["2025-01-02_ok"]
+    invalid = {Path(bundle.path).name: bundle.reason for bundle in index.invalid}
+    assert set(invalid) == set(versions)
+    for version, (field, value) in versions.items():
+        assert f"{kind}.json" in invalid[version], (field, value, invalid[version])
+        assert field in invalid[version], (field, value, invalid[version])

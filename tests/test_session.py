@@ -162,7 +162,8 @@ def test_many_threads_share_one_session(tiny_model: bytes) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=120)
+        assert not thread.is_alive()
     assert failures == []
 
 
