@@ -42,8 +42,8 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 	cargo fmt --check
 	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches scripts
+	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest atb_prediction._core
 

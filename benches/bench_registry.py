@@ -41,6 +41,8 @@ import jsonschema
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The small linear models of the demo, made with onnx.helper (a development dependency).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from _timing import interleaved, summary
 from atb_prediction import (
@@ -50,8 +52,8 @@ from atb_prediction import (
     PredictionModelRegistry,
     scan_registry,
 )
-from atb_prediction._onnx_writer import linear_sequence_model
 from atb_prediction.models.scanning import default_schema_path
+from make_demo_models import linear_sequence_model
 
 SEQ, FEATURES = 20, 3
 

@@ -33,10 +33,12 @@ import numpy as np
 import onnxruntime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The small linear models of the demo, made with onnx.helper (a development dependency).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from _timing import interleaved, percentile
 from atb_prediction import OnnxSession
-from atb_prediction._onnx_writer import linear_sequence_model
+from make_demo_models import linear_sequence_model
 
 ARRAYS = 1000
 

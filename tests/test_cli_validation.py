@@ -13,7 +13,6 @@ import numpy as np
 import onnx
 import pytest
 from atb_prediction import ModelNotAvailableError
-from atb_prediction._onnx_writer import linear_sequence_model
 from atb_prediction.models.scanning import scan_registry
 from atb_prediction.models.validation import (
     check_version,
@@ -23,6 +22,7 @@ from atb_prediction.models.validation import (
     zero_inputs,
 )
 from cli_helpers import assert_fits, run_atb, run_json
+from conftest import linear_model
 from onnx import TensorProto, helper
 
 GOOD = "2025-01-01_1h_v1"
@@ -90,16 +90,16 @@ def bundle(
 def faulty(tmp_path: Path) -> Path:
     """One good version and one of each fault, in BTCUSDT/basic."""
     root = tmp_path / "registry"
-    bundle(root, GOOD, linear_sequence_model(4, 3))
+    bundle(root, GOOD, linear_model(4, 3))
     bundle(root, "2025-01-02_1h_v1", log_model())
     bundle(root, "2025-01-03_1h_v1", b"\x08\x07" + b"not really protobuf" * 4)
     bundle(
         root,
         "2025-01-04_1h_v1",
-        linear_sequence_model(4, 3),
+        linear_model(4, 3),
         feature_schema={"sequence_length": 4, "features": [{"name": n} for n in "abcde"]},
     )
-    bundle(root, "2025-01-05_1h_v1", linear_sequence_model(4, 3), metadata={"sequence_length": "x"})
+    bundle(root, "2025-01-05_1h_v1", linear_model(4, 3), metadata={"sequence_length": "x"})
     os.symlink(GOOD, root / "BTCUSDT/basic/latest")
     return root
 
@@ -138,7 +138,7 @@ def test_timings_are_recorded_for_versions_that_open(faulty: Path) -> None:
 
 
 def test_a_broken_latest_is_a_failure(tmp_path: Path) -> None:
-    bundle(tmp_path, GOOD, linear_sequence_model(4, 3))
+    bundle(tmp_path, GOOD, linear_model(4, 3))
     os.symlink("2099-01-01_1h_v9", tmp_path / "BTCUSDT/basic/latest")
     failures = [r for r in validate_registry(tmp_path) if not r.ok]
     assert [r.key for r in failures] == ["BTCUSDT/basic/latest"]

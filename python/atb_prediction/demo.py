@@ -3,8 +3,9 @@
 The registry mimics the upstream bot's (see the shared fixture): ``SYMBOL/MODEL_TYPE/VERSION/``
 bundles with ``model.onnx``, ``metadata.json`` and ``feature_schema.json``, ``metrics.json`` in
 some, and a relative ``latest`` symlink per model type but one (which then falls back to its
-highest version, as upstream does). The models are small linear ONNX models written by
-:mod:`atb_prediction._onnx_writer`, so neither the ``onnx`` package nor any download is needed.
+highest version, as upstream does). The models are small linear ONNX models shipped with the
+package in ``demo_models/`` (made by ``scripts/make_demo_models.py``), so neither the ``onnx``
+package nor any download is needed.
 After writing, one version is promoted through :func:`atb_prediction.promotion.promote`, so the
 registry also carries a promotion journal to show with ``atb models history``.
 """
@@ -20,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from atb_prediction import promotion
-from atb_prediction._onnx_writer import linear_sequence_model
 
 __all__ = [
     "DEMO_PROMOTION",
     "DEMO_VERSIONS",
     "DemoRegistry",
     "DemoVersion",
+    "demo_model_name",
     "demo_window",
     "write_demo_registry",
 ]
@@ -205,6 +206,17 @@ def _check_out(root: Path) -> None:
         raise FileExistsError(f"{root} is not empty; give a new or empty folder")
 
 
+def demo_model_name(version: DemoVersion) -> str:
+    """File name of a version's model in the package's ``demo_models/``."""
+    return f"{version.symbol}-{version.model_type}-{version.version_id}.onnx"
+
+
+def _shipped_model(version: DemoVersion) -> bytes:
+    from importlib.resources import files
+
+    return (files("atb_prediction") / "demo_models" / demo_model_name(version)).read_bytes()
+
+
 def write_demo_registry(out: str | os.PathLike[str]) -> DemoRegistry:
     """Write the demo registry into ``out`` (created; must be new or empty).
 
@@ -222,15 +234,7 @@ def write_demo_registry(out: str | os.PathLike[str]) -> DemoRegistry:
     for version in DEMO_VERSIONS:
         directory = root / version.symbol / version.model_type / version.version_id
         directory.mkdir(parents=True)
-        model = linear_sequence_model(
-            version.sequence_length,
-            len(version.feature_names),
-            seed=version.seed,
-            input_name="input_sequence",
-            output_name="predicted_close",
-            metadata={"symbol": version.symbol, "version_id": version.version_id},
-        )
-        (directory / "model.onnx").write_bytes(model)
+        (directory / "model.onnx").write_bytes(_shipped_model(version))
         _write_json(directory / "metadata.json", _metadata(version))
         _write_json(directory / "feature_schema.json", _feature_schema(version))
         written = ["model.onnx", "metadata.json", "feature_schema.json"]
