@@ -47,6 +47,8 @@ def test_demo_prints_each_step(demo_output: tuple[Path, str]) -> None:
     assert f"{BEFORE} -> {PROMOTED}" in stdout
     assert "8 versions checked: 8 passed, 0 failed" in stdout
     assert f"bundle      BTCUSDT:1h:basic:{PROMOTED}" in stdout
+    # The direction beside the price is explained: it follows the raw output, as upstream's.
+    assert "follow the model's raw output" in " ".join(stdout.split())
     assert_fits("\n".join(line for line in stdout.splitlines() if str(root) not in line))
 
 

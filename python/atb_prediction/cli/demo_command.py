@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import tempfile
+import textwrap
 
 from atb_prediction.cli.listing import run_list
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
@@ -41,6 +42,18 @@ def _predict(console: Console, root: str) -> None:
     console.print(
         f"  direction   {prediction.direction:+d}   confidence {prediction.confidence:.3f}   "
         f"inference {prediction.inference_time * 1000:.2f} ms"
+    )
+    threshold = registry.config.direction_threshold
+    console.print(
+        textwrap.fill(
+            f"direction and confidence follow the model's raw output ({prediction.price:.6f} "
+            f"against the +/-{threshold} threshold), as upstream's OnnxRunner does; they do not "
+            "compare the scaled price with the last close, so a +1 can stand beside a price "
+            "below it.",
+            width=console.width,
+            initial_indent="  ",
+            subsequent_indent="  ",
+        )
     )
 
 

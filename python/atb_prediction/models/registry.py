@@ -167,6 +167,11 @@ class ReloadSummary:
             f"{len(self.kept)} kept, {len(self.failed)} failed"
         )
 
+    def __repr__(self) -> str:
+        # Short: the generated repr printed all metadata (over 1,500 characters).
+        problems = f", problems={len(self.problems)}" if self.problems else ""
+        return f"StrategyModel({self.key!r}{problems})"
+
 
 @dataclass(frozen=True, slots=True)
 class _LoadFailure:
@@ -572,6 +577,14 @@ class PredictionModelRegistry:
     def index(self) -> RegistryIndex | None:
         """The scan behind the current generation (``None`` when the root does not exist)."""
         return self._generation.index
+
+    def __repr__(self) -> str:
+        generation = self._generation
+        versions = len(generation.index.versions) if generation.index is not None else 0
+        return (
+            f"PredictionModelRegistry({self.config.model_registry_path!r}, "
+            f"production={len(generation.bundles)}, versions={versions})"
+        )
 
     def unavailable(self) -> Mapping[tuple[str, str], str]:
         """``(symbol, model_type) -> reason`` for model types without a usable production bundle."""
