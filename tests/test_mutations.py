@@ -122,3 +122,39 @@ def test_an_empty_model_output_is_flagged(tmp_path: Path) -> None:
     [failure] = [r for r in document["results"] if not r["ok"]]
     assert failure["key"] == f"S:1h:t:{V1}"
     assert any("is empty" in problem for problem in failure["problems"])
+
+
+def test_a_version_is_opened_once_when_two_threads_pin_it_together(
+    fixture_registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The double-checked pinning lock: the first thread to open a version holds the others
+    back (here it waits a moment for a second one to arrive), and they then find it pinned."""
+    import threading
+
+    registry = PredictionModelRegistry(PredictionConfig(model_registry_path=str(fixture_registry)))
+    key = "BTCUSDT:1h:basic:2025-10-26_21h_v1"
+    opened = []
+    second_arrived = threading.Event()
+    real_open = registry._open
+
+    def slow_open(record: object) -> object:
+        opened.append(record)
+        if len(opened) == 1:
+            second_arrived.wait(timeout=1.0)  # with the lock, nobody comes: go on after 1 s
+        else:
+            second_arrived.set()
+        return real_open(record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "_open", slow_open)
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(registry.get_bundle_by_key(key)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert len(opened) == 1
+    assert results[0] is not None and results[0] is results[1]

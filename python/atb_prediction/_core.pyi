@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Literal, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -72,13 +72,49 @@ class OnnxSession:
         warmup_max_bytes: int = 268435456,
         warmup_timeout: float | None = None,
     ) -> OnnxSession: ...
-    def run(self, inputs: _Inputs, *, as_dict: bool = False, timeout: float | None = None) -> Any:
+    @overload
+    def run(
+        self,
+        inputs: _Inputs,
+        input_feed: None = None,
+        *,
+        as_dict: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> list[np.ndarray]:
         """Outputs in graph order (a list), or a dict of name to array with ``as_dict=True``.
 
         An output whose shape is known before the run is written straight into its new array.
         The array last passed for each input stays referenced by the session, so that passing
         the same (possibly refilled) array again reuses its ONNX Runtime value.
         """
+    @overload
+    def run(
+        self,
+        inputs: _Inputs,
+        input_feed: None = None,
+        *,
+        as_dict: Literal[True],
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]: ...
+    @overload
+    def run(
+        self,
+        inputs: Sequence[str] | None,
+        input_feed: Mapping[str, npt.ArrayLike],
+        *,
+        as_dict: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> list[np.ndarray]:
+        """``onnxruntime``'s form: the outputs named (all for ``None``) for an input feed."""
+    @overload
+    def run(
+        self,
+        inputs: Sequence[str] | None,
+        input_feed: Mapping[str, npt.ArrayLike],
+        *,
+        as_dict: Literal[True],
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]: ...
     @property
     def inputs(self) -> tuple[TensorInfo, ...]: ...
     @property

@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::core::bundle::LoadedBundle;
 use crate::core::cache::{
@@ -15,6 +16,7 @@ use crate::core::cache::{
 use crate::core::options::timeout_from_seconds;
 use crate::core::predict::{Features, Prediction, Predictor};
 use crate::core::session::KeepAlive;
+use crate::core::Error;
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
@@ -41,10 +43,51 @@ enum Outcome {
     Fresh(Prediction),
 }
 
+/// Whether `features` is a pandas `DataFrame` (duck-typed, so pandas is never imported): not a
+/// numpy array, with `columns` and `to_numpy`.
+fn is_data_frame(features: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if features.is_instance_of::<PyUntypedArray>() {
+        return Ok(false); // the hot path: one type check
+    }
+    let py = features.py();
+    Ok(features.hasattr(intern!(py, "columns"))? && features.hasattr(intern!(py, "to_numpy"))?)
+}
+
+/// A DataFrame's values with its columns selected and ordered as the bundle's `feature_names`
+/// (columns in another order would otherwise be fed to the model silently); as given when the
+/// metadata names no features.
+fn frame_in_feature_order<'py>(
+    frame: &Bound<'py, PyAny>,
+    feature_names: &[String],
+) -> PyResult<Bound<'py, PyAny>> {
+    if feature_names.is_empty() {
+        return frame.call_method0(intern!(frame.py(), "to_numpy"));
+    }
+    let columns = frame.getattr(intern!(frame.py(), "columns"))?;
+    let mut missing = Vec::new();
+    for name in feature_names {
+        if !columns.contains(name)? {
+            missing.push(name.as_str());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "the DataFrame lacks the feature column(s) {} that metadata.json's feature_names \
+             lists",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    let selected = frame.get_item(PyList::new(frame.py(), feature_names)?)?;
+    selected.call_method0(intern!(frame.py(), "to_numpy"))
+}
+
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
 #[pyclass(frozen, module = "atb_prediction._core", name = "Predictor")]
 pub struct PyPredictor {
     bundle: Arc<LoadedBundle>,
+    /// metadata.json's `feature_names`: the column order a DataFrame's columns are put in.
+    feature_names: Vec<String>,
     model_name: Py<PyString>,
     timeout: Option<Duration>,
     /// The built-in cache; `None` for classifiers (never cached).
@@ -71,6 +114,13 @@ impl PyPredictor {
             ) -> crate::core::Result<T>
             + Send,
     ) -> PyResult<(T, usize)> {
+        let frame;
+        let features = if is_data_frame(features)? {
+            frame = frame_in_feature_order(features, &self.feature_names)?;
+            &frame
+        } else {
+            features
+        };
         let held = hold_any(features)?;
         let (shape, data) = held.view();
         let columns = shape.last().copied().unwrap_or(0);
@@ -132,6 +182,19 @@ impl PyPredictor {
         for warning in &bundle.spec.warnings {
             log::warn(py, bundle.session.origin(), warning)?;
         }
+        let feature_names = bundle
+            .record
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.value.get("feature_names"))
+            .and_then(serde_json::Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|name| name.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         let cache = match cache {
             Some(cache) if bundle.spec.is_cacheable() => Some(NativeCache {
                 store: Arc::clone(cache.get().core()),
@@ -146,6 +209,7 @@ impl PyPredictor {
         .then_some(spec.normalization.len());
         Ok(Self {
             bundle,
+            feature_names,
             model_name: model_name.unbind(),
             timeout: timeout_from_seconds(timeout)?,
             cache,

@@ -110,6 +110,33 @@ pub struct PyOnnxSession {
 }
 
 impl PyOnnxSession {
+    /// Positions of the outputs `run(output_names, input_feed)` asks for; `None` means all.
+    fn wanted_outputs(
+        &self,
+        py: Python<'_>,
+        names: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Vec<usize>>> {
+        if names.is_none() {
+            return Ok(None);
+        }
+        let names: Vec<String> = names.extract().map_err(|_| {
+            Error::InvalidArgument("output_names must be None or a list of output names".to_owned())
+        })?;
+        let known: Vec<String> = self.output_names.bind(py).extract()?;
+        let positions = names
+            .iter()
+            .map(|name| {
+                known.iter().position(|k| k == name).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "output_names: the model has no output {name:?} (its outputs: {})",
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(positions))
+    }
+
     /// The core session, for other bindings (the registry's runners) to share.
     pub fn core(&self) -> &Arc<InferenceSession> {
         &self.inner
@@ -237,6 +264,18 @@ fn with_input_name(error: Error, name: &str) -> PyErr {
 // The signature below spells the default out so Python's help and the stubs show it.
 const _: () = assert!(DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
 
+/// A thread count from Python: `None`, or an integer >= 1 (a negative one is a `ValueError`
+/// naming the option, not an `OverflowError` from the conversion to an unsigned integer).
+fn thread_count(name: &str, value: Option<i64>) -> Result<Option<usize>, Error> {
+    match value {
+        None => Ok(None),
+        Some(count) if count >= 1 => Ok(Some(usize::try_from(count).unwrap_or(usize::MAX))),
+        Some(count) => Err(Error::InvalidArgument(format!(
+            "{name} must be at least 1, or None for ONNX Runtime's default, got {count}"
+        ))),
+    }
+}
+
 #[pymethods]
 impl PyOnnxSession {
     #[new]
@@ -245,8 +284,8 @@ impl PyOnnxSession {
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyAny>,
-        intra_op_threads: Option<usize>,
-        inter_op_threads: Option<usize>,
+        intra_op_threads: Option<i64>,
+        inter_op_threads: Option<i64>,
         optimization_level: &str,
         providers: Option<Vec<String>>,
         warmup: bool,
@@ -265,8 +304,8 @@ impl PyOnnxSession {
             warmup_max_bytes,
             warmup_timeout: timeout_from_seconds(warmup_timeout)?,
             ..session_options(
-                intra_op_threads,
-                inter_op_threads,
+                thread_count("intra_op_threads", intra_op_threads)?,
+                thread_count("inter_op_threads", inter_op_threads)?,
                 optimization_level,
                 providers.as_deref(),
                 warmup,
@@ -300,16 +339,23 @@ impl PyOnnxSession {
         (newobj_ex, args).into_pyobject(py)
     }
 
-    /// Runs the model on one array (single-input models) or a dict of name to array.
-    #[pyo3(signature = (inputs, *, as_dict=false, timeout=None))]
+    /// Runs the model on one array (single-input models) or a dict of name to array; or, as
+    /// `onnxruntime` is called, `run(output_names, input_feed)` with `None` for every output.
+    #[pyo3(signature = (inputs, input_feed=None, *, as_dict=false, timeout=None))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         inputs: &Bound<'py, PyAny>,
+        input_feed: Option<&Bound<'py, PyAny>>,
         as_dict: bool,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = timeout_from_seconds(timeout)?;
+        // onnxruntime's argument order: the first argument names the outputs wanted.
+        let (inputs, wanted) = match input_feed {
+            Some(feed) => (feed, self.wanted_outputs(py, inputs)?),
+            None => (inputs, None),
+        };
         let session = &self.inner;
         let held = hold_inputs(session, inputs)?;
         let mut run_inputs: SmallVec<[RunInput<'_>; 2]> = held
@@ -361,14 +407,20 @@ impl PyOnnxSession {
                 }),
             })
             .collect::<Result<SmallVec<[_; 2]>, Error>>()?;
+        let names = self.output_names.bind(py);
+        let mut named: Vec<_> = names.iter().zip(arrays).map(Some).collect();
+        let chosen: Vec<_> = match wanted {
+            Some(indices) => indices.iter().filter_map(|&i| named[i].take()).collect(),
+            None => named.into_iter().flatten().collect(),
+        };
         if as_dict {
             let dict = PyDict::new(py);
-            for (name, array) in self.output_names.bind(py).iter().zip(arrays) {
+            for (name, array) in chosen {
                 dict.set_item(name, array)?;
             }
             Ok(dict.into_any())
         } else {
-            Ok(PyList::new(py, arrays)?.into_any())
+            Ok(PyList::new(py, chosen.into_iter().map(|(_, array)| array))?.into_any())
         }
     }
 
