@@ -69,7 +69,11 @@ def run_validate(args: argparse.Namespace, console: Console) -> int:
                     "\n".join(f"- {p}" for p in report.problems),
                 ]
             )
-        columns = [Column("VERSION"), Column("RESULT"), Column("PROBLEMS", wrap=True)]
+        columns = [
+            Column("VERSION", identifier=True),
+            Column("RESULT"),
+            Column("PROBLEMS", wrap=True),
+        ]
         console.print(render_table(columns, rows, width=console.width, style=console.style))
         console.print()
         summary = (
