@@ -135,17 +135,19 @@ def test_a_version_is_opened_once_when_two_threads_pin_it_together(
     key = "BTCUSDT:1h:basic:2025-10-26_21h_v1"
     opened = []
     second_arrived = threading.Event()
-    real_open = registry._open
+    from atb_prediction.models import registry as registry_module
 
-    def slow_open(record: object) -> object:
-        opened.append(record)
+    real_open = registry_module.open_version
+
+    def slow_open(*args: object) -> object:
+        opened.append(args)
         if len(opened) == 1:
             second_arrived.wait(timeout=1.0)  # with the lock, nobody comes: go on after 1 s
         else:
             second_arrived.set()
-        return real_open(record)  # type: ignore[arg-type]
+        return real_open(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(registry, "_open", slow_open)
+    monkeypatch.setattr(registry_module, "open_version", slow_open)
     results: list[object] = []
     threads = [
         threading.Thread(target=lambda: results.append(registry.get_bundle_by_key(key)))

@@ -16,4 +16,4 @@ def test_registry_and_bundle_reprs_are_short(fixture_registry: Path) -> None:
         assert repr(bundle) == f"StrategyModel({bundle.key!r})"
         assert len(repr(bundle)) < 200
     legacy = registry.get_bundle_by_key("BTCUSDT:1d:basic:2025-09-16_legacy")
-    assert repr(legacy) == "StrategyModel('BTCUSDT:1d:basic:2025-09-16_legacy', problems=1)"
+    assert repr(legacy) == "StrategyModel('BTCUSDT:1d:basic:2025-09-16_legacy')"

@@ -167,11 +167,6 @@ class ReloadSummary:
             f"{len(self.kept)} kept, {len(self.failed)} failed"
         )
 
-    def __repr__(self) -> str:
-        # Short: the generated repr printed all metadata (over 1,500 characters).
-        problems = f", problems={len(self.problems)}" if self.problems else ""
-        return f"StrategyModel({self.key!r}{problems})"
-
 
 @dataclass(frozen=True, slots=True)
 class _LoadFailure:
