@@ -73,11 +73,9 @@ def test_strict_refuses_to_serve_a_changed_or_unsealed_model_and_warn_serves_it(
     assert served(registry, "strict") == [V1]
 
     # Swapped for another valid model: it opens, but it is not the model that was sealed.
-    from atb_prediction._onnx_writer import linear_sequence_model
+    from conftest import linear_model
 
-    (registry / "BTCUSDT/basic" / V1 / "model.onnx").write_bytes(
-        linear_sequence_model(4, 3, seed=99)
-    )
+    (registry / "BTCUSDT/basic" / V1 / "model.onnx").write_bytes(linear_model(4, 3, seed=99))
     config = PredictionConfig(model_registry_path=str(registry), verify_integrity="strict")
     registry_object = PredictionModelRegistry(config)
     assert registry_object.list_bundles() == []
@@ -93,11 +91,11 @@ def test_strict_refuses_to_serve_a_changed_or_unsealed_model_and_warn_serves_it(
 def test_strict_names_the_model_and_what_changed_and_warn_reports_it_on_the_bundle(
     registry: Path,
 ) -> None:
-    from atb_prediction._onnx_writer import linear_sequence_model
+    from conftest import linear_model
 
     run_atb("models", "seal", "--registry", registry)
     model = registry / "BTCUSDT/basic" / V1 / "model.onnx"
-    model.write_bytes(linear_sequence_model(4, 3, seed=99))
+    model.write_bytes(linear_model(4, 3, seed=99))
     config = PredictionConfig(model_registry_path=str(registry), verify_integrity="strict")
     [failure] = PredictionModelRegistry(config).invalid_bundles()
     assert str(model) in failure.reason and "sha256" in failure.reason

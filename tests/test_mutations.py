@@ -45,7 +45,9 @@ def test_rollback_refuses_when_production_changed_after_it_chose_its_target(
         promotion.promote(registry, "BTCUSDT", "basic", V3, check=None)
         return target
 
-    monkeypatch.setattr(promotion, "rollback_target", target_then_someone_promotes)
+    from atb_prediction.promotion import operations
+
+    monkeypatch.setattr(operations, "rollback_target", target_then_someone_promotes)
     with pytest.raises(PromotionRefusedError, match="changed while the rollback was prepared"):
         promotion.rollback(registry, "BTCUSDT", "basic", check=None)
     assert promotion.current_version(registry, "BTCUSDT", "basic") == V3

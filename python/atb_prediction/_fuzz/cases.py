@@ -56,9 +56,23 @@ _JSON_VALUES = [
 _SPECIAL_KINDS = ("fifo", "link_out", "link_dev_zero", "folder", "empty", "dangling")
 
 
+def _model_script() -> Any:
+    """``scripts/make_demo_models.py`` of the checkout the fuzzer runs from (it uses the ``onnx``
+    package, a development dependency, like the fuzzer itself)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "scripts" / "make_demo_models.py"
+    spec = importlib.util.spec_from_file_location("make_demo_models", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: the fuzzer runs from a source checkout")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_base(root: Path) -> None:
     """Write the base registry: two symbols, two versions each, real ONNX models."""
-    from atb_prediction._onnx_writer import linear_sequence_model
+    linear_sequence_model = _model_script().linear_sequence_model
 
     for s, symbol in enumerate(SYMBOLS):
         for v, version in enumerate(VERSIONS):

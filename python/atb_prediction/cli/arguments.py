@@ -266,9 +266,8 @@ def _models_parsers(
 
     from atb_prediction.cli import sealing
 
-    sealing.add_parsers(
-        models, [registry, as_json], _KEY_HELP, formatter_class=_formatter, epilog=EXIT_CODES
-    )
+    parents: list[argparse.ArgumentParser] = list(common)
+    sealing.add_parsers(models, parents, _KEY_HELP, formatter_class=_formatter, epilog=EXIT_CODES)
 
 
 def _positive_int(text: str) -> int:
