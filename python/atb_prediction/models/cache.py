@@ -25,12 +25,13 @@ import logging
 import numbers
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
-
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from atb_prediction._core import PredictionStore, features_digest
 from atb_prediction.models.prediction import ModelPrediction
+
+if TYPE_CHECKING:  # numpy only for annotations: `atb --help` and `list` import no numpy
+    import numpy.typing as npt
 
 __all__ = [
     "CacheBinding",
