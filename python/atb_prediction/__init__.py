@@ -19,7 +19,6 @@ from atb_prediction._core import (
     TensorInfo,
     configure_thread_pools,
 )
-from atb_prediction.backtest import SweepResult, sweep, sweep_many
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
@@ -37,6 +36,7 @@ from atb_prediction.models.prediction import ModelPrediction
 from atb_prediction.models.scanning import scan_registry
 
 if TYPE_CHECKING:
+    from atb_prediction.backtest import SweepResult, sweep, sweep_many
     from atb_prediction.models.onnx_runner import OnnxRunner
     from atb_prediction.models.registry import (
         PredictionModelRegistry,
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 #: Names imported on first use: they pull in numpy, which `atb --help`, `atb models list` and
 #: the other commands that handle no arrays should not pay for.
 _LAZY = {
+    "SweepResult": "atb_prediction.backtest",
+    "sweep": "atb_prediction.backtest",
+    "sweep_many": "atb_prediction.backtest",
     "OnnxRunner": "atb_prediction.models.onnx_runner",
     "PredictionModelRegistry": "atb_prediction.models.registry",
     "ReloadSummary": "atb_prediction.models.registry",
