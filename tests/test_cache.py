@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pickle
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +85,19 @@ def test_get_set_and_the_protocol() -> None:
 
 
 def test_entries_expire_after_the_ttl() -> None:
-    cache = InMemoryPredictionCache(ttl=0.05, max_size=10)
+    # The cache's clock is moved forward rather than slept past: exact, and no wall-clock race.
+    cache = InMemoryPredictionCache(ttl=60, max_size=10)
     put(cache, "model", window(1), 1.0)
-    assert cache.get(window(1), "model", CONFIG) is not None
-    time.sleep(0.1)
+    cache.advance_clock(59.9)
+    fresh = cache.get(window(1), "model", CONFIG)
+    assert fresh == {"price": 1.0, "confidence": 0.5, "direction": 1}
+    cache.advance_clock(0.2)
     assert cache.get(window(1), "model", CONFIG) is None
     assert len(cache) == 0
     put(cache, "model", window(2), 2.0)
     assert cache.get(window(2), "model", CONFIG)["price"] == 2.0  # a fresh entry lives again
+    with pytest.raises(ValueError, match="seconds"):
+        cache.advance_clock(-1.0)
 
 
 def test_the_size_bound_evicts_the_least_recently_used() -> None:

@@ -177,6 +177,8 @@ class PredictionStore:
     @property
     def max_size(self) -> int: ...
     def __len__(self) -> int: ...
+    def advance_clock(self, seconds: float) -> None:
+        """Moves this cache's clock forward, as if ``seconds`` had passed (for tests)."""
 
 def features_digest(features: npt.ArrayLike) -> bytes:
     """A 16-byte digest of an array's dtype, shape and bytes."""

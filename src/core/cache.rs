@@ -6,6 +6,7 @@
 //! the prediction configuration, and a digest of the features' dtype, shape and bytes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,6 +137,8 @@ pub struct PredictionCache {
     ttl: Duration,
     max_size: usize,
     entries: Mutex<Entries>,
+    /// Nanoseconds added to the monotonic clock: tests move time forward instead of sleeping.
+    clock_offset: AtomicU64,
 }
 
 impl std::fmt::Debug for PredictionCache {
@@ -155,7 +158,27 @@ impl PredictionCache {
             ttl,
             max_size: max_size.max(1),
             entries: Mutex::new(Entries::default()),
+            clock_offset: AtomicU64::new(0),
         }
+    }
+
+    /// The cache's clock: the monotonic clock plus however far [`Self::advance_clock`] moved it.
+    fn now(&self) -> Instant {
+        let offset = Duration::from_nanos(self.clock_offset.load(Ordering::Relaxed));
+        let now = Instant::now();
+        now.checked_add(offset).unwrap_or(now)
+    }
+
+    /// Moves this cache's clock forward by `by` (saturating), so that expiry can be tested
+    /// without sleeping.
+    pub fn advance_clock(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // fetch_update never fails with a closure that always returns Some.
+        let _ = self
+            .clock_offset
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(old.saturating_add(nanos))
+            });
     }
 
     /// How long entries live.
@@ -172,7 +195,7 @@ impl PredictionCache {
     pub fn get(&self, key: &CacheKey) -> Option<CachedPrediction> {
         let mut entries = self.entries.lock();
         let tick = entries.tick();
-        let now = Instant::now();
+        let now = self.now();
         let found = match entries.by_key.get_mut(key) {
             Some(entry) if entry.expires.map_or(true, |at| at > now) => {
                 let old = std::mem::replace(&mut entry.tick, tick);
@@ -201,7 +224,7 @@ impl PredictionCache {
 
     /// Stores a prediction, evicting the least recently used entries beyond `max_size`.
     pub fn set(&self, key: CacheKey, value: CachedPrediction) {
-        let expires = Instant::now().checked_add(self.ttl);
+        let expires = self.now().checked_add(self.ttl);
         let mut entries = self.entries.lock();
         entries.remove(&key);
         let tick = entries.tick();

@@ -169,6 +169,18 @@ impl PyPredictionStore {
     fn __len__(&self) -> usize {
         self.inner.len()
     }
+
+    /// Moves this cache's clock forward by ``seconds``, as if that much time had passed: tests
+    /// check expiry with it instead of sleeping.
+    fn advance_clock(&self, seconds: f64) -> PyResult<()> {
+        let by = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "seconds must be a finite, non-negative number, got {seconds}"
+            ))
+        })?;
+        self.inner.advance_clock(by);
+        Ok(())
+    }
 }
 
 /// A 16-byte digest of an array's dtype, shape and bytes (the built-in cache's features key).
