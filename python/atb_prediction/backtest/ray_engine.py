@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,7 +39,9 @@ from atb_prediction.backtest.result import SweepResult
 __all__ = ["RayEngine", "import_ray"]
 
 #: Pieces per worker: enough to balance uneven workers and retry little after a failure.
-_PIECES_PER_WORKER = 4
+_PIECES_PER_WORKER = 8
+#: Pieces queued on each actor at once, so that one is ready when the other returns.
+_IN_FLIGHT_PER_WORKER = 2
 _POLL_SECONDS = 0.1
 
 
@@ -179,10 +182,11 @@ class RayEngine:
             prepared.append((plan, models, result))
         total = sum(plan.windows for plan in plans)
         piece_windows = max(self.batch_size, math.ceil(total / (len(actors) * _PIECES_PER_WORKER)))
-        pending: dict[Any, tuple[int, int, int]] = {}
+        pending: dict[Any, tuple[int, int, int, Any]] = {}
         nonfinite: dict[tuple[int, int], list[tuple[int, int | None]]] = {}
         started = time.perf_counter()
-        submitted = 0
+        # (plan number, row, bundle ref, series ref, ranges, windows), in bar order.
+        work: deque[tuple[int, int, Any, Any, tuple[tuple[int, int], ...], int]] = deque()
         for number, (plan, models, _) in enumerate(prepared):
             for task in plan.tasks:
                 model = models[task.row]
@@ -191,18 +195,29 @@ class RayEngine:
                 bundle = ray.put(task.bundle)
                 first = model.sequence_length - 1
                 for ranges in _pieces(task.ranges, first, self.batch_size, piece_windows):
-                    actor = actors[submitted % len(actors)]
-                    ref = actor.run.remote(bundle, normalised, ranges, self.batch_size)
                     windows = sum(stop - start for start, stop in ranges)
-                    pending[ref] = (number, task.row, windows)
-                    submitted += 1
+                    work.append((number, task.row, bundle, normalised, ranges, windows))
                 nonfinite[(number, task.row)] = []
+
+        def submit(actor: Any) -> None:
+            # Pieces go to whichever actor is free, not round-robin up front: an actor that
+            # shares its core with Ray's own processes must not hold up the end of the job.
+            number, row, bundle, normalised, ranges, windows = work.popleft()
+            ref = actor.run.remote(bundle, normalised, ranges, self.batch_size)
+            pending[ref] = (number, row, windows, actor)
+
+        for _ in range(_IN_FLIGHT_PER_WORKER):
+            for actor in actors:
+                if work:
+                    submit(actor)
         done = 0
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_SECONDS)
                 for ref in ready:
-                    number, row, windows = pending.pop(ref)
+                    number, row, windows, actor = pending.pop(ref)
+                    if work:
+                        submit(actor)
                     out, count, first_bad = _get(ray, ref)
                     stitch(prepared[number][2], row, out)
                     nonfinite[(number, row)].append((count, first_bad))
