@@ -9,6 +9,7 @@ use pyo3::types::PyDict;
 
 use crate::core::runtime::{self, ThreadPools};
 use crate::py::gil::detached;
+use crate::py::log;
 
 /// Makes sure the ONNX Runtime library is loaded; the first call asks the Python side where it is.
 pub fn ensure_runtime(py: Python<'_>) -> PyResult<()> {
@@ -54,18 +55,23 @@ pub fn configure_thread_pools<'py>(
         allow_spinning,
     };
     let in_use = runtime::configure_thread_pools(requested)?;
-    if in_use != requested && !REPORTED.lock().contains(&requested) {
-        REPORTED.lock().push(requested);
-        py.import("logging")?
-            .call_method1("getLogger", ("atb_prediction",))?
-            .call_method1(
-                "warning",
-                (
-                    "ONNX Runtime's shared thread pools already run as %s; %s applies only before the first session opens",
-                    format!("{in_use:?}"),
-                    format!("{requested:?}"),
-                ),
-            )?;
+    // One lock for the check and the record, so that two racing callers report once.
+    let first_report = in_use != requested && {
+        let mut reported = REPORTED.lock();
+        let first = !reported.contains(&requested);
+        if first {
+            reported.push(requested);
+        }
+        first
+    };
+    if first_report {
+        log::warn(
+            py,
+            "configure_thread_pools",
+            &format!(
+                "ONNX Runtime's shared thread pools already run as {in_use:?}; {requested:?} applies only before the first session opens"
+            ),
+        )?;
     }
     let pools = PyDict::new(py);
     pools.set_item("intra_op_threads", in_use.intra_op_threads)?;
