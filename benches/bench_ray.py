@@ -2,9 +2,11 @@
 
 Runs the fixture's BTCUSDT/basic LSTM over one series on the local engine and on Ray (a local
 Ray started here with this machine's CPUs), each with 1 and 2 workers, in turn, per repeat.
-Prints min/median/max over repeats of the speed-up of Ray from 1 to 2 workers (target >= 1.6)
-and of Ray's time over the local engine's at equal workers (target <= 1.25 with 2). Ray's
-times include starting its actors, which live for one job.
+Each Ray engine runs twice: "cold" after ``close()`` (the sweep starts its actors and opens
+its sessions, as the first sweep of a process does) and "warm" (the actors kept from the cold
+run, as every later sweep of a study finds them). Prints min/median/max over repeats of the
+speed-up of Ray from 1 to 2 workers (target >= 1.6) and of Ray's time over the local engine's
+at equal workers (target <= 1.25 with 2), warm and cold.
 
     python benches/bench_ray.py [--windows N] [--repeats N]
 
@@ -53,10 +55,14 @@ def main() -> None:
         "ray 1": RayEngine(num_workers=1),
         "ray 2": RayEngine(num_workers=2),
     }
+    runs = ["local 1", "local 2", "ray 1 cold", "ray 1", "ray 2 cold", "ray 2"]
     results = {}
-    timings: dict[str, list[float]] = {name: [] for name in engines}
+    timings: dict[str, list[float]] = {name: [] for name in runs}
     for repeat in range(args.repeats + 1):  # the first round warms up and is not counted
-        for name, engine in engines.items():
+        for name in runs:
+            engine = engines[name.removesuffix(" cold")]
+            if isinstance(engine, RayEngine) and name.endswith(" cold"):
+                engine.close()
             started = time.perf_counter()
             results[name] = sweep(
                 registry, series, symbol="BTCUSDT", model_type="basic", engine=engine,
@@ -64,24 +70,25 @@ def main() -> None:
             )  # fmt: skip
             if repeat:
                 timings[name].append(time.perf_counter() - started)
-    for name in engines:
+    for name in runs:
         assert np.array_equal(results[name].price, results["local 1"].price, equal_nan=True)
+
+    def ratio(top: str, bottom: str) -> list[float]:
+        return [a / b for a, b in zip(timings[top], timings[bottom], strict=True)]
+
     ratios = {
-        "Ray speed-up 1 -> 2 workers (target >= 1.6)": [
-            one / two for one, two in zip(timings["ray 1"], timings["ray 2"], strict=True)
-        ],
-        "Ray / local, 2 workers (target <= 1.25)": [
-            r / local for r, local in zip(timings["ray 2"], timings["local 2"], strict=True)
-        ],
-        "Ray / local, 1 worker": [
-            r / local for r, local in zip(timings["ray 1"], timings["local 1"], strict=True)
-        ],
+        "Ray speed-up 1 -> 2 workers, warm (target >= 1.6)": ratio("ray 1", "ray 2"),
+        "Ray / local, 2 workers, warm (target <= 1.25)": ratio("ray 2", "local 2"),
+        "Ray / local, 1 worker, warm": ratio("ray 1", "local 1"),
+        "Ray speed-up 1 -> 2 workers, cold": ratio("ray 1 cold", "ray 2 cold"),
+        "Ray / local, 2 workers, cold": ratio("ray 2 cold", "local 2"),
+        "Ray / local, 1 worker, cold": ratio("ray 1 cold", "local 1"),
     }
     print(
         f"## {args.windows:,} windows of BTCUSDT/basic, {args.repeats} repeats (min / median / max)"
     )
     for name, values in timings.items():
-        print(f"  {name:<8} {spread(values)} s")
+        print(f"  {name:<10} {spread(values)} s")
     for name, values in ratios.items():
         print(f"  {name}: {spread(values)}")
     print("  results identical across engines: yes")

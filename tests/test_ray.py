@@ -3,8 +3,10 @@ worker retried, typed errors. One local Ray (2 CPUs) serves the module and is sh
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,28 +93,33 @@ def test_actors_open_bundles_from_bytes(ray: Any, root: Path, tmp_path: Path) ->
     assert_identical(engine.run(plan, None), local)
 
 
-def test_a_killed_worker_is_retried(ray: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("for_good", [False, True], ids=["restarted", "killed-for-good"])
+def test_a_killed_worker_is_retried(ray: Any, tmp_path: Path, for_good: bool) -> None:
     root = make_registry(
         tmp_path / "registry", {"2026-01-01_1h_v1": (lstm_model(SEQ, FEATURES, hidden=64), {})}
     )
     registry = open_registry(root)
     bars = series_of(20_000)
-    local = sweep(registry, bars, symbol="BTCUSDT", model_type="basic", batch_size=64)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic"}
+    local = sweep(registry, bars, batch_size=64, **options)
     engine = RayEngine(num_workers=2, batch_size=64)
-    killed: list[bool] = []
+    killed: list[Any] = []
     calls: list[tuple[int, int]] = []
 
     def progress(done: int, total: int) -> None:
         calls.append((done, total))
         if not killed:
-            ray.kill(engine.actors()[0], no_restart=False)
-            killed.append(True)
+            killed.append(engine.actors()[0])
+            ray.kill(killed[0], no_restart=for_good)
 
-    remote = sweep(
-        registry, bars, symbol="BTCUSDT", model_type="basic", engine=engine, progress=progress
-    )
+    remote = sweep(registry, bars, engine=engine, progress=progress, **options)
     assert killed and calls[-1] == (20_000 - SEQ + 1,) * 2
     assert_identical(remote, local)
+    if for_good:
+        # Its pieces went to the other actor; the next job starts one in its place.
+        assert killed[0] not in engine.actors()
+        assert_identical(sweep(registry, bars, engine=engine, **options), local)
+        assert len(engine.actors()) == 2 and killed[0] not in engine.actors()
 
 
 def test_a_bundle_error_is_typed(ray: Any, tmp_path: Path) -> None:
@@ -146,3 +153,86 @@ def test_cli_engine_ray(
     capsys.readouterr()
     remote, local = np.load(tmp_path / "ray.npz"), np.load(tmp_path / "local.npz")
     assert np.array_equal(remote["price"], local["price"], equal_nan=True)
+
+
+def _worker_state(ray: Any, actor: Any) -> tuple[int, dict[str, int]]:
+    """An actor's process id and the identity of each session it holds, by fingerprint."""
+    return ray.get(  # type: ignore[no-any-return]
+        actor.__ray_call__.remote(
+            lambda worker: (os.getpid(), {key: id(m) for key, m in worker.models.items()})
+        )
+    )
+
+
+def test_actors_and_sessions_stay_warm_between_sweeps(ray: Any, root: Path) -> None:
+    registry = open_registry(root)
+    bars = series_of(300)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic", "versions": "all"}
+    two = RayEngine(num_workers=2, batch_size=16)
+    first = sweep(registry, bars, engine=two, **options)
+    plan = plan_sweep(registry, as_series(bars, None), timeframe=None, **options)
+    fingerprints = {task.bundle.fingerprint() for task in plan.tasks}
+    before = [_worker_state(ray, actor) for actor in two.actors()]
+    assert len(fingerprints) == 2
+    assert all(fingerprints <= set(sessions) for _, sessions in before)
+    second = sweep(registry, bars, engine=two, **options)
+    assert [_worker_state(ray, actor) for actor in two.actors()] == before
+    assert_identical(second, first)
+    # Another engine of this process shares the warm actors instead of waiting for CPUs.
+    one = RayEngine(num_workers=1, batch_size=16)
+    assert_identical(sweep(registry, bars, engine=one, **options), first)
+    assert one.actors() == two.actors()[:1]
+
+
+def test_a_rewritten_bundle_is_not_served_from_a_warm_session(ray: Any, tmp_path: Path) -> None:
+    root = make_registry(
+        tmp_path / "registry", {"2026-01-01_1h_v1": (linear_model(SEQ, FEATURES, seed=36), {})}
+    )
+    bars = series_of(100)
+    engine = RayEngine(num_workers=2, batch_size=8)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic"}
+    old = sweep(open_registry(root), bars, engine=engine, **options)
+    model = root / "BTCUSDT" / "basic" / "2026-01-01_1h_v1" / "model.onnx"
+    model.write_bytes(linear_model(SEQ, FEATURES, seed=37))
+    registry = open_registry(root)
+    new = sweep(registry, bars, engine=engine, **options)
+    assert_identical(new, sweep(registry, bars, batch_size=8, **options))
+    assert not np.array_equal(new.price, old.price, equal_nan=True)
+
+
+def _stopped(ray: Any, actor: Any, within: float = 0.0) -> bool:
+    """Whether ``actor`` is dead, or dies within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            ray.get(actor.__ray_ready__.remote(), timeout=30)
+        except ray.exceptions.RayActorError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def test_idle_actors_stop_after_keep_alive_or_on_close(ray: Any, root: Path) -> None:
+    registry = open_registry(root)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic"}
+    for keep_alive in (0, 0.2):
+        engine = RayEngine(num_workers=1, batch_size=16, keep_alive=keep_alive)
+        sweep(registry, series_of(100), engine=engine, **options)
+        assert _stopped(ray, engine.actors()[0], within=10)
+    with RayEngine(num_workers=1, batch_size=16) as engine:
+        sweep(registry, series_of(100), engine=engine, **options)
+        assert not _stopped(ray, engine.actors()[0])
+    assert _stopped(ray, engine.actors()[0], within=10)  # ray.kill acts asynchronously
+    with pytest.raises(ValueError, match="keep_alive"):
+        RayEngine(keep_alive=float("nan"))
+
+
+def test_a_restarted_ray_gets_new_actors(ray: Any, root: Path) -> None:
+    registry = open_registry(root)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic"}
+    engine = RayEngine(num_workers=1, batch_size=16)
+    first = sweep(registry, series_of(100), engine=engine, **options)
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    assert_identical(sweep(registry, series_of(100), engine=engine, **options), first)

@@ -8,6 +8,8 @@ the registry folder (a remote worker opens its sessions from the bytes).
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +55,11 @@ class BundleSpec:
     direction_threshold: float
     timeout: float | None
     providers: tuple[str, ...] | None
+
+    def fingerprint(self) -> str:
+        """A digest of the whole spec: equal only for the same key, bytes and options, so a
+        worker that keeps sessions between sweeps never serves a rewritten bundle's old one."""
+        return hashlib.sha256(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
 
     def open(self, workers: int) -> SweepModel:
         """One single-threaded session per worker, opened from the bytes."""
