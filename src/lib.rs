@@ -18,7 +18,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
-    use crate::py::predictor::PyPredictor;
+    use crate::py::predictor::{feature_positions, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,

@@ -6,8 +6,9 @@ import io
 import re
 
 import pytest
-from atb_prediction.cli.output import Console, ProgressBar
+from atb_prediction.cli.output import Console
 from atb_prediction.cli.tables import Cell, Column, Style, render_table, split_columns
+from atb_prediction.progress import ProgressBar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,12 +128,12 @@ def test_console_json_is_one_document() -> None:
 
 def test_progress_bar_draws_only_when_enabled() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(stream, "validating", enabled=False)
+    bar = ProgressBar("validating", stream, enabled=False)
     bar.update(1, 2, "x")
     bar.close()
     assert stream.getvalue() == ""
 
-    bar = ProgressBar(stream, "validating", enabled=True)
+    bar = ProgressBar("validating", stream, enabled=True)
     bar.update(1, 2, "BTCUSDT:1h:basic:v1")
     assert "[##########----------] 1/2 BTCUSDT:1h:basic:v1" in stream.getvalue()
     bar.close()

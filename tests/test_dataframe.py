@@ -34,7 +34,7 @@ def test_columns_are_taken_by_name(bundle) -> None:  # type: ignore[no-untyped-d
 def test_missing_columns_are_named(bundle) -> None:  # type: ignore[no-untyped-def]
     names = bundle.metadata["feature_names"]
     frame = pandas.DataFrame(np.zeros((120, 3)), columns=names[:3])
-    with pytest.raises(InvalidInputError, match=f"{names[3]}, {names[4]}"):
+    with pytest.raises(InvalidInputError, match=f'"{names[3]}", "{names[4]}"'):
         bundle.runner.predict(frame)
     with pytest.raises(InvalidInputError, match=names[4]):
         bundle.runner.predict_batch(frame)

@@ -106,6 +106,19 @@ def test_regression_values_equal_predict(regression_root: Path) -> None:
     assert all(done <= total for done, total in calls)
 
 
+def test_progress_true_draws_a_bar_on_stderr_and_erases_it(
+    regression_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = open_registry(regression_root)
+    sweep(registry, series_of(300), symbol="BTCUSDT", model_type="basic", progress=True)
+    drawn = capsys.readouterr().err
+    windows = 300 - SEQ + 1
+    assert f"sweep [####################] {windows}/{windows} windows  " in drawn
+    assert drawn.endswith("\r") and drawn.rstrip("\r").split("\r")[-1].strip() == ""
+    sweep(registry, series_of(300), symbol="BTCUSDT", model_type="basic")  # stderr: no terminal
+    assert capsys.readouterr().err == ""
+
+
 def test_classifier_values_and_probabilities_equal_predict(tmp_path: Path) -> None:
     root = make_registry(
         tmp_path / "registry",

@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``atb_prediction._core`` (hand-written, checked by stubtest)."""
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, final, overload
 
@@ -26,6 +26,7 @@ __all__ = [
     "bundle_parts",
     "configure_thread_pools",
     "document_kinds",
+    "feature_positions",
     "features_digest",
     "load_runtime",
     "open_version",
@@ -217,6 +218,9 @@ class BundleRecord:
     @property
     def is_production(self) -> bool: ...
     @property
+    def feature_names(self) -> list[str] | None:
+        """``metadata.json``'s ``feature_names``: the columns a DataFrame is read by, in order."""
+    @property
     def metadata(self) -> dict[str, Any]: ...
     @property
     def feature_schema(self) -> dict[str, Any] | None: ...
@@ -372,6 +376,11 @@ def verify_bundle(
 
 def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
     """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""
+
+def feature_positions(what: str, columns: Iterable[object], feature_names: list[str]) -> list[int]:
+    """Where each of ``feature_names`` is among the column labels ``columns`` (the first of that
+    name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
+    lacks."""
 
 def bundle_parts(bundle: LoadedBundle) -> tuple[bytes, str | None]:
     """The model bytes and ``metadata.json`` text of an opened bundle."""

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
 use crate::core::bundle::LoadedBundle;
 use crate::core::cache::{
     config_digest, digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
 use crate::core::options::timeout_from_seconds;
-use crate::core::predict::{Features, Prediction, Predictor};
+use crate::core::predict::{self, Features, Prediction, Predictor};
 use crate::core::session::KeepAlive;
-use crate::core::Error;
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
@@ -54,32 +53,44 @@ fn is_data_frame(features: &Bound<'_, PyAny>) -> PyResult<bool> {
 }
 
 /// A DataFrame's values with its columns selected and ordered as the bundle's `feature_names`
-/// (columns in another order would otherwise be fed to the model silently); as given when the
-/// metadata names no features.
+/// (the one rule: [`predict::feature_positions`]); as given when the metadata names no features.
 fn frame_in_feature_order<'py>(
     frame: &Bound<'py, PyAny>,
     feature_names: &[String],
 ) -> PyResult<Bound<'py, PyAny>> {
+    let py = frame.py();
     if feature_names.is_empty() {
-        return frame.call_method0(intern!(frame.py(), "to_numpy"));
+        return frame.call_method0(intern!(py, "to_numpy"));
     }
-    let columns = frame.getattr(intern!(frame.py(), "columns"))?;
-    let mut missing = Vec::new();
-    for name in feature_names {
-        if !columns.contains(name)? {
-            missing.push(name.as_str());
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "the DataFrame lacks the feature column(s) {} that metadata.json's feature_names \
-             lists",
-            missing.join(", ")
-        ))
-        .into());
-    }
-    let selected = frame.get_item(PyList::new(frame.py(), feature_names)?)?;
-    selected.call_method0(intern!(frame.py(), "to_numpy"))
+    let columns = column_labels(&frame.getattr(intern!(py, "columns"))?)?;
+    let positions = predict::feature_positions("the DataFrame", &columns, feature_names)?;
+    let selected = frame
+        .getattr(intern!(py, "iloc"))?
+        .get_item((PySlice::full(py), PyList::new(py, positions)?))?;
+    selected.call_method0(intern!(py, "to_numpy"))
+}
+
+/// Column labels as strings (`None` for a label that is not one: no feature name matches it).
+fn column_labels(columns: &Bound<'_, PyAny>) -> PyResult<Vec<Option<String>>> {
+    columns
+        .try_iter()?
+        .map(|label| Ok(label?.extract::<String>().ok()))
+        .collect()
+}
+
+/// Where each of `feature_names` is among `columns`, or `InvalidInputError` naming every one
+/// `what` lacks: the rule `predict` reads a DataFrame by, for the sweep's series.
+#[pyfunction]
+pub fn feature_positions(
+    what: &str,
+    columns: &Bound<'_, PyAny>,
+    feature_names: Vec<String>,
+) -> PyResult<Vec<usize>> {
+    Ok(predict::feature_positions(
+        what,
+        &column_labels(columns)?,
+        &feature_names,
+    )?)
 }
 
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
@@ -182,19 +193,7 @@ impl PyPredictor {
         for warning in &bundle.spec.warnings {
             log::warn(py, bundle.session.origin(), warning)?;
         }
-        let feature_names = bundle
-            .record
-            .metadata
-            .as_ref()
-            .and_then(|metadata| metadata.value.get("feature_names"))
-            .and_then(serde_json::Value::as_array)
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(|name| name.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let feature_names = bundle.record.feature_names().unwrap_or_default();
         let cache = match cache {
             Some(cache) if bundle.spec.is_cacheable() => Some(NativeCache {
                 store: Arc::clone(cache.get().core()),

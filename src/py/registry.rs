@@ -296,6 +296,11 @@ impl PyBundleRecord {
     fn is_production(&self) -> bool {
         self.is_production
     }
+    /// `metadata.json`'s `feature_names`: the columns a DataFrame is read by, in order.
+    #[getter]
+    fn feature_names(&self) -> Option<Vec<String>> {
+        self.record.feature_names()
+    }
     /// `metadata.json` as a dict (empty when the bundle has none).
     #[getter]
     fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -20,8 +20,8 @@ import numpy.typing as npt
 
 from atb_prediction._core import SweepModel
 from atb_prediction.backtest.planning import SweepPlan
-from atb_prediction.backtest.progress import Reporter
 from atb_prediction.backtest.result import SweepResult
+from atb_prediction.progress import Reporter
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import BundleRecord, SweepModel, bundle_parts
+from atb_prediction._core import SweepModel, bundle_parts
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -113,15 +113,6 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _feature_names(record: BundleRecord) -> tuple[str, ...] | None:
-    """The column order a DataFrame is read in: metadata's ``feature_names`` (as ``predict``
-    reads a DataFrame), else ``None`` (columns by position)."""
-    names = record.metadata.get("feature_names")
-    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
-        return tuple(names)
-    return None
-
-
 class _Bundles:
     """The versions of one model type, opened through the registry (which checks them)."""
 
@@ -179,7 +170,7 @@ class _Bundles:
         model, metadata_text = bundle_parts(bundle.runner.bundle)
         shape = bundle.runner.bundle.session.inputs[0].shape
         config = self.registry.config
-        names = _feature_names(record)
+        names = tuple(record.feature_names) if record.feature_names else None
         return BundleSpec(
             key=record.key,
             version_id=version_id,

@@ -41,8 +41,8 @@ from atb_prediction.backtest.engine import (
     warn_nonfinite,
 )
 from atb_prediction.backtest.planning import BundleSpec, SweepPlan
-from atb_prediction.backtest.progress import Reporter
 from atb_prediction.backtest.result import SweepResult
+from atb_prediction.progress import Reporter
 
 __all__ = ["DEFAULT_KEEP_ALIVE", "RayEngine", "import_ray"]
 

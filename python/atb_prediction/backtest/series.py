@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from atb_prediction._core import feature_positions
 from atb_prediction.models.exceptions import InvalidInputError
 
 __all__ = ["Series", "as_series", "as_timestamps"]
@@ -56,26 +57,23 @@ class Series:
         if self.array is not None:
             if self.names is None or feature_names is None:
                 return self.array
-            self.check_columns(feature_names)
-            return np.ascontiguousarray(self.array[:, [self.names.index(n) for n in feature_names]])
+            return np.ascontiguousarray(self.array[:, self._positions(feature_names)])
         frame: Any = self.frame
         if feature_names is None:
             return _float_array(frame.to_numpy(), "the DataFrame")
-        self.check_columns(feature_names)
-        return _float_array(frame.loc[:, list(feature_names)].to_numpy(), "the DataFrame")
+        selected = frame.iloc[:, self._positions(feature_names)]
+        return _float_array(selected.to_numpy(), "the DataFrame")
 
     def check_columns(self, feature_names: Sequence[str] | None) -> None:
-        """Raise ``InvalidInputError`` naming the first feature the DataFrame lacks."""
-        if feature_names is None or (self.frame is None and self.names is None):
-            return
-        present = set(self.frame.columns if self.frame is not None else self.names or ())
-        missing = [name for name in feature_names if name not in present]
-        if missing:
-            raise InvalidInputError(
-                f"the series has no column {missing[0]!r}"
-                + (f" (nor {', '.join(map(repr, missing[1:]))})" if missing[1:] else "")
-                + f"; the bundle reads {list(feature_names)}"
-            )
+        """Raise ``InvalidInputError`` naming every feature the series' named columns lack."""
+        if feature_names is not None and (self.frame is not None or self.names is not None):
+            self._positions(feature_names)
+
+    def _positions(self, feature_names: Sequence[str]) -> list[int]:
+        # The rule predict reads a DataFrame by, from the one place it lives (Rust).
+        if self.frame is not None:
+            return feature_positions("the DataFrame", self.frame.columns, list(feature_names))
+        return feature_positions("the series", self.names or (), list(feature_names))
 
 
 def as_timestamps(value: object, bars: int) -> npt.NDArray[np.datetime64]:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from atb_prediction.backtest.engine import LocalEngine
 from atb_prediction.backtest.planning import SweepPlan, VersionSelection, plan_sweep
-from atb_prediction.backtest.progress import ProgressBar, Reporter, progress_reporter
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.backtest.series import Series, as_series
+from atb_prediction.progress import ProgressBar, Reporter, progress_reporter
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

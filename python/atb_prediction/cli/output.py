@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from atb_prediction.cli.tables import Style
+from atb_prediction.progress import ProgressBar, is_terminal
 
 __all__ = [
     "EXIT_FAILED",
@@ -23,7 +24,6 @@ __all__ = [
     "JSON_SCHEMA",
     "CommandError",
     "Console",
-    "ProgressBar",
 ]
 
 EXIT_OK = 0
@@ -58,20 +58,13 @@ class CommandError(Exception):
         self.code = code
 
 
-def _is_tty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # a closed or file-like stream
-        return False
-
-
 def _wants_colour(stream: TextIO) -> bool:
     """https://no-color.org and ``FORCE_COLOR``, else only on a terminal that is not dumb."""
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return _is_tty(stream) and os.environ.get("TERM") != "dumb"
+    return is_terminal(stream) and os.environ.get("TERM") != "dumb"
 
 
 @dataclass
@@ -91,7 +84,7 @@ class Console:
     @property
     def width(self) -> int:
         """80 columns, or the terminal's width when stdout is a terminal."""
-        if _is_tty(self.stdout):
+        if is_terminal(self.stdout):
             return max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns)
         return _DEFAULT_WIDTH
 
@@ -123,34 +116,4 @@ class Console:
 
     def progress(self, label: str) -> ProgressBar:
         """A progress bar on stderr, drawn only when stderr is a terminal."""
-        return ProgressBar(self.stderr, label, enabled=_is_tty(self.stderr))
-
-
-class ProgressBar:
-    """A one-line ``[####------] 3/17 KEY`` bar redrawn in place with carriage returns."""
-
-    def __init__(self, stream: TextIO, label: str, *, enabled: bool) -> None:
-        self._stream = stream
-        self._label = label
-        self._enabled = enabled
-        self._drawn = False
-
-    def update(self, done: int, total: int, item: str) -> None:
-        """Show ``done`` of ``total`` finished, ``item`` being the last one."""
-        if not self._enabled or total <= 0:
-            return
-        columns = max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns) - 1
-        slots = 20
-        filled = slots * done // total
-        text = f"{self._label} [{'#' * filled}{'-' * (slots - filled)}] {done}/{total} {item}"
-        self._stream.write("\r" + text[:columns].ljust(columns))
-        self._stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        """Erase the bar so that the table printed next starts on a clean line."""
-        if self._drawn:
-            columns = max(40, shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns) - 1
-            self._stream.write("\r" + " " * columns + "\r")
-            self._stream.flush()
-            self._drawn = False
+        return ProgressBar(label, self.stderr, enabled=is_terminal(self.stderr))

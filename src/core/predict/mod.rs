@@ -1,8 +1,10 @@
 //! Upstream `OnnxRunner.predict` semantics in Rust: window shaping, feature normalisation, NaN/Inf
 //! rejection, price denormalisation, confidence, direction and classification decoding, all in
-//! the same call as inference. Split by job: [`spec`] (what a bundle's metadata says),
+//! the same call as inference. Split by job: [`columns`] (which named columns a bundle reads),
+//! [`spec`] (what a bundle's metadata says),
 //! [`prepare`] (the model input) and [`decode`] (the output).
 
+mod columns;
 mod decode;
 mod prepare;
 mod spec;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use smallvec::{smallvec, SmallVec};
 
+pub use columns::{feature_names, feature_positions};
 pub use decode::{BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::columns::feature_names;
 use crate::core::error::{Error, Result};
 
 /// Standard deviations at or below this (or non-finite) are replaced, as upstream does.
@@ -69,11 +70,7 @@ impl PredictionSpec {
         direction_threshold: f64,
     ) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidArgument(format!("metadata.json: {reason}"));
-        let names: Option<Vec<&str>> = metadata
-            .get("feature_names")
-            .and_then(Value::as_array)
-            .filter(|names| !names.is_empty())
-            .map(|names| names.iter().filter_map(Value::as_str).collect());
+        let names = feature_names(metadata);
         let params = metadata
             .get("normalization_params")
             .and_then(Value::as_object)

@@ -79,6 +79,12 @@ impl VersionRecord {
     pub fn metadata_str(&self, field: &str) -> Option<&str> {
         self.metadata.as_ref()?.value.get(field)?.as_str()
     }
+
+    /// `metadata.json`'s `feature_names` ([`crate::core::predict::feature_names`]).
+    pub fn feature_names(&self) -> Option<Vec<String>> {
+        let names = crate::core::predict::feature_names(&self.metadata.as_ref()?.value)?;
+        Some(names.into_iter().map(str::to_owned).collect())
+    }
 }
 
 /// A bundle that was skipped, and why.
