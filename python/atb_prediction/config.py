@@ -38,7 +38,8 @@ class PredictionConfig:
         prediction_cache_ttl: Seconds a cached prediction stays valid.
         prediction_cache_max_size: Most predictions the built-in cache holds.
         inference_timeout: Seconds an inference may run before ONNX Runtime terminates it
-            (``InferenceTimeoutError``); ``None`` disables the deadline.
+            (``InferenceTimeoutError``, also raised for a run that ends past the deadline before
+            it could be stopped); ``None`` disables the deadline.
         intra_op_threads: Threads of ONNX Runtime's intra-op pool, which all sessions of the
             process share (``None``: one per physical core). Applies before the first session.
         allow_spinning: Let idle pool threads busy-wait for work (off: they sleep).

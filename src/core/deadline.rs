@@ -64,17 +64,22 @@ impl DeadlineSlot {
         Watchdog::shared().schedule(deadline);
     }
 
-    /// Disarms the slot after a run; returns whether the watchdog terminated it.
+    /// Disarms the slot after a run; returns whether the run missed its deadline: the watchdog
+    /// terminated it, or it ended after the deadline before the watchdog woke (a busy machine
+    /// can delay that thread longer than a short run takes), so a deadline holds either way.
     pub fn disarm(&self) -> bool {
         let mut state = self.state.lock();
-        state.deadline = None;
+        let late = state
+            .deadline
+            .take()
+            .is_some_and(|deadline| Instant::now() > deadline);
         if std::mem::take(&mut state.fired) {
             // Clear the flag so the next run on these options is not stopped at once. If this
             // fails the next run ends early with an error rather than running unchecked.
             let _ = self.options.unterminate();
             true
         } else {
-            false
+            late
         }
     }
 

@@ -801,20 +801,13 @@ impl InferenceSession {
                 &mut output_values,
             )
         };
-        let outcome = match timeout {
+        let (outcome, missed) = match timeout {
             Some(timeout) => {
                 self.deadlines.arm(timeout);
                 let outcome = run(Some(self.deadlines.options()));
-                let fired = self.deadlines.disarm();
-                if fired && outcome.is_err() {
-                    return Err(Error::Timeout {
-                        origin: self.origin.clone(),
-                        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                    });
-                }
-                outcome
+                (outcome, self.deadlines.disarm().then_some(timeout))
             }
-            None => run(None),
+            None => (run(None), None),
         };
         // Take ownership of what ONNX Runtime allocated first, so it is released on every path.
         let allocated: SmallVec<[Option<DynValue>; 4]> = output_values
@@ -828,6 +821,12 @@ impl InferenceSession {
                 },
             )
             .collect();
+        if let Some(timeout) = missed {
+            return Err(Error::Timeout {
+                origin: self.origin.clone(),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
         outcome.map_err(|error| inference_error(error.message().to_owned()))?;
         drop(fresh);
 
