@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from atb_prediction import OnnxSession, PredictionConfig, PredictionModelRegistry, sweep
+from atb_prediction import (
+    InferenceTimeoutError,
+    OnnxSession,
+    PredictionConfig,
+    PredictionModelRegistry,
+    sweep,
+)
 from conftest import FIXTURE_PRODUCTION, reference_session
 
 LSTM_VERSION = FIXTURE_PRODUCTION[("BTCUSDT", "basic")]
@@ -62,3 +68,15 @@ def test_registry_and_sweep_on_cuda_match_cpu(
     assert gpu.direction == cpu.direction
     np.testing.assert_allclose(gpu_sweep.price, cpu_sweep.price, rtol=1e-5, equal_nan=True)
     assert np.array_equal(gpu_sweep.direction, cpu_sweep.direction)
+
+
+def test_a_cuda_run_past_its_deadline_raises_and_the_session_recovers(
+    cuda_session: OnnxSession, lstm_path: Path
+) -> None:
+    x = np.random.default_rng(4).standard_normal((4096, 120, 5)).astype(np.float32)
+    with pytest.raises(InferenceTimeoutError, match="timeout"):
+        cuda_session.run(x, timeout=1e-4)
+    reference = reference_session(lstm_path)
+    (got,) = cuda_session.run(x[:64], timeout=60)
+    (want,) = reference.run(None, {reference.get_inputs()[0].name: x[:64]})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
