@@ -1,9 +1,10 @@
-"""``atb backtest sweep`` on CSV and npy series."""
+"""``atb backtest sweep`` on CSV, npy and parquet series."""
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,45 @@ def test_npy_with_npz_output_and_a_plot(
     assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_parquet_in_and_out_with_tz_aware_timestamps(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    series = series_of(50)
+    stamps = np.datetime64("2026-03-01T00:00", "ns") + np.arange(50) * np.timedelta64(1, "h")
+    columns = {
+        "feature_1": series[:, 1].astype(np.float64),
+        "open_time": pa.array(stamps, type=pa.timestamp("ns", tz="UTC")),
+        "feature_0": series[:, 0],
+        "feature_2": series[:, 2],
+    }
+    pq.write_table(pa.table(columns), tmp_path / "bars.parquet")
+    out = tmp_path / "out.parquet"
+    code, _, err = run(
+        capsys, "--series", str(tmp_path / "bars.parquet"), "--registry", str(root),
+        "--out", str(out), "--versions", "as-live",
+    )  # fmt: skip
+    assert code == 0, err
+    expected = sweep(
+        open_registry(root), series, symbol="BTCUSDT", model_type="basic", timestamps=stamps,
+        versions="as-live",
+    )  # fmt: skip
+    table = pq.read_table(out)
+    np.testing.assert_array_equal(table.column("timestamp").to_numpy(), stamps)
+    written = table.column(f"price[{VERSION}]").to_numpy()
+    np.testing.assert_array_equal(written, expected.price[0])
+    assert table.column("live_version").to_pylist() == [
+        VERSION if v >= 0 else "" for v in expected.live_version
+    ]
+
+    # A column of text is no feature: the model's missing column is named.
+    text = {**columns, "feature_2": ["a"] * 50, "symbol": ["BTCUSDT"] * 50}
+    pq.write_table(pa.table(text), tmp_path / "text.parquet")
+    code, _, err = run(capsys, "--series", str(tmp_path / "text.parquet"), "--registry", str(root))
+    assert code != 0 and '"feature_2"' in err and "symbol" not in err
+
+
 def test_bad_inputs_get_one_line(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,3 +144,18 @@ def test_bad_inputs_get_one_line(
         "--versions", "nope",
     )  # fmt: skip
     assert code == 1 and "nope" in err
+
+
+def test_parquet_without_pyarrow_names_the_extra(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    np.save(tmp_path / "bars.npy", series_of(30))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    args = ["--registry", str(root)]
+    code, _, err = run(capsys, "--series", str(tmp_path / "bars.parquet"), *args)
+    assert code != 0 and "atb-prediction[parquet]" in err
+    code, _, err = run(
+        capsys, "--series", str(tmp_path / "bars.npy"), "--out", str(tmp_path / "o.parquet"), *args
+    )
+    assert code != 0 and "atb-prediction[parquet]" in err

@@ -60,7 +60,8 @@ def add_backtest_parser(
         required=True,
         help=".csv with a header row (a timestamp, time or date column gives the times; other "
         "columns are matched to the model's feature names), .npy [bars, features], or "
-        ".parquet (needs pyarrow)",
+        ".parquet (needs pyarrow; its numeric columns are the features, and a column named as "
+        "for .csv, else its one timestamp column, gives the times)",
     )
     parser.add_argument("--timeframe", metavar="TF", help="only versions of this timeframe")
     parser.add_argument(
@@ -139,16 +140,30 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
 
 
 def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
+    """Its numeric columns are the features; the time column is one named as in a CSV, else
+    the only column of a timestamp or date type (so Binance's ``open_time`` is found); columns
+    of other types (a symbol, say) are left out."""
     import numpy as np
 
     try:
+        pa: Any = importlib.import_module("pyarrow")
         pq: Any = importlib.import_module("pyarrow.parquet")
     except ImportError as error:
-        raise ValueError("reading .parquet needs pyarrow (pip install pyarrow)") from error
+        raise ValueError(
+            'reading .parquet needs pyarrow: pip install "atb-prediction[parquet]"'
+        ) from error
     table = pq.read_table(path)
-    names = list(table.column_names)
-    time_name = next((n for n in names if n.lower() in _TIME_COLUMNS), None)
-    features = [n for n in names if n != time_name]
+    fields = list(table.schema)
+    time_name = next((f.name for f in fields if f.name.lower() in _TIME_COLUMNS), None)
+    if time_name is None:
+        stamped = [
+            f.name for f in fields if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
+        ]
+        time_name = stamped[0] if len(stamped) == 1 else None
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
+    features = [
+        f.name for f in fields if f.name != time_name and any(test(f.type) for test in numeric)
+    ]
     values = (
         np.column_stack([table.column(n).to_numpy().astype(np.float64) for n in features])
         if features
@@ -231,7 +246,9 @@ def write_result(result: SweepResult, path_text: str) -> None:
             pa: Any = importlib.import_module("pyarrow")
             pq: Any = importlib.import_module("pyarrow.parquet")
         except ImportError as error:
-            raise CommandError("writing .parquet needs pyarrow (pip install pyarrow)") from error
+            raise CommandError(
+                'writing .parquet needs pyarrow: pip install "atb-prediction[parquet]"'
+            ) from error
         pq.write_table(
             pa.table({k: list(v) if v.dtype == object else v for k, v in columns.items()}), path
         )
