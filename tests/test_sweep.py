@@ -321,3 +321,27 @@ def test_ctrl_c_stops_a_running_sweep(tmp_path: Path) -> None:
             child.kill()
     assert out.split() == ["interrupted", "0"], err
     assert child.returncode == 0
+
+
+def test_a_sweep_over_every_version_leaves_the_pinned_set_alone(tmp_path: Path) -> None:
+    versions = {
+        f"2026-01-0{day}_1h_v1": (linear_model(SEQ, FEATURES, seed=40 + day), {})
+        for day in (1, 2, 3, 4)
+    }
+    root = make_registry(tmp_path / "registry", versions)
+    registry = PredictionModelRegistry(
+        PredictionConfig(
+            model_registry_path=str(root), prediction_cache_enabled=False, max_pinned_sessions=1
+        )
+    )
+    key = "BTCUSDT:1h:basic:2026-01-01_1h_v1"
+    pinned = registry.get_bundle_by_key(key)
+    result = sweep(registry, series_of(200), symbol="BTCUSDT", model_type="basic", versions="all")
+    assert result.versions == tuple(versions)
+    assert registry.get_bundle_by_key(key) is pinned
+    # Unpinned, a bundle is the caller's alone: asked again, it is opened again.
+    other = "BTCUSDT:1h:basic:2026-01-02_1h_v1"
+    assert registry.get_bundle_by_key(other, pin=False) is not registry.get_bundle_by_key(
+        other, pin=False
+    )
+    assert registry.get_bundle_by_key(key) is pinned

@@ -29,7 +29,7 @@ from atb_prediction.models.exceptions import (
 from atb_prediction.models.version_resolver import list_version_records
 
 if TYPE_CHECKING:
-    from atb_prediction.models.registry import PredictionModelRegistry
+    from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
 
 __all__ = ["BundleSpec", "SweepPlan", "SweepTask", "VersionSelection", "plan_sweep"]
 
@@ -144,12 +144,21 @@ class _Bundles:
             for bundle in index.invalid
             if Path(bundle.path).resolve().parent == folder
         }
+        self.opened: dict[str, StrategyModel | None] = {}
+
+    def bundle(self, version_id: str) -> StrategyModel | None:
+        """The version opened once for this plan, unpinned: a sweep over every version must not
+        push what a live strategy pinned out of the registry's pinned set."""
+        if version_id not in self.opened:
+            key = self.records[version_id].key
+            self.opened[version_id] = self.registry.get_bundle_by_key(key, pin=False)
+        return self.opened[version_id]
 
     def problem(self, version_id: str) -> str | None:
         """Why a known version cannot predict, or ``None`` when it can."""
         if version_id in self.invalid:
             return self.invalid[version_id]
-        bundle = self.registry.get_bundle_by_key(self.records[version_id].key)
+        bundle = self.bundle(version_id)
         if bundle is None:
             directory = self.records[version_id].directory
             reasons = [
@@ -165,7 +174,7 @@ class _Bundles:
     def spec(self, version_id: str) -> BundleSpec:
         """The bundle read once: model bytes and metadata text."""
         record = self.records[version_id]
-        bundle = self.registry.get_bundle_by_key(record.key)
+        bundle = self.bundle(version_id)
         assert bundle is not None  # `problem` returned None for it
         model, metadata_text = bundle_parts(bundle.runner.bundle)
         shape = bundle.runner.bundle.session.inputs[0].shape

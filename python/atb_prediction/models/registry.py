@@ -378,13 +378,15 @@ class PredictionModelRegistry:
                 )
         return bundle
 
-    def get_bundle_by_key(self, key: str) -> StrategyModel | None:
+    def get_bundle_by_key(self, key: str, *, pin: bool = True) -> StrategyModel | None:
         """Any version by ``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``, opened on first use.
 
         Production versions are the served bundles themselves. Other versions stay open in a
         least-recently-used set of at most ``config.max_pinned_sessions``; one let go from it
-        keeps working for whoever still holds it. Returns ``None`` for an unknown key, or one
-        whose bundle is invalid or fails to open (the reason is logged and listed by
+        keeps working for whoever still holds it. With ``pin=False`` a version not open yet is
+        opened for the caller alone and not kept (a sweep over every version reads each once
+        and must not push out what a live strategy pinned). Returns ``None`` for an unknown
+        key, or one whose bundle is invalid or fails to open (the reason is logged and listed by
         :meth:`invalid_bundles`).
         """
         generation = self._generation
@@ -409,7 +411,8 @@ class PredictionModelRegistry:
             if opened is None:
                 return None
             bundle = self._model(opened)
-            self._pinned.add(bundle)
+            if pin:
+                self._pinned.add(bundle)
             return bundle
 
     def select_many(
