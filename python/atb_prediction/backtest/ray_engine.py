@@ -309,23 +309,23 @@ class RayEngine:
         """Runs several plans as one job: every version of every plan shares the actors."""
         ray = self._connect()
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._actors = _POOL.acquire(ray, min(self.num_workers or cpus, cpus))
+        # This job's own list (an engine may run jobs from several threads at once); the
+        # engine only remembers the latest for `actors()`.
+        actors = self._actors = _POOL.acquire(ray, min(self.num_workers or cpus, cpus))
         try:
-            return self._run_many(ray, plans, progress)
+            return self._run_many(ray, actors, plans, progress)
         finally:
             _POOL.release(ray, self.keep_alive)
 
     def _run_many(
-        self, ray: Any, plans: Sequence[SweepPlan], progress: Reporter | None
+        self, ray: Any, actors: list[Any], plans: Sequence[SweepPlan], progress: Reporter | None
     ) -> list[SweepResult]:
         prepared = []
         for plan in plans:
             models = {task.row: task.bundle.open(1) for task in plan.tasks}
             prepared.append((plan, models, new_result(plan, models)))
         total = sum(plan.windows for plan in plans)
-        piece_windows = max(
-            self.batch_size, math.ceil(total / (len(self._actors) * _PIECES_PER_WORKER))
-        )
+        piece_windows = max(self.batch_size, math.ceil(total / (len(actors) * _PIECES_PER_WORKER)))
         nonfinite: dict[tuple[int, int], list[tuple[int, int | None]]] = {}
         started = time.perf_counter()
         work: deque[_Piece] = deque()  # in bar order
@@ -341,13 +341,13 @@ class RayEngine:
                     work.append(_Piece(number, task.row, fingerprint, bundle, normalised, ranges))
                 nonfinite[(number, task.row)] = []
         pending: dict[Any, tuple[_Piece, Any]] = {}
-        in_flight = {id(actor): 0 for actor in self._actors}
+        in_flight = {id(actor): 0 for actor in actors}
 
         def fill() -> None:
             # Pieces go to whichever actor is free, not round-robin up front: an actor that
             # shares its core with Ray's own processes must not hold up the end of the job.
             for _ in range(_IN_FLIGHT_PER_WORKER):
-                for actor in self._actors:
+                for actor in actors:
                     if work and in_flight[id(actor)] < _IN_FLIGHT_PER_WORKER:
                         piece = work.popleft()
                         ref = actor.run.remote(
@@ -371,9 +371,9 @@ class RayEngine:
                         # Gone for good (restarts are unlimited, so killed without restart or
                         # its node lost): its pieces go to the others.
                         _POOL.discard(actor)
-                        if actor in self._actors:
-                            self._actors.remove(actor)
-                        if not self._actors:
+                        if actor in actors:
+                            actors.remove(actor)
+                        if not actors:
                             raise
                         work.appendleft(piece)
                         continue
