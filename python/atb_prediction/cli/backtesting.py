@@ -139,19 +139,22 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
     return values, times, [header[i] for i in feature_index]
 
 
+def _pyarrow(doing: str) -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, or a one-line error naming the extra to install."""
+    try:
+        return importlib.import_module("pyarrow"), importlib.import_module("pyarrow.parquet")
+    except ImportError as error:
+        message = f'{doing} .parquet needs pyarrow: pip install "atb-prediction[parquet]"'
+        raise CommandError(message) from error
+
+
 def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
     """Its numeric columns are the features; the time column is one named as in a CSV, else
     the only column of a timestamp or date type (so Binance's ``open_time`` is found); columns
     of other types (a symbol, say) are left out."""
     import numpy as np
 
-    try:
-        pa: Any = importlib.import_module("pyarrow")
-        pq: Any = importlib.import_module("pyarrow.parquet")
-    except ImportError as error:
-        raise ValueError(
-            'reading .parquet needs pyarrow: pip install "atb-prediction[parquet]"'
-        ) from error
+    pa, pq = _pyarrow("reading")
     table = pq.read_table(path)
     fields = list(table.schema)
     time_name = next((f.name for f in fields if f.name.lower() in _TIME_COLUMNS), None)
@@ -242,13 +245,7 @@ def write_result(result: SweepResult, path_text: str) -> None:
             for values in zip(*columns.values(), strict=True):
                 writer.writerow("" if isinstance(v, float) and v != v else str(v) for v in values)
     elif suffix == ".parquet":
-        try:
-            pa: Any = importlib.import_module("pyarrow")
-            pq: Any = importlib.import_module("pyarrow.parquet")
-        except ImportError as error:
-            raise CommandError(
-                'writing .parquet needs pyarrow: pip install "atb-prediction[parquet]"'
-            ) from error
+        pa, pq = _pyarrow("writing")
         pq.write_table(
             pa.table({k: list(v) if v.dtype == object else v for k, v in columns.items()}), path
         )
