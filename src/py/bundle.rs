@@ -342,7 +342,7 @@ pub fn open_version(
     options: &Bound<'_, PyBundleOptions>,
 ) -> PyResult<Option<PyLoadedBundle>> {
     let index = Arc::clone(index.get().core());
-    let Some(record) = index.versions.iter().find(|r| r.key() == key).cloned() else {
+    let Some(record) = index.version(key).cloned() else {
         return Ok(None);
     };
     ensure_runtime(py)?;

@@ -130,9 +130,7 @@ impl PyRegistryIndex {
     /// The version `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`, or `None`; builds only that record.
     fn version(&self, key: &str) -> Option<PyBundleRecord> {
         self.inner
-            .versions
-            .iter()
-            .find(|record| record.key() == key)
+            .version(key)
             .map(|record| PyBundleRecord::new(&self.inner, record))
     }
 

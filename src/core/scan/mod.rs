@@ -132,12 +132,21 @@ pub struct RegistryIndex {
     reused: usize,
     schema_fingerprint: u64,
     cache: FastMap<PathBuf, Arc<CachedVersion>>,
+    /// Position in `versions` by key, so that a lookup by key is not a scan of every version.
+    by_key: FastMap<String, usize>,
 }
 
 impl RegistryIndex {
     /// How many version folders were taken unchanged from the previous index.
     pub fn reused(&self) -> usize {
         self.reused
+    }
+
+    /// The version whose key ([`VersionRecord::key`]) is `key`.
+    pub fn version(&self, key: &str) -> Option<&Arc<VersionRecord>> {
+        self.by_key
+            .get(key)
+            .map(|&position| &self.versions[position])
     }
 }
 
@@ -274,6 +283,11 @@ pub fn scan(
         })
         .collect();
     invalid.sort_by(|a, b| a.path.cmp(&b.path));
+    let by_key = versions
+        .iter()
+        .enumerate()
+        .map(|(position, record)| (record.key(), position))
+        .collect();
 
     Ok(RegistryIndex {
         root,
@@ -283,6 +297,7 @@ pub fn scan(
         reused,
         schema_fingerprint: schemas.fingerprint(),
         cache,
+        by_key,
     })
 }
 
@@ -330,6 +345,9 @@ mod registry_tests {
         let index = scan(&root, &schemas(), None).unwrap();
         let keys: Vec<String> = index.versions.iter().map(|v| v.key()).collect();
         assert_eq!(keys, ["BTCUSDT:1h:basic:2025-01-01_1h_v1"]);
+        let found = index.version("BTCUSDT:1h:basic:2025-01-01_1h_v1").unwrap();
+        assert!(Arc::ptr_eq(found, &index.versions[0]));
+        assert!(index.version("BTCUSDT:1h:basic:2025-01-02_1h_v1").is_none());
         let reasons: Vec<&str> = index.invalid.iter().map(|i| i.reason.as_str()).collect();
         assert!(
             reasons[0].starts_with("metadata.json: malformed JSON"),
