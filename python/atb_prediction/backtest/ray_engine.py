@@ -340,22 +340,21 @@ class RayEngine:
                 for ranges in _pieces(task.ranges, first, self.batch_size, piece_windows):
                     work.append(_Piece(number, task.row, fingerprint, bundle, normalised, ranges))
                 nonfinite[(number, task.row)] = []
-        pending: dict[Any, tuple[_Piece, Any]] = {}
-        in_flight = {id(actor): 0 for actor in actors}
+        pending: dict[Any, tuple[_Piece, Any]] = {}  # object ref -> (piece, its actor)
 
         def fill() -> None:
             # Pieces go to whichever actor is free, not round-robin up front: an actor that
             # shares its core with Ray's own processes must not hold up the end of the job.
             for _ in range(_IN_FLIGHT_PER_WORKER):
                 for actor in actors:
-                    if work and in_flight[id(actor)] < _IN_FLIGHT_PER_WORKER:
+                    queued = sum(holder is actor for _, holder in pending.values())
+                    if work and queued < _IN_FLIGHT_PER_WORKER:
                         piece = work.popleft()
                         ref = actor.run.remote(
                             piece.fingerprint, piece.bundle, piece.normalised, piece.ranges,
                             self.batch_size,
                         )  # fmt: skip
                         pending[ref] = (piece, actor)
-                        in_flight[id(actor)] += 1
 
         done = 0
         fill()
@@ -364,7 +363,6 @@ class RayEngine:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_SECONDS)
                 for ref in ready:
                     piece, actor = pending.pop(ref)
-                    in_flight[id(actor)] -= 1
                     try:
                         out, count, first_bad = _get(ray, ref)
                     except ray.exceptions.RayActorError:
