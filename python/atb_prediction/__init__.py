@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-from importlib.metadata import version as _distribution_version
 from typing import TYPE_CHECKING, Any
 
 from atb_prediction._core import (
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
         StrategyModel,
     )
 
+    __version__: str
+
 #: Names imported on first use: they pull in numpy, which `atb --help`, `atb models list` and
 #: the other commands that handle no arrays should not pay for.
 _LAZY = {
@@ -58,17 +59,21 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import a name of :data:`_LAZY` on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    """Import a name of :data:`_LAZY` on first access (PEP 562); ``__version__`` is the
+    installed distribution's (one home: ``pyproject.toml``), looked up on first access because
+    ``importlib.metadata`` costs more to import than the rest of the package."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        value: Any = version("atb-prediction")
+    else:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
-
-#: The installed distribution's version (one home: ``pyproject.toml``).
-__version__ = _distribution_version("atb-prediction")
 
 # A library logs, the application decides what is shown: without this, Python's last-resort
 # handler would print the package's warnings to stderr.

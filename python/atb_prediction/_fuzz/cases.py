@@ -172,12 +172,16 @@ def apply(root: Path, mutation: Mutation, outside: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def build_case(folder: Path, mutations: list[Mutation]) -> Path:
-    """Build the base registry under ``folder`` and apply ``mutations``; return its root."""
+def build_case(folder: Path, mutations: list[Mutation], base: Path | None = None) -> Path:
+    """Build the base registry under ``folder`` (a copy of ``base`` when one was built already)
+    and apply ``mutations``; return its root."""
     root = folder / "registry"
     outside = folder / "outside"
     outside.mkdir(parents=True, exist_ok=True)
-    build_base(root)
+    if base is None:
+        build_base(root)
+    else:
+        shutil.copytree(base, root, symlinks=True)
     for mutation in mutations:
         apply(root, mutation, outside)
     return root

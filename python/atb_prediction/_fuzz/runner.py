@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from atb_prediction._fuzz.cases import Mutation, apply, build_base, build_case, random_mutation
+from atb_prediction._fuzz.cases import Mutation, build_base, build_case, random_mutation
 
 __all__ = ["Summary", "child_main", "fuzz", "replay"]
 
@@ -131,12 +131,9 @@ def fuzz(seconds: float, seed: int, cases: Path, out: IO[str]) -> Summary:
             while time.monotonic() < deadline:
                 folder = Path(work) / "case"
                 shutil.rmtree(folder, ignore_errors=True)
-                root = folder / "registry"
-                shutil.copytree(base, root, symlinks=True)
-                (folder / "outside").mkdir()
-                mutations = [random_mutation(rng, root) for _ in range(rng.randint(1, 3))]
-                for mutation in mutations:
-                    apply(root, mutation, folder / "outside")
+                # Drawn from the base (the case is an exact copy of it), then applied.
+                mutations = [random_mutation(rng, base) for _ in range(rng.randint(1, 3))]
+                root = build_case(folder, mutations, base)
                 outcome, detail = child.run(root, HANG_SECONDS)
                 summary.executions += 1
                 if outcome == "ok":

@@ -286,7 +286,7 @@ def build_parser(completers: dict[str, Completer] | None = None) -> argparse.Arg
     ``completers`` (``path``, ``model``, ``key``) are attached to the arguments they complete,
     for shell completion; parsing does not use them.
     """
-    from importlib.metadata import version
+    import atb_prediction
 
     completers = completers or {}
     parser = _Parser(
@@ -297,7 +297,7 @@ def build_parser(completers: dict[str, Completer] | None = None) -> argparse.Arg
         parents=[_global_options(completers)],
     )
     parser.add_argument(
-        "--version", action="version", version=f"atb-prediction {version('atb-prediction')}"
+        "--version", action="version", version=f"atb-prediction {atb_prediction.__version__}"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 

@@ -265,8 +265,7 @@ _INDEXES: dict[tuple[str, str], RegistryIndex] = {}
 
 
 def _registry_index(root: str, config: PredictionConfig) -> RegistryIndex:
-    from atb_prediction.models.registry import registry_schemas
-    from atb_prediction.models.scanning import scan_registry
+    from atb_prediction.models.scanning import registry_schemas, scan_registry
 
     cache_key = (root, repr(config))
     index = _INDEXES.get(cache_key)

@@ -37,7 +37,7 @@ from atb_prediction.models.exceptions import (
     PredictionError,
 )
 from atb_prediction.models.onnx_runner import OnnxRunner, bundle_options
-from atb_prediction.models.scanning import SCHEMA_NAMES, scan_registry
+from atb_prediction.models.scanning import registry_schemas, scan_registry
 
 __all__ = ["PredictionModelRegistry", "ReloadSummary", "StrategyModel"]
 
@@ -47,9 +47,12 @@ logger = logging.getLogger("atb_prediction")
 BundleIndexKey = tuple[str, str, str]
 
 
-def registry_schemas(config: PredictionConfig) -> dict[str, str | None]:
-    """Each document kind's schema override: ``config.<kind>_schema_path``."""
-    return {name: getattr(config, f"{name}_schema_path") for name in SCHEMA_NAMES}
+def _invalidate(cache: PredictionCache, key: str) -> int:
+    """Drops one bundle's entries from ``cache``; how many (0 when it does not say)."""
+    return count_removed(
+        functools.partial(cache.invalidate_model, key),
+        f"invalidating {key} in the prediction cache",
+    )
 
 
 class StrategyModel:
@@ -213,9 +216,6 @@ class _PinnedBundles:
     def __len__(self) -> int:
         return len(self._models)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._models
-
 
 class _Generation:
     """One immutable scan with the bundles it serves."""
@@ -274,9 +274,6 @@ class PredictionModelRegistry:
 
     # -- building generations ------------------------------------------------------------------
 
-    def _schemas(self) -> dict[str, str | None]:
-        return registry_schemas(self.config)
-
     def _model(self, bundle: LoadedBundle) -> StrategyModel:
         runner = OnnxRunner.from_bundle(bundle, config=self.config, cache=self.cache_manager)
         for problem in runner.problems:
@@ -296,7 +293,7 @@ class PredictionModelRegistry:
             logger.warning("model registry %s does not exist; no models are available", root)
             return _Generation(None, {}, {}, [], None), ReloadSummary()
         previous_index = previous.index if previous is not None else None
-        index = scan_registry(root, self._schemas(), previous=previous_index)
+        index = scan_registry(root, registry_schemas(self.config), previous=previous_index)
         seen = {(b.path, b.reason) for b in previous_index.invalid} if previous_index else set()
         for invalid in index.invalid:
             if (invalid.path, invalid.reason) not in seen:
@@ -483,10 +480,7 @@ class PredictionModelRegistry:
         dropped = 0
         if self.cache_manager is not None:
             for key in {*summary.changed, *summary.removed, *self._replaced(candidate)}:
-                dropped += count_removed(
-                    functools.partial(self.cache_manager.invalidate_model, key),
-                    f"invalidating {key} in the prediction cache",
-                )
+                dropped += _invalidate(self.cache_manager, key)
         log = logger.info if summary.has_changes or summary.failed else logger.debug
         log("reloaded models: %s; dropped %d cached predictions", summary, dropped)
         return summary
@@ -557,10 +551,7 @@ class PredictionModelRegistry:
                 bundle.runner.model_path,
             }
             if model_name in aliases:
-                dropped += count_removed(
-                    functools.partial(cache.invalidate_model, bundle.key),
-                    f"invalidating {bundle.key} in the prediction cache",
-                )
+                dropped += _invalidate(cache, bundle.key)
         return dropped
 
     def invalid_bundles(self) -> list[InvalidBundle | _LoadFailure]:

@@ -7,17 +7,31 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atb_prediction._core import RegistryIndex, document_kinds, scan_registry_with
 
-__all__ = ["SCHEMA_NAMES", "default_schema_path", "scan_registry", "schema_texts"]
+if TYPE_CHECKING:
+    from atb_prediction.config import PredictionConfig
+
+__all__ = [
+    "SCHEMA_NAMES",
+    "default_schema_path",
+    "registry_schemas",
+    "scan_registry",
+    "schema_texts",
+]
 
 #: The documents a bundle may hold, each validated by ``schemas/<name>.schema.json``: the names
 #: of the core's one table of document kinds.
 SCHEMA_NAMES = tuple(name for name, _ in document_kinds())
 
 SchemaSource = Mapping[str, Any] | str | os.PathLike[str]
+
+
+def registry_schemas(config: PredictionConfig) -> dict[str, str | None]:
+    """Each document kind's schema override: ``config.<kind>_schema_path``."""
+    return {name: getattr(config, f"{name}_schema_path") for name in SCHEMA_NAMES}
 
 
 def default_schema_path(name: str) -> Path:

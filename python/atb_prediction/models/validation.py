@@ -20,9 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from atb_prediction._core import BundleRecord
+from atb_prediction._core import BundleRecord, shape_problems
 from atb_prediction.config import DEFAULT_WARMUP_MAX_BYTES
-from atb_prediction.models.consistency import shape_problems
 from atb_prediction.models.exceptions import PredictionError
 
 __all__ = [

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -309,5 +309,5 @@ def settle_intent(directory: Path, current: str | None) -> None:
         return
     records = read_journal(directory)
     if reconciled(records, intent, current) is not records:
-        append(directory, replace(intent))
+        append(directory, intent)
     clear_intent(directory)
