@@ -14,7 +14,7 @@ use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
 use crate::core::predict::{PredictionSpec, Predictor};
 use crate::core::scan::VersionRecord;
 use crate::core::session::{InferenceSession, SessionOptions};
-use crate::core::tensor::TensorSpec;
+use crate::core::tensor::{format_shape, TensorSpec};
 
 /// How bundles are opened: the session options and the registry's regression settings.
 #[derive(Debug, Clone)]
@@ -120,18 +120,6 @@ impl LoadedBundle {
     }
 }
 
-/// A shape as Python prints a tuple: `(None, 120, 5)`, `(3,)`.
-fn shape_text(shape: &[Option<i64>]) -> String {
-    let dims: Vec<String> = shape
-        .iter()
-        .map(|d| d.map_or_else(|| "None".to_owned(), |d| d.to_string()))
-        .collect();
-    match dims.as_slice() {
-        [one] => format!("({one},)"),
-        _ => format!("({})", dims.join(", ")),
-    }
-}
-
 fn dim_text(value: Option<i64>) -> String {
     value.map_or_else(|| "None".to_owned(), |v| v.to_string())
 }
@@ -182,7 +170,7 @@ pub fn shape_problems(
         return vec![format!(
             "model input '{}' has shape {}; expected rank 3 [batch, sequence_length, features]",
             input.name,
-            shape_text(&input.shape)
+            input.shape_text()
         )];
     };
     let differs = |declared: Option<i64>, model: Option<i64>| matches!((declared, model), (Some(d), Some(m)) if d != m);
@@ -195,8 +183,8 @@ pub fn shape_problems(
             format!(
                 "model input '{}' has shape {} but {source} declares {} (sequence_length={}, features={})",
                 input.name,
-                shape_text(&input.shape),
-                shape_text(&[None, length, features]),
+                input.shape_text(),
+                format_shape([None, length, features].into_iter().map(dim_text)),
                 dim_text(length),
                 dim_text(features),
             )

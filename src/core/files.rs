@@ -33,6 +33,20 @@ pub enum FileError {
     Escapes(PathBuf),
 }
 
+impl FileError {
+    /// The core error for `path`: an I/O error for open and read failures, an invalid document
+    /// (its reason completing "the file ...") otherwise.
+    pub fn at(self, path: &Path) -> crate::core::error::Error {
+        match self {
+            Self::Open(source) | Self::Read(source) => crate::core::error::Error::io(path, source),
+            other => crate::core::error::Error::InvalidDocument {
+                path: path.to_path_buf(),
+                reason: format!("the file {other}"),
+            },
+        }
+    }
+}
+
 /// Refuses `path` when it is a symlink resolving outside `root_real` (the canonical root).
 ///
 /// Folders above `path` are confined by the walk; this confines the last component, the file.

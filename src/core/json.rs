@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::core::error::{Error, Result};
-use crate::core::files::{read_capped, FileError};
+use crate::core::files::read_capped;
 
 /// Larger JSON files are refused: a bundle's metadata is a few kilobytes.
 pub const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
@@ -58,10 +58,7 @@ pub fn read_object(path: &Path, root_real: &Path) -> Result<JsonDocument> {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = read_capped(path, root_real, MAX_JSON_BYTES).map_err(|error| match error {
-        FileError::Open(source) | FileError::Read(source) => Error::io(path, source),
-        other => invalid(format!("the file {other}")),
-    })?;
+    let bytes = read_capped(path, root_real, MAX_JSON_BYTES).map_err(|error| error.at(path))?;
     let text = String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
     let value = parse_lenient(&text, NonFinite::Extreme)
         .map_err(|e| invalid(format!("malformed JSON: {e}")))?;

@@ -149,7 +149,7 @@ impl Manifest {
         let mut files = BTreeMap::new();
         for name in bundle_files(directory)? {
             let path = directory.join(&name);
-            let digest = hash_file(&path, root_real).map_err(|e| refused(&path, e))?;
+            let digest = hash_file(&path, root_real).map_err(|e| e.at(&path))?;
             files.insert(name, digest);
         }
         Ok(Self {
@@ -164,8 +164,7 @@ impl Manifest {
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
-        let bytes =
-            read_capped(&path, root_real, MAX_MANIFEST_BYTES).map_err(|e| refused(&path, e))?;
+        let bytes = read_capped(&path, root_real, MAX_MANIFEST_BYTES).map_err(|e| e.at(&path))?;
         let manifest: Self =
             serde_json::from_slice(&bytes).map_err(|e| Error::InvalidDocument {
                 path: path.clone(),
@@ -331,16 +330,6 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(text, "{b:02x}");
         text
     })
-}
-
-fn refused(path: &Path, error: FileError) -> Error {
-    match error {
-        FileError::Open(source) | FileError::Read(source) => Error::io(path, source),
-        other => Error::InvalidDocument {
-            path: path.to_path_buf(),
-            reason: format!("the file {other}"),
-        },
-    }
 }
 
 /// Writes `directory/name` atomically with a fresh temporary file: `O_EXCL` and `O_NOFOLLOW`, so

@@ -20,11 +20,12 @@ use smallvec::SmallVec;
 
 use crate::core::deadline;
 use crate::core::error::{Error, Result};
+use crate::core::files::{self, FileError};
 use crate::core::providers::{self, Provider};
 use crate::core::runtime;
 use crate::core::tensor::{
-    format_shape, ElementType, NamedInput, OutputTensor, TensorData, TensorSpec, TensorView,
-    TensorViewMut,
+    element_count, format_shape, ElementType, NamedInput, OutputTensor, TensorData, TensorSpec,
+    TensorView, TensorViewMut,
 };
 use crate::core::values::{self, Names, RawValue};
 
@@ -240,22 +241,19 @@ impl std::fmt::Debug for InferenceSession {
 /// Reads a model file: a regular file only (a FIFO or a device would block or never end), and
 /// no more bytes than its size said, so nothing is allocated that the file system did not report.
 fn read_model_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Opening a FIFO for reading blocks until a writer appears; non-blocking, the open returns
-    // and the check below refuses it. Regular files ignore the flag.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
-        _ => format!("the file cannot be read: {error}"),
+    let file = files::open_regular(path).map_err(|error| match error {
+        FileError::Open(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            "the file does not exist".to_owned()
+        }
+        FileError::NotRegular(_) => "not a regular file".to_owned(),
+        FileError::Open(error) | FileError::Read(error) => {
+            format!("the file cannot be read: {error}")
+        }
+        other => other.to_string(),
     })?;
     let metadata = file
         .metadata()
         .map_err(|error| format!("the file cannot be read: {error}"))?;
-    if !metadata.is_file() {
-        return Err("not a regular file".to_owned());
-    }
     let len = usize::try_from(metadata.len()).map_err(|_| "the file is too large".to_owned())?;
     let mut bytes = Vec::new();
     bytes
@@ -340,22 +338,7 @@ fn plan_outputs(
 
 /// Inputs and outputs whose type the core cannot exchange, one line each.
 fn unsupported_types(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Vec<String> {
-    let supported: Vec<&str> = [
-        ElementType::Float32,
-        ElementType::Float64,
-        ElementType::Int64,
-        ElementType::Int32,
-        ElementType::Int16,
-        ElementType::Int8,
-        ElementType::Uint64,
-        ElementType::Uint32,
-        ElementType::Uint16,
-        ElementType::Uint8,
-        ElementType::Bool,
-    ]
-    .iter()
-    .map(|ty| ty.name())
-    .collect();
+    let supported: Vec<&str> = ElementType::SUPPORTED.iter().map(|ty| ty.name()).collect();
     inputs
         .iter()
         .map(|spec| ("input", spec))
@@ -612,7 +595,7 @@ impl InferenceSession {
                     spec.shape_text()
                 )));
             };
-            let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            let elements = element_count(&shape);
             if elements != Some(len) {
                 return Err(Error::invalid_input(format!(
                     "the buffer for output {:?} holds {} elements; its shape {} needs {}",
@@ -883,10 +866,7 @@ impl InferenceSession {
                     format_shape(shape.iter().map(usize::to_string))
                 )
             };
-            let elements = shape
-                .iter()
-                .try_fold(1usize, |n, &d| n.checked_mul(d))
-                .ok_or_else(too_large)?;
+            let elements = element_count(&shape).ok_or_else(too_large)?;
             let bytes = spec
                 .element_type
                 .size()
@@ -990,10 +970,7 @@ fn check_input(spec: &TensorSpec, input: &RunInput<'_>) -> Result<()> {
             }
         }
     }
-    let elements = input
-        .shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d));
+    let elements = element_count(input.shape);
     if elements != Some(input.data.len()) {
         return Err(Error::invalid_input(format!(
             "input {:?} has shape {} ({} elements) but {} elements of data",

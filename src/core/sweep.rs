@@ -21,8 +21,8 @@ use parking_lot::Mutex;
 
 use crate::core::error::{Error, Result};
 use crate::core::predict::{PredictionSpec, Predictor};
-use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
-use crate::core::tensor::{ElementType, NamedInput, TensorData, TensorView};
+use crate::core::session::{InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions};
+use crate::core::tensor::{ElementType, TensorData, TensorView};
 
 /// How often the calling thread wakes to report progress and check for cancellation.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -373,37 +373,22 @@ impl SweepModel {
         } = chunk;
         let finite = input.fill(bars.clone());
         let windows = bars.len();
-        let session = predictor.session;
-        let name = &session.inputs()[0].name;
-        let named = NamedInput {
-            name,
-            shape: vec![windows, self.sequence_length, self.feature_count],
+        let shape = [windows, self.sequence_length, self.feature_count];
+        let mut run_input = RunInput {
+            name: &predictor.session.inputs()[0].name,
+            shape: &shape,
             data: input.view(),
+            owner: None,
         };
-        let mut outputs = session.run(std::slice::from_ref(&named), self.timeout)?;
-        let output_error = |reason: String| Error::Inference {
-            origin: session.origin().to_owned(),
-            reason,
-        };
-        if outputs.is_empty() {
-            return Err(output_error("the model returned no outputs".to_owned()));
-        }
-        let first = outputs.swap_remove(0);
-        let values: Vec<f64> = match first.data {
-            TensorData::Float32(values) => values.into_iter().map(f64::from).collect(),
-            TensorData::Float64(values) => values,
-            other => {
-                return Err(output_error(format!(
-                    "the first output is {}, expected float32 or float64",
-                    other.element_type().name()
-                )))
-            }
-        };
-        if first.shape.first() != Some(&windows) || values.is_empty() || values.len() % windows != 0
+        let first = predictor
+            .run_first(&mut run_input, OutputTarget::Copy, self.timeout)?
+            .ok_or_else(|| predictor.output_error("the model returned no outputs".to_owned()))?;
+        let (first_shape, values) = predictor.as_f64(first)?;
+        if first_shape.first() != Some(&windows) || values.is_empty() || values.len() % windows != 0
         {
-            return Err(output_error(format!(
+            return Err(predictor.output_error(format!(
                 "output shape {:?} does not have one row per window ({windows} windows)",
-                first.shape
+                first_shape
             )));
         }
         let per_window = values.len() / windows;

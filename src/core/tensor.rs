@@ -35,6 +35,9 @@ macro_rules! define_element_types {
         }
 
         impl ElementType {
+            /// Every element type the core exchanges, in table order.
+            pub const SUPPORTED: &'static [ElementType] = &[$(Self::$variant,)*];
+
             /// The numpy dtype name of this element type.
             pub fn name(self) -> &'static str {
                 match self {
@@ -227,6 +230,11 @@ pub fn format_shape(dims: impl IntoIterator<Item = String>) -> String {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     }
+}
+
+/// The number of elements of `shape`; `None` when it overflows `usize`.
+pub fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 /// One named input for a run: a borrowed buffer plus its shape.

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use ort::session::{RunOptions, Session};
 use ort::sys::{OrtMemoryInfo, OrtValue};
 use ort::AsPointer;
+use smallvec::SmallVec;
 
 use crate::core::tensor::ElementType;
 
@@ -66,20 +67,10 @@ impl RawValue {
                 element_type.name()
             )));
         };
-        let mut dims = [0i64; 8];
-        let heap_dims: Vec<i64>;
-        let dims: &[i64] = if shape.len() <= dims.len() {
-            for (slot, &dim) in dims.iter_mut().zip(shape) {
-                *slot = i64::try_from(dim).map_err(|_| ort::Error::new("dimension too large"))?;
-            }
-            &dims[..shape.len()]
-        } else {
-            heap_dims = shape
-                .iter()
-                .map(|&dim| i64::try_from(dim).map_err(|_| ort::Error::new("dimension too large")))
-                .collect::<ort::Result<_>>()?;
-            &heap_dims
-        };
+        let dims = shape
+            .iter()
+            .map(|&dim| i64::try_from(dim).map_err(|_| ort::Error::new("dimension too large")))
+            .collect::<ort::Result<SmallVec<[i64; 8]>>>()?;
         let bytes = len
             .checked_mul(size)
             .ok_or_else(|| ort::Error::new("tensor size overflows"))?;

@@ -20,7 +20,7 @@ pub use spec::{PredictionSpec, PriceScaling, Task};
 
 use crate::core::error::{Error, Result};
 use crate::core::session::{InferenceSession, KeepAlive, OutputTarget, RunInput};
-use crate::core::tensor::{ElementType, OutputTensor, TensorData, TensorViewMut};
+use crate::core::tensor::{element_count, ElementType, OutputTensor, TensorData, TensorViewMut};
 
 /// A model bundle ready to predict: its session and its spec.
 pub struct Predictor<'s> {
@@ -59,7 +59,7 @@ impl Predictor<'_> {
 
     /// Runs the model sending its first output to `first` and skipping the others (only the
     /// first is read); returns the first output's copy when one was made.
-    fn run_first(
+    pub(crate) fn run_first(
         &self,
         input: &mut RunInput<'_>,
         first: OutputTarget<'_>,
@@ -118,7 +118,7 @@ impl Predictor<'_> {
         let len = self
             .session
             .planned_output_shape(0, std::slice::from_ref(input))
-            .and_then(|shape| shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)))
+            .and_then(|shape| element_count(&shape))
             .filter(|&len| len > 0);
         let Some(len) = len else {
             return Ok(None);
@@ -146,6 +146,15 @@ impl Predictor<'_> {
 
     /// An output's values as float64, refusing other dtypes and empty outputs.
     fn float_values(&self, output: OutputTensor) -> Result<(Vec<usize>, Vec<f64>)> {
+        let (shape, values) = self.as_f64(output)?;
+        if values.is_empty() {
+            return Err(self.output_error("the model returned an empty output".to_owned()));
+        }
+        Ok((shape, values))
+    }
+
+    /// An output's values as float64, refusing other dtypes.
+    pub(crate) fn as_f64(&self, output: OutputTensor) -> Result<(Vec<usize>, Vec<f64>)> {
         let values: Vec<f64> = match output.data {
             TensorData::Float32(values) => values.into_iter().map(f64::from).collect(),
             TensorData::Float64(values) => values,
@@ -156,13 +165,10 @@ impl Predictor<'_> {
                 )))
             }
         };
-        if values.is_empty() {
-            return Err(self.output_error("the model returned an empty output".to_owned()));
-        }
         Ok((output.shape, values))
     }
 
-    fn output_error(&self, reason: String) -> Error {
+    pub(crate) fn output_error(&self, reason: String) -> Error {
         Error::Inference {
             origin: self.session.origin().to_owned(),
             reason,
