@@ -33,6 +33,11 @@ pub fn digest(dtype: &str, shape: &[usize], bytes: &[u8]) -> Digest {
     hasher.digest128().to_le_bytes()
 }
 
+/// [`digest`] of a tensor given as its shape and data: the one features key of the cache.
+pub fn tensor_digest(shape: &[usize], data: &crate::core::tensor::TensorView<'_>) -> Digest {
+    digest(data.element_type().name(), shape, data.as_bytes())
+}
+
 /// Digests a configuration's canonical text (upstream's `json.dumps(config, sort_keys=True)`).
 pub fn config_digest(text: &str) -> Digest {
     xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes()

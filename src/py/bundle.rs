@@ -83,12 +83,14 @@ pub struct PyLoadedBundle {
 }
 
 impl PyLoadedBundle {
-    fn wrap(inner: Arc<LoadedBundle>) -> Self {
-        Self {
+    /// A bundle just opened, its session's warnings logged (once, here, however it was opened).
+    fn opened(py: Python<'_>, inner: Arc<LoadedBundle>) -> PyResult<Self> {
+        log_session_warnings(py, &inner.session)?;
+        Ok(Self {
             inner,
             documents: DocumentViews::default(),
             session: PyOnceLock::new(),
-        }
+        })
     }
 
     /// The core bundle.
@@ -109,8 +111,7 @@ impl PyLoadedBundle {
         ensure_runtime(py)?;
         let options = &options.get().inner;
         let bundle = detached(py, || LoadedBundle::open_model_file(&path, options))?;
-        log_session_warnings(py, &bundle.session)?;
-        Ok(Self::wrap(Arc::new(bundle)))
+        Self::opened(py, Arc::new(bundle))
     }
 
     /// The symbol folder's name (empty outside a registry).
@@ -286,10 +287,10 @@ pub fn refresh_bundles(
     for entry in &refresh.model_types {
         let slot = (&entry.symbol, &entry.model_type);
         match &entry.serving {
-            Serving::Opened(bundle) => {
-                log_session_warnings(py, &bundle.session)?;
-                opened.push(Py::new(py, PyLoadedBundle::wrap(Arc::clone(bundle)))?)
-            }
+            Serving::Opened(bundle) => opened.push(Py::new(
+                py,
+                PyLoadedBundle::opened(py, Arc::clone(bundle))?,
+            )?),
             Serving::Kept(bundle) => reused.push(bundle.record.key()),
             Serving::Stale { bundle, reason } => {
                 reused.push(bundle.record.key());
@@ -348,8 +349,7 @@ pub fn open_version(
     ensure_runtime(py)?;
     let options = &options.get().inner;
     let bundle = detached(py, || LoadedBundle::open(record, options))?;
-    log_session_warnings(py, &bundle.session)?;
-    Ok(Some(PyLoadedBundle::wrap(Arc::new(bundle))))
+    PyLoadedBundle::opened(py, Arc::new(bundle)).map(Some)
 }
 
 /// Problems between `session`'s inputs and `record`'s declarations (see `LoadedBundle.problems`),

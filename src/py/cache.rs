@@ -6,7 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::core::cache::{
-    config_digest, digest, ttl_from_secs, CacheKey, CachedPrediction, Digest, PredictionCache,
+    config_digest, tensor_digest, ttl_from_secs, CacheKey, CachedPrediction, Digest,
+    PredictionCache,
 };
 use crate::core::Error;
 
@@ -36,7 +37,7 @@ impl PyPredictionStore {
 fn features_key(features: &Bound<'_, PyAny>) -> PyResult<Digest> {
     let held = crate::py::arrays::hold_any(features)?;
     let (shape, data) = held.view();
-    Ok(digest(data.element_type().name(), shape, data.as_bytes()))
+    Ok(tensor_digest(shape, &data))
 }
 
 fn key(features: &Bound<'_, PyAny>, model_name: &str, config_key: &str) -> PyResult<CacheKey> {

@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
 use crate::core::bundle::LoadedBundle;
 use crate::core::cache::{
-    config_digest, digest, CacheKey, CachedPrediction, Digest, PredictionCache,
+    config_digest, tensor_digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
 use crate::core::options::timeout_from_seconds;
 use crate::core::predict::{self, Features, Prediction, Predictor};
@@ -234,11 +234,7 @@ impl PyPredictor {
                 let key = CacheKey {
                     model: Arc::clone(&cache.model),
                     config: cache.config,
-                    features: digest(
-                        features.data.element_type().name(),
-                        features.shape,
-                        features.data.as_bytes(),
-                    ),
+                    features: tensor_digest(features.shape, &features.data),
                 };
                 if let Some(hit) = cache.store.get(&key) {
                     return Ok(Outcome::Hit(hit));

@@ -111,27 +111,28 @@ pub struct PyOnnxSession {
 
 impl PyOnnxSession {
     /// Positions of the outputs `run(output_names, input_feed)` asks for; `None` means all.
-    fn wanted_outputs(
-        &self,
-        py: Python<'_>,
-        names: &Bound<'_, PyAny>,
-    ) -> PyResult<Option<Vec<usize>>> {
+    fn wanted_outputs(&self, names: &Bound<'_, PyAny>) -> PyResult<Option<Vec<usize>>> {
         if names.is_none() {
             return Ok(None);
         }
         let names: Vec<String> = names.extract().map_err(|_| {
             Error::InvalidArgument("output_names must be None or a list of output names".to_owned())
         })?;
-        let known: Vec<String> = self.output_names.bind(py).extract()?;
+        let outputs = self.inner.outputs();
         let positions = names
             .iter()
             .map(|name| {
-                known.iter().position(|k| k == name).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "output_names: the model has no output {name:?} (its outputs: {})",
-                        known.join(", ")
-                    ))
-                })
+                outputs
+                    .iter()
+                    .position(|spec| spec.name == *name)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            outputs.iter().map(|spec| spec.name.as_str()).collect();
+                        Error::InvalidArgument(format!(
+                            "output_names: the model has no output {name:?} (its outputs: {})",
+                            known.join(", ")
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(positions))
@@ -353,10 +354,15 @@ impl PyOnnxSession {
         let timeout = timeout_from_seconds(timeout)?;
         // onnxruntime's argument order: the first argument names the outputs wanted.
         let (inputs, wanted) = match input_feed {
-            Some(feed) => (feed, self.wanted_outputs(py, inputs)?),
+            Some(feed) => (feed, self.wanted_outputs(inputs)?),
             None => (inputs, None),
         };
         let session = &self.inner;
+        // Outputs not asked for are skipped by ONNX Runtime (an empty list keeps every output).
+        let skipped = |index: usize| match &wanted {
+            Some(indices) if !indices.is_empty() => !indices.contains(&index),
+            _ => false,
+        };
         let held = hold_inputs(session, inputs)?;
         let mut run_inputs: SmallVec<[RunInput<'_>; 2]> = held
             .iter()
@@ -376,6 +382,9 @@ impl PyOnnxSession {
             .iter()
             .enumerate()
             .map(|(index, spec)| {
+                if skipped(index) {
+                    return None;
+                }
                 session
                     .planned_output_shape(index, &run_inputs)
                     .and_then(|shape| OutputArray::empty(py, spec.element_type, &shape))
@@ -383,8 +392,10 @@ impl PyOnnxSession {
             .collect();
         let mut targets: SmallVec<[OutputTarget<'_>; 2]> = planned
             .iter_mut()
-            .map(|array| match array {
+            .enumerate()
+            .map(|(index, array)| match array {
                 Some(array) => OutputTarget::Buffer(array.buffer()),
+                None if skipped(index) => OutputTarget::Skip,
                 None => OutputTarget::Copy,
             })
             .collect();
@@ -397,10 +408,12 @@ impl PyOnnxSession {
         let arrays = planned
             .into_iter()
             .zip(copies)
-            .map(|(array, copy)| match (array, copy) {
+            .enumerate()
+            .map(|(index, (array, copy))| match (array, copy) {
                 // A copy wins: the run refuted the planned shape and left the array unwritten.
-                (_, Some(copy)) => output_to_numpy(py, copy),
-                (Some(array), None) => Ok(array.into_any()),
+                (_, Some(copy)) => output_to_numpy(py, copy).map(Some),
+                (Some(array), None) => Ok(Some(array.into_any())),
+                (None, None) if skipped(index) => Ok(None),
                 (None, None) => Err(Error::Inference {
                     origin: session.origin().to_owned(),
                     reason: "an output was neither written nor copied".to_owned(),
@@ -408,7 +421,11 @@ impl PyOnnxSession {
             })
             .collect::<Result<SmallVec<[_; 2]>, Error>>()?;
         let names = self.output_names.bind(py);
-        let mut named: Vec<_> = names.iter().zip(arrays).map(Some).collect();
+        let mut named: SmallVec<[_; 2]> = names
+            .iter()
+            .zip(arrays)
+            .map(|(name, array)| array.map(|array| (name, array)))
+            .collect();
         let chosen: Vec<_> = match wanted {
             Some(indices) => indices.iter().filter_map(|&i| named[i].take()).collect(),
             None => named.into_iter().flatten().collect(),

@@ -29,6 +29,10 @@ fn readwrite_error(name: &str, error: impl std::fmt::Display) -> PyErr {
     Error::InvalidArgument(format!("output array {name} cannot be written: {error}")).into()
 }
 
+fn series_error(error: impl std::fmt::Display) -> PyErr {
+    Error::InvalidArgument(format!("the series cannot be read: {error}")).into()
+}
+
 #[pymethods]
 impl PySweepModel {
     #[new]
@@ -101,15 +105,11 @@ impl PySweepModel {
     ) -> PyResult<Bound<'py, PyAny>> {
         let shape = series.shape().to_vec();
         let data = if let Ok(array) = series.cast::<PyArray2<f32>>() {
-            let held = array
-                .try_readonly()
-                .map_err(|e| readwrite_error("series", e))?;
+            let held = array.try_readonly().map_err(series_error)?;
             let view = held.as_array();
             detached(py, || self.inner.normalise(SeriesView::Float32(view)))?
         } else if let Ok(array) = series.cast::<PyArray2<f64>>() {
-            let held = array
-                .try_readonly()
-                .map_err(|e| readwrite_error("series", e))?;
+            let held = array.try_readonly().map_err(series_error)?;
             let view = held.as_array();
             detached(py, || self.inner.normalise(SeriesView::Float64(view)))?
         } else {
