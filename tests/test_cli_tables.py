@@ -7,7 +7,7 @@ import re
 
 import pytest
 from atb_prediction.cli.output import Console
-from atb_prediction.cli.tables import Cell, Column, Style, render_table, split_columns
+from atb_prediction.cli.tables import Cell, Column, Style, render_table, shown_columns
 from atb_prediction.progress import ProgressBar
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,18 +73,15 @@ def test_rows_must_match_the_columns() -> None:
         render_table([Column("A")], [["1", "2"]])
 
 
-def test_split_columns_repeats_the_label_column_in_each_block() -> None:
-    columns = [Column("METRIC")] + [Column(f"2025-11-{day:02d}_1h_v1") for day in range(1, 9)]
-    rows = [["test.rmse"] + [f"0.0{day}" for day in range(1, 9)]]
-    blocks = split_columns(columns, rows, width=80)
-    assert len(blocks) > 1
-    seen: list[str] = []
-    for block_columns, block_rows in blocks:
-        assert block_columns[0].header == "METRIC"
-        assert block_rows[0][0] == "test.rmse"
-        assert max(widths(render_table(block_columns, block_rows))) <= 80
-        seen.extend(c.header for c in block_columns[1:])
-    assert seen == [c.header for c in columns[1:]]
+def test_shown_columns_are_the_ones_rendered_coloured_or_not() -> None:
+    columns = [Column("VERSION", identifier=True)]
+    columns += [Column(f"metric {day}", optional=True) for day in range(1, 9)]
+    rows = [["2025-11-01_1h_v1"] + [f"0.0{day}" for day in range(1, 9)]]
+    shown = shown_columns(columns, rows, width=60)
+    assert shown[0].header == "VERSION" and 1 < len(shown) < len(columns)
+    for style in (Style(), Style(colour=True)):
+        header = render_table(columns, rows, width=60, style=style).splitlines()[0]
+        assert [c.header for c in columns if c.header in header] == [c.header for c in shown]
 
 
 @settings(max_examples=60, deadline=None)

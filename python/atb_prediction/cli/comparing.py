@@ -13,7 +13,7 @@ from atb_prediction.cli.arguments import registry_path
 from atb_prediction.cli.naming import did_you_mean, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, plural, versions_of
-from atb_prediction.cli.tables import Cell, Column, render_table
+from atb_prediction.cli.tables import Cell, Column, render_table, shown_columns
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord
@@ -233,7 +233,7 @@ def _print_versions_table(
     table = render_table(columns, rows, width=console.width, style=console.style)
     console.print(table)
     console.print()
-    shown = table.splitlines()[0].split() if table else []
+    shown = {column.header for column in shown_columns(columns, rows, width=console.width)}
     hidden = [n for n in names if n not in shown]
     if hidden:
         note = (

@@ -5,8 +5,7 @@ push a column out of line. When a table is too wide, columns marked ``wrap`` are
 several lines first (reasons, problems), then the widest columns are cut with an ellipsis.
 Identifier columns (keys, versions, symbols) are never cut: a table that cannot fit without cutting
 one drops its ``optional`` columns instead, and failing that runs past the width (a terminal wraps
-it; a cut ID would be a wrong ID). :func:`split_columns` instead spreads many value columns over
-several stacked blocks.
+it; a cut ID would be a wrong ID); :func:`shown_columns` says which are left.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Cell", "Column", "Style", "render_table", "split_columns"]
+__all__ = ["Cell", "Column", "Style", "render_table", "shown_columns"]
 
 GAP = "  "
 ELLIPSIS = "..."  # ASCII: a terminal in a legacy encoding cannot print U+2026
@@ -151,6 +150,14 @@ def _lines(cell: Cell, column: Column, width: int) -> list[str]:
     return lines
 
 
+def shown_columns(
+    columns: Sequence[Column], rows: Sequence[Sequence[CellLike]], *, width: int = 80
+) -> list[Column]:
+    """The columns :func:`render_table` shows at ``width``: ``optional`` ones may be left out."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    return _drop_optional(list(columns), cells, width)[0]
+
+
 def render_table(
     columns: Sequence[Column],
     rows: Sequence[Sequence[CellLike]],
@@ -196,42 +203,3 @@ def render_table(
                 parts.append(style(row[i].style, pad(text, i)) if text else pad(text, i))
             out.append(GAP.join(parts).rstrip())
     return "\n".join(out)
-
-
-def split_columns(
-    columns: Sequence[Column],
-    rows: Sequence[Sequence[CellLike]],
-    *,
-    width: int = 80,
-    keep: int = 1,
-) -> list[tuple[list[Column], list[list[CellLike]]]]:
-    """Spread the columns after the first ``keep`` over blocks that each fit ``width``.
-
-    Every block repeats the kept (label) columns, like a wide table printed over several pages.
-    A single value column wider than the room left goes in a block of its own and is cut later
-    by :func:`render_table`.
-    """
-    cells = [[_cell(value) for value in row] for row in rows]
-    natural = [_natural_width(c, [row[i] for row in cells]) for i, c in enumerate(columns)]
-    kept = list(range(min(keep, len(columns))))
-    base = sum(natural[i] for i in kept) + len(GAP) * max(len(kept) - 1, 0)
-    blocks: list[list[int]] = []
-    current: list[int] = []
-    used = base
-    for index in range(len(kept), len(columns)):
-        extra = natural[index] + (len(GAP) if kept or current else 0)
-        if current and used + extra > width:
-            blocks.append(current)
-            current, used = [], base
-            extra = natural[index] + (len(GAP) if kept else 0)
-        current.append(index)
-        used += extra
-    if current or not blocks:
-        blocks.append(current)
-    result = []
-    for block in blocks:
-        chosen = kept + block
-        result.append(
-            ([columns[i] for i in chosen], [[list(row)[i] for i in chosen] for row in rows])
-        )
-    return result
