@@ -333,10 +333,7 @@ def build_parser(completers: dict[str, Completer] | None = None) -> argparse.Arg
 
     from atb_prediction.cli.backtesting import add_backtest_parser
 
-    # The backtest command takes the same global options (one parent; the second is empty).
-    add_backtest_parser(
-        commands, _global_options(completers), _Parser(add_help=False), _formatter, EXIT_CODES
-    )
+    add_backtest_parser(commands, [_global_options(completers)], _formatter, EXIT_CODES)
 
     completion = commands.add_parser(
         "completion",

@@ -26,12 +26,11 @@ _TIME_COLUMNS = ("timestamp", "time", "date")
 
 def add_backtest_parser(
     commands: argparse._SubParsersAction[Any],
-    registry: argparse.ArgumentParser,
-    as_json: argparse.ArgumentParser,
+    parents: list[argparse.ArgumentParser],
     formatter: Any,
     epilog: str,
 ) -> None:
-    """Registers ``atb backtest sweep`` with the shared ``--registry`` and ``--json`` options."""
+    """Registers ``atb backtest sweep`` with the shared options of ``parents``."""
     backtest = commands.add_parser(
         "backtest",
         help="run a history through a model's versions",
@@ -42,7 +41,7 @@ def add_backtest_parser(
     sub = backtest.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
     parser = sub.add_parser(
         "sweep",
-        parents=[registry, as_json],
+        parents=parents,
         help="predict at every bar of a series with one or more versions",
         description="Predicts at every bar of the series (each from the window of bars up to "
         "and including it) with the production version, every version, the version that was "
@@ -135,7 +134,7 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
             parsed = _parse_times([row[time_index] for row in body])
         except ValueError as error:
             raise ValueError(f"column {header[time_index]!r}: {error}") from error
-        times = parsed.astype("datetime64[ns]") if parsed.dtype.kind == "f" else parsed
+        times = parsed  # POSIX nanoseconds become datetime64 in read_series, for every format
     return values, times, [header[i] for i in feature_index]
 
 

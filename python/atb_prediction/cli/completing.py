@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from atb_prediction.cli.arguments import build_parser, registry_path
 from atb_prediction.cli.output import EXIT_OK, Console
+from atb_prediction.cli.registry_access import known_keys
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
@@ -29,19 +30,10 @@ def _index(parsed_args: argparse.Namespace) -> RegistryIndex | None:
         return None
 
 
-def _keys(index: RegistryIndex) -> list[str]:
-    """Every model key ``SYMBOL:TIMEFRAME:MODEL_TYPE`` and version key, in order."""
-    keys: dict[str, None] = {}
-    for record in index.versions:
-        keys[f"{record.symbol}:{record.timeframe}:{record.model_type}"] = None
-        keys[record.key] = None
-    return list(keys)
-
-
 def complete_key(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
     """Keys for ``validate`` and ``inspect``."""
     index = _index(parsed_args)
-    return [k for k in _keys(index) if k.startswith(prefix)] if index else []
+    return [k for k in known_keys(index) if k.startswith(prefix)] if index else []
 
 
 def complete_model(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
@@ -56,7 +48,7 @@ def complete_model(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> li
     if not typed:
         words = {r.symbol for r in records}
         if ":" in prefix:
-            words = set(_keys(index))
+            words = set(known_keys(index))
         return sorted(w for w in words if w.startswith(prefix))
     records = [r for r in records if r.symbol == typed[0]]
     if command == "models compare":  # SYMBOL TIMEFRAME MODEL_TYPE

@@ -15,6 +15,7 @@ from atb_prediction.cli.registry_access import (
     created_date,
     open_index,
     plural,
+    production_of,
     require_runtime,
 )
 from atb_prediction.cli.tables import Cell, Column, render_table
@@ -48,24 +49,19 @@ def _groups(index: RegistryIndex) -> dict[tuple[str, str, str], list[BundleRecor
     return dict(sorted(grouped.items()))
 
 
-def no_production_reason(index: RegistryIndex, symbol: str, timeframe: str, model_type: str) -> str:
-    """Why ``SYMBOL TIMEFRAME MODEL_TYPE`` has no production version: ``latest`` names a version
-    of another timeframe, is broken, or is missing."""
+def no_production_reason(index: RegistryIndex, symbol: str, model_type: str) -> str:
+    """Why a timeframe of ``SYMBOL/MODEL_TYPE`` has no production version: ``latest`` names a
+    version of another timeframe, is broken, or is missing."""
     unavailable = index.unavailable.get((symbol, model_type))
     if unavailable:
         return f"{symbol}/{model_type}/{LATEST_NAME} is unusable: {unavailable}"
     current = index.production.get((symbol, model_type))
     if current is None:
         return f"{symbol}/{model_type} has no {LATEST_NAME} and no version to fall back on"
-    other = next(
-        (
-            r.timeframe
-            for r in index.versions
-            if (r.symbol, r.model_type, r.version_id) == (symbol, model_type, current)
-        ),
-        None,
+    record = production_of(index, symbol, model_type)
+    return (
+        f"{LATEST_NAME} names {current}, a {record.timeframe if record else 'unreadable'} version"
     )
-    return f"{LATEST_NAME} names {current}, a {other or 'unreadable'} version"
 
 
 def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
@@ -91,7 +87,7 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
                 "version_count": len(records),
                 "no_production_reason": None
                 if production
-                else no_production_reason(index, symbol, timeframe, model_type),
+                else no_production_reason(index, symbol, model_type),
             }
         )
     document: dict[str, Any] = {

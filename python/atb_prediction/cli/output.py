@@ -116,4 +116,4 @@ class Console:
 
     def progress(self, label: str) -> ProgressBar:
         """A progress bar on stderr, drawn only when stderr is a terminal."""
-        return ProgressBar(label, self.stderr, enabled=is_terminal(self.stderr))
+        return ProgressBar(label, self.stderr)

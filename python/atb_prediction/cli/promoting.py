@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
 from atb_prediction.cli.arguments import registry_path
@@ -13,6 +13,9 @@ from atb_prediction.cli.naming import ModelName, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
+
+if TYPE_CHECKING:
+    from atb_prediction import RegistryIndex
 from atb_prediction.promotion_guard import timeframe_change
 
 __all__ = ["run_history", "run_promote", "run_rollback"]
@@ -38,29 +41,35 @@ def _report(console: Console, result: promotion.PromotionResult, verb: str) -> N
     console.print(f"Recorded in {name}/{promotion.JOURNAL_NAME}.")
 
 
-def _named(args: argparse.Namespace, form: Literal["type", "version"]) -> tuple[str, ModelName]:
-    """The registry root and the model (or version) the command names, checked to exist."""
+def _named(
+    args: argparse.Namespace, form: Literal["type", "version"]
+) -> tuple[str, ModelName, RegistryIndex | None]:
+    """The registry root and the model (or version) the command names, checked to exist, and
+    the index scanned for that check (``None`` when a name without a timeframe needed none)."""
     root = registry_path(args.registry)
     require_registry(root)
     name = parse_model(args.model, form)
-    require_existing(root, name, open_index(root) if name.timeframe else None)
-    return root, name
+    index = open_index(root) if name.timeframe else None
+    require_existing(root, name, index)
+    return root, name, index
 
 
-def _refuse_timeframe_change(root: str, name: ModelName, version: str) -> None:
+def _refuse_timeframe_change(index: RegistryIndex, name: ModelName, version: str) -> None:
     """The promotion guard: refuse (exit 1) a version of another timeframe than production's."""
-    change = timeframe_change(open_index(root), name.symbol, name.model_type, version)
+    change = timeframe_change(index, name.symbol, name.model_type, version)
     if change is not None:
         raise CommandError(change.message(), EXIT_FAILED)
 
 
-def _dry_run(console: Console, args: argparse.Namespace, root: str, name: ModelName) -> int:
+def _dry_run(
+    console: Console, args: argparse.Namespace, root: str, name: ModelName, index: RegistryIndex
+) -> int:
     """Print what ``promote`` would change and whether it would be refused; change nothing."""
     from atb_prediction.models.validation import check_version
 
     assert name.version is not None
     current = promotion.current_version(root, name.symbol, name.model_type)
-    change = timeframe_change(open_index(root), name.symbol, name.model_type, name.version)
+    change = timeframe_change(index, name.symbol, name.model_type, name.version)
     problems = (
         []
         if args.force
@@ -101,14 +110,14 @@ def _dry_run(console: Console, args: argparse.Namespace, root: str, name: ModelN
 
 def run_promote(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models promote``; exit status 1 when the promotion is refused."""
-    root, name = _named(args, "version")
+    root, name, index = _named(args, "version")
     assert name.version is not None
     if not args.force:
         require_runtime()
     if args.dry_run:
-        return _dry_run(console, args, root, name)
+        return _dry_run(console, args, root, name, index or open_index(root))
     if not args.force:
-        _refuse_timeframe_change(root, name, name.version)
+        _refuse_timeframe_change(index or open_index(root), name, name.version)
     result = promotion.promote(
         root, name.symbol, name.model_type, name.version, reason=args.reason, force=args.force
     )
@@ -121,7 +130,7 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
 
 def run_rollback(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models rollback``; exit status 1 when there is nothing to roll back to."""
-    root, name = _named(args, "type")
+    root, name, _ = _named(args, "type")
     if args.to is not None:
         require_existing(root, ModelName(name.symbol, name.model_type, version=args.to))
     if not args.force:
@@ -149,7 +158,7 @@ def _when(timestamp: str) -> str:
 
 def run_history(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models history``: the journal, oldest first."""
-    root, name = _named(args, "type")
+    root, name, _ = _named(args, "type")
     records = promotion.history(root, name.symbol, name.model_type)
     try:
         current = promotion.current_version(root, name.symbol, name.model_type)

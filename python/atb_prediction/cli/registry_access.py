@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 from atb_prediction.cli.naming import did_you_mean
 from atb_prediction.cli.output import EXIT_USAGE, CommandError
-from atb_prediction.models.exceptions import PredictionError, RuntimeLibraryError
+from atb_prediction.models.exceptions import PredictionError
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
 
 __all__ = [
     "created_date",
+    "known_keys",
     "open_index",
     "plural",
     "production_of",
@@ -51,10 +52,8 @@ def require_runtime() -> None:
     from atb_prediction._core import load_runtime
     from atb_prediction._runtime import find_library
 
-    try:
-        load_runtime(find_library())
-    except RuntimeLibraryError as exc:
-        raise CommandError(f"ONNX Runtime cannot be used: {exc}", EXIT_USAGE) from exc
+    # An unusable library raises RuntimeLibraryError, which `main` reports (exit status 2).
+    load_runtime(find_library())
 
 
 def production_of(index: RegistryIndex, symbol: str, model_type: str) -> BundleRecord | None:
@@ -108,10 +107,18 @@ def resolve_key(index: RegistryIndex, text: str) -> BundleRecord:
         _, symbol, model_type, name = split_bundle_path(os.fspath(index.root), bundle.path)
         if pattern.matches(symbol, None, model_type, name):
             raise CommandError(f"{bundle.path} cannot be read: {bundle.reason}")
-    known = {r.key for r in index.versions} | {
-        f"{r.symbol}:{r.timeframe}:{r.model_type}" for r in index.versions
-    }
+    known = known_keys(index)
     raise CommandError(f"no version in {index.root} matches {text!r}; {did_you_mean(text, known)}")
+
+
+def known_keys(index: RegistryIndex) -> list[str]:
+    """What a KEY may name: every ``SYMBOL:TIMEFRAME:MODEL_TYPE``, each followed by its versions'
+    keys, once each, in registry order."""
+    keys: dict[str, None] = {}
+    for record in index.versions:
+        keys[f"{record.symbol}:{record.timeframe}:{record.model_type}"] = None
+        keys[record.key] = None
+    return list(keys)
 
 
 def created_date(created_at: str | None) -> str:
