@@ -41,3 +41,17 @@ def percentile(samples: list[float], q: float) -> float:
 def summary(samples: list[float]) -> tuple[float, float, float]:
     """(p50, p99, mean) of ``samples``."""
     return percentile(samples, 50), percentile(samples, 99), statistics.fmean(samples)
+
+
+def timed(call: Callable[[], object]) -> float:
+    """Wall time of one call, in seconds."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def spread(values: list[float], digits: int = 3, width: int = 0) -> str:
+    """``min / median / max`` of ``values``, each with ``digits`` decimals in ``width`` columns."""
+    return " / ".join(
+        f"{v:{width}.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )

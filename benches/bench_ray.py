@@ -30,7 +30,8 @@ from atb_prediction.backtest.engine import default_workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sweep import arguments, fixture_registry, spread
+from _timing import spread
+from bench_sweep import arguments, fixture_registry
 
 
 def main() -> None:
@@ -88,9 +89,9 @@ def main() -> None:
         f"## {args.windows:,} windows of BTCUSDT/basic, {args.repeats} repeats (min / median / max)"
     )
     for name, values in timings.items():
-        print(f"  {name:<10} {spread(values)} s")
+        print(f"  {name:<10} {spread(values, width=6)} s")
     for name, values in ratios.items():
-        print(f"  {name}: {spread(values)}")
+        print(f"  {name}: {spread(values, width=6)}")
     print("  results identical across engines: yes")
     ray.shutdown()
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The small linear models of the demo, made with onnx.helper (a development dependency).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from _timing import interleaved, summary
+from _timing import interleaved, spread, summary, timed
 from atb_prediction import (
     OnnxRunner,
     OnnxSession,
@@ -141,20 +141,6 @@ def raw_read(root: Path) -> int:
         with (version_dir / "model.onnx").open("rb") as handle:
             total += len(handle.read(2))
     return total
-
-
-def timed(call: Callable[[], object]) -> float:
-    """Wall time of one call, in seconds."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
-def spread(values: list[float], digits: int = 3) -> str:
-    """``min / median / max`` of ``values``."""
-    return " / ".join(
-        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
-    )
 
 
 def os_threads() -> int:

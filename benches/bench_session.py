@@ -24,7 +24,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The small linear models of the demo, made with onnx.helper (a development dependency).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from _timing import interleaved, percentile
+from _timing import interleaved, percentile, spread
 from atb_prediction import OnnxSession
 from make_demo_models import linear_sequence_model
 
@@ -116,10 +115,6 @@ def contenders(
     }
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20000, help="timed calls per contender")
@@ -155,8 +150,8 @@ def main() -> None:
     for threading in setups:
         for case in ("cycling", "same array"):
             print(
-                f"| {threading} | {case} | {spread(ratios[(threading, case, 'run')])} "
-                f"| {spread(ratios[(threading, case, 'iobinding')])} [{targets[case]}] |"
+                f"| {threading} | {case} | {spread(ratios[(threading, case, 'run')], 2)} "
+                f"| {spread(ratios[(threading, case, 'iobinding')], 2)} [{targets[case]}] |"
             )
 
 

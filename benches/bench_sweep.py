@@ -24,16 +24,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
+from _timing import spread, timed
 from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,16 +43,6 @@ def fixture_registry() -> Path | None:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     return None
-
-
-def seconds(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
-def spread(values: list[float]) -> str:
-    return f"{min(values):6.3f} / {statistics.median(values):6.3f} / {max(values):6.3f}"
 
 
 def hand_batched(session: onnxruntime.InferenceSession, windows: np.ndarray, batch: int) -> None:
@@ -103,11 +91,11 @@ def compare(root: Path, count: int, repeats: int, one_thread: bool) -> list[str]
     per_loop: list[float] = []
     timings: dict[str, list[float]] = {"sweep": [], "ort 256": [], "ort 1024": [], "loop": []}
     for _ in range(repeats):
-        timings["sweep"].append(seconds(run_sweep))
-        timings["ort 256"].append(seconds(lambda: hand_batched(session, windows, 256)))
-        timings["ort 1024"].append(seconds(lambda: hand_batched(session, windows, 1024)))
+        timings["sweep"].append(timed(run_sweep))
+        timings["ort 256"].append(timed(lambda: hand_batched(session, windows, 256)))
+        timings["ort 1024"].append(timed(lambda: hand_batched(session, windows, 1024)))
         timings["loop"].append(
-            seconds(lambda: per_window(session, windows[:SAMPLE])) * count / SAMPLE
+            timed(lambda: per_window(session, windows[:SAMPLE])) * count / SAMPLE
         )
         best = min(timings["ort 256"][-1], timings["ort 1024"][-1])
         per_batch.append(timings["sweep"][-1] / best)
@@ -117,9 +105,9 @@ def compare(root: Path, count: int, repeats: int, one_thread: bool) -> list[str]
     targets = ("", "") if one_thread else ("  (target <= 0.75)", "  (target >= 8)")
     return [
         f"## {label}: {count:,} windows of {bundle.key}, {repeats} repeats (min / median / max)",
-        *(f"  {name:<9} {spread(values)} s" for name, values in timings.items()),
-        f"  sweep / best hand-batched onnxruntime: {spread(per_batch)}{targets[0]}",
-        f"  per-window loop / sweep (speed-up):    {spread(per_loop)}{targets[1]}",
+        *(f"  {name:<9} {spread(values, width=6)} s" for name, values in timings.items()),
+        f"  sweep / best hand-batched onnxruntime: {spread(per_batch, width=6)}{targets[0]}",
+        f"  per-window loop / sweep (speed-up):    {spread(per_loop, width=6)}{targets[1]}",
     ]
 
 
