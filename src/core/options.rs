@@ -15,16 +15,11 @@ pub fn session_options(
     providers: Option<&[String]>,
     warmup: bool,
 ) -> Result<SessionOptions> {
-    for (name, value) in [
-        ("intra_op_threads", intra_op_threads),
-        ("inter_op_threads", inter_op_threads),
-    ] {
-        if value == Some(0) {
-            return Err(Error::InvalidArgument(format!(
-                "{name} must be at least 1, or None to share the process's thread pools"
-            )));
-        }
-    }
+    check_thread_counts(
+        intra_op_threads,
+        inter_op_threads,
+        "to share the process's thread pools",
+    )?;
     let providers = providers
         .map(|names| names.iter().map(|name| Provider::parse(name)).collect())
         .transpose()?;
@@ -36,6 +31,26 @@ pub fn session_options(
         warmup,
         ..SessionOptions::default()
     })
+}
+
+/// Refuses a thread count of 0 (ONNX Runtime would read it as "its default"); the message says
+/// what `None` means instead (`none_means`, completing "or None ...").
+pub fn check_thread_counts(
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+    none_means: &str,
+) -> Result<()> {
+    for (name, value) in [
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ] {
+        if value == Some(0) {
+            return Err(Error::InvalidArgument(format!(
+                "{name} must be at least 1, or None {none_means}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The longest timeout accepted: a year. Longer ones are refused rather than overflowing the

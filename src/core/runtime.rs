@@ -16,6 +16,7 @@ use ort::environment::GlobalThreadPoolOptions;
 use parking_lot::Mutex;
 
 use crate::core::error::{Error, Result};
+use crate::core::options::check_thread_counts;
 
 /// The sizes and spinning policy of the process-wide thread pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,17 +34,11 @@ pub struct ThreadPools {
 impl ThreadPools {
     /// Rejects a thread count of 0 (ONNX Runtime would read it as "its default").
     pub fn validate(&self) -> Result<()> {
-        for (name, value) in [
-            ("intra_op_threads", self.intra_op_threads),
-            ("inter_op_threads", self.inter_op_threads),
-        ] {
-            if value == Some(0) {
-                return Err(Error::InvalidArgument(format!(
-                    "{name} must be at least 1, or None for the default"
-                )));
-            }
-        }
-        Ok(())
+        check_thread_counts(
+            self.intra_op_threads,
+            self.inter_op_threads,
+            "for the default",
+        )
     }
 
     fn to_ort(self) -> ort::Result<GlobalThreadPoolOptions> {

@@ -29,6 +29,9 @@ pub struct PyBundleOptions {
     inner: BundleOptions,
 }
 
+// The signature below spells the default out so Python's help and the stubs show it.
+const _: () = assert!(crate::core::session::DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
+
 #[pymethods]
 impl PyBundleOptions {
     #[new]

@@ -265,15 +265,15 @@ fn with_input_name(error: Error, name: &str) -> PyErr {
 // The signature below spells the default out so Python's help and the stubs show it.
 const _: () = assert!(DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
 
-/// A thread count from Python: `None`, or an integer >= 1 (a negative one is a `ValueError`
-/// naming the option, not an `OverflowError` from the conversion to an unsigned integer).
+/// A thread count from Python as the core takes it: a negative one is a `ValueError` naming the
+/// option, not an `OverflowError` from the conversion to an unsigned integer (0 is refused by
+/// `session_options`, with the other option checks).
 fn thread_count(name: &str, value: Option<i64>) -> Result<Option<usize>, Error> {
     match value {
-        None => Ok(None),
-        Some(count) if count >= 1 => Ok(Some(usize::try_from(count).unwrap_or(usize::MAX))),
-        Some(count) => Err(Error::InvalidArgument(format!(
-            "{name} must be at least 1, or None for ONNX Runtime's default, got {count}"
+        Some(count) if count < 0 => Err(Error::InvalidArgument(format!(
+            "{name} must be at least 1, or None to share the process's thread pools, got {count}"
         ))),
+        other => Ok(other.map(|count| usize::try_from(count).unwrap_or(usize::MAX))),
     }
 }
 
