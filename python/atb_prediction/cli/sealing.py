@@ -62,23 +62,17 @@ def _version_folders(args: argparse.Namespace) -> tuple[str, list[_Folder]]:
     matching ``args.keys``."""
     from atb_prediction.cli.arguments import registry_path
     from atb_prediction.cli.registry_access import open_index, require_registry
-    from atb_prediction.models.exceptions import ModelNotAvailableError
-    from atb_prediction.models.validation import parse_key, split_bundle_path
+    from atb_prediction.models.validation import KeyFilter, split_bundle_path
 
     root = registry_path(args.registry)
     require_registry(root)
     try:
-        patterns = [parse_key(key) for key in args.keys]
+        selection = KeyFilter(args.keys)
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
+    wanted = selection.wanted
     index = open_index(root)
     index_root = os.fspath(index.root)
-    used: set[str] = set()
-
-    def wanted(symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
-        hits = [p for p in patterns if p.matches(symbol, timeframe, model_type, version)]
-        used.update(p.text for p in hits)
-        return not patterns or bool(hits)
 
     folders = [
         _Folder(r.key, os.fspath(r.directory))
@@ -91,11 +85,7 @@ def _version_folders(args: argparse.Namespace) -> tuple[str, list[_Folder]]:
         is_version = display.count("/") == 2 and name != "latest" and os.path.isdir(path)
         if is_version and wanted(symbol, None, model_type, name):
             folders.append(_Folder(display, path))
-    unmatched = [p.text for p in patterns if p.text not in used]
-    if unmatched:
-        raise ModelNotAvailableError(
-            f"no version in {index_root} matches {', '.join(map(repr, unmatched))}"
-        )
+    selection.require_all_matched(index_root)
     return root, sorted(folders, key=lambda f: f.path)
 
 

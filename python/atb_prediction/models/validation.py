@@ -22,10 +22,11 @@ import numpy as np
 
 from atb_prediction._core import BundleRecord, shape_problems
 from atb_prediction.config import DEFAULT_WARMUP_MAX_BYTES
-from atb_prediction.models.exceptions import PredictionError
+from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
 
 __all__ = [
     "INFERENCE_TIMEOUT_SECONDS",
+    "KeyFilter",
     "KeyPattern",
     "VersionReport",
     "bundle_path_parts",
@@ -236,6 +237,32 @@ def split_bundle_path(root: str, path: str) -> tuple[str, str, str, str]:
     return "/".join(parts), padded[0], padded[1], padded[2]
 
 
+class KeyFilter:
+    """``KEY`` arguments applied to a registry's versions, remembering which matched any: a key
+    that matched nothing is an error, not an empty result."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        """Raises ``ValueError`` for a malformed key."""
+        self.patterns = [parse_key(key) for key in keys]
+        self._used: set[str] = set()
+
+    def wanted(self, symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
+        """Whether the version so named is selected (every version, without keys)."""
+        if not self.patterns:
+            return True
+        hits = [p for p in self.patterns if p.matches(symbol, timeframe, model_type, version)]
+        self._used.update(p.text for p in hits)
+        return bool(hits)
+
+    def require_all_matched(self, index_root: str) -> None:
+        """Raise ``ModelNotAvailableError`` naming the keys that matched no version."""
+        unmatched = [p.text for p in self.patterns if p.text not in self._used]
+        if unmatched:
+            raise ModelNotAvailableError(
+                f"no version in {index_root} matches {', '.join(map(repr, unmatched))}"
+            )
+
+
 def validate_registry(
     root: str | os.PathLike[str],
     keys: Sequence[str] | None = None,
@@ -253,20 +280,12 @@ def validate_registry(
         LookupError: a key matches nothing (:class:`~atb_prediction.ModelNotAvailableError`).
         PredictionError: the registry root is missing or unreadable.
     """
-    from atb_prediction.models.exceptions import ModelNotAvailableError
     from atb_prediction.models.scanning import scan_registry
 
-    patterns = [parse_key(key) for key in keys or ()]
+    selection = KeyFilter(keys or ())
+    wanted = selection.wanted
     index = scan_registry(os.fspath(root))
     index_root = os.fspath(index.root)
-    used: set[str] = set()
-
-    def wanted(symbol: str, timeframe: str | None, model_type: str, version: str) -> bool:
-        if not patterns:
-            return True
-        hits = [p for p in patterns if p.matches(symbol, timeframe, model_type, version)]
-        used.update(p.text for p in hits)
-        return bool(hits)
 
     records = [
         r for r in index.versions if wanted(r.symbol, r.timeframe, r.model_type, r.version_id)
@@ -284,11 +303,7 @@ def validate_registry(
             path = os.path.join(index_root, symbol, model_type, "latest")
             failed.append(VersionReport(display, False, [reason], None, path))
 
-    unmatched = [p.text for p in patterns if p.text not in used]
-    if unmatched:
-        raise ModelNotAvailableError(
-            f"no version in {index_root} matches {', '.join(map(repr, unmatched))}"
-        )
+    selection.require_all_matched(index_root)
 
     total = len(records) + len(failed)
     reports = []
