@@ -12,6 +12,8 @@ pub mod fingerprint;
 pub mod hashing;
 pub mod json;
 pub mod manifest;
+#[cfg(test)]
+mod module_graph;
 pub mod options;
 pub mod predict;
 pub mod providers;

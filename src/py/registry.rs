@@ -10,7 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::core::documents::{DocumentKind, DOCUMENTS};
-use crate::core::scan::{self, RegistryIndex, VersionRecord};
+use crate::core::scan::{self, BundleRecord, RegistryIndex};
 use crate::core::schema::BundleSchemas;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
@@ -226,13 +226,13 @@ impl PyInvalidBundle {
 /// One valid version folder; its JSON documents become Python objects on first access.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
 pub struct PyBundleRecord {
-    record: Arc<VersionRecord>,
+    record: Arc<BundleRecord>,
     is_production: bool,
     documents: DocumentViews,
 }
 
 impl PyBundleRecord {
-    fn new(index: &RegistryIndex, record: &Arc<VersionRecord>) -> Self {
+    fn new(index: &RegistryIndex, record: &Arc<BundleRecord>) -> Self {
         let is_production = index.model_types.iter().any(|state| {
             state.symbol == record.symbol
                 && state.model_type == record.model_type
@@ -246,7 +246,7 @@ impl PyBundleRecord {
     }
 
     /// The core record.
-    pub fn core(&self) -> &Arc<VersionRecord> {
+    pub fn core(&self) -> &Arc<BundleRecord> {
         &self.record
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::core::documents::DOCUMENTS;
+use crate::core::documents::{DocumentKind, DOCUMENTS};
 use crate::core::error::{Error, Result};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::hashing::FastMap;
@@ -43,9 +43,9 @@ const JSON_FILES: [&str; DOCUMENTS.len()] = {
     names
 };
 
-/// One valid version folder.
+/// One valid version folder (Python: `BundleRecord`).
 #[derive(Debug)]
-pub struct VersionRecord {
+pub struct BundleRecord {
     /// The symbol folder's name.
     pub symbol: String,
     /// The model-type folder's name.
@@ -66,7 +66,7 @@ pub struct VersionRecord {
     pub metrics: Option<JsonDocument>,
 }
 
-impl VersionRecord {
+impl BundleRecord {
     /// `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`, the key upstream's `get_bundle_by_key` takes.
     pub fn key(&self) -> String {
         format!(
@@ -84,6 +84,15 @@ impl VersionRecord {
     pub fn feature_names(&self) -> Option<Vec<String>> {
         let names = crate::core::predict::feature_names(&self.metadata.as_ref()?.value)?;
         Some(names.into_iter().map(str::to_owned).collect())
+    }
+
+    /// The record's document of `kind`, when the bundle has that file.
+    pub fn document(&self, kind: DocumentKind) -> Option<&JsonDocument> {
+        match kind {
+            DocumentKind::Metadata => self.metadata.as_ref(),
+            DocumentKind::FeatureSchema => self.feature_schema.as_ref(),
+            DocumentKind::Metrics => self.metrics.as_ref(),
+        }
     }
 }
 
@@ -109,7 +118,7 @@ pub struct ModelTypeState {
     pub from_latest: bool,
 }
 
-type CachedOutcome = std::result::Result<Arc<VersionRecord>, String>;
+type CachedOutcome = std::result::Result<Arc<BundleRecord>, String>;
 
 /// What a rescan may reuse of one version folder: its stamps and what reading it gave.
 #[derive(Debug)]
@@ -124,7 +133,7 @@ pub struct RegistryIndex {
     /// The registry root as given (made absolute).
     pub root: PathBuf,
     /// Every valid version, sorted by (symbol, model type, version id).
-    pub versions: Vec<Arc<VersionRecord>>,
+    pub versions: Vec<Arc<BundleRecord>>,
     /// Every skipped bundle, sorted by path.
     pub invalid: Vec<InvalidBundle>,
     /// One entry per model type, sorted by (symbol, model type).
@@ -142,8 +151,8 @@ impl RegistryIndex {
         self.reused
     }
 
-    /// The version whose key ([`VersionRecord::key`]) is `key`.
-    pub fn version(&self, key: &str) -> Option<&Arc<VersionRecord>> {
+    /// The version whose key ([`BundleRecord::key`]) is `key`.
+    pub fn version(&self, key: &str) -> Option<&Arc<BundleRecord>> {
         self.by_key
             .get(key)
             .map(|&position| &self.versions[position])
