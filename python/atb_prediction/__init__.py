@@ -21,6 +21,7 @@ from atb_prediction._core import (
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
+    AllocationError,
     InferenceError,
     InferenceTimeoutError,
     InvalidArgumentError,
@@ -80,6 +81,7 @@ def __getattr__(name: str) -> Any:
 logging.getLogger("atb_prediction").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AllocationError",
     "BundleRecord",
     "InMemoryPredictionCache",
     "InferenceError",

@@ -1,6 +1,7 @@
 //! The pure Rust core: no Python here, so `cargo test --no-default-features` runs without an
 //! interpreter.
 
+pub mod alloc;
 pub mod bundle;
 pub mod bundle_reload;
 pub mod cache;
@@ -12,8 +13,6 @@ pub mod fingerprint;
 pub mod hashing;
 pub mod json;
 pub mod manifest;
-#[cfg(test)]
-mod module_graph;
 pub mod options;
 pub mod predict;
 pub mod providers;
@@ -21,6 +20,8 @@ pub mod runtime;
 pub mod scan;
 pub mod schema;
 pub mod session;
+#[cfg(test)]
+mod source_checks;
 pub mod sweep;
 pub mod tensor;
 pub(crate) mod values;

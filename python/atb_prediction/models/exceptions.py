@@ -46,6 +46,11 @@ class InferenceTimeoutError(InferenceError, TimeoutError):
     """An inference ran past its deadline and was terminated."""
 
 
+class AllocationError(PredictionError, MemoryError):
+    """A buffer sized by a model's declared shapes, an input or a model's output could not be
+    allocated (the message names it and its size). Nothing was run, and the process goes on."""
+
+
 class InvalidArgumentError(PredictionError, ValueError):
     """A configuration value or argument is not valid (a provider name, a thread count, a
     timeout, a JSON Schema)."""

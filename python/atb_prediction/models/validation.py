@@ -196,7 +196,8 @@ def validate_version(record: BundleRecord) -> VersionReport:
     problems.extend(shape_problems(session, record))
     try:
         feed = zero_inputs(session.inputs, record.metadata, record.feature_schema)
-    except (TypeError, ValueError) as exc:  # a dtype numpy cannot build, or an absurd size
+    except (TypeError, ValueError, MemoryError) as exc:
+        # A dtype numpy cannot build, an absurd size, or more memory than the process may take.
         problems.append(f"cannot build an all-zero input: {exc}")
         feed = {}
     if feed:

@@ -24,6 +24,7 @@ pub fn feature_positions(
     columns: &[Option<String>],
     feature_names: &[String],
 ) -> Result<Vec<usize>> {
+    // alloc: one per feature name, already read from the size-capped metadata.json.
     let mut positions = Vec::with_capacity(feature_names.len());
     let mut missing = Vec::new();
     for name in feature_names {

@@ -194,6 +194,7 @@ pub fn scan(
     // Each entry points at its model type by index: a rescan allocates nothing per version that
     // it does not keep.
     let mut version_dirs: Vec<(usize, String, PathBuf)> = Vec::new();
+    // alloc: one per model-type folder, already listed.
     let mut pointers = Vec::with_capacity(type_dirs.len());
     for (type_index, (_, _, _, versions)) in type_dirs.iter_mut().enumerate() {
         let first = version_dirs.len();
@@ -248,6 +249,7 @@ pub fn scan(
 
     // Symbols, model types and versions were listed in sorted order and rayon keeps that order,
     // so `versions` comes out sorted by (symbol, model type, version id) with no sort here.
+    // alloc: one per version folder, already loaded.
     let mut versions = Vec::with_capacity(loaded.len());
     let mut failures: HashMap<PathBuf, String> = HashMap::new();
     let mut cache = FastMap::with_capacity_and_hasher(loaded.len(), Default::default());

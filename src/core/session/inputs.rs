@@ -117,16 +117,67 @@ pub(super) fn bind_inputs(
     Ok(values)
 }
 
+/// A run's inputs, checked against the model (names, dtypes, shapes, data lengths). Only
+/// checked inputs size an output ([`Self::planned_output_shape`]) or run ([`Self::run`]), so
+/// nothing is allocated from a shape the model has not accepted.
+pub struct CheckedInputs<'s, 'i, 'a> {
+    pub(super) session: &'s InferenceSession,
+    pub(super) inputs: &'i mut [RunInput<'a>],
+    /// Per graph input, its position in `inputs`.
+    pub(super) order: SmallVec<[usize; 4]>,
+}
+
+impl<'a> CheckedInputs<'_, '_, 'a> {
+    /// The inputs, as given.
+    pub fn inputs(&self) -> &[RunInput<'a>] {
+        self.inputs
+    }
+}
+
 impl InferenceSession {
+    /// Checks `inputs` against the model: each graph input given once, with the declared dtype,
+    /// rank and fixed dimensions, and as many elements of data as its shape holds.
+    pub fn check_inputs<'s, 'i, 'a>(
+        &'s self,
+        inputs: &'i mut [RunInput<'a>],
+    ) -> Result<CheckedInputs<'s, 'i, 'a>> {
+        let order = self.order_inputs(inputs)?;
+        Ok(CheckedInputs {
+            session: self,
+            inputs,
+            order,
+        })
+    }
+
+    /// Checks what an input array says of itself (its name, dtype and shape) against the model,
+    /// before its data is read: for a caller that must copy the data first (a non-contiguous
+    /// array), so that a shape the model refuses is never allocated.
+    pub fn check_declared_input(
+        &self,
+        name: &str,
+        element_type: ElementType,
+        shape: &[usize],
+    ) -> Result<()> {
+        let spec = self
+            .inputs
+            .iter()
+            .find(|spec| spec.name == name)
+            .ok_or_else(|| self.unknown_input(name))?;
+        check_layout(spec, element_type, shape)
+    }
+
+    fn unknown_input(&self, name: &str) -> Error {
+        Error::invalid_input(format!(
+            "unknown input {name:?}; the model takes {}",
+            self.describe_inputs()
+        ))
+    }
+
     /// Checks `inputs` against the model; returns, per graph input, its index in `inputs`.
-    pub(super) fn order_inputs(&self, inputs: &[RunInput<'_>]) -> Result<SmallVec<[usize; 4]>> {
+    fn order_inputs(&self, inputs: &[RunInput<'_>]) -> Result<SmallVec<[usize; 4]>> {
         for input in inputs {
             if !self.inputs.iter().any(|spec| spec.name == input.name) {
-                return Err(Error::invalid_input(format!(
-                    "unknown input {:?}; the model takes {}",
-                    input.name,
-                    self.describe_inputs()
-                )));
+                return Err(self.unknown_input(input.name));
             }
         }
         self.inputs
@@ -181,7 +232,22 @@ impl InferenceSession {
 
 /// Checks one input's dtype, rank, fixed dimensions and data length against its declaration.
 fn check_input(spec: &TensorSpec, input: &RunInput<'_>) -> Result<()> {
-    let given = input.data.element_type();
+    check_layout(spec, input.data.element_type(), input.shape)?;
+    let elements = element_count(input.shape);
+    if elements != Some(input.data.len()) {
+        return Err(Error::invalid_input(format!(
+            "input {:?} has shape {} ({} elements) but {} elements of data",
+            spec.name,
+            format_shape(input.shape.iter().map(usize::to_string)),
+            elements.map_or("too many".to_owned(), |n| n.to_string()),
+            input.data.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an input's dtype, rank and fixed dimensions against its declaration.
+fn check_layout(spec: &TensorSpec, given: ElementType, shape: &[usize]) -> Result<()> {
     if given != spec.element_type {
         return Err(Error::invalid_input(format!(
             "input {:?} has dtype {}, expected {}",
@@ -190,18 +256,18 @@ fn check_input(spec: &TensorSpec, input: &RunInput<'_>) -> Result<()> {
             spec.element_type.name()
         )));
     }
-    let given_shape = || format_shape(input.shape.iter().map(usize::to_string));
-    if input.shape.len() != spec.shape.len() {
+    let given_shape = || format_shape(shape.iter().map(usize::to_string));
+    if shape.len() != spec.shape.len() {
         return Err(Error::invalid_input(format!(
             "input {:?} has shape {} (rank {}), expected rank {} {}",
             spec.name,
             given_shape(),
-            input.shape.len(),
+            shape.len(),
             spec.shape.len(),
             spec.shape_text()
         )));
     }
-    for (axis, (&given_dim, expected)) in input.shape.iter().zip(&spec.shape).enumerate() {
+    for (axis, (&given_dim, expected)) in shape.iter().zip(&spec.shape).enumerate() {
         if let Some(expected) = *expected {
             if i64::try_from(given_dim).ok() != Some(expected) {
                 return Err(Error::invalid_input(format!(
@@ -213,15 +279,96 @@ fn check_input(spec: &TensorSpec, input: &RunInput<'_>) -> Result<()> {
             }
         }
     }
-    let elements = element_count(input.shape);
-    if elements != Some(input.data.len()) {
-        return Err(Error::invalid_input(format!(
-            "input {:?} has shape {} ({} elements) but {} elements of data",
-            spec.name,
-            given_shape(),
-            elements.map_or("too many".to_owned(), |n| n.to_string()),
-            input.data.len()
-        )));
-    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_model::{runtime, DOUBLE_MODEL, HUGE_MODEL};
+    use super::super::{ModelSource, SessionOptions};
+    use super::*;
+
+    fn open(model: &[u8]) -> InferenceSession {
+        InferenceSession::open(ModelSource::Bytes(model), &SessionOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn inputs_are_checked_before_any_output_is_planned() {
+        if runtime().is_none() {
+            return;
+        }
+        // Its output is planned from the model alone (8 PiB): only inputs the model accepts,
+        // which would be as large, can reach that plan.
+        let session = open(&HUGE_MODEL);
+        let data = [0.0f32; 3];
+        let mut inputs = [RunInput {
+            name: "x",
+            shape: &[1, 3],
+            data: TensorView::Float32(&data),
+            owner: None,
+        }];
+        let error = session.check_inputs(&mut inputs).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "input \"x\" has shape (1, 3), expected (2147483647, 1048576): dimension 0 is 1, expected 2147483647"
+        );
+        assert!(matches!(error, Error::InvalidInput(_)));
+
+        let session = open(&DOUBLE_MODEL);
+        let mut short = [RunInput {
+            name: "x",
+            shape: &[2, 3],
+            data: TensorView::Float32(&data),
+            owner: None,
+        }];
+        assert_eq!(
+            session.check_inputs(&mut short).err().unwrap().to_string(),
+            "input \"x\" has shape (2, 3) (6 elements) but 3 elements of data"
+        );
+        let mut good = [RunInput {
+            name: "x",
+            shape: &[1, 3],
+            data: TensorView::Float32(&data),
+            owner: None,
+        }];
+        let checked = session.check_inputs(&mut good).unwrap();
+        assert_eq!(
+            checked.planned_output_shape(0).as_deref(),
+            Some(&[1, 3][..])
+        );
+        assert_eq!(checked.planned_output_shape(1), None);
+    }
+
+    #[test]
+    fn an_array_is_checked_by_what_it_declares_before_it_is_copied() {
+        if runtime().is_none() {
+            return;
+        }
+        let session = open(&DOUBLE_MODEL);
+        assert!(session
+            .check_declared_input("x", ElementType::Float32, &[1_000_000_000, 3])
+            .is_ok());
+        let message = |name: &str, element_type, shape: &[usize]| {
+            session
+                .check_declared_input(name, element_type, shape)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            message("x", ElementType::Float32, &[1_000_000_000, 0, 5]),
+            "input \"x\" has shape (1000000000, 0, 5) (rank 3), expected rank 2 (None, 3)"
+        );
+        assert_eq!(
+            message("x", ElementType::Float32, &[1_000_000_000, 4]),
+            "input \"x\" has shape (1000000000, 4), expected (None, 3): dimension 1 is 4, expected 3"
+        );
+        assert_eq!(
+            message("x", ElementType::Float64, &[1, 3]),
+            "input \"x\" has dtype float64, expected float32"
+        );
+        assert_eq!(
+            message("y", ElementType::Float32, &[1, 3]),
+            "unknown input \"y\"; the model takes one input: \"x\" (float32 (None, 3))"
+        );
+    }
 }

@@ -31,7 +31,7 @@ use crate::core::providers::Provider;
 use crate::core::tensor::TensorSpec;
 use crate::core::values::Names;
 
-pub use inputs::{KeepAlive, RunInput};
+pub use inputs::{CheckedInputs, KeepAlive, RunInput};
 pub use options::{ModelSource, OptimizationLevel, SessionOptions, DEFAULT_WARMUP_MAX_BYTES};
 pub use plan::PlannedShape;
 pub use run::OutputTarget;

@@ -95,6 +95,11 @@ impl InferenceSession {
                 Ok(WarmUp::TooLarge(reason)) => loaded
                     .warnings
                     .push(format!("opened without warm-up: {reason}")),
+                // Copying the warm-up's outputs out needs memory too: without it the model still
+                // opens, as it does when the zeros are too large.
+                Err(error @ Error::OutOfMemory { .. }) => loaded
+                    .warnings
+                    .push(format!("opened without warm-up: {error}")),
                 // A model slower than the timeout still opens (its runs will time out the same
                 // way); the warm-up just stops there rather than holding up the open.
                 Err(Error::Timeout { timeout_ms, .. }) => loaded.warnings.push(format!(

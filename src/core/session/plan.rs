@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::value::ValueType;
 use smallvec::SmallVec;
 
-use super::{InferenceSession, OutputTarget, RunInput};
+use super::{CheckedInputs, InferenceSession, OutputTarget, RunInput};
 use crate::core::error::{Error, Result};
 use crate::core::tensor::{element_count, format_shape, TensorSpec};
 
@@ -105,19 +105,18 @@ pub(super) fn plan_outputs(
         .collect()
 }
 
-impl InferenceSession {
-    /// The shape output `output` will have when the model runs on `inputs`, where that is known
-    /// before the run (a fixed shape, or a batch taken from an input); `None` otherwise.
-    ///
-    /// `inputs` are not checked here; a run with inputs that do not match the model fails.
-    pub fn planned_output_shape(
-        &self,
-        output: usize,
-        inputs: &[RunInput<'_>],
-    ) -> Option<PlannedShape> {
-        self.plan_shape(output, inputs, self.trusts_guesses())
+impl CheckedInputs<'_, '_, '_> {
+    /// The shape output `output` will have when the model runs on these inputs, where that is
+    /// known before the run (a fixed shape, or the batch of an input the model accepted); `None`
+    /// otherwise. A caller allocating a buffer of this shape must do so fallibly
+    /// ([`crate::core::alloc`]): a fixed shape comes from the model file.
+    pub fn planned_output_shape(&self, output: usize) -> Option<PlannedShape> {
+        self.session
+            .plan_shape(output, self.inputs, self.session.trusts_guesses())
     }
+}
 
+impl InferenceSession {
     /// Whether no guessed batch plan has been refuted yet.
     pub(super) fn trusts_guesses(&self) -> bool {
         !self.guess_refuted.load(Ordering::Relaxed)
@@ -156,7 +155,7 @@ impl InferenceSession {
         }
     }
 
-    /// Checks the output targets against the model and the planned shapes.
+    /// Checks the output targets against the model and the planned shapes (of checked inputs).
     pub(super) fn check_targets(
         &self,
         inputs: &[RunInput<'_>],
@@ -190,7 +189,7 @@ impl InferenceSession {
                     spec.element_type.name()
                 )));
             }
-            let Some(shape) = self.planned_output_shape(index, inputs) else {
+            let Some(shape) = self.plan_shape(index, inputs, self.trusts_guesses()) else {
                 return Err(Error::invalid_input(format!(
                     "output {:?} has shape {}, known only after the run; copy it instead",
                     spec.name,

@@ -11,7 +11,7 @@ use ort::value::DynValue;
 use smallvec::SmallVec;
 
 use super::inputs::bind_inputs;
-use super::{InferenceSession, RunInput};
+use super::{CheckedInputs, InferenceSession, RunInput};
 use crate::core::error::{Error, Result};
 use crate::core::tensor::{NamedInput, OutputTensor, TensorData, TensorViewMut};
 use crate::core::values::{self, RawValue};
@@ -35,6 +35,37 @@ struct OutputValues {
     buffers: SmallVec<[Option<RawValue>; 4]>,
     names: SmallVec<[*const c_char; 4]>,
     pointers: SmallVec<[*mut OrtValue; 4]>,
+}
+
+impl CheckedInputs<'_, '_, '_> {
+    /// Runs the model on these inputs, as [`InferenceSession::run_with`] does; the buffers of
+    /// `targets` must have the shapes [`Self::planned_output_shape`] gives.
+    pub fn run(
+        &mut self,
+        targets: &mut [OutputTarget<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Option<OutputTensor>>> {
+        let session = self.session;
+        session.check_targets(self.inputs, targets)?;
+        let guesses = session.trusts_guesses();
+        let relies_on_guess = guesses
+            && targets.iter().enumerate().any(|(index, target)| {
+                matches!(target, OutputTarget::Buffer(_)) && session.is_guess(index)
+            });
+        match session.execute(self.inputs, &self.order, targets, timeout, guesses) {
+            // A guessed batch plan may be wrong (ONNX Runtime then refuses the buffer's shape):
+            // run again copying those outputs. If that succeeds the guess was the problem, and
+            // this session copies them from now on; if not, the first error stands.
+            Err(error) if relies_on_guess && !matches!(error, Error::Timeout { .. }) => {
+                let copies = session
+                    .execute(self.inputs, &self.order, targets, timeout, false)
+                    .map_err(|_| error)?;
+                session.refute_guesses();
+                Ok(copies)
+            }
+            outcome => outcome,
+        }
+    }
 }
 
 /// What ONNX Runtime allocated for a run, one entry per requested output (`None` where the run
@@ -79,26 +110,7 @@ impl InferenceSession {
         targets: &mut [OutputTarget<'_>],
         timeout: Option<Duration>,
     ) -> Result<Vec<Option<OutputTensor>>> {
-        let order = self.order_inputs(inputs)?;
-        self.check_targets(inputs, targets)?;
-        let guesses = self.trusts_guesses();
-        let relies_on_guess = guesses
-            && targets.iter().enumerate().any(|(index, target)| {
-                matches!(target, OutputTarget::Buffer(_)) && self.is_guess(index)
-            });
-        match self.execute(inputs, &order, targets, timeout, guesses) {
-            // A guessed batch plan may be wrong (ONNX Runtime then refuses the buffer's shape):
-            // run again copying those outputs. If that succeeds the guess was the problem, and
-            // this session copies them from now on; if not, the first error stands.
-            Err(error) if relies_on_guess && !matches!(error, Error::Timeout { .. }) => {
-                let copies = self
-                    .execute(inputs, &order, targets, timeout, false)
-                    .map_err(|_| error)?;
-                self.refute_guesses();
-                Ok(copies)
-            }
-            outcome => outcome,
-        }
+        self.check_inputs(inputs)?.run(targets, timeout)
     }
 
     /// One run of checked inputs and targets; with `guesses` off, buffers of guessed outputs
@@ -248,6 +260,7 @@ impl InferenceSession {
         guesses: bool,
     ) -> Result<Vec<Option<OutputTensor>>> {
         let mut allocated = allocated.into_iter();
+        // alloc: one per graph output, which ONNX Runtime already holds.
         let mut copies = Vec::with_capacity(targets.len());
         for (index, target) in targets.iter().enumerate() {
             copies.push(match target {
@@ -257,8 +270,8 @@ impl InferenceSession {
                             "ONNX Runtime returned no value for an output".to_owned(),
                         )
                     })?;
-                    let (shape, data) = TensorData::from_value(&value)
-                        .map_err(|error| self.inference_error(error.to_string()))?;
+                    let (shape, data) =
+                        TensorData::from_value(&value, &self.origin, &self.outputs[index].name)?;
                     Some(OutputTensor { shape, data })
                 }
                 OutputTarget::Skip => None,
@@ -356,14 +369,14 @@ mod tests {
             owner: Some(owner),
         }];
         // The output's batch is the input's ("batch" names both), so it is known before the run.
+        let mut checked = session.check_inputs(&mut inputs).unwrap();
         assert_eq!(
-            session.planned_output_shape(0, &inputs).as_deref(),
+            checked.planned_output_shape(0).as_deref(),
             Some(&[2usize, 3][..])
         );
         let mut out = [0.0f32; 6];
-        let copies = session
-            .run_with(
-                &mut inputs,
+        let copies = checked
+            .run(
                 &mut [OutputTarget::Buffer(TensorViewMut::Float32(&mut out))],
                 None,
             )

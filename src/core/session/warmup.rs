@@ -15,19 +15,21 @@ pub(super) enum WarmUp {
     Done,
     /// Some dimension other than the batch is dynamic: no shape is known to be valid.
     DynamicShape,
-    /// The zeros would exceed the cap; the reason says by how much.
+    /// The zeros would exceed the cap, or the memory there is; the reason says which.
     TooLarge(String),
 }
 
 impl InferenceSession {
     /// A zeros input per model input with every dimension known (dynamic batch taken as 1, the
     /// smallest valid batch), or `None` when some other dimension is dynamic. `Err` carries the
-    /// reason when the inputs together would need more than `max_bytes`.
+    /// reason when the inputs together would need more than `max_bytes`, or more memory than
+    /// there is: the shapes come from the model file, so nothing is allocated before both checks.
     pub fn zeros_inputs(
         &self,
         max_bytes: usize,
     ) -> std::result::Result<Option<Vec<ZeroInput>>, String> {
         let mut total_bytes = 0usize;
+        // alloc: one entry per graph input, which ONNX Runtime already holds.
         let mut zeros = Vec::with_capacity(self.inputs.len());
         for spec in &self.inputs {
             let Some(shape) = spec
@@ -61,7 +63,10 @@ impl InferenceSession {
                 return Err(too_large());
             }
             total_bytes = bytes;
-            let Some(data) = TensorData::zeros(spec.element_type, elements) else {
+            let zeros_of = || format!("the warm-up zeros of input {:?}", spec.name);
+            let Some(data) = TensorData::try_zeros(spec.element_type, elements, zeros_of)
+                .map_err(|error| error.to_string())?
+            else {
                 return Ok(None);
             };
             zeros.push((spec.name.clone(), shape, data));
@@ -91,7 +96,7 @@ impl InferenceSession {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_model::{runtime, DOUBLE_MODEL};
+    use super::super::test_model::{runtime, DOUBLE_MODEL, HUGE_MODEL};
     use super::super::{ModelSource, SessionOptions};
     use super::*;
 
@@ -119,5 +124,26 @@ mod tests {
         let zeros = session.zeros_inputs(12).unwrap().unwrap();
         assert_eq!(zeros[0].1, vec![1, 3]);
         assert!(session.zeros_inputs(11).is_err());
+    }
+
+    #[test]
+    fn warm_up_zeros_memory_cannot_hold_skip_the_warm_up() {
+        if runtime().is_none() {
+            return;
+        }
+        // No cap: the zeros (8 PiB) pass the size check and fail to allocate, which skips the
+        // warm-up with the reason instead of aborting the process.
+        let session = InferenceSession::open(
+            ModelSource::Bytes(&HUGE_MODEL),
+            &SessionOptions {
+                warmup_max_bytes: usize::MAX,
+                ..SessionOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            session.warnings(),
+            ["opened without warm-up: not enough memory for the warm-up zeros of input \"x\" (9007199250546688 bytes)"]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! A test that the crate has no import loop between modules.
+//! No import loop between the crate's modules.
 //!
 //! It reads every `.rs` file under `src/`, finds each path that names an item of the crate
 //! (`use crate::...`, `super::...`, `self::...`, a child module's name, and the same paths in
@@ -12,10 +12,9 @@
 //! (`use x::*`) counts as a dependency on `x` itself, and a method call names no module.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A module's path from the crate root (`["core", "scan", "bundle"]`).
-type ModulePath = Vec<String>;
+use super::{blank, crate_source, module_of, read_sources, ModulePath};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -29,144 +28,41 @@ enum Token {
     Other,
 }
 
-/// Splits Rust source into the tokens that matter for paths; comments, strings, character
-/// literals and lifetimes are dropped.
-fn tokenize(source: &str) -> Vec<Token> {
-    let chars: Vec<char> = source.chars().collect();
+/// Splits blanked Rust source ([`super::blank`]) into the tokens that matter for paths.
+fn tokenize(code: &str) -> Vec<Token> {
+    let chars: Vec<char> = code.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '/' if next == Some('/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                let mut depth = 0;
-                while i < chars.len() {
-                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            '"' => i = skip_string(&chars, i + 1),
-            'r' | 'b' if raw_string_start(&chars, i).is_some() => {
-                let (hashes, body) = raw_string_start(&chars, i).unwrap_or_default();
-                i = skip_raw_string(&chars, body, hashes);
-            }
-            'b' if next == Some('"') => i = skip_string(&chars, i + 2),
-            '\'' => {
-                // A character literal ('a', '\n', '\'') or a lifetime ('a).
-                if next == Some('\\') {
-                    i += 3;
-                    while i < chars.len() && chars[i] != '\'' {
-                        i += 1;
-                    }
-                    i += 1;
-                } else if chars.get(i + 2) == Some(&'\'') {
-                    i += 3;
-                } else {
-                    i += 1;
-                    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                        i += 1;
-                    }
-                }
-            }
-            ':' if next == Some(':') => {
-                tokens.push(Token::PathSep);
-                i += 2;
-            }
-            '{' => {
-                tokens.push(Token::Open);
+        let token = match c {
+            ':' if chars.get(i + 1) == Some(&':') => {
                 i += 1;
+                Token::PathSep
             }
-            '}' => {
-                tokens.push(Token::Close);
-                i += 1;
-            }
-            ',' => {
-                tokens.push(Token::Comma);
-                i += 1;
-            }
-            ';' => {
-                tokens.push(Token::Semi);
-                i += 1;
-            }
-            '*' => {
-                tokens.push(Token::Star);
-                i += 1;
-            }
+            '{' => Token::Open,
+            '}' => Token::Close,
+            ',' => Token::Comma,
+            ';' => Token::Semi,
+            '*' => Token::Star,
             c if c.is_alphabetic() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                while i + 1 < chars.len() && (chars[i + 1].is_alphanumeric() || chars[i + 1] == '_')
+                {
                     i += 1;
                 }
-                tokens.push(Token::Ident(chars[start..i].iter().collect()));
+                Token::Ident(chars[start..=i].iter().collect())
             }
-            c if c.is_whitespace() => i += 1,
-            _ => {
-                tokens.push(Token::Other);
+            c if c.is_whitespace() => {
                 i += 1;
+                continue;
             }
-        }
-    }
-    tokens
-}
-
-/// The index just past a string whose body starts at `i`.
-fn skip_string(chars: &[char], mut i: usize) -> usize {
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 2,
-            '"' => return i + 1,
-            _ => i += 1,
-        }
-    }
-    i
-}
-
-/// For `r"`, `r#"`, `br"`, ... at `i`: the number of `#` and where the body starts.
-fn raw_string_start(chars: &[char], i: usize) -> Option<(usize, usize)> {
-    // Not the tail of an identifier (`for"` cannot occur, but `bar#` must not count).
-    if i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_') {
-        return None;
-    }
-    let mut j = i;
-    if chars.get(j) == Some(&'b') {
-        j += 1;
-    }
-    if chars.get(j) != Some(&'r') {
-        return None;
-    }
-    j += 1;
-    let mut hashes = 0;
-    while chars.get(j) == Some(&'#') {
-        hashes += 1;
-        j += 1;
-    }
-    (chars.get(j) == Some(&'"')).then_some((hashes, j + 1))
-}
-
-fn skip_raw_string(chars: &[char], mut i: usize, hashes: usize) -> usize {
-    while i < chars.len() {
-        if chars[i] == '"' && (1..=hashes).all(|k| chars.get(i + k) == Some(&'#')) {
-            return i + 1 + hashes;
-        }
+            _ => Token::Other,
+        };
+        tokens.push(token);
         i += 1;
     }
-    i
+    tokens
 }
 
 /// One path as written, with the module it was written in.
@@ -330,44 +226,10 @@ fn read_file(module: &ModulePath, tokens: &[Token], found: &mut Crate) {
     }
 }
 
-/// The module path of a source file relative to `src/`.
-fn module_of(relative: &Path) -> ModulePath {
-    let mut parts: Vec<String> = relative
-        .iter()
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect();
-    let file = parts.pop().unwrap_or_default();
-    let stem = file.trim_end_matches(".rs");
-    if !matches!(stem, "mod" | "lib" | "main") {
-        parts.push(stem.to_owned());
-    }
-    parts
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 fn read_crate(src: &Path) -> Crate {
     let mut found = Crate::default();
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|error| panic!("cannot read {}: {error}", file.display()));
-        let module = module_of(file.strip_prefix(src).expect("under src"));
-        read_file(&module, &tokenize(&text), &mut found);
+    for (relative, text) in read_sources(src) {
+        read_file(&module_of(&relative), &tokenize(&blank(&text)), &mut found);
     }
     found
 }
@@ -531,8 +393,7 @@ fn import_loops(src: &Path) -> Vec<String> {
 
 #[test]
 fn the_crate_has_no_import_loops() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let found = import_loops(&src);
+    let found = import_loops(&crate_source());
     assert!(
         found.is_empty(),
         "import loops between modules (each `a -> b` means a names something in b):\n{}",
