@@ -395,9 +395,10 @@ mod tests {
             }
         }
         // Later rows only, from windows that still start at row 0.
+        let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(
-            features(&recipe, bars.view(), 3).unwrap(),
-            out[6..].to_vec()
+            bits(&features(&recipe, bars.view(), 3).unwrap()),
+            bits(&out[6..])
         );
         assert!(features(&recipe, bars.view(), 9).unwrap().is_empty());
     }
