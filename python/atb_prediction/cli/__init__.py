@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             # A library warning (a sweep leaving a version out) is a log line like any other,
-            # not Python's "file:line: Warning" with a source line.
+            # not Python's "file:line: Warning" with a source line, shown once.
+            warnings.simplefilter("default")
             warnings.showwarning = _log_warning
             status = _handler(args.command)(args, console)
         console.stdout.flush()  # a closed pipe shows here, not at interpreter exit

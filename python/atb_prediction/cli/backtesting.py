@@ -111,26 +111,34 @@ def add_backtest_parser(
     parser.set_defaults(command="backtest sweep")
 
 
-def _epoch_nanoseconds(values: npt.NDArray[np.float64], column: str) -> npt.NDArray[np.float64]:
-    """Numeric times in nanoseconds: ``open_time`` holds Binance's epoch milliseconds (epoch
-    microseconds from 2025 on, told apart by size: no millisecond time reaches 1e14 before the
-    year 5138), any other time column POSIX seconds."""
+def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
+    """Numeric times as UTC ``datetime64[ns]``: ``open_time`` holds Binance's epoch
+    milliseconds (epoch microseconds from 2025 on, told apart by size: no millisecond time
+    reaches 1e14 before the year 5138), any other time column POSIX seconds. Integers convert
+    exactly."""
     import numpy as np
 
-    if column.lower() != "open_time":
-        return values * 1e9
-    micro = np.abs(values) >= 1e14
-    return np.where(micro, values * 1e3, values * 1e6)
+    if column.lower() == "open_time":
+        micro = np.abs(values) >= 1e14
+        scale = np.where(micro, 1_000, 1_000_000)
+    else:
+        scale = np.full(values.shape, 1_000_000_000)
+    if values.dtype.kind in "iu":
+        nanoseconds = values.astype(np.int64) * scale
+    else:
+        nanoseconds = np.round(values.astype(np.float64) * scale).astype(np.int64)
+    return nanoseconds.astype("datetime64[ns]")
 
 
 def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
     import numpy as np
 
-    try:
-        numbers = np.array([float(v) for v in values])
-        return _epoch_nanoseconds(numbers, column)  # type: ignore[return-value]
-    except ValueError:
-        pass
+    for kind in (int, float):
+        try:
+            numbers = np.array([kind(v) for v in values])
+        except ValueError:
+            continue
+        return _epoch_times(numbers, column)
     times = []
     for value in values:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -175,7 +183,7 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
             parsed = _parse_times([row[time_index] for row in body], header[time_index])
         except ValueError as error:
             raise ValueError(f"column {header[time_index]!r}: {error}") from error
-        times = parsed  # POSIX nanoseconds become datetime64 in read_series, for every format
+        times = parsed
     return values, times, [header[i] for i in feature_index]
 
 
@@ -223,11 +231,7 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
     times = None
     if time_name is not None:
         column = table.column(time_name).to_numpy()
-        times = (
-            column
-            if column.dtype.kind == "M"
-            else _epoch_nanoseconds(column.astype(np.float64), time_name)
-        )
+        times = column if column.dtype.kind == "M" else _epoch_times(column, time_name)
     return values, times, features
 
 
@@ -253,8 +257,6 @@ def read_series(path_text: str) -> Series:
                 f"cannot read series {path}: expected a .csv, .npy or .parquet file",
                 EXIT_USAGE,
             )
-        if times is not None and times.dtype.kind == "f":
-            times = times.astype("datetime64[ns]")
         return as_series(values, times, names)
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
