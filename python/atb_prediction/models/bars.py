@@ -68,6 +68,11 @@ def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]
     """The last ``rows`` bars of ``bars`` (all of them when ``None``) as a C-ordered
     ``[rows, 5]`` float64 array in :data:`BAR_COLUMNS` order: only those rows are copied, so the
     cost does not grow with the history given."""
+    if _is_frame(bars):
+        frame: Any = bars
+        fast = _frame_window(frame, rows)
+        if fast is not None:
+            return fast
     columns = bar_columns(bars)
     count = len(columns[0]) if rows is None else min(rows, len(columns[0]))
     window = np.empty((count, len(BAR_COLUMNS)), dtype=np.float64)
@@ -75,3 +80,23 @@ def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]
         for position, column in enumerate(columns):
             window[:, position] = column[len(column) - count :]
     return window
+
+
+def _is_frame(value: object) -> bool:
+    return hasattr(value, "columns") and hasattr(value, "iloc") and hasattr(value, "to_numpy")
+
+
+def _frame_window(frame: Any, rows: int | None) -> npt.NDArray[np.float64] | None:
+    """A DataFrame's window through one ``to_numpy`` of its last rows: a view, without pandas'
+    per-column cost, when its columns share one numeric dtype (an OHLCV frame). ``None`` sends
+    other frames (mixed or missing columns) to the per-column path, which names problems."""
+    labels = list(frame.columns)
+    try:
+        positions = [labels.index(name) for name in BAR_COLUMNS]
+    except ValueError:
+        return None
+    tail = frame if rows is None or len(frame) <= rows else frame.iloc[len(frame) - rows :]
+    values = tail.to_numpy()
+    if values.dtype.kind not in "fiu":
+        return None
+    return np.ascontiguousarray(values[:, positions], dtype=np.float64)
