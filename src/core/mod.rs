@@ -18,6 +18,7 @@ pub mod providers;
 pub mod runtime;
 pub mod scan;
 pub mod schema;
+pub mod score;
 pub mod session;
 pub mod sweep;
 pub mod tensor;
