@@ -226,6 +226,7 @@ def _models_parsers(
     parser.add_argument(
         "--metric",
         default="sharpe",
+        metavar="METRIC",
         choices=(
             "hit_rate",
             "mae",
@@ -235,7 +236,8 @@ def _models_parsers(
             "max_drawdown",
             "turnover",
         ),
-        help="what --gate compares (default sharpe; max_drawdown, mae, rmse: lower is better)",
+        help="what --gate compares: hit_rate, mae, rmse, total_return, sharpe (default), "
+        "max_drawdown or turnover (max_drawdown, mae and rmse are better when lower)",
     )
     from atb_prediction.cli.backtesting import add_score_options
 
