@@ -49,8 +49,6 @@ pub struct Score {
 /// What scoring needs besides the rows.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreOptions {
-    /// Bars ahead the price and the hit rate are judged against.
-    pub horizon: usize,
     /// Cost of changing the position by 1, in basis points of the position.
     pub fee_bps: f64,
     /// Bars per year, to annualise the Sharpe ratio.
@@ -131,15 +129,54 @@ pub fn periods_per_year(timeframe: &str) -> Result<f64> {
     Ok(per_year / count)
 }
 
-/// Scores one row against `close`; when `equity` is given (`[T - 1]`), the equity curve is
+/// What every row's score shares: the closes, their one-bar returns and the sign of each bar's
+/// move over the horizon, computed once per scoring rather than once per row.
+#[derive(Debug, Clone)]
+pub struct Closes<'a> {
+    close: ArrayView1<'a, f64>,
+    /// `close[t + 1] / close[t] - 1` for `t` in `0 .. T - 1`.
+    returns: Vec<f64>,
+    /// `sign(close[t + horizon] - close[t])` for `t + horizon < T`.
+    moves: Vec<i8>,
+    horizon: usize,
+}
+
+impl<'a> Closes<'a> {
+    /// The closes of every bar, judged `horizon` bars ahead.
+    pub fn new(close: ArrayView1<'a, f64>, horizon: usize) -> Self {
+        let len = close.len();
+        let returns = (1..len).map(|t| close[t] / close[t - 1] - 1.0).collect();
+        let moves = (horizon..len)
+            .map(|t| sign(close[t] - close[t - horizon]))
+            .collect();
+        Self {
+            close,
+            returns,
+            moves,
+            horizon,
+        }
+    }
+
+    /// The number of bars.
+    pub fn len(&self) -> usize {
+        self.close.len()
+    }
+
+    /// Whether there are no bars.
+    pub fn is_empty(&self) -> bool {
+        self.close.is_empty()
+    }
+}
+
+/// Scores one row against `closes`; when `equity` is given (`[T - 1]`), the equity curve is
 /// written into it.
 pub fn score(
     row: &Row<'_>,
-    close: ArrayView1<'_, f64>,
+    closes: &Closes<'_>,
     options: &ScoreOptions,
     mut equity_out: Option<ArrayViewMut1<'_, f64>>,
 ) -> Result<Score> {
-    let bars_total = close.len();
+    let bars_total = closes.len();
     if row.price.len() != bars_total
         || row.confidence.len() != bars_total
         || row.direction.len() != bars_total
@@ -158,54 +195,61 @@ pub fn score(
             )));
         }
     }
+    let close = closes.close;
     let fee = options.fee_bps / 1e4;
-    let horizon = options.horizon;
+    let horizon = closes.horizon;
     let (mut bars, mut decided, mut hits) = (0usize, 0usize, 0usize);
     let (mut abs_error, mut square_error, mut priced) = (0.0f64, 0.0f64, 0usize);
-    // Strategy, with Welford's running mean and variance of pnl.
-    let (mut count, mut mean, mut m2) = (0usize, 0.0f64, 0.0f64);
+    // The variance of pnl from sums shifted by its first value: no division per bar, and no
+    // cancellation when the mean is large against the spread.
+    let (mut count, mut shift, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64, 0.0f64);
     // `peak` is NaN until the first equity value: the running maximum is over equity itself.
     let (mut equity, mut peak, mut drawdown) = (1.0f64, f64::NAN, 0.0f64);
     let (mut previous, mut turnover) = (0i8, 0.0f64);
     for t in 0..bars_total {
         let price = row.price[t];
         let units = row.price_units.at(t);
-        let predicted =
-            !row.confidence[t].is_nan() && (row.classifier.at(t) || price.is_finite());
+        let predicted = !row.confidence[t].is_nan() && (row.classifier.at(t) || price.is_finite());
         let signal = match (predicted, units) {
             (false, _) => 0,
             (true, true) => sign(price - close[t]),
             (true, false) => row.direction[t].signum(),
         };
-        if let Some(&later) = close.get(t + horizon).filter(|_| predicted) {
+        if predicted && t + horizon < bars_total {
             bars += 1;
             if signal != 0 {
                 decided += 1;
-                hits += usize::from(signal == sign(later - close[t]));
+                hits += usize::from(signal == closes.moves[t]);
             }
             if units {
-                let error = price - later;
+                let error = price - close[t + horizon];
                 abs_error += error.abs();
                 square_error += error * error;
                 priced += 1;
             }
         }
-        if t + 1 < bars_total {
+        if let Some(&change_of_close) = closes.returns.get(t) {
             let change = f64::from((signal - previous).abs());
-            let pnl = f64::from(signal) * (close[t + 1] / close[t] - 1.0) - fee * change;
+            let pnl = f64::from(signal) * change_of_close - fee * change;
             previous = signal;
             turnover += change;
+            if count == 0 {
+                shift = pnl;
+            }
             count += 1;
-            let delta = pnl - mean;
-            mean += delta / count as f64;
-            m2 += delta * (pnl - mean);
+            let shifted = pnl - shift;
+            sum += shifted;
+            squares += shifted * shifted;
             equity *= 1.0 + pnl;
             if equity.is_nan() {
                 // A NaN close: the equity stays NaN from here on, and so does the drawdown.
                 drawdown = f64::NAN;
             } else if !drawdown.is_nan() {
-                peak = if peak.is_nan() { equity } else { peak.max(equity) };
-                drawdown = drawdown.max(1.0 - equity / peak);
+                if peak.is_nan() || equity > peak {
+                    peak = equity;
+                } else if equity < peak * (1.0 - drawdown) || peak <= 0.0 {
+                    drawdown = drawdown.max(1.0 - equity / peak);
+                }
             }
             if let Some(out) = equity_out.as_mut() {
                 out[t] = equity;
@@ -219,8 +263,10 @@ pub fn score(
             part / whole as f64
         }
     };
+    let n = count as f64;
+    let mean = shift + sum / n;
     let std = if count > 1 {
-        (m2 / (count - 1) as f64).sqrt()
+        ((squares - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
     } else {
         f64::NAN
     };
@@ -331,9 +377,8 @@ pub fn composite(
 mod tests {
     use super::*;
 
-    fn options(horizon: usize, fee_bps: f64) -> ScoreOptions {
+    fn options(_horizon: usize, fee_bps: f64) -> ScoreOptions {
         ScoreOptions {
-            horizon,
             fee_bps,
             periods_per_year: 4.0,
         }
@@ -356,7 +401,7 @@ mod tests {
         let mut equity = [0.0; 4];
         let score = score(
             &row,
-            ArrayView1::from(&close),
+            &Closes::new(ArrayView1::from(&close), 1),
             &options(1, 10.0),
             Some(ArrayViewMut1::from(&mut equity)),
         )
@@ -400,7 +445,13 @@ mod tests {
             price_units: Flag::All(false),
             classifier: Flag::All(false),
         };
-        let score = score(&row, ArrayView1::from(&close), &options(1, 0.0), None).unwrap();
+        let score = score(
+            &row,
+            &Closes::new(ArrayView1::from(&close), 1),
+            &options(1, 0.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(score.bars, 2);
         assert_eq!(score.hit_rate, 0.0); // -1 against a rise; bar 1 has no signal
         assert!(score.mae.is_nan() && score.rmse.is_nan());
@@ -417,7 +468,13 @@ mod tests {
             price_units: Flag::All(false),
             classifier: Flag::All(true),
         };
-        let score = score(&row, ArrayView1::from(&close), &options(2, 0.0), None).unwrap();
+        let score = score(
+            &row,
+            &Closes::new(ArrayView1::from(&close), 2),
+            &options(2, 0.0),
+            None,
+        )
+        .unwrap();
         // Bars 0 and 1 have close[t + 2]; bar 1 has no prediction.
         assert_eq!(score.bars, 1);
         assert_eq!(score.hit_rate, 1.0);
@@ -434,7 +491,13 @@ mod tests {
             price_units: Flag::All(false),
             classifier: Flag::All(false),
         };
-        let score = score(&row, ArrayView1::from(&close), &options(1, 0.0), None).unwrap();
+        let score = score(
+            &row,
+            &Closes::new(ArrayView1::from(&close), 1),
+            &options(1, 0.0),
+            None,
+        )
+        .unwrap();
         assert!(score.total_return.is_nan() && score.max_drawdown.is_nan());
         let one = score_of_one_bar();
         assert!(one.total_return.is_nan() && one.sharpe.is_nan() && one.turnover.is_nan());
@@ -449,7 +512,14 @@ mod tests {
             price_units: Flag::All(false),
             classifier: Flag::All(false),
         };
-        score(&row, ArrayView1::from(&[1.0]), &options(1, 0.0), None).unwrap()
+        let close = [1.0];
+        score(
+            &row,
+            &Closes::new(ArrayView1::from(&close), 1),
+            &options(1, 0.0),
+            None,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -24,6 +24,7 @@ const COLUMNS: [&str; 8] = [
 ];
 
 fn options(horizon: usize, fee_bps: f64, periods_per_year: f64) -> Result<ScoreOptions, Error> {
+    // The horizon is the closes' (`score::Closes`); it is checked here with the rest.
     if horizon == 0 {
         return Err(Error::InvalidArgument(
             "horizon must be at least 1 bar".to_owned(),
@@ -40,7 +41,6 @@ fn options(horizon: usize, fee_bps: f64, periods_per_year: f64) -> Result<ScoreO
         )));
     }
     Ok(ScoreOptions {
-        horizon,
         fee_bps,
         periods_per_year,
     })
@@ -75,7 +75,11 @@ pub fn score_sweep<'py>(
     equity: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
     let options = options(horizon, fee_bps, periods_per_year)?;
-    let (price, confidence, direction) = (price.as_array(), confidence.as_array(), direction.as_array());
+    let (price, confidence, direction) = (
+        price.as_array(),
+        confidence.as_array(),
+        direction.as_array(),
+    );
     let close = close.as_array();
     let live = live_version.as_ref().map(|live| live.as_array());
     let (versions, bars) = price.dim();
@@ -95,7 +99,14 @@ pub fn score_sweep<'py>(
     let scores: Vec<Score> = detached(py, || {
         let composite = live
             .map(|live| {
-                score::composite(price, confidence, direction, &price_units, &classifier, live)
+                score::composite(
+                    price,
+                    confidence,
+                    direction,
+                    &price_units,
+                    &classifier,
+                    live,
+                )
             })
             .transpose()?;
         let mut work: Vec<Row<'_>> = (0..versions)
@@ -112,9 +123,10 @@ pub fn score_sweep<'py>(
             Some(curves) => curves.outer_iter_mut().map(Some).collect(),
             None => (0..rows).map(|_| None).collect(),
         };
+        let closes = score::Closes::new(close, horizon);
         work.par_iter()
             .zip(outs)
-            .map(|(row, out)| score::score(row, close, &options, out))
+            .map(|(row, out)| score::score(row, &closes, &options, out))
             .collect::<Result<Vec<_>, Error>>()
     })?;
     let columns = PyDict::new(py);
