@@ -19,6 +19,7 @@ pub mod providers;
 pub mod runtime;
 pub mod scan;
 pub mod schema;
+pub mod score;
 pub mod session;
 #[cfg(test)]
 mod source_checks;

@@ -215,6 +215,33 @@ def _models_parsers(
         action="store_true",
         help="print what would change and whether it would be refused; change nothing",
     )
+    parser.add_argument(
+        "--gate",
+        metavar="BARS_FILE",
+        help="sweep the candidate and the current production over these bars (a series file "
+        "as for `atb backtest sweep`: raw OHLCV or named features, with a close column) and "
+        "refuse unless the candidate scores strictly better on --metric; the evidence is "
+        "journaled",
+    )
+    parser.add_argument(
+        "--metric",
+        default="sharpe",
+        metavar="METRIC",
+        choices=(
+            "hit_rate",
+            "mae",
+            "rmse",
+            "total_return",
+            "sharpe",
+            "max_drawdown",
+            "turnover",
+        ),
+        help="what --gate compares: hit_rate, mae, rmse, total_return, sharpe (default), "
+        "max_drawdown or turnover (max_drawdown, mae and rmse are better when lower)",
+    )
+    from atb_prediction.cli.backtesting import add_score_options
+
+    add_score_options(parser)
     parser.set_defaults(command="models promote")
 
     parser = models.add_parser(

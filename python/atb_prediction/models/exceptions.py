@@ -68,6 +68,16 @@ class VersionNotFoundError(PromotionRefusedError, LookupError):
     """The model-type folder or the version to promote does not exist."""
 
 
+class GateRefusedError(PromotionRefusedError):
+    """The candidate did not score strictly better than production over the gate's bars
+    (promote with ``force=True`` to override; the evidence is journaled either way)."""
+
+    def __init__(self, message: str, evidence: dict[str, object]) -> None:
+        super().__init__(message)
+        self.evidence = evidence
+        """The gate's evidence: metric, both rows of scores, bars, the series' sha256."""
+
+
 class ValidationFailedError(PromotionRefusedError):
     """The version to promote fails validation (promote with ``force=True`` to skip the check)."""
 
@@ -87,6 +97,7 @@ PredictionTimeoutError = InferenceTimeoutError
 ModelNotFoundError = ModelNotAvailableError
 
 __all__ = [
+    "GateRefusedError",
     "InferenceError",
     "InferenceTimeoutError",
     "IntegrityError",

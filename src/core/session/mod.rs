@@ -32,6 +32,7 @@ use crate::core::tensor::TensorSpec;
 use crate::core::values::Names;
 
 pub use inputs::{CheckedInputs, KeepAlive, RunInput};
+pub(crate) use open::read_model_file;
 pub use options::{ModelSource, OptimizationLevel, SessionOptions, DEFAULT_WARMUP_MAX_BYTES};
 pub use plan::PlannedShape;
 pub use run::OutputTarget;

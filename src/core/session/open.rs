@@ -38,7 +38,7 @@ impl InferenceSession {
                 file_bytes = read_model_file(path).map_err(load_error)?;
                 &file_bytes
             }
-            ModelSource::Bytes(bytes) => bytes,
+            ModelSource::Bytes(bytes) | ModelSource::Named { bytes, .. } => bytes,
         };
         if bytes.is_empty() {
             return Err(load_error("the model is empty (0 bytes)".to_owned()));
@@ -114,7 +114,7 @@ impl InferenceSession {
 
 /// Reads a model file: a regular file only (a FIFO or a device would block or never end), and
 /// no more bytes than its size said, so nothing is allocated that the file system did not report.
-fn read_model_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn read_model_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let file = files::open_regular(path).map_err(|error| match error {
         FileError::Open(error) if error.kind() == std::io::ErrorKind::NotFound => {
             "the file does not exist".to_owned()

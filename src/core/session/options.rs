@@ -98,6 +98,14 @@ pub enum ModelSource<'a> {
     File(&'a Path),
     /// A serialized model in memory.
     Bytes(&'a [u8]),
+    /// A serialized model in memory, named in messages by where it came from (a bundle key or
+    /// the file it was read from).
+    Named {
+        /// The serialized model.
+        bytes: &'a [u8],
+        /// What messages call it.
+        origin: &'a str,
+    },
 }
 
 impl ModelSource<'_> {
@@ -105,6 +113,7 @@ impl ModelSource<'_> {
         match self {
             Self::File(path) => path.display().to_string(),
             Self::Bytes(bytes) => format!("<{} bytes in memory>", bytes.len()),
+            Self::Named { origin, .. } => (*origin).to_owned(),
         }
     }
 }
