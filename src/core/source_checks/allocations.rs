@@ -235,7 +235,11 @@ fn without_tests(code: &str) -> (String, Vec<String>) {
             continue;
         };
         let rest: String = chars[start + attribute..].iter().collect();
-        let item = rest.trim_start();
+        // Other attributes may stand between the `cfg` and the item.
+        let mut item = rest.trim_start();
+        while let Some(after) = item.strip_prefix("#[") {
+            item = after[after.find(']').map_or(after.len(), |end| end + 1)..].trim_start();
+        }
         let offset = start + attribute + (rest.chars().count() - item.chars().count());
         let Some(after_mod) = item
             .strip_prefix("mod ")
@@ -374,6 +378,7 @@ mod tests {
     fn g(n: usize) { let _ = vec![0u8; n]; }
 }
 #[cfg(all(test, unix))]
+#[allow(clippy::single_range_in_vec_init)]
 mod unix_tests {
     fn g(n: usize) { let _ = vec![0u8; n]; }
 }
@@ -409,7 +414,7 @@ mod shipped {
             "core/a.rs:16 ndarray::Array2::<f64>::zeros(",
             // A marker needs a reason.
             "core/a.rs:19 vec![..; n]",
-            "core/a.rs:31 vec![..; n]",
+            "core/a.rs:32 vec![..; n]",
             "py/b.rs:1 PyArray1::<f64>::zeros(",
         ]
     );
