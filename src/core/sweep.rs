@@ -19,11 +19,16 @@ use std::time::Duration;
 use ndarray::{ArrayView1, ArrayView2};
 use parking_lot::Mutex;
 
+use crate::core::alloc;
 use crate::core::bundle::LoadedBundle;
 use crate::core::error::{Error, Result};
 use crate::core::predict::{bars, input_window, InputWindow, PredictionSpec, Predictor};
 use crate::core::session::{InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions};
 use crate::core::tensor::{ElementType, TensorData, TensorView};
+
+/// The most sessions (and threads) one sweep model opens: far beyond any machine's cores, low
+/// enough that a typo cannot start a million threads.
+pub const MAX_WORKERS: usize = 1024;
 
 /// How often the calling thread wakes to report progress and check for cancellation.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -123,10 +128,11 @@ impl SweepModel {
         workers: usize,
         timeout: Option<Duration>,
     ) -> Result<Self> {
-        if workers == 0 {
-            return Err(Error::InvalidArgument(
-                "workers must be at least 1".to_owned(),
-            ));
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(Error::InvalidArgument(format!(
+                "workers must be between 1 and {MAX_WORKERS} (one session and one thread each), \
+                 got {workers}"
+            )));
         }
         let source = ModelSource::Named { bytes, origin };
         let sessions: Vec<InferenceSession> = std::thread::scope(|scope| {
@@ -261,12 +267,8 @@ impl SweepModel {
             read: impl Fn(S) -> f64,
             write: impl Fn(f64) -> D,
         ) -> Result<Vec<D>> {
-            let mut out = Vec::new();
-            out.try_reserve_exact(view.len()).map_err(|_| {
-                Error::invalid_input(format!(
-                    "a normalised series of {} values does not fit in memory",
-                    view.len()
-                ))
+            let mut out = alloc::try_with_capacity(view.len(), || {
+                format!("a normalised series of {} values", view.len())
             })?;
             for row in view.rows() {
                 for (column, &raw) in row.iter().enumerate() {
@@ -461,7 +463,7 @@ impl SweepModel {
             direction,
             mut probabilities,
         } = chunk;
-        let finite = input.fill(bars.clone());
+        let finite = input.fill(bars.clone())?;
         let windows = bars.len();
         let shape = [
             windows,
@@ -624,7 +626,9 @@ fn split_outputs<'a>(
         )));
     }
     let mut position = offset;
-    let mut chunks = Vec::with_capacity(batches.len());
+    let mut chunks = alloc::try_with_capacity(batches.len(), || {
+        format!("the output chunks of {} batches", batches.len())
+    })?;
     for bars in batches {
         let skip = bars.start - position;
         let len = bars.len();
@@ -663,17 +667,27 @@ struct Windows {
 }
 
 impl Windows {
-    /// Copies the windows into `buffer`; one flag per window: all its values finite.
-    fn copy<T: Copy>(self, source: &[T], buffer: &mut Vec<T>, finite: fn(T) -> bool) -> Vec<bool> {
+    /// Copies the windows into `buffer`; one flag per window: all its values finite. The buffer
+    /// and the flags are sized by the caller's batch size, so they are reserved fallibly.
+    fn copy<T: Copy>(
+        self,
+        source: &[T],
+        buffer: &mut Vec<T>,
+        finite: fn(T) -> bool,
+    ) -> Result<Vec<bool>> {
         buffer.clear();
-        (0..self.count)
-            .map(|index| {
-                let start = self.start + index * self.stride;
-                let values = &source[start..start + self.len];
-                buffer.extend_from_slice(values);
-                values.iter().all(|&v| finite(v))
-            })
-            .collect()
+        let values = self.count.checked_mul(self.len);
+        let what = || format!("a batch of {} windows of {} values", self.count, self.len);
+        alloc::try_reserve(buffer, values.unwrap_or(usize::MAX), what)?;
+        let mut flags = alloc::try_with_capacity(self.count, what)?;
+        for index in 0..self.count {
+            let start = self.start + index * self.stride;
+            let values = &source[start..start + self.len];
+            // alloc: within the room reserved above for the whole batch.
+            buffer.extend_from_slice(values);
+            flags.push(values.iter().all(|&v| finite(v)));
+        }
+        Ok(flags)
     }
 }
 
@@ -688,8 +702,10 @@ struct Batch<'s> {
 
 impl<'s> Batch<'s> {
     fn new(series: TensorView<'s>, sequence_length: usize, columns: usize) -> Self {
-        let buffer =
-            TensorData::zeros(series.element_type(), 0).unwrap_or(TensorData::Float32(Vec::new()));
+        let buffer = match series.element_type() {
+            ElementType::Float64 => TensorData::Float64(Vec::new()),
+            _ => TensorData::Float32(Vec::new()),
+        };
         Self {
             series,
             sequence_length,
@@ -700,7 +716,7 @@ impl<'s> Batch<'s> {
     }
 
     /// Copies the windows ending at `bars` into the buffer; one flag per window: all finite.
-    fn fill(&mut self, bars: Range<usize>) -> Vec<bool> {
+    fn fill(&mut self, bars: Range<usize>) -> Result<Vec<bool>> {
         let cut = Windows {
             start: (bars.start + 1 - self.sequence_length) * self.columns,
             count: bars.len(),
@@ -716,7 +732,7 @@ impl<'s> Batch<'s> {
                 cut.copy(source, buffer, f32::is_finite)
             }
             // `run` checked the dtype against the model's input before any batch.
-            _ => vec![false; cut.count],
+            _ => alloc::try_filled(cut.count, false, || format!("{} flags", cut.count)),
         }
     }
 
@@ -826,10 +842,10 @@ mod tests {
         with_nan[7] = f32::NAN;
         let mut batch = Batch::new(TensorView::Float32(&with_nan), 2, 2);
         // Windows of 2 rows × 2 columns ending at rows 1..4.
-        let flags = batch.fill(1..4);
+        let flags = batch.fill(1..4).unwrap();
         assert_eq!(flags, vec![true, true, false]);
         let mut batch = Batch::new(TensorView::Float32(&series), 2, 2);
-        batch.fill(2..4);
+        batch.fill(2..4).unwrap();
         let TensorView::Float32(values) = batch.view() else {
             panic!("float32 expected")
         };

@@ -167,12 +167,6 @@ macro_rules! define_element_types {
                 })
             }
 
-            /// `len` zeros of `element_type`; `None` for an unsupported type or when memory is
-            /// short. Only for lengths the caller bounds; [`Self::try_zeros`] says why it failed.
-            pub fn zeros(element_type: ElementType, len: usize) -> Option<Self> {
-                Self::try_zeros(element_type, len, String::new).ok().flatten()
-            }
-
             /// Borrows the data.
             pub fn view(&self) -> TensorView<'_> {
                 match self {
@@ -313,10 +307,6 @@ mod tests {
                 "not enough memory for the zeros of input \"x\" ({} bytes)",
                 usize::MAX / 8 * 8
             )
-        );
-        assert_eq!(
-            TensorData::zeros(ElementType::Float64, usize::MAX / 8),
-            None
         );
     }
 }

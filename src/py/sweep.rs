@@ -132,6 +132,7 @@ impl PySweepModel {
         series: &Bound<'py, PyUntypedArray>,
         bars: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // alloc: the array's rank (2 for every series this takes).
         let shape = series.shape().to_vec();
         let data = if bars {
             let array = series.cast::<PyArray2<f64>>().map_err(|_| {

@@ -20,7 +20,8 @@ use serde_json::Value;
 pub use super::columns::BAR_COLUMNS;
 
 use super::columns::feature_names;
-use crate::core::error::{Error, Result};
+use crate::core::alloc;
+use crate::core::error::Result;
 
 /// The rolling window when the metadata gives none: upstream's `DEFAULT_NORMALIZATION_WINDOW`.
 pub const DEFAULT_WINDOW: usize = 120;
@@ -230,16 +231,9 @@ pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) ->
     let rows = bars.nrows();
     let width = recipe.columns.len();
     let kept = rows.saturating_sub(from);
-    let mut out = Vec::new();
-    kept.checked_mul(width)
-        .filter(|&len| out.try_reserve_exact(len).is_ok())
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "the features of {kept} bars do not fit in memory ({width} columns each)"
-            ))
-        })?;
-    // alloc: within the room reserved fallibly just above.
-    out.resize(kept * width, 0.0);
+    let mut out = alloc::try_filled(kept.saturating_mul(width), 0.0, || {
+        format!("the features of {kept} bars ({width} columns each)")
+    })?;
     for (feature, &column) in recipe.columns.iter().enumerate() {
         let values = bars.column(column);
         let extrema = rolling_extrema(values.iter().copied(), recipe.window);

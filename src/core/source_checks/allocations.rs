@@ -20,10 +20,6 @@ use super::{blank, crate_source, module_of, read_sources, ModulePath};
 const SKIPPED: &[&str] = &[
     // The helper itself: the fallible forms are built from the infallible ones there.
     "core/alloc.rs",
-    // The sweep is being rewritten; its allocations are converted (or marked) with the rewrite.
-    // Remove these two entries then.
-    "core/sweep.rs",
-    "py/sweep.rs",
 ];
 
 /// Calls written `name(` after a `.` that allocate a size given to them.
