@@ -325,6 +325,9 @@ class LoadedBundle:
     def model_bytes(self) -> bytes:
         """The model bytes the session was opened from (and checked, when sealed)."""
     @property
+    def batch_sessions(self) -> int:
+        """Extra single-threaded sessions large ``predict_batch`` calls opened (and kept)."""
+    @property
     def metadata_text(self) -> str | None:
         """The text of ``metadata.json`` as the scan read it."""
 

@@ -4,16 +4,21 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
-use crate::core::predict::{InputWindow, PredictionSpec, Predictor};
+use crate::core::predict::{
+    predict_batch_parallel, BatchPrediction, Features, InputWindow, PredictionSpec, Predictor,
+};
+use crate::core::providers::Provider;
 use crate::core::scan::BundleRecord;
-use crate::core::session::{InferenceSession, SessionOptions};
+use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
 use crate::core::tensor::{format_shape, TensorSpec};
 
 /// How bundles are opened: the session options and the registry's regression settings.
@@ -46,7 +51,16 @@ pub struct LoadedBundle {
     /// The model bytes the session was opened from (and checked against the manifest): what a
     /// sweep's sessions and remote workers run, so that nothing reads the file a second time.
     pub model: Arc<[u8]>,
+    /// How the session was opened: siblings for a parallel `predict_batch` open the same way.
+    session_options: SessionOptions,
+    /// More single-threaded sessions of the model, opened by the first `predict_batch` large
+    /// enough to run on several cores, and kept for the next.
+    batch_sessions: Mutex<Vec<Arc<InferenceSession>>>,
 }
+
+/// Windows per chunk of a parallel `predict_batch`: the sweep's batch size, large enough to
+/// amortise a run, small enough to stay in cache and to balance the cores.
+pub const BATCH_CHUNK: usize = 256;
 
 impl LoadedBundle {
     /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
@@ -73,6 +87,8 @@ impl LoadedBundle {
             problems,
             integrity,
             model: Arc::from(model),
+            session_options: options.session.clone(),
+            batch_sessions: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,6 +131,84 @@ impl LoadedBundle {
             session: &self.session,
             spec: &self.spec,
         }
+    }
+
+    /// Predictions for every window of a `[windows, seq, features]` batch. A session of one
+    /// thread on the CPU (the registry's default) runs a batch of more than [`BATCH_CHUNK`]
+    /// windows in chunks on one such session per core, as a sweep does
+    /// ([`predict_batch_parallel`]); a session with threads of its own, or on an accelerator,
+    /// runs it whole.
+    pub fn predict_batch(
+        &self,
+        features: &Features<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<BatchPrediction> {
+        let windows = features.shape.first().copied().unwrap_or(0);
+        let workers = self.batch_workers(windows.div_ceil(BATCH_CHUNK));
+        if workers <= 1 || features.shape.len() != 3 {
+            return self.predictor().predict_batch(features, timeout);
+        }
+        let extra = self.batch_sessions(workers - 1)?;
+        let sessions: Vec<&InferenceSession> = std::iter::once(&*self.session)
+            .chain(extra.iter().map(|session| &**session))
+            .collect();
+        predict_batch_parallel(&sessions, &self.spec, features, BATCH_CHUNK, timeout)
+    }
+
+    /// How many extra sessions earlier batches opened (and the bundle keeps) for parallel runs.
+    pub fn batch_sessions_open(&self) -> usize {
+        self.batch_sessions.lock().len()
+    }
+
+    /// How many sessions a batch of `chunks` chunks runs on: one per core the process may use,
+    /// when the session runs on one CPU thread; else 1.
+    fn batch_workers(&self, chunks: usize) -> usize {
+        let single_threaded = self.session_options.intra_op_threads == Some(1)
+            && self.session.providers() == [Provider::Cpu];
+        if !single_threaded || chunks <= 1 {
+            return 1;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        cores.min(chunks)
+    }
+
+    /// `count` more sessions of this bundle's model, opening (in parallel, without warm-up) the
+    /// ones no earlier batch opened.
+    fn batch_sessions(&self, count: usize) -> Result<Vec<Arc<InferenceSession>>> {
+        let mut sessions = self.batch_sessions.lock();
+        let missing = count.saturating_sub(sessions.len());
+        if missing > 0 {
+            let options = SessionOptions {
+                warmup: false,
+                ..self.session_options.clone()
+            };
+            let origin = self.session.origin();
+            let source = ModelSource::Named {
+                bytes: &self.model,
+                origin,
+            };
+            let opened: Vec<Result<InferenceSession>> = std::thread::scope(|scope| {
+                let opening: Vec<_> = (0..missing)
+                    .map(|_| scope.spawn(|| InferenceSession::open(source, &options)))
+                    .collect();
+                opening
+                    .into_iter()
+                    .map(|handle| {
+                        handle.join().unwrap_or_else(|_| {
+                            Err(Error::ModelLoad {
+                                origin: origin.to_owned(),
+                                reason: "opening a batch session panicked".to_owned(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            for session in opened {
+                sessions.push(Arc::new(session?));
+            }
+        }
+        // alloc: `count` is below the number of cores.
+        Ok(sessions[..count].to_vec())
     }
 
     /// The window the bundle predicts from ([`crate::core::predict::input_window`]).

@@ -110,6 +110,13 @@ macro_rules! define_element_types {
                 self.len() == 0
             }
 
+            /// The elements in `range`; `None` when it does not lie within the data.
+            pub fn get(&self, range: std::ops::Range<usize>) -> Option<Self> {
+                match self {
+                    $(Self::$variant(data) => data.get(range).map(Self::$variant),)*
+                }
+            }
+
             /// The data's bytes, in memory order.
             pub fn as_bytes(&self) -> &[u8] {
                 match self {

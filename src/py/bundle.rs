@@ -256,6 +256,12 @@ impl PyLoadedBundle {
     fn model_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.model)
     }
+    /// How many more single-threaded sessions large `predict_batch` calls opened (and the bundle
+    /// keeps) to run their chunks on several cores.
+    #[getter]
+    fn batch_sessions(&self) -> usize {
+        self.inner.batch_sessions_open()
+    }
     /// The text of `metadata.json` as the scan read it, or `None`.
     #[getter]
     fn metadata_text(&self) -> Option<&str> {

@@ -375,8 +375,9 @@ impl PyPredictor {
         py: Python<'py>,
         features: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let bundle = &self.bundle;
         let (batch, columns) =
-            self.detached_with(py, features, |p, f, _, t| p.predict_batch(f, t))?;
+            self.detached_with(py, features, |_, f, _, t| bundle.predict_batch(f, t))?;
         self.check(py, columns, &batch.price)?;
         let dict = PyDict::new(py);
         dict.set_item("price", PyArray1::from_vec(py, batch.price))?;

@@ -53,15 +53,19 @@ _DEFAULT_METADATA: dict[str, Any] = {
 def bundle_options(config: PredictionConfig) -> BundleOptions:
     """How bundles open under ``config``: threading, providers and the regression settings.
 
-    Sessions run on the process's shared thread pools, which ``config.intra_op_threads`` sizes
-    (before the first session opens), so the thread count does not grow with the number of
-    models. The warm-up is capped by ``config.warmup_max_bytes`` and bounded by
-    ``config.inference_timeout``.
+    By default (``config.intra_op_threads`` unset) each session runs on the caller's thread
+    alone: one window of a small recurrent model is fastest there (no pool thread to wake per
+    operator), an idle session holds no thread, and ``predict_batch`` spreads a large batch over
+    one such session per core, as a sweep does. With ``config.intra_op_threads`` set, sessions
+    share the process's thread pools of that size instead (sized before the first session
+    opens), and a batch runs whole on them. The warm-up is capped by ``config.warmup_max_bytes``
+    and bounded by ``config.inference_timeout``.
     """
     configure_thread_pools(
         intra_op_threads=config.intra_op_threads, allow_spinning=config.allow_spinning
     )
     return BundleOptions(
+        intra_op_threads=1 if config.intra_op_threads is None else None,
         providers=config.providers,
         confidence_scale_factor=config.confidence_scale_factor,
         direction_threshold=config.direction_threshold,

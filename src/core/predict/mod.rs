@@ -6,6 +6,7 @@
 //! and prices back in price units, as upstream's live engine computes them).
 
 pub mod bars;
+mod batch;
 mod columns;
 mod decode;
 mod prepare;
@@ -17,8 +18,9 @@ use std::time::Duration;
 use ndarray::ArrayView2;
 use smallvec::SmallVec;
 
+pub use batch::predict_batch_parallel;
 pub use columns::{feature_names, feature_positions, series_columns, ColumnSource};
-pub use decode::{BatchPrediction, Prediction};
+pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};
 pub use window::{input_window, InputWindow};
@@ -129,11 +131,18 @@ impl Predictor<'_> {
     fn with_input<T>(
         &self,
         features: &Features<'_>,
-        batch: bool,
+        batch: Option<usize>,
         owner: &mut Option<KeepAlive>,
         work: impl FnOnce(&mut CheckedInputs<'_, '_, '_>) -> Result<T>,
     ) -> Result<T> {
-        let (shape, data) = prepare::prepare(self.spec, self.session.inputs(), features, batch)?;
+        let inputs = self.session.inputs();
+        let (shape, data) = match batch {
+            // A batch's first window in the caller's whole batch, for its error messages.
+            Some(first_window) => {
+                prepare::prepare(self.spec, inputs, features, true, first_window)?
+            }
+            None => prepare::prepare(self.spec, inputs, features, false, 0)?,
+        };
         let borrowed = matches!(data, prepare::Prepared::Borrowed(_));
         let mut input = RunInput {
             name: &self.session.inputs()[0].name,
@@ -295,7 +304,7 @@ impl Predictor<'_> {
         owner: &mut Option<KeepAlive>,
         timeout: Option<Duration>,
     ) -> Result<Prediction> {
-        self.with_input(features, false, owner, |checked| {
+        self.with_input(features, None, owner, |checked| {
             if let Task::Regression(_) = self.spec.task {
                 if let Some(value) = self.first_value(checked, timeout)? {
                     return self.decode(&[value]);
@@ -317,14 +326,28 @@ impl Predictor<'_> {
         timeout: Option<Duration>,
     ) -> Result<BatchPrediction> {
         let windows = prepare::window_shape(features.shape, true)?[0];
-        let mut batch = BatchPrediction::default();
+        let mut batch = BatchPrediction::empty(windows, self.spec.class_count())?;
+        self.predict_batch_into(features, 0, timeout, batch.outputs())?;
+        Ok(batch)
+    }
+
+    /// [`Self::predict_batch`] of one chunk of a batch, written into `out` (one slot per
+    /// window); `first_window` is the chunk's place in the caller's whole batch.
+    pub(crate) fn predict_batch_into(
+        &self,
+        features: &Features<'_>,
+        first_window: usize,
+        timeout: Option<Duration>,
+        out: BatchOutputs<'_>,
+    ) -> Result<()> {
+        let windows = prepare::window_shape(features.shape, true)?[0];
         if windows == 0 {
-            batch.probabilities = self.spec.class_count().map(|classes| (Vec::new(), classes));
-            return Ok(batch);
+            return Ok(());
         }
-        let (shape, values) = self.with_input(features, true, &mut None, |checked| {
-            self.copy_first(checked, timeout)
-        })?;
+        let (shape, values) =
+            self.with_input(features, Some(first_window), &mut None, |checked| {
+                self.copy_first(checked, timeout)
+            })?;
         if shape.first() != Some(&windows) || values.len() % windows != 0 {
             return Err(self.output_error(format!(
                 "output shape {:?} does not have one row per window ({windows} windows)",
@@ -332,29 +355,24 @@ impl Predictor<'_> {
             )));
         }
         let per_window = values.len() / windows;
-        let classes = self.spec.class_count();
-        let results = |what: &'static str| move || format!("the {what} of {windows} windows");
-        alloc::try_reserve(&mut batch.price, windows, results("prices"))?;
-        alloc::try_reserve(&mut batch.confidence, windows, results("confidences"))?;
-        alloc::try_reserve(&mut batch.direction, windows, results("directions"))?;
-        let mut probabilities = match classes {
-            Some(classes) => alloc::try_with_capacity(
-                windows.saturating_mul(classes),
-                results("class probabilities"),
-            )?,
-            None => Vec::new(),
-        };
-        for row in values.chunks(per_window) {
+        let BatchOutputs {
+            price,
+            confidence,
+            direction,
+            mut probabilities,
+        } = out;
+        let classes = self.spec.class_count().unwrap_or(0);
+        for (index, row) in values.chunks(per_window).enumerate() {
             let prediction = self.decode(row)?;
-            batch.price.push(prediction.price);
-            batch.confidence.push(prediction.confidence);
-            batch.direction.push(prediction.direction);
-            if let Some(p) = prediction.probabilities {
-                probabilities.extend(p);
+            price[index] = prediction.price;
+            confidence[index] = prediction.confidence;
+            direction[index] = prediction.direction;
+            if let (Some(slots), Some(p)) = (probabilities.as_deref_mut(), prediction.probabilities)
+            {
+                slots[index * classes..(index + 1) * classes].copy_from_slice(&p);
             }
         }
-        batch.probabilities = classes.map(|classes| (probabilities, classes));
-        Ok(batch)
+        Ok(())
     }
 
     /// Reads one window's output values.

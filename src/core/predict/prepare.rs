@@ -38,11 +38,15 @@ pub(super) fn window_shape(shape: &[usize], batch: bool) -> Result<[usize; 3]> {
 ///
 /// The common live case (float32 features for a float32 model, no normalisation) borrows the
 /// caller's buffer after the NaN/Inf check instead of copying it.
+///
+/// `first_window` is the index of the first window in the caller's whole batch (a chunk of a
+/// parallel `predict_batch` starts past 0), so an error names the window the caller knows.
 pub(super) fn prepare<'f>(
     spec: &PredictionSpec,
     inputs: &[TensorSpec],
     features: &Features<'f>,
     batch: bool,
+    first_window: usize,
 ) -> Result<([usize; 3], Prepared<'f>)> {
     let shape = window_shape(features.shape, batch)?;
     let columns = shape[2];
@@ -75,7 +79,7 @@ pub(super) fn prepare<'f>(
             "features must be numbers, got an array of dtype bool",
         ));
     }
-    let nonfinite = |index: usize| nonfinite_error(shape, batch, index);
+    let nonfinite = |index: usize| nonfinite_error(shape, batch, first_window, index);
     let normalization = &spec.normalization;
     let prepared = match (features.data, element_type) {
         (TensorView::Float32(data), ElementType::Float32) if normalization.is_empty() => {
@@ -147,10 +151,10 @@ fn first_nonfinite<T: Copy>(data: &[T], is_finite: impl Fn(T) -> bool) -> Option
         })
 }
 
-fn nonfinite_error(shape: [usize; 3], batch: bool, index: usize) -> Error {
+fn nonfinite_error(shape: [usize; 3], batch: bool, first_window: usize, index: usize) -> Error {
     let [windows, seq, columns] = shape;
     let per_window = (seq * columns).max(1);
-    let (window, rest) = (index / per_window, index % per_window);
+    let (window, rest) = (first_window + index / per_window, index % per_window);
     let step = rest / columns.max(1);
     let feature = rest % columns.max(1);
     let at = if batch || windows > 1 {
