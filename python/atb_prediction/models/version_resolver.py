@@ -151,8 +151,9 @@ def list_version_records(
 
 def resolve_version_as_of(
     registry_path: str | os.PathLike[str], symbol: str, model_type: str, as_of: datetime
-) -> str:
-    """The version that was production at ``as_of`` (inclusive; a naive time means UTC).
+) -> VersionRecord:
+    """The record of the version that was production at ``as_of`` (inclusive; a naive time
+    means UTC), as upstream returns it.
 
     Raises:
         ModelNotAvailableError: no records, or every record is later than ``as_of``.
@@ -168,7 +169,7 @@ def resolve_version_as_of(
             f"No {symbol}/{model_type} version was live at {moment.isoformat()}; the earliest, "
             f"{earliest.version_id}, is effective from {earliest.effective_at.isoformat()}"
         )
-    return live[-1].version_id
+    return live[-1]
 
 
 def promotion_segments(
