@@ -18,7 +18,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
-    use crate::py::predictor::{feature_positions, PyPredictor};
+    use crate::py::predictor::{feature_positions, series_columns, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
@@ -28,5 +28,5 @@ mod _core {
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
-    use crate::py::sweep::{bundle_parts, PySweepModel};
+    use crate::py::sweep::PySweepModel;
 }

@@ -23,7 +23,6 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
-    "bundle_parts",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
@@ -35,6 +34,7 @@ __all__ = [
     "runtime_library_path",
     "scan_registry_with",
     "seal_bundle",
+    "series_columns",
     "shape_problems",
     "verify_bundle",
 ]
@@ -145,6 +145,9 @@ class Predictor:
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
+    def predict_bars(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
+        """Upstream's live path from ``[rows, 5]`` float64 OHLCV bars (oldest first; the last
+        ``bars_needed`` rows are read): features, prediction, and the price in price units."""
     @property
     def cacheable(self) -> bool: ...
     @property
@@ -299,6 +302,29 @@ class LoadedBundle:
     def session(self) -> OnnxSession: ...
     @property
     def cacheable(self) -> bool: ...
+    @property
+    def feature_names(self) -> list[str] | None: ...
+    @property
+    def window(self) -> tuple[int, int]:
+        """``(sequence_length, feature_count)``; ``ModelLoadError`` when the bundle says neither."""
+    @property
+    def raw_bars_problem(self) -> str | None:
+        """Why the bundle cannot take raw OHLCV bars, or ``None`` when it can."""
+    @property
+    def bars_needed(self) -> int | None:
+        """How many of the last bars ``predict_bars`` reads; ``None`` without raw-bar support."""
+    @property
+    def price_scaling(self) -> Literal["model", "mean_std", "rolling_minmax"] | None:
+        """How the output becomes a price; ``None`` for classifiers."""
+    @property
+    def price_target(self) -> str | None:
+        """The bar column a ``rolling_minmax`` price is mapped back with."""
+    @property
+    def model_bytes(self) -> bytes:
+        """The model bytes the session was opened from (and checked, when sealed)."""
+    @property
+    def metadata_text(self) -> str | None:
+        """The text of ``metadata.json`` as the scan read it."""
 
 @final
 class Refresh:
@@ -382,8 +408,11 @@ def feature_positions(what: str, columns: Iterable[object], feature_names: list[
     name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
     lacks."""
 
-def bundle_parts(bundle: LoadedBundle) -> tuple[bytes, str | None]:
-    """The model bytes and ``metadata.json`` text of an opened bundle."""
+def series_columns(
+    what: str, columns: Iterable[object], feature_names: list[str], takes_bars: bool
+) -> tuple[Literal["features", "bars"], list[int]]:
+    """How a bundle reads a series with named ``columns``: its ``feature_names``, else (when
+    ``takes_bars``) the raw OHLCV columns; ``InvalidInputError`` names what ``what`` lacks."""
 
 @final
 class SweepModel:
@@ -394,11 +423,18 @@ class SweepModel:
         model: bytes,
         metadata_json: str | None = None,
         *,
+        origin: str,
         workers: int = 1,
-        sequence_length: int | None = None,
-        feature_count: int | None = None,
         confidence_scale_factor: float = 10.0,
         direction_threshold: float = 0.01,
+        timeout: float | None = None,
+        providers: list[str] | None = None,
+    ) -> SweepModel: ...
+    @staticmethod
+    def from_bundle(
+        bundle: LoadedBundle,
+        *,
+        workers: int = 1,
         timeout: float | None = None,
         providers: list[str] | None = None,
     ) -> SweepModel: ...
@@ -410,7 +446,21 @@ class SweepModel:
     def workers(self) -> int: ...
     @property
     def classes(self) -> int | None: ...
-    def normalise(self, series: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+    @property
+    def origin(self) -> str: ...
+    def normalise(self, series: npt.NDArray[Any], *, bars: bool = False) -> npt.NDArray[Any]: ...
+    def to_prices(
+        self,
+        target: npt.NDArray[np.float64],
+        *,
+        offset: int,
+        price: npt.NDArray[np.float64],
+        confidence: npt.NDArray[np.float64],
+        direction: npt.NDArray[np.int8],
+    ) -> tuple[int, int | None]: ...
+    def pieces(
+        self, ranges: Sequence[tuple[int, int]], bars: int, batch_size: int, piece_windows: int
+    ) -> list[list[tuple[int, int]]]: ...
     def run(
         self,
         normalised: npt.NDArray[Any],

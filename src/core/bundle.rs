@@ -11,7 +11,7 @@ use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
-use crate::core::predict::{PredictionSpec, Predictor};
+use crate::core::predict::{InputWindow, PredictionSpec, Predictor};
 use crate::core::scan::VersionRecord;
 use crate::core::session::{InferenceSession, SessionOptions};
 use crate::core::tensor::{format_shape, TensorSpec};
@@ -43,6 +43,9 @@ pub struct LoadedBundle {
     pub problems: Vec<String>,
     /// What checking the model against `manifest.json` found (`Unsealed` when not checked).
     pub integrity: Integrity,
+    /// The model bytes the session was opened from (and checked against the manifest): what a
+    /// sweep's sessions and remote workers run, so that nothing reads the file a second time.
+    pub model: Arc<[u8]>,
 }
 
 impl LoadedBundle {
@@ -58,7 +61,7 @@ impl LoadedBundle {
             origin: record.model_path.display().to_string(),
             reason: error.to_string(),
         })?;
-        let (session, integrity) =
+        let (session, integrity, model) =
             open_checked_session(&record.model_path, &options.integrity, &options.session)?;
         let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
         let problems = shape_problems(session.inputs(), metadata.as_deref(), feature_schema);
@@ -69,6 +72,7 @@ impl LoadedBundle {
             spec,
             problems,
             integrity,
+            model: Arc::from(model),
         })
     }
 
@@ -111,6 +115,11 @@ impl LoadedBundle {
             session: &self.session,
             spec: &self.spec,
         }
+    }
+
+    /// The window the bundle predicts from ([`crate::core::predict::input_window`]).
+    pub fn window(&self) -> Result<InputWindow> {
+        self.predictor().window()
     }
 
     /// Whether this bundle was opened from exactly `record`: a rescan hands back the same record

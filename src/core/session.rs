@@ -118,6 +118,14 @@ pub enum ModelSource<'a> {
     File(&'a Path),
     /// A serialized model in memory.
     Bytes(&'a [u8]),
+    /// A serialized model in memory, named in messages by where it came from (a bundle key or
+    /// the file it was read from).
+    Named {
+        /// The serialized model.
+        bytes: &'a [u8],
+        /// What messages call it.
+        origin: &'a str,
+    },
 }
 
 impl ModelSource<'_> {
@@ -125,6 +133,7 @@ impl ModelSource<'_> {
         match self {
             Self::File(path) => path.display().to_string(),
             Self::Bytes(bytes) => format!("<{} bytes in memory>", bytes.len()),
+            Self::Named { origin, .. } => (*origin).to_owned(),
         }
     }
 }
@@ -240,7 +249,7 @@ impl std::fmt::Debug for InferenceSession {
 
 /// Reads a model file: a regular file only (a FIFO or a device would block or never end), and
 /// no more bytes than its size said, so nothing is allocated that the file system did not report.
-fn read_model_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn read_model_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let file = files::open_regular(path).map_err(|error| match error {
         FileError::Open(error) if error.kind() == std::io::ErrorKind::NotFound => {
             "the file does not exist".to_owned()
@@ -371,7 +380,7 @@ impl InferenceSession {
                 file_bytes = read_model_file(path).map_err(load_error)?;
                 &file_bytes
             }
-            ModelSource::Bytes(bytes) => bytes,
+            ModelSource::Bytes(bytes) | ModelSource::Named { bytes, .. } => bytes,
         };
         if bytes.is_empty() {
             return Err(load_error("the model is empty (0 bytes)".to_owned()));

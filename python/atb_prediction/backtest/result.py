@@ -56,6 +56,14 @@ class SweepResult:
     """Per version, the windows run."""
     elapsed: tuple[float, ...]
     """Per version, the wall time of its run in seconds."""
+    price_units: tuple[bool, ...] = ()
+    """Per version, whether ``price`` is in price units (mapped back by ``price_normalization``'s
+    mean/std, or with the bars' target column for ``rolling_minmax``) rather than the model's
+    own scaled output."""
+    close: npt.NDArray[np.float64] | None = None
+    """The series' ``close`` column, when it has one by name."""
+    timeframe: str | None = None
+    """The timeframe of the versions swept."""
 
     @property
     def bars(self) -> int:

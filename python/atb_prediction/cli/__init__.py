@@ -12,7 +12,9 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
+from typing import TextIO
 
 from atb_prediction.cli.arguments import build_parser, global_defaults
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
@@ -75,6 +77,17 @@ def _log_to(console: Console) -> logging.Handler:
     return handler
 
 
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    logging.getLogger("atb_prediction").warning("%s", message)
+
+
 def _quiet_closed_pipe() -> int:
     """stdout's reader went away (`atb models list --all | head`): nothing more can be said
     there, and that is not a failure; point stdout at devnull so that the final flush is quiet."""
@@ -99,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     logger = logging.getLogger("atb_prediction")
     handler = _log_to(console)
     try:
-        status = _handler(args.command)(args, console)
+        with warnings.catch_warnings():
+            # A library warning (a sweep leaving a version out) is a log line like any other,
+            # not Python's "file:line: Warning" with a source line, shown once.
+            warnings.simplefilter("default")
+            warnings.showwarning = _log_warning
+            status = _handler(args.command)(args, console)
         console.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:

@@ -21,7 +21,24 @@ if TYPE_CHECKING:
 
 __all__ = ["add_backtest_parser", "read_series", "run_sweep", "write_result"]
 
-_TIME_COLUMNS = ("timestamp", "time", "date")
+#: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
+#: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
+_TIME_COLUMNS = ("timestamp", "time", "date", "open_time")
+#: The columns of a Binance kline file (data.binance.vision), which has no header row.
+_BINANCE_KLINES = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_asset_volume",
+    "number_of_trades",
+    "taker_buy_base_asset_volume",
+    "taker_buy_quote_asset_volume",
+    "ignore",
+)
 
 
 def add_backtest_parser(
@@ -57,10 +74,12 @@ def add_backtest_parser(
         "--series",
         metavar="FILE",
         required=True,
-        help=".csv with a header row (a timestamp, time or date column gives the times; other "
-        "columns are matched to the model's feature names), .npy [bars, features], or "
-        ".parquet (needs pyarrow; its numeric columns are the features, and a column named as "
-        "for .csv, else its one timestamp column, gives the times)",
+        help=".csv with a header row (a timestamp, time, date or open_time column gives the "
+        "times; other columns are matched to the model's feature names, or are raw "
+        "open/high/low/close/volume bars the model's features are computed from), a Binance "
+        "kline .csv without a header, .npy [bars, features], or .parquet (needs pyarrow; its "
+        "numeric columns are read as for .csv, and a column named as for .csv, else its one "
+        "timestamp column, gives the times)",
     )
     parser.add_argument("--timeframe", metavar="TF", help="only versions of this timeframe")
     parser.add_argument(
@@ -92,13 +111,34 @@ def add_backtest_parser(
     parser.set_defaults(command="backtest sweep")
 
 
-def _parse_times(values: list[str]) -> npt.NDArray[np.datetime64]:
+def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
+    """Numeric times as UTC ``datetime64[ns]``: ``open_time`` holds Binance's epoch
+    milliseconds (epoch microseconds from 2025 on, told apart by size: no millisecond time
+    reaches 1e14 before the year 5138), any other time column POSIX seconds. Integers convert
+    exactly."""
     import numpy as np
 
-    try:
-        return np.array([float(v) for v in values]) * 1e9  # type: ignore[return-value]
-    except ValueError:
-        pass
+    if column.lower() == "open_time":
+        micro = np.abs(values) >= 1e14
+        scale = np.where(micro, 1_000, 1_000_000)
+    else:
+        scale = np.full(values.shape, 1_000_000_000)
+    if values.dtype.kind in "iu":
+        nanoseconds = values.astype(np.int64) * scale
+    else:
+        nanoseconds = np.round(values.astype(np.float64) * scale).astype(np.int64)
+    return nanoseconds.astype("datetime64[ns]")
+
+
+def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
+    import numpy as np
+
+    for kind in (int, float):
+        try:
+            numbers = np.array([kind(v) for v in values])
+        except ValueError:
+            continue
+        return _epoch_times(numbers, column)
     times = []
     for value in values:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -116,6 +156,15 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
     if not rows:
         raise ValueError("the file is empty")
     header, body = [h.strip() for h in rows[0]], rows[1:]
+    if all(_is_number(field) for field in header):
+        # No header row: a Binance kline file, or nothing this reader can name.
+        if len(header) != len(_BINANCE_KLINES):
+            raise ValueError(
+                "the first line holds numbers, not column names: add a header row (a Binance "
+                f"kline file without one has {len(_BINANCE_KLINES)} columns, this one "
+                f"{len(header)})"
+            )
+        header, body = list(_BINANCE_KLINES), rows
     time_index = next((i for i, h in enumerate(header) if h.lower() in _TIME_COLUMNS), None)
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
@@ -131,11 +180,19 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
     times = None
     if time_index is not None:
         try:
-            parsed = _parse_times([row[time_index] for row in body])
+            parsed = _parse_times([row[time_index] for row in body], header[time_index])
         except ValueError as error:
             raise ValueError(f"column {header[time_index]!r}: {error}") from error
-        times = parsed  # POSIX nanoseconds become datetime64 in read_series, for every format
+        times = parsed
     return values, times, [header[i] for i in feature_index]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _pyarrow(doing: str) -> tuple[Any, Any]:
@@ -174,7 +231,7 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
     times = None
     if time_name is not None:
         column = table.column(time_name).to_numpy()
-        times = column if column.dtype.kind == "M" else (column.astype(np.float64) * 1e9)
+        times = column if column.dtype.kind == "M" else _epoch_times(column, time_name)
     return values, times, features
 
 
@@ -200,8 +257,6 @@ def read_series(path_text: str) -> Series:
                 f"cannot read series {path}: expected a .csv, .npy or .parquet file",
                 EXIT_USAGE,
             )
-        if times is not None and times.dtype.kind == "f":
-            times = times.astype("datetime64[ns]")
         return as_series(values, times, names)
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
@@ -303,10 +358,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.out:
         write_result(result, args.out)
     if args.plot:
-        close = None
-        if series.names is not None and "close" in series.names:
-            close = series.columns_for(["close"])[:, 0]
-        result.plot(close=close, path=args.plot)
+        result.plot(path=args.plot)
     summary = result.summary()
     if args.json:
         console.json(

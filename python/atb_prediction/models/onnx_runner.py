@@ -25,6 +25,7 @@ from atb_prediction._core import (
     open_version,
 )
 from atb_prediction.config import PredictionConfig
+from atb_prediction.models.bars import bar_window
 from atb_prediction.models.cache import (
     CacheBinding,
     InMemoryPredictionCache,
@@ -32,7 +33,11 @@ from atb_prediction.models.cache import (
     cache_config,
     config_key,
 )
-from atb_prediction.models.exceptions import ModelLoadError, ModelNotAvailableError
+from atb_prediction.models.exceptions import (
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotAvailableError,
+)
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = ["ModelPrediction", "OnnxRunner", "bundle_options"]
@@ -128,6 +133,8 @@ class OnnxRunner:
         self.model_key = model_key
         self.problems: tuple[str, ...] = bundle.problems
         self._model_name = model_name
+        #: How many of the last bars ``predict_bars`` reads (``None``: it cannot take raw bars).
+        self._bars_needed = bundle.bars_needed
         use_cache = cache is not None and config.prediction_cache_enabled
         self.cache_manager = cache if use_cache else None
         #: The ``config`` dict upstream hands the cache manager.
@@ -207,6 +214,39 @@ class OnnxRunner:
         if cache is None:
             return self._predictor.predict(features)
         return cache.predict(self._predictor.predict, features)
+
+    def predict_bars(self, bars: object) -> ModelPrediction:
+        """One prediction from raw OHLCV bars, as upstream's live engine makes it.
+
+        ``bars`` is a pandas DataFrame, a mapping of 1-D arrays, or a numpy structured array
+        with ``open``, ``high``, ``low``, ``close`` and ``volume`` columns, oldest bar first.
+        The features of the last window are computed from the bars (upstream's rolling min-max
+        of ``PriceOnlyFeatureExtractor``), the model runs, and for a ``rolling_minmax`` bundle
+        the price is mapped back to price units with the min and max of the last ``window``
+        closes; confidence and direction are the model output's, as upstream's engine leaves
+        them. Only the last ``sequence_length + window - 1`` bars are read, so the cost does not
+        grow with the history passed. The cache and timeout rules are ``predict``'s; a cache
+        manager sees those bars (``[rows, 5]`` float64) as its ``features``.
+
+        Raises:
+            InvalidInputError: the bundle cannot take raw bars (the message names the
+                ``feature_names`` it needs), ``bars`` lack a column, are fewer than
+                ``sequence_length``, or give NaN or infinite features or prices.
+            ModelLoadError: the bundle's declarations disagree with its model.
+            InferenceTimeoutError: the run passed ``config.inference_timeout``.
+            InferenceError: ONNX Runtime failed, or the output is NaN or infinite.
+        """
+        if self.problems:
+            raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
+        if self._bars_needed is None:
+            raise InvalidInputError(
+                f"{self.model_path} cannot predict from raw bars: {self.bundle.raw_bars_problem}"
+            )
+        window = bar_window(bars, self._bars_needed)
+        cache = self._python_cache
+        if cache is None:
+            return self._predictor.predict_bars(window)
+        return cache.predict(self._predictor.predict_bars, window)
 
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Predictions for every window of ``[windows, seq, features]`` in one inference.

@@ -47,6 +47,35 @@ pub fn feature_positions(
     Ok(positions)
 }
 
+/// Where a series with named columns gives a bundle its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// The bundle's feature columns, at these positions (in `feature_names` order).
+    Features(Vec<usize>),
+    /// Raw bars to compute the features from: the positions of [`super::bars::BAR_COLUMNS`].
+    Bars(Vec<usize>),
+}
+
+/// How a bundle reads a series with named `columns`: its `feature_names` when the series has
+/// them all (what `predict` reads from a DataFrame), else raw OHLCV bars when the bundle can
+/// compute its features from them (`takes_bars`) and the series has all five. Fails naming the
+/// feature columns `what` lacks.
+pub fn series_columns(
+    what: &str,
+    columns: &[Option<String>],
+    feature_names: &[String],
+    takes_bars: bool,
+) -> Result<ColumnSource> {
+    let features = feature_positions(what, columns, feature_names);
+    if let (Err(_), true) = (&features, takes_bars) {
+        let bar_names = super::bars::BAR_COLUMNS.map(str::to_owned);
+        if let Ok(positions) = feature_positions(what, columns, &bar_names) {
+            return Ok(ColumnSource::Bars(positions));
+        }
+    }
+    features.map(ColumnSource::Features)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -62,6 +91,44 @@ mod tests {
         assert_eq!(feature_names(&json!({"feature_names": []})), None);
         assert_eq!(feature_names(&json!({"feature_names": "a"})), None);
         assert_eq!(feature_names(&Value::Null), None);
+    }
+
+    #[test]
+    fn a_series_gives_features_first_then_raw_bars() {
+        let named = |names: &[&str]| -> Vec<Option<String>> {
+            names.iter().map(|n| Some((*n).to_owned())).collect()
+        };
+        let features = ["close_normalized".to_owned(), "open_normalized".to_owned()];
+        let ohlcv = named(&["time", "open", "high", "low", "close", "volume"]);
+        assert_eq!(
+            series_columns("s", &ohlcv, &features, true).unwrap(),
+            ColumnSource::Bars(vec![1, 2, 3, 4, 5])
+        );
+        let both = named(&[
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "open_normalized",
+            "close_normalized",
+        ]);
+        assert_eq!(
+            series_columns("s", &both, &features, true).unwrap(),
+            ColumnSource::Features(vec![6, 5])
+        );
+        let error = series_columns("s", &ohlcv, &features, false).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("s lacks the feature column(s) \"close_normalized\", \"open_normalized\""));
+        let partial = named(&["open", "high", "low", "close"]);
+        let error = series_columns("s", &partial, &features, true).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("lacks the feature column(s) \"close_normalized\""),
+            "{error}"
+        );
     }
 
     #[test]

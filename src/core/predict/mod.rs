@@ -1,22 +1,27 @@
 //! Upstream `OnnxRunner.predict` semantics in Rust: window shaping, feature normalisation, NaN/Inf
 //! rejection, price denormalisation, confidence, direction and classification decoding, all in
 //! the same call as inference. Split by job: [`columns`] (which named columns a bundle reads),
-//! [`spec`] (what a bundle's metadata says),
-//! [`prepare`] (the model input) and [`decode`] (the output).
+//! [`spec`] (what a bundle's metadata says), [`window`] (the window's dimensions),
+//! [`prepare`] (the model input), [`decode`] (the output), and [`bars`] (features from raw bars
+//! and prices back in price units, as upstream's live engine computes them).
 
+pub mod bars;
 mod columns;
 mod decode;
 mod prepare;
 mod spec;
+mod window;
 
 use std::time::Duration;
 
+use ndarray::ArrayView2;
 use smallvec::{smallvec, SmallVec};
 
-pub use columns::{feature_names, feature_positions};
+pub use columns::{feature_names, feature_positions, series_columns, ColumnSource};
 pub use decode::{BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};
+pub use window::{input_window, InputWindow};
 
 use crate::core::error::{Error, Result};
 use crate::core::session::{InferenceSession, KeepAlive, OutputTarget, RunInput};
@@ -31,6 +36,86 @@ pub struct Predictor<'s> {
 }
 
 impl Predictor<'_> {
+    /// The window this bundle predicts from ([`input_window`]).
+    pub fn window(&self) -> Result<InputWindow> {
+        input_window(self.session.inputs(), self.spec).map_err(|reason| Error::ModelLoad {
+            origin: self.session.origin().to_owned(),
+            reason,
+        })
+    }
+
+    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
+    /// so that every bar of the model's window has a full rolling window behind it.
+    pub fn bars_needed(&self) -> Result<usize> {
+        let recipe = self
+            .spec
+            .bar_features
+            .as_ref()
+            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        let window = self.window()?;
+        window
+            .sequence_length
+            .checked_add(recipe.window - 1)
+            .ok_or_else(|| Error::invalid_input("the bundle's windows are too long to add up"))
+    }
+
+    /// Upstream's live path from raw OHLCV `bars` (`[rows, 5]`, oldest first, columns in
+    /// [`bars::BAR_COLUMNS`] order): the features of the last window ([`bars::features`]),
+    /// `predict`, and for a `rolling_minmax` bundle the price mapped back with the target's last
+    /// `window` bars ([`bars::to_price`]). Only the last [`Self::bars_needed`] rows are read.
+    ///
+    /// Confidence and direction are the model output's, as upstream's engine leaves them.
+    pub fn predict_bars(
+        &self,
+        bars: ArrayView2<'_, f64>,
+        timeout: Option<Duration>,
+    ) -> Result<Prediction> {
+        let recipe = self
+            .spec
+            .bar_features
+            .as_ref()
+            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        if bars.ncols() != bars::BAR_COLUMNS.len() {
+            return Err(Error::invalid_input(format!(
+                "bars must have the {} columns {}, got {}",
+                bars::BAR_COLUMNS.len(),
+                bars::BAR_COLUMNS.join(", "),
+                bars.ncols()
+            )));
+        }
+        let window = self.window()?;
+        let rows = bars.nrows();
+        if rows < window.sequence_length {
+            return Err(Error::invalid_input(format!(
+                "predict_bars needs at least {} bars (the model's sequence_length), got {rows}",
+                window.sequence_length
+            )));
+        }
+        let needed = self.bars_needed()?;
+        let bars = bars.slice(ndarray::s![rows.saturating_sub(needed).., ..]);
+        let from = bars.nrows() - window.sequence_length;
+        let values = bars::features(recipe, bars, from)?;
+        let shape = [window.sequence_length, recipe.columns.len()];
+        let features = Features {
+            shape: &shape,
+            data: crate::core::tensor::TensorView::Float64(&values),
+        };
+        let mut prediction = self.predict(&features, &mut None, timeout)?;
+        if let Some(rolling) = &self.spec.rolling_price {
+            let extrema = bars::last_extrema(bars.column(rolling.column), rolling.window);
+            prediction.price =
+                bars::to_price(prediction.price, extrema).map_err(|why| match why {
+                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
+                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
+                        "{why} (the last {} {:?} values of the bars)",
+                        rolling.window,
+                        rolling.target()
+                    )),
+                })?;
+        }
+        Ok(prediction)
+    }
+
     /// Prepares `features` and runs `work` on the model input made of them. When the input is
     /// the caller's own buffer, `owner` (what keeps that buffer alive) goes with it, so the
     /// session reuses the value it bound to the buffer last time; afterwards `owner` holds what
