@@ -133,3 +133,17 @@ def test_unparsable_created_at_falls_back_to_the_folder_date(tmp_path: Path) -> 
         ("2026-03-02", "version_id"),
         ("2026-03-03_y", "version_id"),
     ]
+
+
+def test_upstreams_import_path_is_the_promotion_module_itself() -> None:
+    import atb_prediction.models.version_resolver as upstream_path
+    import atb_prediction.promotion.version_resolver as home
+
+    assert upstream_path is home
+    assert (
+        home.__spec__ is not None
+        and home.__spec__.name == "atb_prediction.promotion.version_resolver"
+    )
+    from atb_prediction import models
+
+    assert models.version_resolver is home

@@ -11,7 +11,9 @@ use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
-use crate::core::predict::{InputWindow, PredictionSpec, Predictor};
+use crate::core::predict::{
+    metadata_feature_count, schema_feature_count, InputWindow, PredictionSpec, Predictor,
+};
 use crate::core::scan::VersionRecord;
 use crate::core::session::{InferenceSession, SessionOptions};
 use crate::core::tensor::{format_shape, TensorSpec};
@@ -138,16 +140,14 @@ fn declared_windows(
     metadata: Option<&Value>,
     feature_schema: Option<&Value>,
 ) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
-    let count = |list: Option<&Value>| {
-        list.and_then(Value::as_array)
-            .map(|items| items.len() as i64)
-    };
+    // Counts past i64 cannot be; saturating keeps the comparison with the model honest anyway.
+    let count = |count: Option<usize>| count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut declared = Vec::with_capacity(2);
     if let Some(schema) = feature_schema.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) {
         declared.push((
             DocumentKind::FeatureSchema.file_name(),
             schema.get("sequence_length").and_then(Value::as_i64),
-            count(schema.get("features")),
+            count(schema_feature_count(schema)),
         ));
     }
     declared.push((
@@ -155,7 +155,7 @@ fn declared_windows(
         metadata
             .and_then(|m| m.get("sequence_length"))
             .and_then(Value::as_i64),
-        count(metadata.and_then(|m| m.get("feature_names"))),
+        count(metadata.and_then(metadata_feature_count)),
     ));
     declared
 }

@@ -8,12 +8,31 @@ import shlex
 import tempfile
 import textwrap
 
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.listing import run_list
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.validating import run_validate
-from atb_prediction.demo import DEMO_PROMOTION, demo_window, write_demo_registry
 
-__all__ = ["run_demo"]
+__all__ = ["add_parsers", "run_demo"]
+
+
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb demo``."""
+    parser = parts.add(
+        commands,
+        "demo",
+        help="write a small demo registry, then list, validate and predict with it",
+        description="Writes a small registry of real ONNX models shipped with the package (two "
+        "symbols, two model types, a few versions, one promotion), then lists it, validates "
+        "it and runs a prediction on it.",
+        global_options=False,
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where to write the registry: a new or empty folder (default: a new temporary one)",
+    )
+    parser.set_defaults(command="demo", run=run_demo)
 
 
 def _step(console: Console, number: int, text: str) -> None:
@@ -24,6 +43,7 @@ def _step(console: Console, number: int, text: str) -> None:
 def _predict(console: Console, root: str) -> None:
     """Select the promoted bundle through the registry API and run one prediction."""
     from atb_prediction import PredictionConfig, PredictionModelRegistry
+    from atb_prediction.demo import DEMO_PROMOTION, demo_window
 
     symbol, model_type, _ = DEMO_PROMOTION
     registry = PredictionModelRegistry(PredictionConfig(model_registry_path=root))
@@ -59,6 +79,8 @@ def _predict(console: Console, root: str) -> None:
 
 def run_demo(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb demo``; exit status 1 when the demo registry fails its own validation."""
+    from atb_prediction.demo import write_demo_registry  # imports numpy: only here
+
     root = args.out or tempfile.mkdtemp(prefix="atb-demo-")
     try:
         demo = write_demo_registry(root)

@@ -26,6 +26,7 @@ from atb_prediction._core import (
     LoadedBundle,
     Refresh,
     RegistryIndex,
+    format_key,
     open_version,
     refresh_bundles,
 )
@@ -43,7 +44,8 @@ __all__ = ["PredictionModelRegistry", "ReloadSummary", "StrategyModel"]
 
 logger = logging.getLogger("atb_prediction")
 
-#: (symbol, timeframe, model_type): how upstream indexes production bundles.
+#: (symbol, timeframe, model_type): how upstream indexes production bundles, in the order of a
+#: key's parts, which the package follows everywhere but in upstream's own signatures.
 BundleIndexKey = tuple[str, str, str]
 
 
@@ -143,7 +145,7 @@ class StrategyModel:
     @property
     def key(self) -> str:
         """``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``, from the fields as they are now."""
-        return f"{self.symbol}:{self.timeframe}:{self.model_type}:{self.version_id}"
+        return format_key(self.symbol, self.timeframe, self.model_type, self.version_id)
 
     def __getstate__(self) -> dict[str, Any]:
         # The open bundle stays behind (the runner pickles by reference to its file); the JSON
@@ -442,7 +444,9 @@ class PredictionModelRegistry:
     def select_many(
         self, requirements: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], StrategyModel]:
-        """Select several ``(symbol, model_type, timeframe)`` bundles at once.
+        """Select several ``(symbol, model_type, timeframe)`` bundles at once (upstream's
+        order for these tuples, as in ``select_bundle``'s keywords; keys and
+        :data:`BundleIndexKey` put the timeframe second).
 
         Raises:
             ModelLoadError: naming every requirement that is not available.
@@ -573,7 +577,7 @@ class PredictionModelRegistry:
         for bundle in [*self._generation.by_key.values(), *self._pinned.snapshot().values()]:
             aliases = {
                 bundle.key,
-                f"{bundle.symbol}:{bundle.timeframe}:{bundle.model_type}",
+                format_key(bundle.symbol, bundle.timeframe, bundle.model_type),
                 bundle.version_id,
                 bundle.runner.model_path,
             }

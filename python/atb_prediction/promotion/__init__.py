@@ -3,7 +3,9 @@
 The package is split by job: :mod:`.files` (names, confined opens), :mod:`.lock` (the
 per-model-type ``flock``), :mod:`.swap` (reading ``latest`` and switching it in one rename),
 :mod:`.journal` (``promotions.jsonl`` and its write-ahead intent), :mod:`.policy` (what a version
-must satisfy) and :mod:`.operations` (``promote``, ``rollback``, ``history``).
+must satisfy), :mod:`.operations` (``promote``, ``rollback``, ``history``), :mod:`.guard` (the
+timeframe guard the command line applies) and :mod:`.version_resolver` (which version was
+production when: upstream's ``atb_prediction.models.version_resolver``, read from the journal).
 
 Files this package writes in a model-type folder::
 

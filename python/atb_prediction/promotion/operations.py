@@ -12,8 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from atb_prediction.promotion import _steps, journal
-from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
-from atb_prediction.promotion.files import JOURNAL_NAME, check_name, model_type_dir
+from atb_prediction.promotion.errors import PromotionRefusedError
+from atb_prediction.promotion.files import (
+    JOURNAL_NAME,
+    check_name,
+    model_type_dir,
+    registry_folder,
+)
 from atb_prediction.promotion.journal import Action, PromotionRecord
 from atb_prediction.promotion.lock import locked
 from atb_prediction.promotion.policy import (
@@ -89,16 +94,14 @@ def _promote(
     seal: bool,
     expected_current: object = _ANY,
 ) -> PromotionResult:
-    directory = model_type_dir(root, symbol, model_type)
+    check_name("symbol", symbol)
+    check_name("model type", model_type)
     check_name("version", version)
-    target = directory / version
-    if not target.is_dir():
-        raise VersionNotFoundError(f"version not found: {target} is not a directory")
+    target = registry_folder(
+        root, ("symbol", symbol), ("model type", model_type), ("version", version)
+    )
+    directory = target.parent
     real_root = Path(root).resolve()
-    if not target.resolve().is_relative_to(real_root):
-        raise PromotionRefusedError(
-            f"refusing to promote {target}: it resolves outside {real_root}"
-        )
     # Read before validating: a `latest` directory is refused at once, not after a slow check.
     read_pointer(directory)
     if not force:

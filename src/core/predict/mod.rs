@@ -17,7 +17,10 @@ use std::time::Duration;
 use ndarray::ArrayView2;
 use smallvec::{smallvec, SmallVec};
 
-pub use columns::{feature_names, feature_positions, series_columns, ColumnSource};
+pub use columns::{
+    declared_feature_count, feature_names, feature_positions, metadata_feature_count,
+    schema_feature_count, series_columns, ColumnSource,
+};
 pub use decode::{BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};
