@@ -78,5 +78,11 @@ wheel-smoke: ## Install dist/'s wheel in a fresh venv with no Rust on PATH and r
 bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py
 	$(PY) benches/bench_registry.py
+	$(PY) benches/bench_live.py
 	$(PY) benches/bench_sweep.py
+	$(PY) benches/bench_score.py
 	$(PY) benches/bench_ray.py
+
+.PHONY: docs-images
+docs-images: ## Redraw the README's pictures into docs/images (needs the plot extra)
+	$(PY) scripts/make_docs_images.py --out docs/images

@@ -33,6 +33,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
+    use crate::py::score::{periods_per_year, score_sweep};
+    #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
     use crate::py::sweep::PySweepModel;

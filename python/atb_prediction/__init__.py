@@ -23,6 +23,7 @@ from atb_prediction._core import (
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
+    AllocationError,
     InferenceError,
     InferenceTimeoutError,
     InvalidArgumentError,
@@ -116,6 +117,7 @@ sys.meta_path.append(_UpstreamPaths)
 logging.getLogger("atb_prediction").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AllocationError",
     "BundleRecord",
     "InMemoryPredictionCache",
     "InferenceError",

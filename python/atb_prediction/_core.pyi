@@ -34,12 +34,14 @@ __all__ = [
     "open_version",
     "parse_key",
     "path_parts",
+    "periods_per_year",
     "read_latest",
     "refresh_bundles",
     "registry_folders",
     "registry_root",
     "runtime_library_path",
     "scan_registry_with",
+    "score_sweep",
     "seal_bundle",
     "series_columns",
     "shape_problems",
@@ -523,3 +525,22 @@ class SweepModel:
         probabilities: npt.NDArray[np.float64] | None = None,
         progress: Callable[[int, int], object] | None = None,
     ) -> tuple[int, int, int | None]: ...
+
+def periods_per_year(timeframe: str) -> float:
+    """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
+
+def score_sweep(
+    price: npt.NDArray[np.float64],
+    confidence: npt.NDArray[np.float64],
+    direction: npt.NDArray[np.int8],
+    price_units: list[bool],
+    classifier: list[bool],
+    close: npt.NDArray[np.float64],
+    *,
+    live_version: npt.NDArray[np.int64] | None = None,
+    horizon: int = 1,
+    fee_bps: float = 0.0,
+    periods_per_year: float,
+    equity: bool = False,
+) -> tuple[dict[str, npt.NDArray[Any]], npt.NDArray[np.float64] | None]:
+    """Scores per row of a sweep (and the as-live composite with ``live_version``)."""

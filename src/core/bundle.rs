@@ -14,7 +14,7 @@ use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
 use crate::core::predict::{
     metadata_feature_count, schema_feature_count, InputWindow, PredictionSpec, Predictor,
 };
-use crate::core::scan::VersionRecord;
+use crate::core::scan::BundleRecord;
 use crate::core::session::{InferenceSession, SessionOptions};
 use crate::core::tensor::{format_shape, TensorSpec};
 
@@ -35,7 +35,7 @@ pub struct BundleOptions {
 #[derive(Debug)]
 pub struct LoadedBundle {
     /// The scan record it was opened from (shared with the index that found it).
-    pub record: Arc<VersionRecord>,
+    pub record: Arc<BundleRecord>,
     /// The open, warmed-up session.
     pub session: Arc<InferenceSession>,
     /// How `predict` prepares inputs and reads outputs, from `metadata.json`.
@@ -52,7 +52,7 @@ pub struct LoadedBundle {
 
 impl LoadedBundle {
     /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
-    pub fn open(record: Arc<VersionRecord>, options: &BundleOptions) -> Result<Self> {
+    pub fn open(record: Arc<BundleRecord>, options: &BundleOptions) -> Result<Self> {
         let metadata = record.metadata.as_ref().map(faithful_value);
         let spec = PredictionSpec::from_metadata(
             metadata.as_deref().unwrap_or(&Value::Null),
@@ -95,7 +95,7 @@ impl LoadedBundle {
             ),
             _ => None,
         };
-        let record = VersionRecord {
+        let record = BundleRecord {
             symbol: String::new(),
             model_type: String::new(),
             version_id: String::new(),
@@ -126,7 +126,7 @@ impl LoadedBundle {
 
     /// Whether this bundle was opened from exactly `record`: a rescan hands back the same record
     /// for a version folder whose files' stamps did not change, so this is "unchanged on disk".
-    pub fn is_opened_from(&self, record: &Arc<VersionRecord>) -> bool {
+    pub fn is_opened_from(&self, record: &Arc<BundleRecord>) -> bool {
         Arc::ptr_eq(&self.record, record)
     }
 }

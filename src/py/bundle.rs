@@ -14,7 +14,7 @@ use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::manifest::{Integrity, IntegrityCheck, IntegrityMode};
 use crate::core::options::{session_options, timeout_from_seconds};
 use crate::core::predict::{PriceScaling, Task};
-use crate::core::scan::VersionRecord;
+use crate::core::scan::BundleRecord;
 use crate::core::session::SessionOptions;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
@@ -305,7 +305,7 @@ pub struct PyRefresh {
     #[pyo3(get)]
     current: Py<PyTuple>,
     /// The failures, kept so the next reload does not reopen an unchanged broken version.
-    failed: Vec<(Arc<VersionRecord>, String)>,
+    failed: Vec<(Arc<BundleRecord>, String)>,
 }
 
 fn bundles_of(bundles: &[Bound<'_, PyLoadedBundle>]) -> Vec<Arc<LoadedBundle>> {

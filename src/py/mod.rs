@@ -15,5 +15,6 @@ pub mod predictor;
 pub mod registry;
 pub mod repr;
 pub mod runtime;
+pub mod score;
 pub mod session;
 pub mod sweep;

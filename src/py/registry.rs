@@ -12,7 +12,7 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::core::documents::{DocumentKind, DOCUMENTS};
 use crate::core::json::JsonDocument;
 use crate::core::predict::declared_feature_count;
-use crate::core::scan::{self, RegistryIndex, VersionRecord};
+use crate::core::scan::{self, BundleRecord, RegistryIndex};
 use crate::core::schema::BundleSchemas;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
@@ -232,14 +232,14 @@ fn value_of(document: &Option<JsonDocument>) -> Option<&serde_json::Value> {
 /// One valid version folder; its JSON documents become Python objects on first access.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
 pub struct PyBundleRecord {
-    record: Arc<VersionRecord>,
+    record: Arc<BundleRecord>,
     is_production: bool,
     from_latest: bool,
     documents: DocumentViews,
 }
 
 impl PyBundleRecord {
-    fn new(index: &RegistryIndex, record: &Arc<VersionRecord>) -> Self {
+    fn new(index: &RegistryIndex, record: &Arc<BundleRecord>) -> Self {
         let production = index.model_types.iter().find(|state| {
             state.symbol == record.symbol
                 && state.model_type == record.model_type
@@ -254,7 +254,7 @@ impl PyBundleRecord {
     }
 
     /// The core record.
-    pub fn core(&self) -> &Arc<VersionRecord> {
+    pub fn core(&self) -> &Arc<BundleRecord> {
         &self.record
     }
 }

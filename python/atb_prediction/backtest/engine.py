@@ -159,6 +159,7 @@ def new_result(plan: SweepPlan, models: dict[int, SweepModel]) -> SweepResult:
         windows=tuple(task.windows for task in plan.tasks),
         elapsed=tuple(0.0 for _ in plan.tasks),
         price_units=tuple(task.price_units for task in plan.tasks),
+        classifiers=tuple(models[task.row].classes is not None for task in plan.tasks),
         close=plan.series.close(),
     )
 

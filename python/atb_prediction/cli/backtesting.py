@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from atb_prediction.backtest import SweepResult
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_parsers", "read_series", "run_sweep", "write_result"]
+__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
 
 #: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
 #: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
@@ -102,7 +102,33 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
         "new local one)",
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
+    parser.add_argument(
+        "--score",
+        action="store_true",
+        help="score each version (and the as-live composite) against the series' close "
+        "column: hit rate, errors, the return, Sharpe ratio, drawdown and turnover of trading "
+        "its signal; printed best Sharpe first",
+    )
+    add_score_options(parser)
     parser.set_defaults(command="backtest sweep", run=run_sweep)
+
+
+def add_score_options(parser: argparse.ArgumentParser) -> None:
+    """``--horizon`` and ``--fee-bps``: how ``--score`` and ``--gate`` score."""
+    parser.add_argument(
+        "--horizon",
+        type=int,
+        default=1,
+        metavar="H",
+        help="bars ahead that the hit rate and price errors are judged against (default 1)",
+    )
+    parser.add_argument(
+        "--fee-bps",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="cost of each unit of position changed, in basis points (default 0)",
+    )
 
 
 def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
@@ -349,29 +375,38 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.out:
         write_result(result, args.out)
     if args.plot:
-        result.plot(path=args.plot)
+        result.plot(path=args.plot, horizon=args.horizon, fee_bps=args.fee_bps)
+    scores = None
+    if args.score:
+        try:
+            scores = result.score(horizon=args.horizon, fee_bps=args.fee_bps).rows(
+                ranked_by="sharpe"
+            )
+        except ValueError as error:
+            raise CommandError(f"--score: {error}", EXIT_USAGE) from error
     summary = result.summary()
     if args.json:
-        console.json(
-            {
-                "symbol": result.symbol,
-                "model_type": result.model_type,
-                "bars": result.bars,
-                "out": os.path.abspath(args.out) if args.out else None,
-                "plot": os.path.abspath(args.plot) if args.plot else None,
-                "versions": [
-                    {
-                        "version": line.version_id,
-                        "bars": line.bars,
-                        "windows": line.windows,
-                        "mean_confidence": line.mean_confidence,
-                        "directions": {"down": line.down, "flat": line.flat, "up": line.up},
-                        "seconds": line.seconds,
-                    }
-                    for line in summary
-                ],
-            }
-        )
+        document: dict[str, Any] = {
+            "symbol": result.symbol,
+            "model_type": result.model_type,
+            "bars": result.bars,
+            "out": os.path.abspath(args.out) if args.out else None,
+            "plot": os.path.abspath(args.plot) if args.plot else None,
+            "versions": [
+                {
+                    "version": line.version_id,
+                    "bars": line.bars,
+                    "windows": line.windows,
+                    "mean_confidence": line.mean_confidence,
+                    "directions": {"down": line.down, "flat": line.flat, "up": line.up},
+                    "seconds": line.seconds,
+                }
+                for line in summary
+            ],
+        }
+        if scores is not None:
+            document["scores"] = scores
+        console.json(document)
         return EXIT_OK
     columns = [
         Column("VERSION"),
@@ -397,6 +432,11 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         for line in summary
     ]
     console.print(render_table(columns, rows, width=console.width, style=console.style))
+    if scores is not None:
+        from atb_prediction.cli.scoring import score_table
+
+        console.print()
+        console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
     if args.out:
         console.note(f"wrote {args.out}")
     if args.plot:

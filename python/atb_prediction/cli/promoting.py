@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
 from atb_prediction.cli.arguments import TYPE_HELP, VERSION_HELP, ParserParts, SubParsers
+from atb_prediction.cli.backtesting import add_score_options
 from atb_prediction.cli.naming import ModelName, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
@@ -45,6 +46,31 @@ def add_parsers(models: SubParsers, parts: ParserParts) -> None:
         action="store_true",
         help="print what would change and whether it would be refused; change nothing",
     )
+    parser.add_argument(
+        "--gate",
+        metavar="BARS_FILE",
+        help="sweep the candidate and the current production over these bars (a series file "
+        "as for `atb backtest sweep`: raw OHLCV or named features, with a close column) and "
+        "refuse unless the candidate scores strictly better on --metric; the evidence is "
+        "journaled",
+    )
+    parser.add_argument(
+        "--metric",
+        default="sharpe",
+        metavar="METRIC",
+        choices=(
+            "hit_rate",
+            "mae",
+            "rmse",
+            "total_return",
+            "sharpe",
+            "max_drawdown",
+            "turnover",
+        ),
+        help="what --gate compares: hit_rate, mae, rmse, total_return, sharpe (default), "
+        "max_drawdown or turnover (max_drawdown, mae and rmse are better when lower)",
+    )
+    add_score_options(parser)
     parser.set_defaults(command="models promote", run=run_promote)
 
     parser = parts.add(
@@ -134,6 +160,13 @@ def _dry_run(
     refusals = [f"fails validation: {p}" for p in problems]
     if change is not None and not args.force:
         refusals.append(change.message())
+    gate, evidence = _gate(args), None
+    if gate is not None:
+        from atb_prediction.promotion.gate import evaluate, refusal
+
+        evidence = evaluate(gate, root, name.symbol, name.model_type, name.version, current)
+        if not evidence["passed"] and not args.force:
+            refusals.append(str(refusal(evidence)))
     if args.json:
         console.json(
             {
@@ -149,6 +182,7 @@ def _dry_run(
                 "timeframe_change": None
                 if change is None
                 else {"from": change.current_timeframe, "to": change.new_timeframe},
+                "gate": evidence,
             }
         )
     else:
@@ -157,29 +191,99 @@ def _dry_run(
             console.print(f"{label}: {name.version} already is production; nothing would change.")
         else:
             console.print(f"Would promote {label}: {current or '(none)'} -> {name.version}")
-        for refusal in refusals:
-            console.print(f"  refused: {refusal}")
+        if evidence is not None:
+            _print_gate(console, evidence)
+        for reason in refusals:
+            console.print(f"  refused: {reason}")
         if not refusals:
             console.print("  checks pass; nothing was changed (dry run)")
     return EXIT_FAILED if refusals else EXIT_OK
+
+
+def _gate(args: argparse.Namespace) -> promotion.Gate | None:
+    """The ``--gate`` of a promotion: its bars read as ``atb backtest sweep`` reads a series,
+    and the sha256 of the file journaled as the evidence's series."""
+    if args.gate is None:
+        return None
+    import hashlib
+
+    from atb_prediction.cli.backtesting import read_series
+
+    series = read_series(args.gate)
+    with open(args.gate, "rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return promotion.Gate(
+        series,
+        metric=args.metric,
+        horizon=args.horizon,
+        fee_bps=args.fee_bps,
+        series_sha256=digest,
+    )
+
+
+def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
+    """The candidate's and production's scores side by side, the metric compared named."""
+    from atb_prediction.cli.scoring import score_table
+
+    rows = [evidence["candidate"]]
+    labels = ["candidate"]
+    if evidence["production"] is not None:
+        rows.append(evidence["production"])
+        labels.append("production")
+    verdict = "better" if evidence["passed"] else "not better"
+    console.print(
+        f"Gate over {evidence['bars']:,} bars (horizon {evidence['horizon']}, fee "
+        f"{evidence['fee_bps']:g} bps): the candidate is {verdict} on {evidence['metric']}"
+    )
+    console.print(
+        score_table(
+            rows,
+            width=console.width,
+            style=console.style,
+            best=evidence["metric"] if evidence["passed"] else None,
+            labels=labels,
+        )
+    )
 
 
 def run_promote(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models promote``; exit status 1 when the promotion is refused."""
     root, name, index = _named(args, "version")
     assert name.version is not None
-    if not args.force:
+    if not args.force or args.gate:
         require_runtime()
     if args.dry_run:
         return _dry_run(console, args, root, name, index or open_index(root))
     if not args.force:
         _refuse_timeframe_change(index or open_index(root), name, name.version)
-    result = promotion.promote(
-        root, name.symbol, name.model_type, name.version, reason=args.reason, force=args.force
-    )
+    try:
+        result = promotion.promote(
+            root,
+            name.symbol,
+            name.model_type,
+            name.version,
+            reason=args.reason,
+            force=args.force,
+            gate=_gate(args),
+        )
+    except promotion.GateRefusedError as refused:
+        if args.json:
+            console.json(
+                {
+                    "registry": os.path.abspath(root),
+                    "changed": False,
+                    "refused": str(refused),
+                    "gate": refused.evidence,
+                }
+            )
+        else:
+            _print_gate(console, refused.evidence)
+        raise CommandError(str(refused), EXIT_FAILED) from None
     if args.json:
         console.json(_result_json(root, result))
     else:
+        if result.record.gate is not None:
+            _print_gate(console, result.record.gate)
         _report(console, result, "Promoted")
     return EXIT_OK
 
@@ -212,6 +316,19 @@ def run_rollback(args: argparse.Namespace, console: Console) -> int:
 def _when(timestamp: str) -> str:
     """``2025-11-26T08:00:00.123+00:00`` -> ``2025-11-26 08:00:00``; the JSON keeps it all."""
     return timestamp[:19].replace("T", " ") if len(timestamp) >= 19 else timestamp
+
+
+def _gate_note(gate: dict[str, Any]) -> str:
+    """``gate: sharpe 1.52 vs 0.31 (passed)``: the evidence of a gated promotion, in one line."""
+    metric = gate.get("metric", "?")
+
+    def value(row: object) -> str:
+        number = row.get(metric) if isinstance(row, dict) else None
+        return f"{number:.4g}" if isinstance(number, int | float) else "-"
+
+    outcome = "passed" if gate.get("passed") else "failed"
+    candidate, production = value(gate.get("candidate")), value(gate.get("production"))
+    return f"gate: {metric} {candidate} vs {production} ({outcome})"
 
 
 def run_history(args: argparse.Namespace, console: Console) -> int:
@@ -254,6 +371,8 @@ def run_history(args: argparse.Namespace, console: Console) -> int:
             notes.append("[forced]")
         if record.reason:
             notes.append(record.reason)
+        if record.gate is not None:
+            notes.append(_gate_note(record.gate))
         rows.append(
             [
                 _when(record.time),

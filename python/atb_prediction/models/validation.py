@@ -185,7 +185,8 @@ def validate_version(record: BundleRecord) -> VersionReport:
             # The core's one feature-count rule: feature_names, else feature_schema's features.
             feature_count=record.feature_count,
         )
-    except (TypeError, ValueError) as exc:  # a dtype numpy cannot build, or an absurd size
+    except (TypeError, ValueError, MemoryError) as exc:
+        # A dtype numpy cannot build, an absurd size, or more memory than the process may take.
         problems.append(f"cannot build an all-zero input: {exc}")
         feed = {}
     if feed:

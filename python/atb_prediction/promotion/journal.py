@@ -81,6 +81,9 @@ class PromotionRecord:
     """Whether validation was skipped."""
     id: str | None = None
     """Identifies the promotion across its intent and its journal line (``None`` in old lines)."""
+    gate: dict[str, Any] | None = None
+    """The evidence of a gated promotion (:mod:`.gate`): metric, both rows of scores, bars,
+    horizon, fee and the series' sha256, and whether the candidate passed."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as written to the journal (and printed by ``atb ... --json``)."""
@@ -98,6 +101,8 @@ class PromotionRecord:
         }
         if self.id is not None:
             data["id"] = self.id
+        if self.gate is not None:
+            data["gate"] = self.gate
         return data
 
     @classmethod
@@ -120,6 +125,9 @@ class PromotionRecord:
         forced = data.get("forced", False)
         if not isinstance(forced, bool):
             raise ValueError(f"field 'forced' must be a boolean, got {forced!r}")
+        gate = data.get("gate")
+        if gate is not None and not isinstance(gate, dict):
+            raise ValueError(f"field 'gate' must be an object, got {gate!r}")
         return cls(
             time=text("time") or "",
             action=action,
@@ -132,6 +140,7 @@ class PromotionRecord:
             reason=text("reason", optional=True),
             forced=forced,
             id=text("id", optional=True),
+            gate=gate,
         )
 
 

@@ -17,11 +17,10 @@ use std::collections::VecDeque;
 use ndarray::{ArrayView1, ArrayView2};
 use serde_json::Value;
 
+pub use super::columns::BAR_COLUMNS;
+
 use super::columns::feature_names;
 use crate::core::error::{Error, Result};
-
-/// The bar columns raw-bar input has, in this order.
-pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
 /// The rolling window when the metadata gives none: upstream's `DEFAULT_NORMALIZATION_WINDOW`.
 pub const DEFAULT_WINDOW: usize = 120;
@@ -239,6 +238,7 @@ pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) ->
                 "the features of {kept} bars do not fit in memory ({width} columns each)"
             ))
         })?;
+    // alloc: within the room reserved fallibly just above.
     out.resize(kept * width, 0.0);
     for (feature, &column) in recipe.columns.iter().enumerate() {
         let values = bars.column(column);

@@ -50,6 +50,7 @@ pub fn feature_positions(
     columns: &[Option<String>],
     feature_names: &[String],
 ) -> Result<Vec<usize>> {
+    // alloc: one per feature name, already read from the size-capped metadata.json.
     let mut positions = Vec::with_capacity(feature_names.len());
     let mut missing = Vec::new();
     for name in feature_names {
@@ -73,12 +74,16 @@ pub fn feature_positions(
     Ok(positions)
 }
 
+/// The columns raw-bar input has, in this order (the bars `predict_bars` and a raw-bar sweep
+/// compute features from; see `bars.rs`).
+pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
 /// Where a series with named columns gives a bundle its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnSource {
     /// The bundle's feature columns, at these positions (in `feature_names` order).
     Features(Vec<usize>),
-    /// Raw bars to compute the features from: the positions of [`super::bars::BAR_COLUMNS`].
+    /// Raw bars to compute the features from: the positions of [`BAR_COLUMNS`].
     Bars(Vec<usize>),
 }
 
@@ -94,7 +99,7 @@ pub fn series_columns(
 ) -> Result<ColumnSource> {
     let features = feature_positions(what, columns, feature_names);
     if let (Err(_), true) = (&features, takes_bars) {
-        let bar_names = super::bars::BAR_COLUMNS.map(str::to_owned);
+        let bar_names = BAR_COLUMNS.map(str::to_owned);
         if let Ok(positions) = feature_positions(what, columns, &bar_names) {
             return Ok(ColumnSource::Bars(positions));
         }

@@ -1,12 +1,12 @@
 //! Loading one version folder: its JSON documents, parsed and validated, and its model file,
-//! chosen and checked cheaply, into a [`VersionRecord`].
+//! chosen and checked cheaply, into a [`BundleRecord`].
 
 use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::VersionRecord;
+use super::BundleRecord;
 use crate::core::error::Error;
 use crate::core::files::{confine, open_regular};
 use crate::core::fingerprint::Fingerprint;
@@ -23,7 +23,7 @@ pub(super) fn load_version(
     root_real: &Path,
     schemas: &BundleSchemas,
     fingerprint: &mut Fingerprint,
-) -> std::result::Result<VersionRecord, String> {
+) -> std::result::Result<BundleRecord, String> {
     let mut documents: [Option<JsonDocument>; 3] = [None, None, None];
     for (slot, kind) in documents.iter_mut().zip(DocumentKind::ALL) {
         let path = directory.join(kind.file_name());
@@ -59,7 +59,7 @@ pub(super) fn load_version(
         .or_else(|| layout::version_timeframe(&version_id).map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned());
 
-    Ok(VersionRecord {
+    Ok(BundleRecord {
         symbol,
         model_type,
         version_id,
@@ -172,7 +172,7 @@ fn is_plausible_model_tag(byte: u8) -> bool {
 }
 
 /// Whether the model file was chosen without listing the folder (`model_file` or `model.onnx`).
-pub(super) fn model_named_explicitly(record: &VersionRecord) -> bool {
+pub(super) fn model_named_explicitly(record: &BundleRecord) -> bool {
     let name = record.model_path.file_name().and_then(|n| n.to_str());
     name == Some("model.onnx") || name.is_some() && record.metadata_str("model_file") == name
 }
