@@ -38,7 +38,7 @@ fuzz: $(PY) ## Fuzz the registry loaders for FUZZ_SECONDS (default 600); finding
 	$(PY) -m atb_prediction._fuzz --seconds $(FUZZ_SECONDS)
 
 .PHONY: lint
-lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, no Python import loops
 	cargo fmt --check
 	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
@@ -46,6 +46,7 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest atb_prediction._core
+	$(VENV)/bin/lint-imports
 
 WHEEL_TAG := manylinux_2_28
 SMOKE_VENV := dist/smoke-venv

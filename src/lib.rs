@@ -16,6 +16,13 @@ mod _core {
     #[pymodule_export]
     use crate::py::integrity::{seal_bundle, verify_bundle};
     #[pymodule_export]
+    use crate::py::layout::{
+        format_key, is_folder_name, parse_key, path_parts, registry_folders, registry_root,
+        split_key, version_date,
+    };
+    #[pymodule_export]
+    const LATEST: &str = crate::py::layout::LATEST;
+    #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
     use crate::py::predictor::{feature_positions, series_columns, PyPredictor};

@@ -12,6 +12,7 @@ from typing_extensions import disjoint_base
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
+    "LATEST",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -27,18 +28,26 @@ __all__ = [
     "document_kinds",
     "feature_positions",
     "features_digest",
+    "format_key",
+    "is_folder_name",
     "load_runtime",
     "open_version",
+    "parse_key",
+    "path_parts",
     "periods_per_year",
     "read_latest",
     "refresh_bundles",
+    "registry_folders",
+    "registry_root",
     "runtime_library_path",
     "scan_registry_with",
     "score_sweep",
     "seal_bundle",
     "series_columns",
     "shape_problems",
+    "split_key",
     "verify_bundle",
+    "version_date",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -223,6 +232,12 @@ class BundleRecord:
     @property
     def is_production(self) -> bool: ...
     @property
+    def from_latest(self) -> bool:
+        """Production because ``latest`` names it (not upstream's highest-version fallback)."""
+    @property
+    def feature_count(self) -> int | None:
+        """``feature_names``' count, else ``feature_schema.json``'s ``features``' count."""
+    @property
     def feature_names(self) -> list[str] | None:
         """``metadata.json``'s ``feature_names``: the columns a DataFrame is read by, in order."""
     @property
@@ -406,7 +421,41 @@ def verify_bundle(
     """The files differing from ``manifest.json``, one sentence each; ``None`` when unsealed."""
 
 def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
-    """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""
+    """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink`` (the version a target
+    beside it names, else the target as written), ``file``, or why not."""
+
+# --- the registry's layout (core::layout) ---
+
+LATEST: str
+"""The production pointer's name in a model-type folder (never a folder name)."""
+
+def is_folder_name(name: str) -> bool:
+    """Whether ``name`` can name a SYMBOL, MODEL_TYPE or VERSION folder."""
+
+def registry_folders(
+    directory: str | os.PathLike[str], root: str | os.PathLike[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The folders of ``directory`` as the scan of the registry ``root`` lists them: names
+    served (sorted), and ``(name, reason)`` of each entry refused."""
+
+def path_parts(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[str]:
+    """The folder names of ``path`` below ``root`` (``[SYMBOL, MODEL_TYPE, NAME]``)."""
+
+def registry_root(version_dir: str | os.PathLike[str]) -> Path | None:
+    """The registry root of a version folder ``ROOT/SYMBOL/MODEL_TYPE/VERSION``."""
+
+def version_date(version_id: str) -> tuple[int, int, int] | None:
+    """``(year, month, day)`` a version id starts with, when it starts with a real date."""
+
+def format_key(symbol: str, timeframe: str, model_type: str, version_id: str | None = None) -> str:
+    """``SYMBOL:TIMEFRAME:MODEL_TYPE``, with ``version_id`` ``...:VERSION``."""
+
+def split_key(text: str) -> list[str]:
+    """The one to four parts of a key or a prefix of one; ``InvalidArgumentError`` else."""
+
+def parse_key(text: str) -> tuple[str, str | None, str | None, str | None]:
+    """``(symbol, timeframe, model_type, version)`` a ``KEY`` argument names (a key, a prefix
+    of one, or ``SYMBOL/MODEL_TYPE[/VERSION]``); ``InvalidArgumentError`` else."""
 
 def feature_positions(what: str, columns: Iterable[object], feature_names: list[str]) -> list[int]:
     """Where each of ``feature_names`` is among the column labels ``columns`` (the first of that

@@ -13,10 +13,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MODEL_REGISTRY_PATH", "PredictionConfig"]
+__all__ = [
+    "DEFAULT_MODEL_REGISTRY_PATH",
+    "REGISTRY_ENV",
+    "PredictionConfig",
+    "registry_path",
+]
 
 #: Where upstream keeps its registry, relative to the bot's working directory.
 DEFAULT_MODEL_REGISTRY_PATH = "src/ml/models"
+#: The environment variable that names the registry (upstream's config manager reads it).
+REGISTRY_ENV = "MODEL_REGISTRY_PATH"
 #: The most bytes of all-zero inputs built to warm up or check a model (the Rust core's
 #: ``DEFAULT_WARMUP_MAX_BYTES`` is the same number).
 DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
@@ -24,6 +31,16 @@ DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on", "enabled"})
 _ENSEMBLE_METHODS = frozenset({"mean", "median", "weighted"})
 _INTEGRITY_MODES = frozenset({"off", "warn", "strict"})
+
+
+def registry_path(given: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The registry root: ``given``, else ``$MODEL_REGISTRY_PATH``, else upstream's default.
+
+    Empty counts as not given, as in upstream's config manager. ``environ`` defaults to
+    ``os.environ``.
+    """
+    env = os.environ if environ is None else environ
+    return given or env.get(REGISTRY_ENV) or DEFAULT_MODEL_REGISTRY_PATH
 
 
 @dataclass
@@ -161,7 +178,7 @@ class PredictionConfig:
                 "INFERENCE_TIMEOUT_ESCALATION_THRESHOLD",
                 defaults.inference_timeout_escalation_threshold,
             ),
-            model_registry_path=text("MODEL_REGISTRY_PATH", defaults.model_registry_path),
+            model_registry_path=registry_path(None, env),
             enable_sentiment=flag("ENABLE_SENTIMENT", defaults.enable_sentiment),
             enable_market_microstructure=flag(
                 "ENABLE_MARKET_MICROSTRUCTURE", defaults.enable_market_microstructure

@@ -14,7 +14,8 @@ use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
 use crate::core::predict::{
-    predict_batch_parallel, BatchPrediction, Features, InputWindow, PredictionSpec, Predictor,
+    metadata_feature_count, predict_batch_parallel, schema_feature_count, BatchPrediction,
+    Features, InputWindow, PredictionSpec, Predictor,
 };
 use crate::core::providers::Provider;
 use crate::core::scan::BundleRecord;
@@ -232,16 +233,14 @@ fn declared_windows(
     metadata: Option<&Value>,
     feature_schema: Option<&Value>,
 ) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
-    let count = |list: Option<&Value>| {
-        list.and_then(Value::as_array)
-            .map(|items| items.len() as i64)
-    };
+    // Counts past i64 cannot be; saturating keeps the comparison with the model honest anyway.
+    let count = |count: Option<usize>| count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut declared = Vec::with_capacity(2);
     if let Some(schema) = feature_schema.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) {
         declared.push((
             DocumentKind::FeatureSchema.file_name(),
             schema.get("sequence_length").and_then(Value::as_i64),
-            count(schema.get("features")),
+            count(schema_feature_count(schema)),
         ));
     }
     declared.push((
@@ -249,7 +248,7 @@ fn declared_windows(
         metadata
             .and_then(|m| m.get("sequence_length"))
             .and_then(Value::as_i64),
-        count(metadata.and_then(|m| m.get("feature_names"))),
+        count(metadata.and_then(metadata_feature_count)),
     ));
     declared
 }

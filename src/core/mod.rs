@@ -12,6 +12,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod hashing;
 pub mod json;
+pub mod layout;
 pub mod manifest;
 pub mod options;
 pub mod predict;

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod errors;
 pub mod gil;
 pub mod integrity;
+pub mod layout;
 pub mod log;
 pub mod pointer;
 pub mod prediction;

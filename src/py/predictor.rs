@@ -252,10 +252,11 @@ impl PyPredictor {
     fn check(&self, py: Python<'_>, columns: usize, prices: &[f64]) -> PyResult<()> {
         if let Some(expected) = self.key_order_columns.filter(|&n| n != columns) {
             self.warn_once(py, WARNED_FEATURE_COUNT, || {
+                // Upstream's own words, so that a log search written for upstream finds it.
                 format!(
-                    "normalization_params has {expected} entries but the input has {columns} \
-                     features; features without an entry stay unnormalised, entries without a \
-                     feature are ignored"
+                    "Feature count mismatch in legacy normalization: normalization_params has \
+                     {expected} features but input has {columns}. Extra features will be left \
+                     unnormalized, which may produce incorrect predictions."
                 )
             })?;
         }

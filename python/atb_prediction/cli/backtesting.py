@@ -6,11 +6,12 @@ import argparse
 import csv
 import importlib
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
+from atb_prediction.times import parse_utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from atb_prediction.backtest import SweepResult
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_backtest_parser", "add_score_options", "read_series", "run_sweep", "write_result"]
+__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
 
 #: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
 #: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
@@ -41,32 +42,25 @@ _BINANCE_KLINES = (
 )
 
 
-def add_backtest_parser(
-    commands: argparse._SubParsersAction[Any],
-    parents: list[argparse.ArgumentParser],
-    formatter: Any,
-    epilog: str,
-) -> None:
-    """Registers ``atb backtest sweep`` with the shared options of ``parents``."""
-    backtest = commands.add_parser(
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb backtest sweep``."""
+    backtest = parts.add(
+        commands,
         "backtest",
         help="run a history through a model's versions",
         description="Backtest sweeps: every window of a series, every version.",
-        formatter_class=formatter,
-        epilog=epilog,
+        global_options=False,
     )
     sub = backtest.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
-    parser = sub.add_parser(
+    parser = parts.add(
+        sub,
         "sweep",
-        parents=parents,
         help="predict at every bar of a series with one or more versions",
         description="Predicts at every bar of the series (each from the window of bars up to "
         "and including it) with the production version, every version, the version that was "
         "live at each bar (as-live: from the promotion journal), or the listed ones, and "
         "prints a summary per version: bars, windows, mean confidence, direction counts and "
         "wall time.",
-        formatter_class=formatter,
-        epilog=epilog,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("model_type", metavar="MODEL_TYPE")
@@ -116,7 +110,7 @@ def add_backtest_parser(
         "its signal; printed best Sharpe first",
     )
     add_score_options(parser)
-    parser.set_defaults(command="backtest sweep")
+    parser.set_defaults(command="backtest sweep", run=run_sweep)
 
 
 def add_score_options(parser: argparse.ArgumentParser) -> None:
@@ -167,10 +161,8 @@ def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
         return _epoch_times(numbers, column)
     times = []
     for value in values:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-        times.append(np.datetime64(moment, "ns"))
+        # datetime64 holds naive times: UTC, with the zone dropped.
+        times.append(np.datetime64(parse_utc(value).replace(tzinfo=None), "ns"))
     return np.array(times, dtype="datetime64[ns]")
 
 
@@ -347,7 +339,6 @@ def _versions(text: str) -> str | list[str]:
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
     from atb_prediction.backtest import LocalEngine, RayEngine, sweep
-    from atb_prediction.cli.arguments import registry_path
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
     from atb_prediction.config import PredictionConfig
@@ -364,7 +355,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
                 f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
             )
     series = read_series(args.series)
-    root = registry_path(args.registry)
+    root = args.registry
     require_registry(root)
     registry = PredictionModelRegistry(
         PredictionConfig(model_registry_path=root, prediction_cache_enabled=False)

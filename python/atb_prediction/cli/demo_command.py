@@ -10,12 +10,31 @@ import shlex
 import tempfile
 import textwrap
 
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.listing import run_list
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.validating import run_validate
-from atb_prediction.demo import DEMO_PROMOTION, demo_bars, write_demo_registry
 
-__all__ = ["run_demo"]
+__all__ = ["add_parsers", "run_demo"]
+
+
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb demo``."""
+    parser = parts.add(
+        commands,
+        "demo",
+        help="write a small demo registry, then list, validate and predict with it",
+        description="Writes a small registry of real ONNX models shipped with the package (two "
+        "symbols, two model types, a few versions, one promotion), then lists it, validates "
+        "it and runs a prediction on it.",
+        global_options=False,
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where to write the registry: a new or empty folder (default: a new temporary one)",
+    )
+    parser.set_defaults(command="demo", run=run_demo)
 
 
 def _step(console: Console, number: int, text: str) -> None:
@@ -26,6 +45,7 @@ def _step(console: Console, number: int, text: str) -> None:
 def _predict(console: Console, root: str) -> None:
     """Select the promoted bundle through the registry API and predict from raw bars."""
     from atb_prediction import PredictionConfig, PredictionModelRegistry
+    from atb_prediction.demo import DEMO_PROMOTION, demo_bars
 
     symbol, model_type, _ = DEMO_PROMOTION
     registry = PredictionModelRegistry(PredictionConfig(model_registry_path=root))
@@ -60,6 +80,8 @@ def _predict(console: Console, root: str) -> None:
 def _write_bars(path: str) -> None:
     """The demo bars as a CSV series (a timestamp column, then OHLCV), for the commands to try
     next."""
+    from atb_prediction.demo import demo_bars
+
     bars, timestamps = demo_bars()
     with open(path, "w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
@@ -73,6 +95,7 @@ def _backtest(console: Console, root: str) -> None:
     the picture when matplotlib is installed."""
     from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
     from atb_prediction.cli.scoring import score_table
+    from atb_prediction.demo import DEMO_PROMOTION, demo_bars
 
     symbol, model_type, _ = DEMO_PROMOTION
     registry = PredictionModelRegistry(PredictionConfig(model_registry_path=root))
@@ -95,6 +118,8 @@ def _backtest(console: Console, root: str) -> None:
 
 def run_demo(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb demo``; exit status 1 when the demo registry fails its own validation."""
+    from atb_prediction.demo import DEMO_PROMOTION, write_demo_registry  # numpy: only here
+
     root = args.out or tempfile.mkdtemp(prefix="atb-demo-")
     try:
         demo = write_demo_registry(root)

@@ -8,17 +8,99 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
-from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.arguments import TYPE_HELP, VERSION_HELP, ParserParts, SubParsers
+from atb_prediction.cli.backtesting import add_score_options
 from atb_prediction.cli.naming import ModelName, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
+from atb_prediction.promotion.guard import timeframe_change
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
-from atb_prediction.promotion_guard import timeframe_change
 
-__all__ = ["run_history", "run_promote", "run_rollback"]
+__all__ = ["add_parsers", "run_history", "run_promote", "run_rollback"]
+
+
+def add_parsers(models: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb models promote``, ``history`` and ``rollback``."""
+    parser = parts.add(
+        models,
+        "promote",
+        help="make a version production (atomic, locked, journaled)",
+        description="Points SYMBOL/MODEL_TYPE/latest at VERSION in one atomic rename, under a "
+        "lock, and appends the change to SYMBOL/MODEL_TYPE/promotions.jsonl. Refuses a "
+        "version that is missing or fails validation (unless --force) and a `latest` that is "
+        "a real directory, and one whose timeframe differs from the current production's (live "
+        "selections of the old timeframe would stop resolving) unless --force.",
+    )
+    parts.model_argument(parser, VERSION_HELP)
+    parser.add_argument("--reason", metavar="TEXT", help="why, recorded in the journal")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if validation fails or the timeframe changes (journaled)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would change and whether it would be refused; change nothing",
+    )
+    parser.add_argument(
+        "--gate",
+        metavar="BARS_FILE",
+        help="sweep the candidate and the current production over these bars (a series file "
+        "as for `atb backtest sweep`: raw OHLCV or named features, with a close column) and "
+        "refuse unless the candidate scores strictly better on --metric; the evidence is "
+        "journaled",
+    )
+    parser.add_argument(
+        "--metric",
+        default="sharpe",
+        metavar="METRIC",
+        choices=(
+            "hit_rate",
+            "mae",
+            "rmse",
+            "total_return",
+            "sharpe",
+            "max_drawdown",
+            "turnover",
+        ),
+        help="what --gate compares: hit_rate, mae, rmse, total_return, sharpe (default), "
+        "max_drawdown or turnover (max_drawdown, mae and rmse are better when lower)",
+    )
+    add_score_options(parser)
+    parser.set_defaults(command="models promote", run=run_promote)
+
+    parser = parts.add(
+        models,
+        "history",
+        help="the promotion journal of a model",
+        description="Prints SYMBOL/MODEL_TYPE/promotions.jsonl, oldest first.",
+    )
+    parts.model_argument(parser, TYPE_HELP)
+    parser.set_defaults(command="models history", run=run_history)
+
+    parser = parts.add(
+        models,
+        "rollback",
+        help="promote back to the version before the current one",
+        description="Promotes SYMBOL/MODEL_TYPE back to the version it had before the current "
+        "one, as recorded in promotions.jsonl (or to --to VERSION), through the same checks, "
+        "lock and journal as promote. Repeated rollbacks walk further back.",
+    )
+    parts.model_argument(parser, TYPE_HELP)
+    parser.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="roll back to this version rather than the one before the current",
+    )
+    parser.add_argument("--reason", metavar="TEXT", help="why, recorded in the journal")
+    parser.add_argument(
+        "--force", action="store_true", help="roll back even if validation fails (journaled)"
+    )
+    parser.set_defaults(command="models rollback", run=run_rollback)
 
 
 def _result_json(root: str, result: promotion.PromotionResult) -> dict[str, Any]:
@@ -46,7 +128,7 @@ def _named(
 ) -> tuple[str, ModelName, RegistryIndex | None]:
     """The registry root and the model (or version) the command names, checked to exist, and
     the index scanned for that check (``None`` when a name without a timeframe needed none)."""
-    root = registry_path(args.registry)
+    root = args.registry
     require_registry(root)
     name = parse_model(args.model, form)
     index = open_index(root) if name.timeframe else None
@@ -210,7 +292,9 @@ def run_rollback(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models rollback``; exit status 1 when there is nothing to roll back to."""
     root, name, _ = _named(args, "type")
     if args.to is not None:
-        require_existing(root, ModelName(name.symbol, name.model_type, version=args.to))
+        require_existing(
+            root, ModelName(symbol=name.symbol, model_type=name.model_type, version=args.to)
+        )
     if not args.force:
         require_runtime()
     # No timeframe guard: a rollback returns to a version that was production before.

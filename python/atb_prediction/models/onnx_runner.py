@@ -23,6 +23,7 @@ from atb_prediction._core import (
     RegistryIndex,
     configure_thread_pools,
     open_version,
+    registry_root,
 )
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.bars import bar_window
@@ -175,13 +176,14 @@ class OnnxRunner:
     def __reduce__(self) -> tuple[Any, ...]:
         # By reference to the model file: the worker that unpickles this opens it again.
         bundle = self.bundle
-        in_registry = bool(bundle.version_id)
+        # A bundle opened from a model file outside a registry has no version (nor a key).
+        root = registry_root(bundle.directory) if bundle.version_id else None
         return (
             _reopen_runner,
             (
                 self.model_path,
-                str(Path(bundle.directory).parents[2]) if in_registry else None,
-                bundle.key if in_registry else None,
+                None if root is None else str(root),
+                bundle.key if root is not None else None,
                 self.config,
                 self.cache_manager,
                 self.model_key,

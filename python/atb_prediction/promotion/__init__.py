@@ -4,7 +4,9 @@ The package is split by job: :mod:`.files` (names, confined opens), :mod:`.lock`
 per-model-type ``flock``), :mod:`.swap` (reading ``latest`` and switching it in one rename),
 :mod:`.journal` (``promotions.jsonl`` and its write-ahead intent), :mod:`.policy` (what a version
 must satisfy), :mod:`.gate` (what a version must score better than production on, for a gated
-promotion) and :mod:`.operations` (``promote``, ``rollback``, ``history``).
+promotion), :mod:`.operations` (``promote``, ``rollback``, ``history``), :mod:`.guard` (the
+timeframe guard the command line applies) and :mod:`.version_resolver` (which version was
+production when: upstream's ``atb_prediction.models.version_resolver``, read from the journal).
 
 Files this package writes in a model-type folder::
 

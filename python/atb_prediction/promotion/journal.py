@@ -29,6 +29,7 @@ from atb_prediction.promotion.files import (
     JOURNAL_NAME,
     fsync_dir,
     open_confined,
+    replace_atomically,
     write_new_file,
 )
 
@@ -259,14 +260,8 @@ def check_writable(directory: Path) -> None:
 
 def write_intent(directory: Path, record: PromotionRecord, temporary: Path) -> None:
     """Durably record ``record`` as the promotion about to switch ``latest``."""
-    try:
-        write_new_file(temporary, json.dumps(record.to_json(), ensure_ascii=False).encode())
-        os.rename(temporary, directory / INTENT_NAME)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_dir(directory)
+    data = json.dumps(record.to_json(), ensure_ascii=False).encode()
+    replace_atomically(temporary, directory / INTENT_NAME, lambda path: write_new_file(path, data))
     _steps.reached("intent")
 
 

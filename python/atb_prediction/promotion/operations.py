@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from atb_prediction.promotion import _steps, journal
-from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
-from atb_prediction.promotion.files import JOURNAL_NAME, check_name, model_type_dir
+from atb_prediction.promotion.errors import PromotionRefusedError
+from atb_prediction.promotion.files import (
+    JOURNAL_NAME,
+    check_name,
+    model_type_dir,
+    registry_folder,
+)
 from atb_prediction.promotion.gate import Gate, evaluate, refusal
 from atb_prediction.promotion.journal import Action, PromotionRecord
 from atb_prediction.promotion.lock import locked
@@ -92,16 +97,14 @@ def _promote(
     expected_current: object = _ANY,
     gate: dict[str, Any] | None = None,
 ) -> PromotionResult:
-    directory = model_type_dir(root, symbol, model_type)
+    check_name("symbol", symbol)
+    check_name("model type", model_type)
     check_name("version", version)
-    target = directory / version
-    if not target.is_dir():
-        raise VersionNotFoundError(f"version not found: {target} is not a directory")
+    target = registry_folder(
+        root, ("symbol", symbol), ("model type", model_type), ("version", version)
+    )
+    directory = target.parent
     real_root = Path(root).resolve()
-    if not target.resolve().is_relative_to(real_root):
-        raise PromotionRefusedError(
-            f"refusing to promote {target}: it resolves outside {real_root}"
-        )
     # Read before validating: a `latest` directory is refused at once, not after a slow check.
     read_pointer(directory)
     if not force:

@@ -16,6 +16,32 @@ pub fn feature_names(metadata: &Value) -> Option<Vec<&str>> {
         .map(|names| names.iter().filter_map(Value::as_str).collect())
 }
 
+/// How many features `metadata.json` declares: its [`feature_names`], when it names them.
+pub fn metadata_feature_count(metadata: &Value) -> Option<usize> {
+    feature_names(metadata).map(|names| names.len())
+}
+
+/// How many features `feature_schema.json` declares: the entries of its `features`, when that is
+/// a non-empty list.
+pub fn schema_feature_count(feature_schema: &Value) -> Option<usize> {
+    feature_schema
+        .get("features")
+        .and_then(Value::as_array)
+        .filter(|features| !features.is_empty())
+        .map(Vec::len)
+}
+
+/// How many features a bundle declares: `metadata.json`'s count, else `feature_schema.json`'s
+/// (the width an input with a dynamic feature axis is given when the model is checked).
+pub fn declared_feature_count(
+    metadata: Option<&Value>,
+    feature_schema: Option<&Value>,
+) -> Option<usize> {
+    metadata
+        .and_then(metadata_feature_count)
+        .or_else(|| feature_schema.and_then(schema_feature_count))
+}
+
 /// Where each of `feature_names` is among `columns` (its first column of that name; `None` is a
 /// column whose label is not a string), so that columns in another order, or extra ones, are
 /// never fed to the model silently. Fails naming every feature `what` lacks.
@@ -134,6 +160,26 @@ mod tests {
                 .contains("lacks the feature column(s) \"close_normalized\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn feature_counts_follow_one_rule_per_document() {
+        let metadata = json!({"feature_names": ["a", 3, "b"]});
+        let schema = json!({"features": [{"name": "a"}, {}, {"name": "c"}]});
+        assert_eq!(metadata_feature_count(&metadata), Some(2));
+        assert_eq!(metadata_feature_count(&json!({"feature_names": []})), None);
+        assert_eq!(schema_feature_count(&schema), Some(3));
+        assert_eq!(schema_feature_count(&json!({"features": []})), None);
+        assert_eq!(schema_feature_count(&json!({"features": "a"})), None);
+        assert_eq!(
+            declared_feature_count(Some(&metadata), Some(&schema)),
+            Some(2)
+        );
+        assert_eq!(
+            declared_feature_count(Some(&json!({})), Some(&schema)),
+            Some(3)
+        );
+        assert_eq!(declared_feature_count(None, None), None);
     }
 
     #[test]

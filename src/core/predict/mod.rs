@@ -19,7 +19,10 @@ use ndarray::ArrayView2;
 use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
-pub use columns::{feature_names, feature_positions, series_columns, ColumnSource};
+pub use columns::{
+    declared_feature_count, feature_names, feature_positions, metadata_feature_count,
+    schema_feature_count, series_columns, ColumnSource,
+};
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};

@@ -21,16 +21,13 @@ use crate::core::error::{Error, Result};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::hashing::FastMap;
 use crate::core::json::JsonDocument;
+use crate::core::layout::{self, LATEST};
 use crate::core::schema::BundleSchemas;
 
-pub use bundle::timeframe_from_version_id;
 use bundle::{load_version, model_named_explicitly};
 use pointer::resolve_production;
 pub use pointer::{read_latest, Pointer, PointerError};
 use walk::{subdirectories, subdirectories_or_record};
-
-/// The name of the production pointer in each model-type folder.
-pub const LATEST: &str = "latest";
 
 /// The files whose stamps say whether a version folder changed: the document table's files.
 const JSON_FILES: [&str; DOCUMENTS.len()] = {
@@ -52,7 +49,8 @@ pub struct BundleRecord {
     pub model_type: String,
     /// The version folder's name.
     pub version_id: String,
-    /// From metadata, else from a `{YYYY-MM-DD}_{TIMEFRAME}_vN` version id, else `"unknown"`.
+    /// From metadata, else from the version id ([`crate::core::layout::version_timeframe`]),
+    /// else `"unknown"`.
     pub timeframe: String,
     /// The version folder.
     pub directory: PathBuf,
@@ -69,9 +67,11 @@ pub struct BundleRecord {
 impl BundleRecord {
     /// `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`, the key upstream's `get_bundle_by_key` takes.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.symbol, self.timeframe, self.model_type, self.version_id
+        layout::version_key(
+            &self.symbol,
+            &self.timeframe,
+            &self.model_type,
+            &self.version_id,
         )
     }
 
@@ -199,9 +199,7 @@ pub fn scan(
     for (type_index, (_, _, _, versions)) in type_dirs.iter_mut().enumerate() {
         let first = version_dirs.len();
         for (name, path) in std::mem::take(versions) {
-            if name != LATEST {
-                version_dirs.push((type_index, name, path));
-            }
+            version_dirs.push((type_index, name, path));
         }
         // `subdirectories` sorts by name, so each model type's range is sorted too.
         pointers.push(first..version_dirs.len());
