@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from atb_prediction import PredictionConfig, PredictionModelRegistry, scan_registry
+from atb_prediction import PredictionConfig, PredictionModelRegistry, TensorInfo, scan_registry
 from atb_prediction._fuzz import onnx_edits, wire
 from atb_prediction._fuzz.cases import (
     BASE_FILES,
@@ -22,6 +22,7 @@ from atb_prediction._fuzz.cases import (
     build_case,
     random_mutation,
 )
+from atb_prediction._fuzz.driver import _feeds, drive
 from atb_prediction._fuzz.onnx_edits import DIM_VALUES, DTYPES, RECIPE_KINDS, NotApplicable
 from atb_prediction.demo import DEMO_VERSIONS, demo_model_name
 from conftest import lstm_model, reference_session, two_input_model
@@ -180,8 +181,10 @@ def test_set_dim_of_an_input_or_output(
         # dim_value and dim_param are a oneof: setting the value drops the name "batch".
         tensors[index].type.tensor_type.shape.dim[dim].dim_value = value
 
-    edited = onnx.load_from_string(onnx_edits.set_dim(model, part, index, dim, value))
+    data = onnx_edits.set_dim(model, part, index, dim, value)
+    edited = onnx.load_from_string(data)
     assert edited == edited_with_onnx(model, change)
+    assert edited.SerializeToString() == data  # no stale or repeated field left behind
     assert getattr(edited.graph, part)[index].type.tensor_type.shape.dim[dim].dim_value == value
 
 
@@ -191,8 +194,10 @@ def test_set_dim_of_an_initializer(model: bytes, index: int, dim: int, value: in
     def change(expected: onnx.ModelProto) -> None:
         expected.graph.initializer[index].dims[dim] = value
 
-    edited = onnx.load_from_string(onnx_edits.set_dim(model, "initializer", index, dim, value))
+    data = onnx_edits.set_dim(model, "initializer", index, dim, value)
+    edited = onnx.load_from_string(data)
     assert edited == edited_with_onnx(model, change)
+    assert edited.SerializeToString() == data
     assert edited.graph.initializer[index].dims[dim] == value
 
 
@@ -223,8 +228,10 @@ def test_set_dtype(model: bytes, part: str, index: int, dtype: int) -> None:
         else:
             tensor.type.tensor_type.elem_type = dtype
 
-    edited = onnx.load_from_string(onnx_edits.set_dtype(model, part, index, dtype))
+    data = onnx_edits.set_dtype(model, part, index, dtype)
+    edited = onnx.load_from_string(data)
     assert edited == edited_with_onnx(model, change)
+    assert edited.SerializeToString() == data
 
 
 def test_set_dtype_adds_an_element_type_the_tensor_lacked() -> None:
@@ -247,11 +254,15 @@ def test_drop_and_duplicate_an_initializer(model: bytes, index: int) -> None:
         doubled = initializers[: index + 1] + initializers[index:]
         expected.graph.initializer.extend(doubled)
 
-    dropped = onnx.load_from_string(onnx_edits.drop_initializer(model, index))
+    data = onnx_edits.drop_initializer(model, index)
+    dropped = onnx.load_from_string(data)
     assert dropped == edited_with_onnx(model, without)
+    assert dropped.SerializeToString() == data
     assert [t.name for t in dropped.graph.initializer] == [["bias"], ["weight"]][index]
-    duplicated = onnx.load_from_string(onnx_edits.duplicate_initializer(model, index))
+    data = onnx_edits.duplicate_initializer(model, index)
+    duplicated = onnx.load_from_string(data)
     assert duplicated == edited_with_onnx(model, twice)
+    assert duplicated.SerializeToString() == data
     names = [["weight", "weight", "bias"], ["weight", "bias", "bias"]][index]
     assert [t.name for t in duplicated.graph.initializer] == names
 
@@ -259,13 +270,15 @@ def test_drop_and_duplicate_an_initializer(model: bytes, index: int) -> None:
 def test_a_fixed_batch_is_set_on_every_input_and_output() -> None:
     data = two_input_model()
     recipe = {"kind": "onnx_batch", "value": 2**31 - 1}
-    edited = onnx.load_from_string(onnx_edits.apply_recipe(data, recipe))
+    edited_data = onnx_edits.apply_recipe(data, recipe)
+    edited = onnx.load_from_string(edited_data)
 
     def change(expected: onnx.ModelProto) -> None:
         for tensor in [*expected.graph.input, *expected.graph.output]:
             tensor.type.tensor_type.shape.dim[0].dim_value = 2**31 - 1
 
     assert edited == edited_with_onnx(data, change)
+    assert edited.SerializeToString() == edited_data
 
 
 @pytest.mark.parametrize(
@@ -344,3 +357,47 @@ def test_random_mutations_mix_structured_byte_and_file_kinds(base: Path) -> None
     kinds = {m["kind"] for m in mutations}
     assert kinds >= {*RECIPE_KINDS, "json_value", "flip", "truncate", "insert", "varint", "fifo"}
     assert json.loads(json.dumps(mutations)) == mutations
+
+
+# --- what the child feeds a model -------------------------------------------------------------
+
+
+def test_feeds_follow_the_declared_shapes_without_allocating_them() -> None:
+    inputs = (
+        TensorInfo("x", np.float32, [None, 2**31 - 1, 3]),
+        TensorInfo("n", np.int64, [5, 2]),
+    )
+    feeds = list(_feeds(inputs))
+    shapes = [{name: array.shape for name, array in feed.items()} for feed in feeds]
+    assert shapes == [
+        {"x": (1, 2**31 - 1, 3), "n": (5, 2)},
+        {"x": (0, 2**31 - 1, 3), "n": (0, 2)},
+        {"x": (10**9, 0, 3), "n": (10**9, 0)},
+    ]
+    for feed in feeds:
+        assert feed["x"].dtype == np.float32 and feed["n"].dtype == np.int64
+        assert all(stride == 0 for array in feed.values() for stride in array.strides)
+        assert not any(array.flags.writeable for array in feed.values())
+
+
+def test_feeds_skip_what_numpy_cannot_shape() -> None:
+    assert list(_feeds(())) == []
+    assert list(_feeds((TensorInfo("x", np.float32, [-1, 3]),))) == []
+    scalar = list(_feeds((TensorInfo("x", np.float32, []),)))
+    assert [feed["x"].shape for feed in scalar] == [()]
+    vector = list(_feeds((TensorInfo("x", np.float32, [None]),)))
+    assert [feed["x"].shape for feed in vector] == [(1,), (0,)]
+    # 2**40 * 2**40 elements: past what numpy counts, so only the empty feeds remain.
+    huge = list(_feeds((TensorInfo("x", np.float32, [2**40, 2**40]),)))
+    assert [feed["x"].shape for feed in huge] == [(0, 2**40), (10**9, 0)]
+
+
+def test_drive_accepts_typed_refusals_and_reports_other_exceptions(tmp_path: Path) -> None:
+    # No model opens: scan, registry and validation run, and nothing is found.
+    unopenable = build_case(tmp_path / "a", [{"file": n, "kind": "empty"} for n in MODEL_FILES])
+    assert drive(unopenable) is None
+    # A missing registry makes the scan itself raise: a finding, with its traceback.
+    finding = drive(tmp_path / "missing")
+    assert finding is not None and finding[0] == "exception"
+    assert "Traceback (most recent call last):" in finding[1]
+    assert "scan_registry(root)" in finding[1]
