@@ -157,6 +157,23 @@ def test_a_crash_is_known_by_its_message_and_innermost_frame() -> None:
     assert signature("hang", "no answer within 60s") == "hang: no answer within Ns @ "
 
 
+def test_a_crash_is_known_by_its_last_words_among_what_else_it_logged() -> None:
+    logged = ABORT.format(size=48000000000, line=67).replace(
+        "killed by SIGABRT\n", "killed by SIGABRT\n[E:onnxruntime:, Gemm 12] has shape {0,1}\n"
+    )
+    assert signature("crash", logged) == signature("crash", ABORT.format(size=1, line=1))
+    segfault = "killed by SIGSEGV\nnoise\nFatal Python error: Segmentation fault\n"
+    segfault += '  File "a.py", line 9 in f'
+    assert signature("crash", segfault) == (
+        "crash: killed by SIGSEGV Fatal Python error: Segmentation fault @ a.py in f"
+    )
+    panic = "killed by SIGABRT\nthread '<unnamed>' panicked at src/core/x.rs:12:5:\nboom"
+    assert signature("crash", panic) == (
+        "crash: killed by SIGABRT thread '<unnamed>' panicked at src/core/x.rs:N:N: @ "
+    )
+    assert signature("crash", "exit status 3\nsomething else\n") == "crash: exit status N @ "
+
+
 def test_an_exception_is_known_by_its_last_line_and_innermost_frame() -> None:
     detail = (
         'Traceback (most recent call last):\n  File "/a/b.py", line 3, in f\n'
@@ -206,7 +223,7 @@ def test_a_finding_is_reduced_to_the_mutations_that_give_it(tmp_path: Path) -> N
     try:
         cases = _Cases(tmp_path, child)
         found = signature(*cases.run([others[0], trigger, others[1]]))
-        assert found == "crash: killed by SIGABRT empty metrics @ "
+        assert found == "crash: killed by SIGABRT @ "
         assert cases.reduce([others[0], trigger, others[1]], found) == [trigger]
         assert cases.reduce([trigger, *others], found) == [trigger]
     finally:

@@ -30,7 +30,8 @@ Finding = tuple[str, str]
 """``("exception" | "crash", traceback)``."""
 
 _HUGE_BATCH = 10**9
-"""A batch no memory holds, beside a zero dim, so the input is empty whatever its batch."""
+"""A batch no memory holds: beside a zero dim, the input is empty whatever its batch; beside the
+declared window, only a view of one element is."""
 
 _REFUSALS = (PredictionError, MemoryError)
 """How a prediction or a run may refuse."""
@@ -97,7 +98,8 @@ def _run(session: OnnxSession, feed: Mapping[str, Any]) -> None:
 def _feeds(inputs: tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
     """Inputs shaped as the model declares them (a dynamic dim as 1), without allocating what
     a huge declared shape would take: a zero-stride view of one element; then empty inputs
-    (batch 0, and a huge batch beside a zero dim)."""
+    (batch 0, and a huge batch beside a zero dim); then a huge batch of the declared window,
+    which no copy of the input fits in memory."""
 
     shapes = {info.name: tuple(1 if d is None else d for d in info.shape) for info in inputs}
     ranks = [len(shape) for shape in shapes.values()]
@@ -108,6 +110,8 @@ def _feeds(inputs: tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
         variants.append(lambda shape: (0, *shape[1:]))
     if min(ranks) >= 2:
         variants.append(lambda shape: (_HUGE_BATCH, 0, *shape[2:]))
+    if min(ranks) >= 1:
+        variants.append(lambda shape: (_HUGE_BATCH, *shape[1:]))
     for variant in variants:
         feed = {info.name: variant(shapes[info.name]) for info in inputs}
         if all(math.prod(shape) < _MAX_ELEMENTS for shape in feed.values()):

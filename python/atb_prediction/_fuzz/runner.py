@@ -53,6 +53,10 @@ _KEPT = 1500
 """Characters kept of each end of a crashed child's output (a Rust backtrace runs long)."""
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2]) + os.sep
 """The folder holding ``atb_prediction/`` (a checkout's ``python/``, or site-packages)."""
+_LAST_WORDS = re.compile(
+    r"memory allocation of \d+ bytes failed|panicked at|fatal runtime error|Fatal Python error"
+)
+"""What a dying process says, among whatever else it logged (ONNX Runtime logs errors)."""
 _DIED = ("killed by", "exit status")
 """How the detail of a child that died begins."""
 
@@ -180,14 +184,16 @@ def _reap(process: subprocess.Popen[str]) -> int:
 
 
 def signature(outcome: str, detail: str | None) -> str:
-    """What tells one finding from another: for a child that died, its first line (the abort
-    message or Python's fatal error) and the innermost frame of the stack faulthandler printed;
-    for a traceback, its last line and innermost frame. Numbers in the message are stripped:
-    the same bug at another size is the same finding."""
+    """What tells one finding from another: for a child that died, how, what it said as it
+    died (an allocation failure, a panic, else Python's fatal error) and the innermost frame of
+    the stack faulthandler printed; for a traceback, its last line and innermost frame. Numbers
+    in the message are stripped: the same bug at another size is the same finding."""
     lines = [line.strip() for line in (detail or "").splitlines() if line.strip()]
     frames = [line for line in lines if line.startswith("File ")]
     if lines and lines[0].startswith(_DIED):  # faulthandler prints the innermost frame first
-        message, frame = " ".join(lines[:2]), frames[0] if frames else ""
+        last_words = [line for line in lines[1:] if _LAST_WORDS.search(line)]
+        message = " ".join(lines[:1] + last_words[:1])
+        frame = frames[0] if frames else ""
     else:  # a traceback prints it last
         message, frame = lines[-1] if lines else "", frames[-1] if frames else ""
     message = re.sub(r"(?<![A-Za-z_])\d+", "N", message)  # not the 3 of pyo3_runtime
