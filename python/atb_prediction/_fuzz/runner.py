@@ -49,6 +49,7 @@ declaring a batch of 2**31 - 1 would take, so an allocation sized by a model fai
 instead of being hidden by overcommit."""
 
 _CHILD = [sys.executable, "-m", "atb_prediction._fuzz", "--child"]
+"""How a child starts (the tests start scripted ones that crash on demand)."""
 _KEPT = 1500
 """Characters kept of each end of a crashed child's output (a Rust backtrace runs long)."""
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2]) + os.sep
