@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
 from atb_prediction.backtest import SweepResult
-from atb_prediction.backtest.scores import AS_LIVE, METRICS, is_better
+from atb_prediction.backtest.scores import AS_LIVE
+from atb_prediction.metrics import METRICS, is_better
 from conftest import FIXTURE_REGISTRY, affine_model, point_latest, write_bundle
 from score_reference import reference_scores
 from test_bars import golden_frame
@@ -324,7 +325,8 @@ def test_the_gate_journals_the_evidence_of_a_better_candidate(
 
 
 def test_a_forced_gate_is_journaled_as_forced(tmp_path: Path) -> None:
-    from atb_prediction.promotion import Gate, promote
+    from atb_prediction.backtest import Gate
+    from atb_prediction.promotion import promote
 
     root = signal_registry(tmp_path / "registry", production=RIGHT)
     result = promote(root, "BTCUSDT", "basic", WRONG, gate=Gate(signal_bars()), force=True)

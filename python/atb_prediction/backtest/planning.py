@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import LoadedBundle, SweepModel
+from atb_prediction._core import LoadedBundle, SweepModel, path_parts
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -32,7 +32,7 @@ from atb_prediction.models.exceptions import (
     ModelNotAvailableError,
     PredictionError,
 )
-from atb_prediction.models.version_resolver import list_version_records
+from atb_prediction.promotion.version_resolver import list_version_records
 
 if TYPE_CHECKING:
     from atb_prediction.config import PredictionConfig
@@ -223,12 +223,13 @@ class _Bundles:
             and record.model_type == model_type
             and (timeframe is None or record.timeframe == timeframe)
         }
-        folder = (Path(index.root) / symbol / model_type).resolve()
-        self.invalid = {
-            Path(bundle.path).name: bundle.reason
-            for bundle in index.invalid
-            if Path(bundle.path).resolve().parent == folder
-        }
+        # Skipped folders of this model type, by name: the layout's own split of their paths (a
+        # symlink leaving the registry is named by its link, with the scan's reason).
+        self.invalid = {}
+        for bundle in index.invalid:
+            parts = path_parts(index.root, bundle.path)
+            if len(parts) == 3 and parts[:2] == [symbol, model_type]:
+                self.invalid[parts[2]] = bundle.reason
         self.opened: dict[str, StrategyModel | None] = {}
 
     def name(self, version_id: str) -> str:
@@ -236,7 +237,7 @@ class _Bundles:
         record = self.records.get(version_id)
         if record is not None:
             return str(record.key)
-        return f"{self.symbol}/{self.model_type}/{version_id}"
+        return "/".join((self.symbol, self.model_type, version_id))
 
     def bundle(self, version_id: str) -> StrategyModel | None:
         """The version opened once for this plan, unpinned: a sweep over every version must not

@@ -1,8 +1,9 @@
 """``SweepScores``: which version would have earned most, as numbers.
 
 The definitions (signal, bars, hit rate, errors, the strategy's return, Sharpe ratio, drawdown
-and turnover) live once, in the core (``src/core/score.rs``); this module names the columns,
-ranks rows, and says which direction of each metric is better.
+and turnover) live once, in the core (``src/core/score.rs``); which direction of each metric is
+better lives in :mod:`atb_prediction.metrics`; this module holds a sweep's scores and ranks
+them.
 """
 
 from __future__ import annotations
@@ -16,42 +17,15 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._core import periods_per_year, score_sweep
+from atb_prediction.metrics import LOWER_IS_BETTER, METRICS
 
 if TYPE_CHECKING:
     from atb_prediction.backtest.result import SweepResult
 
-__all__ = ["AS_LIVE", "LOWER_IS_BETTER", "METRICS", "SweepScores", "is_better", "score_result"]
-
-#: The score columns, in order.
-METRICS = (
-    "bars",
-    "hit_rate",
-    "mae",
-    "rmse",
-    "total_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-)
-
-#: Metrics where a smaller value is the better one.
-LOWER_IS_BETTER = frozenset({"max_drawdown", "mae", "rmse"})
+__all__ = ["AS_LIVE", "SweepScores", "score_result"]
 
 #: The name of the as-live composite's row.
 AS_LIVE = "as-live"
-
-
-def is_better(metric: str, candidate: float, incumbent: float | None) -> bool:
-    """Whether ``candidate`` is strictly better than ``incumbent`` on ``metric`` (lower for
-    :data:`LOWER_IS_BETTER`, else higher). A NaN candidate is never better; any number beats a
-    NaN or missing incumbent."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-    if math.isnan(candidate):
-        return False
-    if incumbent is None or math.isnan(incumbent):
-        return True
-    return candidate < incumbent if metric in LOWER_IS_BETTER else candidate > incumbent
 
 
 def _sort_key(metric: str, value: float) -> tuple[bool, float]:

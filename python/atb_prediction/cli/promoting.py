@@ -14,10 +14,12 @@ from atb_prediction.cli.naming import ModelName, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
+from atb_prediction.metrics import LOWER_IS_BETTER, METRICS
 from atb_prediction.promotion.guard import timeframe_change
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
+    from atb_prediction.backtest import Gate
 
 __all__ = ["add_parsers", "run_history", "run_promote", "run_rollback"]
 
@@ -58,17 +60,9 @@ def add_parsers(models: SubParsers, parts: ParserParts) -> None:
         "--metric",
         default="sharpe",
         metavar="METRIC",
-        choices=(
-            "hit_rate",
-            "mae",
-            "rmse",
-            "total_return",
-            "sharpe",
-            "max_drawdown",
-            "turnover",
-        ),
-        help="what --gate compares: hit_rate, mae, rmse, total_return, sharpe (default), "
-        "max_drawdown or turnover (max_drawdown, mae and rmse are better when lower)",
+        choices=METRICS[1:],
+        help=f"what --gate compares: {', '.join(METRICS[1:])} (default sharpe; "
+        f"{', '.join(sorted(LOWER_IS_BETTER))} are better when lower)",
     )
     add_score_options(parser)
     parser.set_defaults(command="models promote", run=run_promote)
@@ -162,9 +156,9 @@ def _dry_run(
         refusals.append(change.message())
     gate, evidence = _gate(args), None
     if gate is not None:
-        from atb_prediction.promotion.gate import evaluate, refusal
+        from atb_prediction.promotion.gate import refusal
 
-        evidence = evaluate(gate, root, name.symbol, name.model_type, name.version, current)
+        evidence = gate.evaluate(root, name.symbol, name.model_type, name.version, current)
         if not evidence["passed"] and not args.force:
             refusals.append(str(refusal(evidence)))
     if args.json:
@@ -200,19 +194,20 @@ def _dry_run(
     return EXIT_FAILED if refusals else EXIT_OK
 
 
-def _gate(args: argparse.Namespace) -> promotion.Gate | None:
+def _gate(args: argparse.Namespace) -> Gate | None:
     """The ``--gate`` of a promotion: its bars read as ``atb backtest sweep`` reads a series,
     and the sha256 of the file journaled as the evidence's series."""
     if args.gate is None:
         return None
     import hashlib
 
+    from atb_prediction.backtest import Gate
     from atb_prediction.cli.backtesting import read_series
 
     series = read_series(args.gate)
     with open(args.gate, "rb") as file:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
-    return promotion.Gate(
+    return Gate(
         series,
         metric=args.metric,
         horizon=args.horizon,

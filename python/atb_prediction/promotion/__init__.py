@@ -36,7 +36,7 @@ from atb_prediction.promotion.files import (
     LOCK_NAME,
     model_type_dir,
 )
-from atb_prediction.promotion.gate import Gate
+from atb_prediction.promotion.gate import GateLike
 from atb_prediction.promotion.journal import PromotionRecord
 from atb_prediction.promotion.operations import (
     PromotionResult,
@@ -54,7 +54,7 @@ __all__ = [
     "LATEST_NAME",
     "LOCK_NAME",
     "CheckFunction",
-    "Gate",
+    "GateLike",
     "GateRefusedError",
     "LockTimeoutError",
     "PromotionError",

@@ -20,7 +20,7 @@ from atb_prediction.promotion.files import (
     model_type_dir,
     registry_folder,
 )
-from atb_prediction.promotion.gate import Gate, evaluate, refusal
+from atb_prediction.promotion.gate import GateLike, refusal
 from atb_prediction.promotion.journal import Action, PromotionRecord
 from atb_prediction.promotion.lock import locked
 from atb_prediction.promotion.policy import (
@@ -166,7 +166,7 @@ def promote(
     lock_timeout: float = 30.0,
     check: CheckFunction | None = default_check,
     seal: bool = True,
-    gate: Gate | None = None,
+    gate: GateLike | None = None,
 ) -> PromotionResult:
     """Make ``version`` the production version of ``SYMBOL/MODEL_TYPE``.
 
@@ -189,11 +189,11 @@ def promote(
         check: Validation hook; ``None`` skips validation without marking the record forced.
         seal: Write the version's ``manifest.json`` when it has none, and refuse a version whose
             files differ from the one it has (unless ``force``).
-        gate: Evidence to win first: ``version`` and the current production are swept over
-            ``gate.bars`` and scored, and unless ``version`` is strictly better on
-            ``gate.metric`` the promotion is refused (``force`` overrides). The evidence goes
-            into the journal line (``record.gate``), passed or forced. Production must not
-            change while the gate runs.
+        gate: Evidence to win first, usually an :class:`atb_prediction.backtest.Gate`:
+            ``version`` and the current production are swept over its bars and scored, and
+            unless ``version`` is strictly better on its metric the promotion is refused
+            (``force`` overrides). The evidence goes into the journal line (``record.gate``),
+            passed or forced. Production must not change while the gate runs.
 
     Raises:
         VersionNotFoundError: the registry, model type or version does not exist.
@@ -210,9 +210,8 @@ def promote(
     expected: object = _ANY
     if gate is not None:
         expected = current_version(root, symbol, model_type)
-        evidence = evaluate(
-            gate, root, symbol, model_type, version, expected if isinstance(expected, str) else None
-        )
+        incumbent = expected if isinstance(expected, str) else None
+        evidence = gate.evaluate(root, symbol, model_type, version, incumbent)
         if not evidence["passed"] and not force:
             raise refusal(evidence)
     return _promote(
