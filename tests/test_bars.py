@@ -149,6 +149,12 @@ def test_bars_come_as_a_frame_a_mapping_or_a_structured_array(
     )
     volumes = frame.assign(volume=frame["volume"].round().astype(np.int64))
     assert np.isfinite(runner.predict_bars(volumes).price)
+    # Other column orders, text columns beside, and a history far longer than the bars read.
+    shuffled = frame[["volume", "close", "open", "low", "high"]].assign(symbol="BTCUSDT")
+    assert runner.predict_bars(shuffled).price == reference.price
+    longer = pd.concat([golden_frame("ETHUSDT").iloc[:150]] * 20 + [frame])
+    assert runner.predict_bars(longer).price == reference.price
+    assert runner.predict_bars(longer.assign(symbol="x")).price == reference.price
 
 
 def test_bars_that_cannot_be_read_are_refused_by_name(registry: PredictionModelRegistry) -> None:

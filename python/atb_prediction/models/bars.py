@@ -68,7 +68,7 @@ def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]
     """The last ``rows`` bars of ``bars`` (all of them when ``None``) as a C-ordered
     ``[rows, 5]`` float64 array in :data:`BAR_COLUMNS` order: only those rows are copied, so the
     cost does not grow with the history given."""
-    if _is_frame(bars):
+    if not isinstance(bars, (np.ndarray, dict)) and hasattr(bars, "columns"):
         frame: Any = bars
         fast = _frame_window(frame, rows)
         if fast is not None:
@@ -82,21 +82,53 @@ def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]
     return window
 
 
-def _is_frame(value: object) -> bool:
-    return hasattr(value, "columns") and hasattr(value, "iloc") and hasattr(value, "to_numpy")
+#: The last DataFrame columns read and where the bar columns are among them: a live loop passes
+#: frames with the same columns bar after bar, and looking names up in a pandas index costs a
+#: live call more than converting the data, while comparing two equal indexes costs little.
+_LAST_COLUMNS: tuple[Any, list[int] | None] = (None, None)
 
 
-def _frame_window(frame: Any, rows: int | None) -> npt.NDArray[np.float64] | None:
-    """A DataFrame's window through one ``to_numpy`` of its last rows: a view, without pandas'
-    per-column cost, when its columns share one numeric dtype (an OHLCV frame). ``None`` sends
-    other frames (mixed or missing columns) to the per-column path, which names problems."""
-    labels = list(frame.columns)
+def _positions(columns: Any) -> list[int] | None:
+    """Where the bar columns are among a DataFrame's ``columns`` (``None``: some are missing)."""
+    global _LAST_COLUMNS
+    last, positions = _LAST_COLUMNS  # one read: another thread may replace the pair
+    if last is not None and (last is columns or last.equals(columns)):
+        return positions
+    labels = list(columns)
     try:
         positions = [labels.index(name) for name in BAR_COLUMNS]
     except ValueError:
+        positions = None
+    _LAST_COLUMNS = (columns, positions)
+    return positions
+
+
+#: A DataFrame of at most this many times the rows read is converted whole; a longer one has its
+#: last rows cut first (see :func:`_frame_window`).
+_WHOLE_FRAME_FACTOR = 8
+
+
+def _frame_window(frame: Any, rows: int | None) -> npt.NDArray[np.float64] | None:
+    """A DataFrame's window through one ``to_numpy``, without pandas' per-column cost, when its
+    columns convert to numbers (an OHLCV frame); ``None`` sends other frames (missing or
+    non-numeric columns) to the per-column path, which names the problem.
+
+    ``to_numpy`` of a frame whose columns share one dtype is a view, but cutting the last rows
+    first (``iloc``) costs a live call more than the rest of the path: so a frame of up to
+    :data:`_WHOLE_FRAME_FACTOR` times the rows read is converted whole, and only a longer one
+    (whose conversion would grow with the history) is cut first.
+    """
+    positions = _positions(frame.columns)
+    if positions is None:
         return None
-    tail = frame if rows is None or len(frame) <= rows else frame.iloc[len(frame) - rows :]
-    values = tail.to_numpy()
+    read = len(frame) if rows is None else min(rows, len(frame))
+    long = len(frame) > _WHOLE_FRAME_FACTOR * max(read, 1)
+    values = (frame.iloc[len(frame) - read :] if long else frame).to_numpy()
     if values.dtype.kind not in "fiu":
         return None
+    values = values[len(values) - read :]
+    first = positions[0]
+    if positions == list(range(first, first + len(positions))):
+        # Columns in bar order (the usual OHLCV frame): a plain slice, cheaper than a gather.
+        return np.array(values[:, first : first + len(positions)], dtype=np.float64, order="C")
     return np.ascontiguousarray(values[:, positions], dtype=np.float64)
