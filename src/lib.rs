@@ -33,7 +33,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
-    use crate::py::score::{periods_per_year, score_sweep};
+    use crate::py::score::{periods_per_year, score_columns, score_sweep};
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]

@@ -21,38 +21,18 @@ def reference_scores(
     periods_per_year: float = 8760.0,
 ) -> dict[str, float]:
     """One row's scores; ``price_units`` and ``classifier`` are a flag or one per bar."""
-    bars_total = close.size
-    units = np.broadcast_to(np.asarray(price_units, dtype=bool), close.shape)
-    classes = np.broadcast_to(np.asarray(classifier, dtype=bool), close.shape)
-    predicted = ~np.isnan(confidence) & (classes | np.isfinite(price))
-    with np.errstate(invalid="ignore"):
-        by_price = np.sign(np.nan_to_num(price - close, nan=0.0))
-    signal = np.where(predicted, np.where(units, by_price, np.sign(direction)), 0.0)
-    later = np.full(bars_total, np.nan)
-    later[: bars_total - horizon] = close[horizon:]
-    counted = predicted & (np.arange(bars_total) + horizon < bars_total)
-    decided = counted & (signal != 0)
-    hits = np.sign(signal[decided]) == np.sign(later[decided] - close[decided])
-    errors = (price - later)[counted & units]
-    position = signal[:-1]
-    previous = np.concatenate(([0.0], position[:-1]))
-    change = np.abs(position - previous)
-    pnl = position * (close[1:] / close[:-1] - 1.0) - fee_bps / 1e4 * change
-    equity = np.cumprod(1.0 + pnl)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.std(pnl, ddof=1) if pnl.size > 1 else np.nan
-        sharpe = np.mean(pnl) / std * np.sqrt(periods_per_year) if std > 0 else np.nan
-        drawdown = np.max(1.0 - equity / np.maximum.accumulate(equity)) if equity.size else np.nan
-    return {
-        "bars": float(np.count_nonzero(counted)),
-        "hit_rate": float(np.mean(hits)) if hits.size else np.nan,
-        "mae": float(np.mean(np.abs(errors))) if errors.size else np.nan,
-        "rmse": float(np.sqrt(np.mean(errors**2))) if errors.size else np.nan,
-        "total_return": float(equity[-1] - 1.0) if equity.size else np.nan,
-        "sharpe": float(sharpe),
-        "max_drawdown": float(drawdown),
-        "turnover": float(np.mean(change)) if change.size else np.nan,
-    }
+    scores = reference_scores_2d(
+        price[np.newaxis],
+        confidence[np.newaxis],
+        direction[np.newaxis],
+        np.broadcast_to(np.asarray(price_units, dtype=bool), close.shape)[np.newaxis],
+        np.broadcast_to(np.asarray(classifier, dtype=bool), close.shape)[np.newaxis],
+        close,
+        horizon=horizon,
+        fee_bps=fee_bps,
+        periods_per_year=periods_per_year,
+    )
+    return {metric: float(values[0]) for metric, values in scores.items()}
 
 
 def reference_scores_2d(
@@ -68,10 +48,13 @@ def reference_scores_2d(
     periods_per_year: float = 8760.0,
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Every row of ``[versions, bars]`` arrays at once, as a notebook would write it with whole
-    arrays; ``price_units`` and ``classifier`` hold one flag per version."""
+    arrays; ``price_units`` and ``classifier`` hold one flag per version, or per version and
+    bar (an as-live composite's)."""
     bars_total = close.size
-    units = np.asarray(price_units, dtype=bool)[:, None]
-    classes = np.asarray(classifier, dtype=bool)[:, None]
+    units = np.asarray(price_units, dtype=bool)
+    classes = np.asarray(classifier, dtype=bool)
+    units = units if units.ndim == 2 else units[:, None]
+    classes = classes if classes.ndim == 2 else classes[:, None]
     predicted = ~np.isnan(confidence) & (classes | np.isfinite(price))
     with np.errstate(invalid="ignore"):
         by_price = np.sign(np.nan_to_num(price - close, nan=0.0))
@@ -89,17 +72,25 @@ def reference_scores_2d(
     pnl = position * (close[1:] / close[:-1] - 1.0) - fee_bps / 1e4 * change
     equity = np.cumprod(1.0 + pnl, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.std(pnl, ddof=1, axis=1)
+        steps = pnl.shape[1]
+        std = np.std(pnl, ddof=1, axis=1) if steps > 1 else np.full(pnl.shape[0], np.nan)
         sharpe = np.where(std > 0, np.mean(pnl, axis=1) / std * np.sqrt(periods_per_year), np.nan)
-        drawdown = np.max(1.0 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
+        drawdown = (
+            np.max(1.0 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
+            if steps
+            else np.full(pnl.shape[0], np.nan)
+        )
         priced = np.count_nonzero(scored, axis=1)
         return {
             "bars": np.count_nonzero(counted, axis=1).astype(np.float64),
-            "hit_rate": np.count_nonzero(hits, axis=1) / np.count_nonzero(decided, axis=1),
+            "hit_rate": np.count_nonzero(hits, axis=1)
+            / np.where(
+                np.count_nonzero(decided, axis=1), np.count_nonzero(decided, axis=1), np.nan
+            ),
             "mae": np.abs(errors).sum(axis=1) / np.where(priced, priced, np.nan),
             "rmse": np.sqrt((errors**2).sum(axis=1) / np.where(priced, priced, np.nan)),
-            "total_return": equity[:, -1] - 1.0,
+            "total_return": equity[:, -1] - 1.0 if steps else np.full(pnl.shape[0], np.nan),
             "sharpe": sharpe,
             "max_drawdown": drawdown,
-            "turnover": np.mean(change, axis=1),
+            "turnover": np.mean(change, axis=1) if steps else np.full(pnl.shape[0], np.nan),
         }

@@ -41,6 +41,7 @@ __all__ = [
     "registry_root",
     "runtime_library_path",
     "scan_registry_with",
+    "score_columns",
     "score_sweep",
     "seal_bundle",
     "series_columns",
@@ -531,6 +532,9 @@ class SweepModel:
 
 def periods_per_year(timeframe: str) -> float:
     """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
+
+def score_columns() -> list[str]:
+    """The names of a score's columns, in order: ``bars``, then the metrics."""
 
 def score_sweep(
     price: npt.NDArray[np.float64],

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import math
 
+from atb_prediction._core import score_columns
+
 __all__ = ["LOWER_IS_BETTER", "METRICS", "better_direction", "is_better"]
 
-#: The score columns, in order: ``bars`` and then the metrics.
-METRICS = (
-    "bars",
-    "hit_rate",
-    "mae",
-    "rmse",
-    "total_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-)
+#: The score columns, in order: ``bars`` and then the metrics (the core's list).
+METRICS: tuple[str, ...] = tuple(score_columns())
 
 #: Metrics where a smaller value is the better one.
 LOWER_IS_BETTER = frozenset({"max_drawdown", "mae", "rmse"})

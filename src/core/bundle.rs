@@ -188,25 +188,8 @@ impl LoadedBundle {
                 bytes: &self.model,
                 origin,
             };
-            let opened: Vec<Result<InferenceSession>> = std::thread::scope(|scope| {
-                let opening: Vec<_> = (0..missing)
-                    .map(|_| scope.spawn(|| InferenceSession::open(source, &options)))
-                    .collect();
-                opening
-                    .into_iter()
-                    .map(|handle| {
-                        handle.join().unwrap_or_else(|_| {
-                            Err(Error::ModelLoad {
-                                origin: origin.to_owned(),
-                                reason: "opening a batch session panicked".to_owned(),
-                            })
-                        })
-                    })
-                    .collect()
-            });
-            for session in opened {
-                sessions.push(Arc::new(session?));
-            }
+            let opened = InferenceSession::open_many(source, &options, missing)?;
+            sessions.extend(opened.into_iter().map(Arc::new));
         }
         // alloc: `count` is below the number of cores.
         Ok(sessions[..count].to_vec())

@@ -15,6 +15,7 @@ pub mod json;
 pub mod layout;
 pub mod manifest;
 pub mod options;
+pub mod parallel;
 pub mod predict;
 pub mod providers;
 pub mod runtime;

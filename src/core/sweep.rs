@@ -12,7 +12,7 @@
 //! batches and gets bit-identical results.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use crate::core::alloc;
 use crate::core::bundle::LoadedBundle;
 use crate::core::error::{Error, Result};
+use crate::core::parallel::Failure;
 use crate::core::predict::{bars, input_window, InputWindow, PredictionSpec, Predictor};
 use crate::core::session::{InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions};
 use crate::core::tensor::{ElementType, TensorData, TensorView};
@@ -135,22 +136,7 @@ impl SweepModel {
             )));
         }
         let source = ModelSource::Named { bytes, origin };
-        let sessions: Vec<InferenceSession> = std::thread::scope(|scope| {
-            let opening: Vec<_> = (0..workers)
-                .map(|_| scope.spawn(|| InferenceSession::open(source, options)))
-                .collect();
-            opening
-                .into_iter()
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| {
-                        Err(Error::ModelLoad {
-                            origin: origin.to_owned(),
-                            reason: "opening the session panicked".to_owned(),
-                        })
-                    })
-                })
-                .collect::<Result<_>>()
-        })?;
+        let sessions = InferenceSession::open_many(source, options, workers)?;
         let invalid = |reason: String| Error::invalid_input(format!("{origin}: {reason}"));
         let inputs = sessions[0].inputs();
         let window = input_window(inputs, &spec).map_err(invalid)?;
@@ -372,30 +358,30 @@ impl SweepModel {
         let classes = self.class_count();
         let chunks = split_outputs(outputs, &batches, classes)?;
         let work = Mutex::new(chunks.into_iter());
-        let cancel = AtomicBool::new(false);
+        // Chunks are handed out in bar order: the earliest failing bar's error is the one kept.
+        let failure = Failure::default();
         let done = AtomicUsize::new(0);
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
         let stats = Mutex::new(SweepStats::default());
         let (alive, finished) = mpsc::channel::<()>();
         let mut keep_going = true;
         std::thread::scope(|scope| {
             for session in &self.sessions {
                 let alive = alive.clone();
-                let (work, cancel, done, failure, stats) =
-                    (&work, &cancel, &done, &failure, &stats);
+                let (work, failure, done, stats) = (&work, &failure, &done, &stats);
                 scope.spawn(move || {
                     let _alive = alive;
                     let predictor = Predictor {
                         session,
                         spec: &self.spec,
                     };
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    failure.guard(session.origin(), "sweep worker", |rank| {
                         let mut input =
                             Batch::new(normalised, self.window.sequence_length, columns);
-                        while !cancel.load(Ordering::Relaxed) {
+                        while !failure.is_cancelled() {
                             let Some(chunk) = work.lock().next() else {
                                 return Ok(());
                             };
+                            *rank = chunk.bars.start;
                             let windows = chunk.bars.len();
                             let skipped = self.run_chunk(&predictor, &mut input, chunk)?;
                             if let Some(first_bad) = skipped {
@@ -410,18 +396,7 @@ impl SweepModel {
                             done.fetch_add(windows, Ordering::Relaxed);
                         }
                         Ok(())
-                    }));
-                    let error = match outcome {
-                        Ok(Ok(())) => return,
-                        Ok(Err(error)) => error,
-                        Err(_) => Error::Inference {
-                            origin: session.origin().to_owned(),
-                            reason: "internal error in a sweep worker (please report this bug)"
-                                .to_owned(),
-                        },
-                    };
-                    cancel.store(true, Ordering::Relaxed);
-                    failure.lock().get_or_insert(error);
+                    });
                 });
             }
             drop(alive);
@@ -431,13 +406,13 @@ impl SweepModel {
                     _ => {
                         if keep_going && !poll(done.load(Ordering::Relaxed)) {
                             keep_going = false;
-                            cancel.store(true, Ordering::Relaxed);
+                            failure.cancel();
                         }
                     }
                 }
             }
         });
-        if let Some(error) = failure.into_inner() {
+        if let Some(error) = failure.into_error() {
             return Err(error);
         }
         if !keep_going || !poll(done.load(Ordering::Relaxed)) {

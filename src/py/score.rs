@@ -12,7 +12,8 @@ use crate::core::score::{self, Flag, Row, Score, ScoreOptions};
 use crate::core::Error;
 use crate::py::gil::detached;
 
-/// The column names of a score, in the order `score_sweep` returns them.
+/// The column names of a score, in order: the one list (Python's `atb_prediction.metrics`
+/// reads it through [`score_columns`]).
 const COLUMNS: [&str; 8] = [
     "bars",
     "hit_rate",
@@ -45,6 +46,13 @@ fn options(horizon: usize, fee_bps: f64, periods_per_year: f64) -> Result<ScoreO
         fee_bps,
         periods_per_year,
     })
+}
+
+/// The names of a score's columns, in order: `bars`, then the metrics.
+#[pyfunction]
+pub fn score_columns() -> Vec<&'static str> {
+    // alloc: a constant eight names.
+    COLUMNS.to_vec()
 }
 
 /// The bars per year of a timeframe (`15m`, `1h`, `4h`, `1d`, `1w`), for annualising.

@@ -4,7 +4,8 @@
 use std::ops::Range;
 
 use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyReadwriteArray2,
+    PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -26,6 +27,63 @@ use crate::py::runtime::ensure_runtime;
 #[pyclass(frozen, module = "atb_prediction._core", name = "SweepModel")]
 pub struct PySweepModel {
     inner: SweepModel,
+}
+
+/// A run's result arrays, borrowed for writing (so no other Rust borrow can write them) while
+/// the run writes them without the GIL.
+struct Writable<'py> {
+    price: PyReadwriteArray1<'py, f64>,
+    confidence: PyReadwriteArray1<'py, f64>,
+    direction: PyReadwriteArray1<'py, i8>,
+    probabilities: Option<PyReadwriteArray2<'py, f64>>,
+}
+
+impl<'py> Writable<'py> {
+    fn borrow(
+        price: &Bound<'py, PyArray1<f64>>,
+        confidence: &Bound<'py, PyArray1<f64>>,
+        direction: &Bound<'py, PyArray1<i8>>,
+        probabilities: Option<&Bound<'py, PyArray2<f64>>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            price: price
+                .try_readwrite()
+                .map_err(|e| readwrite_error("price", e))?,
+            confidence: confidence
+                .try_readwrite()
+                .map_err(|e| readwrite_error("confidence", e))?,
+            direction: direction
+                .try_readwrite()
+                .map_err(|e| readwrite_error("direction", e))?,
+            probabilities: probabilities
+                .map(|p| p.try_readwrite())
+                .transpose()
+                .map_err(|e| readwrite_error("probabilities", e))?,
+        })
+    }
+
+    /// The arrays as the core's outputs of the bars from `offset`; each must be contiguous.
+    fn outputs(&mut self, offset: usize) -> PyResult<SweepOutputs<'_>> {
+        let contiguous = |name: &str| readwrite_error(name, "it is not contiguous");
+        Ok(SweepOutputs {
+            offset,
+            price: self.price.as_slice_mut().map_err(|_| contiguous("price"))?,
+            confidence: self
+                .confidence
+                .as_slice_mut()
+                .map_err(|_| contiguous("confidence"))?,
+            direction: self
+                .direction
+                .as_slice_mut()
+                .map_err(|_| contiguous("direction"))?,
+            probabilities: self
+                .probabilities
+                .as_mut()
+                .map(|p| p.as_slice_mut())
+                .transpose()
+                .map_err(|_| contiguous("probabilities"))?,
+        })
+    }
 }
 
 fn readwrite_error(name: &str, error: impl std::fmt::Display) -> PyErr {
@@ -193,27 +251,8 @@ impl PySweepModel {
         direction: &Bound<'_, PyArray1<i8>>,
     ) -> PyResult<(usize, Option<usize>)> {
         let target = target.as_array();
-        let mut price = price
-            .try_readwrite()
-            .map_err(|e| readwrite_error("price", e))?;
-        let mut confidence = confidence
-            .try_readwrite()
-            .map_err(|e| readwrite_error("confidence", e))?;
-        let mut direction = direction
-            .try_readwrite()
-            .map_err(|e| readwrite_error("direction", e))?;
-        let contiguous = |name: &str| readwrite_error(name, "it is not contiguous");
-        let outputs = SweepOutputs {
-            offset,
-            price: price.as_slice_mut().map_err(|_| contiguous("price"))?,
-            confidence: confidence
-                .as_slice_mut()
-                .map_err(|_| contiguous("confidence"))?,
-            direction: direction
-                .as_slice_mut()
-                .map_err(|_| contiguous("direction"))?,
-            probabilities: None,
-        };
+        let mut held = Writable::borrow(price, confidence, direction, None)?;
+        let outputs = held.outputs(offset)?;
         let unpriced = detached(py, || self.inner.to_prices(target, outputs))?;
         Ok((unpriced.count, unpriced.first_bar))
     }
@@ -262,35 +301,8 @@ impl PySweepModel {
         let (_, series) = held.view();
         let ranges: Vec<Range<usize>> = ranges.into_iter().map(|(a, b)| a..b).collect();
         let total: usize = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
-        let mut price = price
-            .try_readwrite()
-            .map_err(|e| readwrite_error("price", e))?;
-        let mut confidence = confidence
-            .try_readwrite()
-            .map_err(|e| readwrite_error("confidence", e))?;
-        let mut direction = direction
-            .try_readwrite()
-            .map_err(|e| readwrite_error("direction", e))?;
-        let mut probabilities = probabilities
-            .map(|p| p.try_readwrite())
-            .transpose()
-            .map_err(|e| readwrite_error("probabilities", e))?;
-        let contiguous = |name: &str| readwrite_error(name, "it is not contiguous");
-        let outputs = SweepOutputs {
-            offset,
-            price: price.as_slice_mut().map_err(|_| contiguous("price"))?,
-            confidence: confidence
-                .as_slice_mut()
-                .map_err(|_| contiguous("confidence"))?,
-            direction: direction
-                .as_slice_mut()
-                .map_err(|_| contiguous("direction"))?,
-            probabilities: probabilities
-                .as_mut()
-                .map(|p| p.as_slice_mut())
-                .transpose()
-                .map_err(|_| contiguous("probabilities"))?,
-        };
+        let mut held = Writable::borrow(price, confidence, direction, probabilities)?;
+        let outputs = held.outputs(offset)?;
         let (stats, interrupted) = detached(py, || {
             let mut interrupted: Option<PyErr> = None;
             // Signal handlers only run with the GIL held, so the driving thread takes it briefly

@@ -19,7 +19,7 @@ from typing import Any
 from atb_prediction.backtest.series import Series, as_series
 from atb_prediction.backtest.sweeping import sweep
 from atb_prediction.config import PredictionConfig
-from atb_prediction.metrics import METRICS, better_direction, is_better
+from atb_prediction.metrics import better_direction, is_better
 from atb_prediction.models.registry import PredictionModelRegistry
 
 __all__ = ["Gate"]
@@ -64,7 +64,29 @@ class Gate:
             ValueError: an unknown metric, or a series without close.
             PredictionError: a version cannot be swept over these bars.
         """
-        return _evaluate(self, root, symbol, model_type, candidate, production)
+        better = better_direction(self.metric)  # raises for an unknown metric, before any work
+        series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
+        registry = PredictionModelRegistry(
+            PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
+        )
+        versions = [candidate] if production in (None, candidate) else [candidate, production]
+        result = sweep(registry, series, symbol=symbol, model_type=model_type, versions=versions,
+                       progress=False)  # fmt: skip
+        scores = result.score(self.close, horizon=self.horizon, fee_bps=self.fee_bps)
+        candidate_row = scores.row(candidate)
+        production_row = scores.row(production) if production in versions[1:] else None
+        incumbent = None if production_row is None else float(production_row[self.metric])
+        return {
+            "metric": self.metric,
+            "better": better,
+            "passed": is_better(self.metric, float(candidate_row[self.metric]), incumbent),
+            "candidate": _json_row(candidate_row),
+            "production": None if production_row is None else _json_row(production_row),
+            "bars": series.bars,
+            "horizon": self.horizon,
+            "fee_bps": float(self.fee_bps),
+            "series_sha256": self.series_sha256 or _digest(series),
+        }
 
 
 def _digest(series: Any) -> str:
@@ -83,38 +105,4 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     return {
         key: None if isinstance(value, float) and not math.isfinite(value) else value
         for key, value in row.items()
-    }
-
-
-def _evaluate(
-    gate: Gate,
-    root: str | os.PathLike[str],
-    symbol: str,
-    model_type: str,
-    candidate: str,
-    production: str | None,
-) -> dict[str, Any]:
-    if gate.metric not in METRICS:
-        raise ValueError(f"unknown metric {gate.metric!r}; expected one of {', '.join(METRICS)}")
-    series = gate.bars if isinstance(gate.bars, Series) else as_series(gate.bars, None)
-    registry = PredictionModelRegistry(
-        PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
-    )
-    versions = [candidate] if production in (None, candidate) else [candidate, production]
-    result = sweep(registry, series, symbol=symbol, model_type=model_type, versions=versions,
-                   progress=False)  # fmt: skip
-    scores = result.score(gate.close, horizon=gate.horizon, fee_bps=gate.fee_bps)
-    candidate_row = scores.row(candidate)
-    production_row = scores.row(production) if production in versions[1:] else None
-    incumbent = None if production_row is None else float(production_row[gate.metric])
-    return {
-        "metric": gate.metric,
-        "better": better_direction(gate.metric),
-        "passed": is_better(gate.metric, float(candidate_row[gate.metric]), incumbent),
-        "candidate": _json_row(candidate_row),
-        "production": None if production_row is None else _json_row(production_row),
-        "bars": series.bars,
-        "horizon": gate.horizon,
-        "fee_bps": float(gate.fee_bps),
-        "series_sha256": gate.series_sha256 or _digest(series),
     }

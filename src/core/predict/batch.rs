@@ -6,7 +6,6 @@
 //! recurrent model and costs a wake-up per operator; several single-threaded sessions each run
 //! whole chunks with no coordination between operators.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -17,6 +16,7 @@ use super::spec::PredictionSpec;
 use super::Predictor;
 use crate::core::alloc;
 use crate::core::error::{Error, Result};
+use crate::core::parallel::Failure;
 use crate::core::session::InferenceSession;
 
 /// Predictions for every window of `features` (`[windows, seq, features]`), in chunks of
@@ -63,22 +63,20 @@ pub fn predict_batch_parallel(
         work.push((first_window, len, outputs.split_off_front(len, classes)));
     }
     let work = Mutex::new(work.into_iter());
-    let failed = AtomicBool::new(false);
-    // (first window of the chunk, its error): chunks are taken in order, so every chunk before
-    // a failing one was run too, and the earliest failure is the one the serial run reports.
-    let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    // Chunks are handed out in order, so every chunk before a failing one runs too, and the
+    // earliest failure is the one a serial run reports.
+    let failure = Failure::default();
     std::thread::scope(|scope| {
         for &session in sessions {
-            let (work, failed, failure) = (&work, &failed, &failure);
+            let (work, failure) = (&work, &failure);
             scope.spawn(move || {
                 let predictor = Predictor { session, spec };
-                let mut at = 0;
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    while !failed.load(Ordering::Relaxed) {
+                failure.guard(session.origin(), "batch worker", |rank| {
+                    while !failure.is_cancelled() {
                         let Some((first_window, len, out)) = work.lock().next() else {
                             return Ok(());
                         };
-                        at = first_window;
+                        *rank = first_window;
                         let range = first_window * per_window..(first_window + len) * per_window;
                         let data = features.data.get(range).ok_or_else(|| {
                             Error::invalid_input("the batch's windows lie outside its data")
@@ -91,29 +89,12 @@ pub fn predict_batch_parallel(
                         predictor.predict_batch_into(&part, first_window, timeout, out)?;
                     }
                     Ok(())
-                }));
-                let error = match outcome {
-                    Ok(Ok(())) => return,
-                    Ok(Err(error)) => error,
-                    Err(_) => Error::Inference {
-                        origin: session.origin().to_owned(),
-                        reason: "internal error in a batch worker (please report this bug)"
-                            .to_owned(),
-                    },
-                };
-                failed.store(true, Ordering::Relaxed);
-                let mut failure = failure.lock();
-                if failure
-                    .as_ref()
-                    .map_or(true, |(earliest, _)| at < *earliest)
-                {
-                    *failure = Some((at, error));
-                }
+                });
             });
         }
     });
-    match failure.into_inner() {
-        Some((_, error)) => Err(error),
+    match failure.into_error() {
+        Some(error) => Err(error),
         None => Ok(batch),
     }
 }

@@ -22,6 +22,32 @@ use crate::core::tensor::{ElementType, TensorSpec};
 use crate::core::values::Names;
 
 impl InferenceSession {
+    /// Opens `count` sessions of one model in parallel (a sweep's or a batch's workers): the
+    /// first failure is the error.
+    pub fn open_many(
+        source: ModelSource<'_>,
+        options: &SessionOptions,
+        count: usize,
+    ) -> Result<Vec<Self>> {
+        std::thread::scope(|scope| {
+            let opening: Vec<_> = (0..count)
+                .map(|_| scope.spawn(|| Self::open(source, options)))
+                .collect();
+            opening
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(Error::ModelLoad {
+                            origin: source.describe(),
+                            reason: "opening the session panicked (please report this bug)"
+                                .to_owned(),
+                        })
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Opens a model; the ONNX Runtime library must already be loaded ([`runtime::ensure_loaded`]).
     pub fn open(source: ModelSource<'_>, options: &SessionOptions) -> Result<Self> {
         runtime::require_loaded()?;
