@@ -77,6 +77,7 @@ wheel-smoke: ## Install dist/'s wheel in a fresh venv with no Rust on PATH and r
 .PHONY: bench
 bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py
+	$(PY) benches/bench_hot_path.py
 	$(PY) benches/bench_registry.py
 	$(PY) benches/bench_live.py
 	$(PY) benches/bench_sweep.py
