@@ -38,7 +38,7 @@ fuzz: $(PY) ## Fuzz the registry loaders for FUZZ_SECONDS (default 600); finding
 	$(PY) -m atb_prediction._fuzz --seconds $(FUZZ_SECONDS)
 
 .PHONY: lint
-lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, no Python import loops
 	cargo fmt --check
 	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
@@ -46,6 +46,7 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest atb_prediction._core
+	$(VENV)/bin/lint-imports
 
 WHEEL_TAG := manylinux_2_28
 SMOKE_VENV := dist/smoke-venv
@@ -77,5 +78,11 @@ wheel-smoke: ## Install dist/'s wheel in a fresh venv with no Rust on PATH and r
 bench: ## Side-by-side benchmarks; print ratios against the competitors
 	$(PY) benches/bench_session.py
 	$(PY) benches/bench_registry.py
+	$(PY) benches/bench_live.py
 	$(PY) benches/bench_sweep.py
+	$(PY) benches/bench_score.py
 	$(PY) benches/bench_ray.py
+
+.PHONY: docs-images
+docs-images: ## Redraw the README's pictures into docs/images (needs the plot extra)
+	$(PY) scripts/make_docs_images.py --out docs/images

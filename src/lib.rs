@@ -16,9 +16,16 @@ mod _core {
     #[pymodule_export]
     use crate::py::integrity::{seal_bundle, verify_bundle};
     #[pymodule_export]
+    use crate::py::layout::{
+        format_key, is_folder_name, parse_key, path_parts, registry_folders, registry_root,
+        split_key, version_date,
+    };
+    #[pymodule_export]
+    const LATEST: &str = crate::py::layout::LATEST;
+    #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
-    use crate::py::predictor::{feature_positions, PyPredictor};
+    use crate::py::predictor::{feature_positions, series_columns, PyPredictor};
     #[pymodule_export]
     use crate::py::registry::{
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
@@ -26,7 +33,9 @@ mod _core {
     #[pymodule_export]
     use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
+    use crate::py::score::{periods_per_year, score_sweep};
+    #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
-    use crate::py::sweep::{bundle_parts, PySweepModel};
+    use crate::py::sweep::PySweepModel;
 }

@@ -163,12 +163,11 @@ def test_zero_inputs_fill_dynamic_dimensions() -> None:
         Tensor("window", np.dtype("float32"), (None, None, None)),
         Tensor("counts", np.dtype("int64"), (None, 2)),
     ]
-    feed = zero_inputs(tensors, {"sequence_length": 30, "feature_names": ["a", "b"]}, None)
+    feed = zero_inputs(tensors, sequence_length=30, feature_count=2)  # type: ignore[arg-type]
     assert feed["window"].shape == (1, 30, 2) and feed["window"].dtype == np.float32
     assert feed["counts"].shape == (1, 2) and feed["counts"].dtype == np.int64
-    schema = {"sequence_length": 9, "features": [{"name": "a"}]}
-    assert zero_inputs(tensors[:1], {}, schema)["window"].shape == (1, 9, 1)
-    assert not zero_inputs(tensors[:1], {}, None)["window"].any()
+    unsized = zero_inputs(tensors[:1], sequence_length=None, feature_count=None)  # type: ignore[arg-type]
+    assert unsized["window"].shape == (1, 1, 1) and not unsized["window"].any()
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 from atb_prediction import OnnxSession
-from atb_prediction.demo import DEMO_PROMOTION, DEMO_VERSIONS, demo_window, write_demo_registry
+from atb_prediction.demo import DEMO_PROMOTION, DEMO_VERSIONS, demo_bars, write_demo_registry
 from atb_prediction.models.validation import validate_registry
 from cli_helpers import assert_fits, assert_one_error_line, clean_env, run_atb, run_json
 
@@ -41,29 +41,59 @@ def test_demo_prints_each_step(demo_output: tuple[Path, str]) -> None:
         "2. Promoted BTCUSDT/basic",
         "3. atb models list --registry",
         "4. atb models validate --registry",
-        "5. Prediction through PredictionModelRegistry",
+        "5. Live prediction from raw bars through PredictionModelRegistry",
+        "6. Backtest: every version of BTCUSDT/basic over the same bars, scored",
     ):
         assert step in stdout
     assert f"{BEFORE} -> {PROMOTED}" in stdout
     assert "8 versions checked: 8 passed, 0 failed" in stdout
     assert f"bundle      BTCUSDT:1h:basic:{PROMOTED}" in stdout
+    assert "input       the last 239 of 720 synthetic hourly BTCUSDT bars" in stdout
     # The direction beside the price is explained: it follows the raw output, as upstream's.
     assert "follow the model's raw output" in " ".join(stdout.split())
     assert_fits("\n".join(line for line in stdout.splitlines() if str(root) not in line))
 
 
 def test_demo_prediction_matches_onnxruntime(demo_output: tuple[Path, str]) -> None:
+    """The demo's price: upstream's recipe in pandas and onnxruntime, on the demo bars."""
+    import pandas as pd
+
     root, stdout = demo_output
     model = root / "BTCUSDT/basic" / PROMOTED / "model.onnx"
     metadata = json.loads((model.parent / "metadata.json").read_text("utf-8"))
-    features, closes = demo_window(metadata["sequence_length"], metadata["feature_names"])
+    bars = pd.DataFrame(demo_bars()[0])
+    window = metadata["price_normalization"]["window"]
+    features = []
+    for name in metadata["feature_names"]:
+        column = bars[name.removesuffix("_normalized")]
+        low = column.rolling(window, min_periods=1).min()
+        high = column.rolling(window, min_periods=1).max()
+        features.append(np.where(high != low, (column - low) / (high - low), 0.5))
+    x = np.column_stack(features)[-metadata["sequence_length"] :].astype(np.float32)
     reference = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    [expected] = reference.run(None, {"input_sequence": features[np.newaxis]})
-    match = re.search(r"output\s+(-?\d+\.\d+), scaled", stdout)
+    [output] = reference.run(None, {"input_sequence": x[np.newaxis]})
+    closes = bars["close"].tail(window)
+    price = closes.min() + float(output.ravel()[0]) * (closes.max() - closes.min())
+    match = re.search(r"price\s+([\d,]+\.\d\d) USDT next close", stdout)
     assert match is not None, stdout
-    assert float(match.group(1)) == pytest.approx(float(expected.ravel()[0]), abs=1e-6)
-    price = closes.min() + float(expected.ravel()[0]) * (closes.max() - closes.min())
-    assert f"{price:,.2f} USDT" in stdout
+    assert float(match.group(1).replace(",", "")) == pytest.approx(price, abs=0.006)
+
+
+def test_demo_backtests_and_scores_every_version(demo_output: tuple[Path, str]) -> None:
+    root, stdout = demo_output
+    table = stdout[stdout.index("6. Backtest") :]
+    versions = [v.version_id for v in DEMO_VERSIONS if v.symbol == "BTCUSDT" and
+                v.model_type == "basic"]  # fmt: skip
+    rows = [line.split() for line in table.splitlines() if line.split()[:1] and
+            line.split()[0] in versions]  # fmt: skip
+    assert sorted(row[0] for row in rows) == sorted(versions)
+    sharpes = [float(row[6]) for row in rows]
+    assert sharpes == sorted(sharpes, reverse=True)  # best Sharpe first
+    assert f"picture: {root / 'sweep.png'}" in stdout
+    assert (root / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert (root / "bars.csv").read_text("utf-8").splitlines()[0] == (
+        "timestamp,open,high,low,close,volume"
+    )
 
 
 def test_demo_registry_layout(demo_output: tuple[Path, str]) -> None:

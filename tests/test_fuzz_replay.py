@@ -1,37 +1,37 @@
 """Replay every case the fuzzer saved (``tests/fuzz_cases/``), and property tests of the loaders.
 
 Each saved case is a registry that once crashed, hung or raised; each must now pass, replayed in a
-child process so that a crash or a hang fails the test instead of the test run.
+child process under the fuzzer's memory limit, so that a crash or a hang fails the test instead of
+the test run. ``tests/fuzz_cases/pending/`` holds findings whose fix has not landed: those are not
+replayed here, and a case that fails in exactly the way of a pending one is marked xfail (named in
+the report), so that a known bug hides nothing else. Once fixed, pending cases move up a folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from atb_prediction import scan_registry
 from atb_prediction._fuzz.cases import BASE_FILES, build_case
+from atb_prediction._fuzz.runner import known_findings, replay, signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CASES = sorted((Path(__file__).parent / "fuzz_cases").glob("*.json"))
+FUZZ_CASES = Path(__file__).parent / "fuzz_cases"
+CASES = sorted(FUZZ_CASES.glob("*.json"))
+PENDING = known_findings(FUZZ_CASES / "pending")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.stem for case in CASES])
 def test_a_saved_fuzz_case_no_longer_fails(case: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "atb_prediction._fuzz", "--replay", str(case)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    finding = replay(case)
+    if finding is not None and signature(*finding) in PENDING:
+        pytest.xfail(f"fails as pending {Path(PENDING[signature(*finding)]).name} does")
+    assert finding is None, f"{finding[0]}: {(finding[1] or '')[-3000:]}"
 
 
 def test_the_seed_cases_are_really_hostile(tmp_path: Path) -> None:

@@ -171,7 +171,7 @@ def test_actors_and_sessions_stay_warm_between_sweeps(ray: Any, root: Path) -> N
     two = RayEngine(num_workers=2, batch_size=16)
     first = sweep(registry, bars, engine=two, **options)
     plan = plan_sweep(registry, as_series(bars, None), timeframe=None, **options)
-    fingerprints = {task.bundle.fingerprint() for task in plan.tasks}
+    fingerprints = {task.payload().fingerprint() for task in plan.tasks}
     before = [_worker_state(ray, actor) for actor in two.actors()]
     assert len(fingerprints) == 2
     assert all(fingerprints <= set(sessions) for _, sessions in before)

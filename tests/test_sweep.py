@@ -203,10 +203,14 @@ def test_bad_series_are_refused_before_any_work(regression_root: Path) -> None:
     registry = open_registry(regression_root)
     with pytest.raises(InvalidInputError, match="2-D"):
         sweep(registry, np.zeros(10), symbol="BTCUSDT", model_type="basic")
-    with pytest.raises(InvalidInputError, match="feature columns"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^the series has 4 columns; BTCUSDT:1h:basic:2026-01-02_1h_v1 takes 3 "
+        r"\(columns are read by position\)$",
+    ):
         sweep(registry, np.zeros((10, 4)), symbol="BTCUSDT", model_type="basic")
-    with pytest.raises(InvalidInputError, match="floats"):
-        sweep(registry, np.zeros((10, 3), dtype=np.int64), symbol="BTCUSDT", model_type="basic")
+    with pytest.raises(InvalidInputError, match="must hold numbers, got dtype <U1"):
+        sweep(registry, np.full((10, 3), "x"), symbol="BTCUSDT", model_type="basic")
     with pytest.raises(InvalidInputError, match="timestamps"):
         sweep(registry, series_of(10), symbol="BTCUSDT", model_type="basic", versions="as-live")
 

@@ -296,7 +296,7 @@ def with_a(params: str) -> str:
         ({"normalization_params": {n: {"mean": 0.0} for n in NAMES}}, ["no feature_names"]),
         (
             {"normalization_params": {"a": {"mean": 0.0}, "b": {"mean": 0.0}}},
-            ["no feature_names", "has 2 entries but the input has 3 features"],
+            ["no feature_names", "normalization_params has 2 features but input has 3"],
         ),
         (
             {"feature_names": NAMES, "normalization_params": {"a": {"mean": 0.0}}},
@@ -325,6 +325,29 @@ def test_upstreams_warnings_are_logged_once_per_runner(
     assert len(messages) == len(expected), messages
     for message, part in zip(messages, expected, strict=True):
         assert part in message and "model.onnx" in message
+
+
+def test_the_legacy_feature_count_warning_is_upstreams_once_per_runner(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metadata = {"normalization_params": {"a": {"mean": 0.0}, "b": {"mean": 0.0}}}
+    directory = write_bundle(tmp_path, "S", "t", "v1", model=affine_model(), metadata=metadata)
+    path = directory / "model.onnx"
+    # Upstream's wording, word for word, after the model it is about.
+    expected = (
+        f"{path}: Feature count mismatch in legacy normalization: normalization_params has 2 "
+        "features but input has 3. Extra features will be left unnormalized, which may produce "
+        "incorrect predictions."
+    )
+    config = PredictionConfig(prediction_cache_enabled=False)
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        for _ in range(2):  # each runner warns once, for predict and predict_batch together
+            runner = OnnxRunner(path, config)
+            caplog.clear()
+            for _ in range(3):
+                runner.predict(np.ones((4, 3)))
+                runner.predict_batch(np.ones((2, 4, 3)))
+            assert [r.getMessage() for r in caplog.records] == [expected]
 
 
 def test_a_non_finite_output_is_warned_about_once(

@@ -72,12 +72,12 @@ def test_zero_inputs_refuses_before_allocating() -> None:
         shape = (None, None, 3)
         dtype = "float32"
 
-    feed = zero_inputs([Tensor()], {"sequence_length": 4, "feature_names": ["a"]}, None)
+    feed = zero_inputs([Tensor()], sequence_length=4, feature_count=1)  # type: ignore[list-item]
     assert feed["x"].shape == (1, 4, 3)
     with pytest.raises(ValueError, match="would need"):
-        zero_inputs([Tensor()], {"sequence_length": 2**53 + 1}, None)
+        zero_inputs([Tensor()], sequence_length=2**53 + 1, feature_count=None)  # type: ignore[list-item]
     with pytest.raises(ValueError, match="at most 47"):
-        zero_inputs([Tensor()], {"sequence_length": 4}, None, max_bytes=47)
+        zero_inputs([Tensor()], sequence_length=4, feature_count=None, max_bytes=47)  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(

@@ -67,21 +67,36 @@ def test_fixture_resolution_is_inclusive_and_naive_means_utc(fixture_registry: P
     records = list_version_records(fixture_registry, "BTCUSDT", "basic")
     last = records[-1]
     at = last.effective_at
-    assert resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at) == last.version_id
-    assert (
-        resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at.replace(tzinfo=None))
-        == last.version_id
+    # Upstream returns the record itself; its backtest CLI reads ``.version_id`` from it.
+    resolved = resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at)
+    assert type(resolved) is VersionRecord
+    assert resolved == VersionRecord(
+        "2025-10-30_12h_v1", datetime(2025, 10, 30, 12, 13, 22, 977562, tzinfo=UTC), "metadata"
     )
+    assert resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", at.replace(tzinfo=None)) == (
+        last
+    )
+    in_new_york = at.astimezone(timezone(timedelta(hours=-5)))
+    assert resolve_version_as_of(fixture_registry, "BTCUSDT", "basic", in_new_york) == last
     before = resolve_version_as_of(
         fixture_registry, "BTCUSDT", "basic", at - timedelta(microseconds=1)
     )
-    assert before == records[-2].version_id
+    assert before == records[-2]
     with pytest.raises(ModelNotAvailableError, match=records[0].version_id):
         resolve_version_as_of(
             fixture_registry, "BTCUSDT", "basic", records[0].effective_at - timedelta(days=1)
         )
     with pytest.raises(ModelNotAvailableError):
         resolve_version_as_of(fixture_registry, "BTCUSDT", "nothing", at)
+
+
+def test_resolution_reads_the_record_of_the_folder_date(tmp_path: Path) -> None:
+    (tmp_path / "S" / "t" / "2026-03-01_1h_v1").mkdir(parents=True)
+    resolved = resolve_version_as_of(tmp_path, "S", "t", datetime(2026, 3, 1))
+    assert resolved == VersionRecord(
+        "2026-03-01_1h_v1", datetime(2026, 3, 1, tzinfo=UTC), "version_id"
+    )
+    assert resolved.version_id == "2026-03-01_1h_v1"
 
 
 def test_segments_split_at_distinct_times_and_later_records_win() -> None:
@@ -118,3 +133,17 @@ def test_unparsable_created_at_falls_back_to_the_folder_date(tmp_path: Path) -> 
         ("2026-03-02", "version_id"),
         ("2026-03-03_y", "version_id"),
     ]
+
+
+def test_upstreams_import_path_is_the_promotion_module_itself() -> None:
+    import atb_prediction.models.version_resolver as upstream_path
+    import atb_prediction.promotion.version_resolver as home
+
+    assert upstream_path is home
+    assert (
+        home.__spec__ is not None
+        and home.__spec__.name == "atb_prediction.promotion.version_resolver"
+    )
+    from atb_prediction import models
+
+    assert models.version_resolver is home

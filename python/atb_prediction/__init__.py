@@ -7,8 +7,10 @@ first name that needs it, and neither the ``onnxruntime`` Python module nor pand
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import logging
-from typing import TYPE_CHECKING, Any
+import sys
+from typing import TYPE_CHECKING, Any, cast
 
 from atb_prediction._core import (
     BundleRecord,
@@ -21,6 +23,7 @@ from atb_prediction._core import (
 from atb_prediction.config import PredictionConfig
 from atb_prediction.models.cache import InMemoryPredictionCache, PredictionCache
 from atb_prediction.models.exceptions import (
+    AllocationError,
     InferenceError,
     InferenceTimeoutError,
     InvalidArgumentError,
@@ -35,6 +38,8 @@ from atb_prediction.models.prediction import ModelPrediction
 from atb_prediction.models.scanning import scan_registry
 
 if TYPE_CHECKING:
+    from importlib.abc import Loader
+
     from atb_prediction.backtest import SweepResult, sweep, sweep_many
     from atb_prediction.models.onnx_runner import OnnxRunner
     from atb_prediction.models.registry import (
@@ -75,11 +80,44 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+#: Upstream's paths of modules that live elsewhere here. ``version_resolver`` reads the promotion
+#: journal, so it lives in ``promotion``, which imports ``models``; a module in ``models`` that
+#: imported it back would make the packages import each other.
+_UPSTREAM_PATHS = {
+    "atb_prediction.models.version_resolver": "atb_prediction.promotion.version_resolver",
+}
+
+
+class _UpstreamPaths:
+    """Serves each path of :data:`_UPSTREAM_PATHS` with the module that lives elsewhere (the
+    same module object, so a name patched through either path is patched for both)."""
+
+    @classmethod
+    def find_spec(cls, name: str, path: object = None, target: object = None) -> Any:
+        if name not in _UPSTREAM_PATHS:
+            return None
+        # A loader by its methods: subclassing importlib.abc.Loader would import importlib.abc,
+        # which costs more than the rest of the package.
+        return importlib.machinery.ModuleSpec(name, cast("Loader", cls()))
+
+    def create_module(self, spec: Any) -> Any:
+        module = importlib.import_module(_UPSTREAM_PATHS[spec.name])
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module: Any) -> None:
+        # The import system stamped the upstream path's spec on the module: give it back its own.
+        module.__spec__ = self._spec
+
+
+sys.meta_path.append(_UpstreamPaths)
+
 # A library logs, the application decides what is shown: without this, Python's last-resort
 # handler would print the package's warnings to stderr.
 logging.getLogger("atb_prediction").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AllocationError",
     "BundleRecord",
     "InMemoryPredictionCache",
     "InferenceError",

@@ -12,6 +12,7 @@ from typing_extensions import disjoint_base
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
+    "LATEST",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -23,20 +24,30 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
-    "bundle_parts",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
     "features_digest",
+    "format_key",
+    "is_folder_name",
     "load_runtime",
     "open_version",
+    "parse_key",
+    "path_parts",
+    "periods_per_year",
     "read_latest",
     "refresh_bundles",
+    "registry_folders",
+    "registry_root",
     "runtime_library_path",
     "scan_registry_with",
+    "score_sweep",
     "seal_bundle",
+    "series_columns",
     "shape_problems",
+    "split_key",
     "verify_bundle",
+    "version_date",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -145,6 +156,9 @@ class Predictor:
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
+    def predict_bars(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
+        """Upstream's live path from ``[rows, 5]`` float64 OHLCV bars (oldest first; the last
+        ``bars_needed`` rows are read): features, prediction, and the price in price units."""
     @property
     def cacheable(self) -> bool: ...
     @property
@@ -217,6 +231,12 @@ class BundleRecord:
     def stage(self) -> str | None: ...
     @property
     def is_production(self) -> bool: ...
+    @property
+    def from_latest(self) -> bool:
+        """Production because ``latest`` names it (not upstream's highest-version fallback)."""
+    @property
+    def feature_count(self) -> int | None:
+        """``feature_names``' count, else ``feature_schema.json``'s ``features``' count."""
     @property
     def feature_names(self) -> list[str] | None:
         """``metadata.json``'s ``feature_names``: the columns a DataFrame is read by, in order."""
@@ -299,6 +319,32 @@ class LoadedBundle:
     def session(self) -> OnnxSession: ...
     @property
     def cacheable(self) -> bool: ...
+    @property
+    def feature_names(self) -> list[str] | None: ...
+    @property
+    def window(self) -> tuple[int, int]:
+        """``(sequence_length, feature_count)``; ``ModelLoadError`` when the bundle says neither."""
+    @property
+    def raw_bars_problem(self) -> str | None:
+        """Why the bundle cannot take raw OHLCV bars, or ``None`` when it can."""
+    @property
+    def bars_needed(self) -> int | None:
+        """How many of the last bars ``predict_bars`` reads; ``None`` without raw-bar support."""
+    @property
+    def price_scaling(self) -> Literal["model", "mean_std", "rolling_minmax"] | None:
+        """How the output becomes a price; ``None`` for classifiers."""
+    @property
+    def price_target(self) -> str | None:
+        """The bar column a ``rolling_minmax`` price is mapped back with."""
+    @property
+    def model_bytes(self) -> bytes:
+        """The model bytes the session was opened from (and checked, when sealed)."""
+    @property
+    def batch_sessions(self) -> int:
+        """Extra single-threaded sessions large ``predict_batch`` calls opened (and kept)."""
+    @property
+    def metadata_text(self) -> str | None:
+        """The text of ``metadata.json`` as the scan read it."""
 
 @final
 class Refresh:
@@ -375,15 +421,52 @@ def verify_bundle(
     """The files differing from ``manifest.json``, one sentence each; ``None`` when unsealed."""
 
 def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
-    """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink``, ``file``, or why not."""
+    """``(form, value)`` of ``type_dir/latest``: ``none``, ``symlink`` (the version a target
+    beside it names, else the target as written), ``file``, or why not."""
+
+# --- the registry's layout (core::layout) ---
+
+LATEST: str
+"""The production pointer's name in a model-type folder (never a folder name)."""
+
+def is_folder_name(name: str) -> bool:
+    """Whether ``name`` can name a SYMBOL, MODEL_TYPE or VERSION folder."""
+
+def registry_folders(
+    directory: str | os.PathLike[str], root: str | os.PathLike[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The folders of ``directory`` as the scan of the registry ``root`` lists them: names
+    served (sorted), and ``(name, reason)`` of each entry refused."""
+
+def path_parts(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[str]:
+    """The folder names of ``path`` below ``root`` (``[SYMBOL, MODEL_TYPE, NAME]``)."""
+
+def registry_root(version_dir: str | os.PathLike[str]) -> Path | None:
+    """The registry root of a version folder ``ROOT/SYMBOL/MODEL_TYPE/VERSION``."""
+
+def version_date(version_id: str) -> tuple[int, int, int] | None:
+    """``(year, month, day)`` a version id starts with, when it starts with a real date."""
+
+def format_key(symbol: str, timeframe: str, model_type: str, version_id: str | None = None) -> str:
+    """``SYMBOL:TIMEFRAME:MODEL_TYPE``, with ``version_id`` ``...:VERSION``."""
+
+def split_key(text: str) -> list[str]:
+    """The one to four parts of a key or a prefix of one; ``InvalidArgumentError`` else."""
+
+def parse_key(text: str) -> tuple[str, str | None, str | None, str | None]:
+    """``(symbol, timeframe, model_type, version)`` a ``KEY`` argument names (a key, a prefix
+    of one, or ``SYMBOL/MODEL_TYPE[/VERSION]``); ``InvalidArgumentError`` else."""
 
 def feature_positions(what: str, columns: Iterable[object], feature_names: list[str]) -> list[int]:
     """Where each of ``feature_names`` is among the column labels ``columns`` (the first of that
     name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
     lacks."""
 
-def bundle_parts(bundle: LoadedBundle) -> tuple[bytes, str | None]:
-    """The model bytes and ``metadata.json`` text of an opened bundle."""
+def series_columns(
+    what: str, columns: Iterable[object], feature_names: list[str], takes_bars: bool
+) -> tuple[Literal["features", "bars"], list[int]]:
+    """How a bundle reads a series with named ``columns``: its ``feature_names``, else (when
+    ``takes_bars``) the raw OHLCV columns; ``InvalidInputError`` names what ``what`` lacks."""
 
 @final
 class SweepModel:
@@ -394,11 +477,18 @@ class SweepModel:
         model: bytes,
         metadata_json: str | None = None,
         *,
+        origin: str,
         workers: int = 1,
-        sequence_length: int | None = None,
-        feature_count: int | None = None,
         confidence_scale_factor: float = 10.0,
         direction_threshold: float = 0.01,
+        timeout: float | None = None,
+        providers: list[str] | None = None,
+    ) -> SweepModel: ...
+    @staticmethod
+    def from_bundle(
+        bundle: LoadedBundle,
+        *,
+        workers: int = 1,
         timeout: float | None = None,
         providers: list[str] | None = None,
     ) -> SweepModel: ...
@@ -410,7 +500,21 @@ class SweepModel:
     def workers(self) -> int: ...
     @property
     def classes(self) -> int | None: ...
-    def normalise(self, series: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+    @property
+    def origin(self) -> str: ...
+    def normalise(self, series: npt.NDArray[Any], *, bars: bool = False) -> npt.NDArray[Any]: ...
+    def to_prices(
+        self,
+        target: npt.NDArray[np.float64],
+        *,
+        offset: int,
+        price: npt.NDArray[np.float64],
+        confidence: npt.NDArray[np.float64],
+        direction: npt.NDArray[np.int8],
+    ) -> tuple[int, int | None]: ...
+    def pieces(
+        self, ranges: Sequence[tuple[int, int]], bars: int, batch_size: int, piece_windows: int
+    ) -> list[list[tuple[int, int]]]: ...
     def run(
         self,
         normalised: npt.NDArray[Any],
@@ -424,3 +528,22 @@ class SweepModel:
         probabilities: npt.NDArray[np.float64] | None = None,
         progress: Callable[[int, int], object] | None = None,
     ) -> tuple[int, int, int | None]: ...
+
+def periods_per_year(timeframe: str) -> float:
+    """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
+
+def score_sweep(
+    price: npt.NDArray[np.float64],
+    confidence: npt.NDArray[np.float64],
+    direction: npt.NDArray[np.int8],
+    price_units: list[bool],
+    classifier: list[bool],
+    close: npt.NDArray[np.float64],
+    *,
+    live_version: npt.NDArray[np.int64] | None = None,
+    horizon: int = 1,
+    fee_bps: float = 0.0,
+    periods_per_year: float,
+    equity: bool = False,
+) -> tuple[dict[str, npt.NDArray[Any]], npt.NDArray[np.float64] | None]:
+    """Scores per row of a sweep (and the as-live composite with ``live_version``)."""

@@ -13,10 +13,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MODEL_REGISTRY_PATH", "PredictionConfig"]
+__all__ = [
+    "DEFAULT_MODEL_REGISTRY_PATH",
+    "REGISTRY_ENV",
+    "PredictionConfig",
+    "registry_path",
+]
 
 #: Where upstream keeps its registry, relative to the bot's working directory.
 DEFAULT_MODEL_REGISTRY_PATH = "src/ml/models"
+#: The environment variable that names the registry (upstream's config manager reads it).
+REGISTRY_ENV = "MODEL_REGISTRY_PATH"
 #: The most bytes of all-zero inputs built to warm up or check a model (the Rust core's
 #: ``DEFAULT_WARMUP_MAX_BYTES`` is the same number).
 DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
@@ -24,6 +31,16 @@ DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on", "enabled"})
 _ENSEMBLE_METHODS = frozenset({"mean", "median", "weighted"})
 _INTEGRITY_MODES = frozenset({"off", "warn", "strict"})
+
+
+def registry_path(given: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The registry root: ``given``, else ``$MODEL_REGISTRY_PATH``, else upstream's default.
+
+    Empty counts as not given, as in upstream's config manager. ``environ`` defaults to
+    ``os.environ``.
+    """
+    env = os.environ if environ is None else environ
+    return given or env.get(REGISTRY_ENV) or DEFAULT_MODEL_REGISTRY_PATH
 
 
 @dataclass
@@ -40,9 +57,13 @@ class PredictionConfig:
         inference_timeout: Seconds an inference may run before ONNX Runtime terminates it
             (``InferenceTimeoutError``, also raised for a run that ends past the deadline before
             it could be stopped); ``None`` disables the deadline.
-        intra_op_threads: Threads of ONNX Runtime's intra-op pool, which all sessions of the
-            process share (``None``: one per physical core). Applies before the first session.
-        allow_spinning: Let idle pool threads busy-wait for work (off: they sleep).
+        intra_op_threads: ``None`` (the default, and the fastest on the models measured): each
+            session runs on the caller's thread alone and ``predict_batch`` spreads a large
+            batch over one such session per core. A number: every session shares ONNX
+            Runtime's intra-op pool of that many threads instead (applies before the first
+            session), and a batch runs whole on it.
+        allow_spinning: Let idle pool threads busy-wait for work (off: they sleep); only with
+            ``intra_op_threads`` set.
         warmup_max_bytes: Largest warm-up input a model may need; larger ones open unwarmed.
         providers: Execution providers in order of preference (``None``: best available).
         max_pinned_sessions: Most non-production versions ``get_bundle_by_key`` keeps open (the
@@ -157,7 +178,7 @@ class PredictionConfig:
                 "INFERENCE_TIMEOUT_ESCALATION_THRESHOLD",
                 defaults.inference_timeout_escalation_threshold,
             ),
-            model_registry_path=text("MODEL_REGISTRY_PATH", defaults.model_registry_path),
+            model_registry_path=registry_path(None, env),
             enable_sentiment=flag("ENABLE_SENTIMENT", defaults.enable_sentiment),
             enable_market_microstructure=flag(
                 "ENABLE_MARKET_MICROSTRUCTURE", defaults.enable_market_microstructure

@@ -23,12 +23,13 @@ import numpy as np
 from atb_prediction import promotion
 
 __all__ = [
+    "DEMO_BARS_START",
     "DEMO_PROMOTION",
     "DEMO_VERSIONS",
     "DemoRegistry",
     "DemoVersion",
+    "demo_bars",
     "demo_model_name",
-    "demo_window",
     "write_demo_registry",
 ]
 
@@ -151,7 +152,10 @@ def _metadata(version: DemoVersion) -> dict[str, Any]:
         **({"stage": version.stage} if version.stage else {}),
         "sequence_length": version.sequence_length,
         "feature_names": list(version.feature_names),
-        "feature_strategy": "demo_linear",
+        # Basic models read upstream's price-only features, so they can take raw bars.
+        "feature_strategy": "demo_linear"
+        if version.model_type == "sentiment"
+        else "price_only_rolling_minmax",
         "has_sentiment": version.model_type == "sentiment",
         "price_normalization": {
             "method": "rolling_minmax",
@@ -256,31 +260,29 @@ def write_demo_registry(out: str | os.PathLike[str]) -> DemoRegistry:
     return DemoRegistry(root=root, versions=DEMO_VERSIONS, promotion=result, files=files)
 
 
-def demo_window(
-    sequence_length: int, feature_names: tuple[str, ...] | list[str], *, seed: int = 7
-) -> tuple[np.ndarray, np.ndarray]:
-    """A synthetic market window for a demo prediction.
+#: The first bar of :func:`demo_bars`: before the first demo version, so that an as-live sweep
+#: sees each version become live in turn.
+DEMO_BARS_START = np.datetime64("2025-10-28T00:00:00", "ns")
 
-    Returns ``(features, closes)``: ``features`` is float32 ``[sequence_length, n_features]``
-    scaled to [0, 1] over the window (the registry's ``rolling_minmax`` normalisation), and
-    ``closes`` the raw close prices, so that a prediction can be mapped back to a price.
+
+def demo_bars(bars: int = 720, *, seed: int = 7) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Synthetic hourly BTCUSDT bars for the demo's predictions and sweep.
+
+    Returns ``(columns, timestamps)``: ``columns`` maps ``open``, ``high``, ``low``, ``close``
+    and ``volume`` to float64 arrays of ``bars`` values (a seeded random walk), as
+    ``predict_bars`` and ``sweep`` take them; ``timestamps`` are hourly UTC times from
+    2025-10-28, across the demo versions' creation dates.
     """
     rng = np.random.default_rng(seed)
-    closes = 30_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.004, sequence_length)))
-    spread = np.abs(rng.normal(0.0, 0.002, sequence_length)) * closes
+    closes = 30_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.004, bars)))
+    opens = np.concatenate([[closes[0]], closes[:-1]])
+    spread = np.abs(rng.normal(0.0, 0.002, bars)) * closes
     columns = {
+        "open": opens,
+        "high": np.maximum(opens, closes) + spread,
+        "low": np.minimum(opens, closes) - spread,
         "close": closes,
-        "open": np.concatenate([[closes[0]], closes[:-1]]),
-        "high": closes + spread,
-        "low": closes - spread,
-        "volume": rng.gamma(2.0, 50.0, sequence_length),
+        "volume": rng.gamma(2.0, 50.0, bars),
     }
-    features = np.empty((sequence_length, len(feature_names)), dtype=np.float32)
-    for index, name in enumerate(feature_names):
-        base = name.split("_", 1)[0]
-        values = columns.get(base)
-        if values is None:  # indicators and sentiment: a smooth signal is enough for a demo
-            values = np.sin(np.linspace(0.0, 3.0, sequence_length) + index)
-        low, high = float(values.min()), float(values.max())
-        features[:, index] = (values - low) / (high - low) if high > low else 0.5
-    return features, closes
+    timestamps = DEMO_BARS_START + np.arange(bars) * np.timedelta64(1, "h")
+    return columns, timestamps

@@ -4,16 +4,22 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
-use crate::core::predict::{PredictionSpec, Predictor};
-use crate::core::scan::VersionRecord;
-use crate::core::session::{InferenceSession, SessionOptions};
+use crate::core::predict::{
+    metadata_feature_count, predict_batch_parallel, schema_feature_count, BatchPrediction,
+    Features, InputWindow, PredictionSpec, Predictor,
+};
+use crate::core::providers::Provider;
+use crate::core::scan::BundleRecord;
+use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
 use crate::core::tensor::{format_shape, TensorSpec};
 
 /// How bundles are opened: the session options and the registry's regression settings.
@@ -33,7 +39,7 @@ pub struct BundleOptions {
 #[derive(Debug)]
 pub struct LoadedBundle {
     /// The scan record it was opened from (shared with the index that found it).
-    pub record: Arc<VersionRecord>,
+    pub record: Arc<BundleRecord>,
     /// The open, warmed-up session.
     pub session: Arc<InferenceSession>,
     /// How `predict` prepares inputs and reads outputs, from `metadata.json`.
@@ -43,11 +49,23 @@ pub struct LoadedBundle {
     pub problems: Vec<String>,
     /// What checking the model against `manifest.json` found (`Unsealed` when not checked).
     pub integrity: Integrity,
+    /// The model bytes the session was opened from (and checked against the manifest): what a
+    /// sweep's sessions and remote workers run, so that nothing reads the file a second time.
+    pub model: Arc<[u8]>,
+    /// How the session was opened: siblings for a parallel `predict_batch` open the same way.
+    session_options: SessionOptions,
+    /// More single-threaded sessions of the model, opened by the first `predict_batch` large
+    /// enough to run on several cores, and kept for the next.
+    batch_sessions: Mutex<Vec<Arc<InferenceSession>>>,
 }
+
+/// Windows per chunk of a parallel `predict_batch`: the sweep's batch size, large enough to
+/// amortise a run, small enough to stay in cache and to balance the cores.
+pub const BATCH_CHUNK: usize = 256;
 
 impl LoadedBundle {
     /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
-    pub fn open(record: Arc<VersionRecord>, options: &BundleOptions) -> Result<Self> {
+    pub fn open(record: Arc<BundleRecord>, options: &BundleOptions) -> Result<Self> {
         let metadata = record.metadata.as_ref().map(faithful_value);
         let spec = PredictionSpec::from_metadata(
             metadata.as_deref().unwrap_or(&Value::Null),
@@ -58,7 +76,7 @@ impl LoadedBundle {
             origin: record.model_path.display().to_string(),
             reason: error.to_string(),
         })?;
-        let (session, integrity) =
+        let (session, integrity, model) =
             open_checked_session(&record.model_path, &options.integrity, &options.session)?;
         let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
         let problems = shape_problems(session.inputs(), metadata.as_deref(), feature_schema);
@@ -69,6 +87,9 @@ impl LoadedBundle {
             spec,
             problems,
             integrity,
+            model: Arc::from(model),
+            session_options: options.session.clone(),
+            batch_sessions: Mutex::new(Vec::new()),
         })
     }
 
@@ -89,7 +110,7 @@ impl LoadedBundle {
             ),
             _ => None,
         };
-        let record = VersionRecord {
+        let record = BundleRecord {
             symbol: String::new(),
             model_type: String::new(),
             version_id: String::new(),
@@ -113,9 +134,92 @@ impl LoadedBundle {
         }
     }
 
+    /// Predictions for every window of a `[windows, seq, features]` batch. A session of one
+    /// thread on the CPU (the registry's default) runs a batch of more than [`BATCH_CHUNK`]
+    /// windows in chunks on one such session per core, as a sweep does
+    /// ([`predict_batch_parallel`]); a session with threads of its own, or on an accelerator,
+    /// runs it whole.
+    pub fn predict_batch(
+        &self,
+        features: &Features<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<BatchPrediction> {
+        let windows = features.shape.first().copied().unwrap_or(0);
+        let workers = self.batch_workers(windows.div_ceil(BATCH_CHUNK));
+        if workers <= 1 || features.shape.len() != 3 {
+            return self.predictor().predict_batch(features, timeout);
+        }
+        let extra = self.batch_sessions(workers - 1)?;
+        let sessions: Vec<&InferenceSession> = std::iter::once(&*self.session)
+            .chain(extra.iter().map(|session| &**session))
+            .collect();
+        predict_batch_parallel(&sessions, &self.spec, features, BATCH_CHUNK, timeout)
+    }
+
+    /// How many extra sessions earlier batches opened (and the bundle keeps) for parallel runs.
+    pub fn batch_sessions_open(&self) -> usize {
+        self.batch_sessions.lock().len()
+    }
+
+    /// How many sessions a batch of `chunks` chunks runs on: one per core the process may use,
+    /// when the session runs on one CPU thread; else 1.
+    fn batch_workers(&self, chunks: usize) -> usize {
+        let single_threaded = self.session_options.intra_op_threads == Some(1)
+            && self.session.providers() == [Provider::Cpu];
+        if !single_threaded || chunks <= 1 {
+            return 1;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        cores.min(chunks)
+    }
+
+    /// `count` more sessions of this bundle's model, opening (in parallel, without warm-up) the
+    /// ones no earlier batch opened.
+    fn batch_sessions(&self, count: usize) -> Result<Vec<Arc<InferenceSession>>> {
+        let mut sessions = self.batch_sessions.lock();
+        let missing = count.saturating_sub(sessions.len());
+        if missing > 0 {
+            let options = SessionOptions {
+                warmup: false,
+                ..self.session_options.clone()
+            };
+            let origin = self.session.origin();
+            let source = ModelSource::Named {
+                bytes: &self.model,
+                origin,
+            };
+            let opened: Vec<Result<InferenceSession>> = std::thread::scope(|scope| {
+                let opening: Vec<_> = (0..missing)
+                    .map(|_| scope.spawn(|| InferenceSession::open(source, &options)))
+                    .collect();
+                opening
+                    .into_iter()
+                    .map(|handle| {
+                        handle.join().unwrap_or_else(|_| {
+                            Err(Error::ModelLoad {
+                                origin: origin.to_owned(),
+                                reason: "opening a batch session panicked".to_owned(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            for session in opened {
+                sessions.push(Arc::new(session?));
+            }
+        }
+        // alloc: `count` is below the number of cores.
+        Ok(sessions[..count].to_vec())
+    }
+
+    /// The window the bundle predicts from ([`crate::core::predict::input_window`]).
+    pub fn window(&self) -> Result<InputWindow> {
+        self.predictor().window()
+    }
+
     /// Whether this bundle was opened from exactly `record`: a rescan hands back the same record
     /// for a version folder whose files' stamps did not change, so this is "unchanged on disk".
-    pub fn is_opened_from(&self, record: &Arc<VersionRecord>) -> bool {
+    pub fn is_opened_from(&self, record: &Arc<BundleRecord>) -> bool {
         Arc::ptr_eq(&self.record, record)
     }
 }
@@ -129,16 +233,14 @@ fn declared_windows(
     metadata: Option<&Value>,
     feature_schema: Option<&Value>,
 ) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
-    let count = |list: Option<&Value>| {
-        list.and_then(Value::as_array)
-            .map(|items| items.len() as i64)
-    };
+    // Counts past i64 cannot be; saturating keeps the comparison with the model honest anyway.
+    let count = |count: Option<usize>| count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut declared = Vec::with_capacity(2);
     if let Some(schema) = feature_schema.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) {
         declared.push((
             DocumentKind::FeatureSchema.file_name(),
             schema.get("sequence_length").and_then(Value::as_i64),
-            count(schema.get("features")),
+            count(schema_feature_count(schema)),
         ));
     }
     declared.push((
@@ -146,7 +248,7 @@ fn declared_windows(
         metadata
             .and_then(|m| m.get("sequence_length"))
             .and_then(Value::as_i64),
-        count(metadata.and_then(|m| m.get("feature_names"))),
+        count(metadata.and_then(metadata_feature_count)),
     ));
     declared
 }

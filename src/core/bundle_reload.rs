@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::core::bundle::{BundleOptions, LoadedBundle};
-use crate::core::scan::{RegistryIndex, VersionRecord};
+use crate::core::scan::{BundleRecord, RegistryIndex};
 
 /// What one model type serves after a reload.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ pub struct Refresh {
     /// Bundles served before whose model type is gone from the registry.
     pub removed: Vec<Arc<LoadedBundle>>,
     /// Production versions that failed to open, with the reason.
-    pub failures: Vec<(Arc<VersionRecord>, String)>,
+    pub failures: Vec<(Arc<BundleRecord>, String)>,
     /// The open bundles given as reusable whose files are still current in the new index.
     pub current: Vec<Arc<LoadedBundle>>,
 }
@@ -70,9 +70,9 @@ enum Planned<'i> {
     /// Take over this open bundle.
     Reuse(Arc<LoadedBundle>),
     /// Open this production record.
-    Open(&'i Arc<VersionRecord>),
+    Open(&'i Arc<BundleRecord>),
     /// This production record failed before and has not changed since.
-    Failed(&'i Arc<VersionRecord>, String),
+    Failed(&'i Arc<BundleRecord>, String),
     /// There is no usable production version, for this reason.
     Unusable(String),
 }
@@ -83,7 +83,7 @@ pub fn find_version<'i>(
     symbol: &str,
     model_type: &str,
     version_id: &str,
-) -> Option<&'i Arc<VersionRecord>> {
+) -> Option<&'i Arc<BundleRecord>> {
     let wanted = (symbol, model_type, version_id);
     index
         .versions
@@ -122,7 +122,7 @@ pub fn refresh(
     index: &RegistryIndex,
     live: &[Arc<LoadedBundle>],
     reusable: &[Arc<LoadedBundle>],
-    known_failures: &[(Arc<VersionRecord>, String)],
+    known_failures: &[(Arc<BundleRecord>, String)],
     options: &BundleOptions,
 ) -> Refresh {
     let live_by_type: HashMap<(&str, &str), &Arc<LoadedBundle>> = live
@@ -130,13 +130,13 @@ pub fn refresh(
         .map(|b| ((b.record.symbol.as_str(), b.record.model_type.as_str()), b))
         .collect();
     let open: Vec<&Arc<LoadedBundle>> = live.iter().chain(reusable).collect();
-    let reuse = |record: &Arc<VersionRecord>| {
+    let reuse = |record: &Arc<BundleRecord>| {
         open.iter()
             .find(|bundle| bundle.is_opened_from(record))
             .map(|bundle| Arc::clone(bundle))
     };
 
-    let known_failure = |record: &Arc<VersionRecord>| {
+    let known_failure = |record: &Arc<BundleRecord>| {
         known_failures
             .iter()
             .find(|(failed, _)| Arc::ptr_eq(failed, record))
@@ -161,7 +161,7 @@ pub fn refresh(
             Err(reason) => Planned::Unusable(reason.clone()),
         })
         .collect();
-    let to_open: Vec<&Arc<VersionRecord>> = planned
+    let to_open: Vec<&Arc<BundleRecord>> = planned
         .iter()
         .filter_map(|plan| match plan {
             Planned::Open(record) => Some(*record),

@@ -1,13 +1,17 @@
-//! The JSON documents a bundle may hold, in one table: each kind's name, file and place in a
-//! scan record. The scan, the schemas, the Python views and the CLI all go through this table, so
-//! adding a document kind (the integrity manifest, next) is one row here.
+//! The JSON documents a bundle may hold, in one table: each kind's name and file. The scan, the
+//! schemas, the Python views and the CLI look kinds up here rather than naming files themselves.
+//!
+//! Adding a kind takes a row here and a variant of [`DocumentKind`] (with its place in
+//! [`DocumentKind::ALL`]), and then, where each kind has a slot of its own: a field of the scan
+//! record with its arm in `BundleRecord::document` and its slot in the scan's `load_version`
+//! (`src/core/scan/`), a compiled schema in `BundleSchemas` (`schema.rs`) with its schema file, and
+//! a property on the Python views (`src/py/bundle.rs`, `src/py/registry.rs`, `_core.pyi`).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
 use crate::core::json::{parse_lenient, JsonDocument, NonFinite};
-use crate::core::scan::VersionRecord;
 
 /// Which of a bundle's files a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,17 +80,6 @@ impl DocumentKind {
             .iter()
             .find(|row| row.name == name)
             .map(|row| row.kind)
-    }
-}
-
-impl VersionRecord {
-    /// The record's document of `kind`, when the bundle has that file.
-    pub fn document(&self, kind: DocumentKind) -> Option<&JsonDocument> {
-        match kind {
-            DocumentKind::Metadata => self.metadata.as_ref(),
-            DocumentKind::FeatureSchema => self.feature_schema.as_ref(),
-            DocumentKind::Metrics => self.metrics.as_ref(),
-        }
     }
 }
 

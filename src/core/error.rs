@@ -41,6 +41,18 @@ pub enum Error {
     /// A JSON file could not be parsed or failed its JSON Schema.
     #[error("{path}: {reason}")]
     InvalidDocument { path: PathBuf, reason: String },
+
+    /// A buffer whose size comes from a model or an input could not be allocated
+    /// ([`crate::core::alloc`]); `bytes` is `None` when the size does not even fit in `usize`.
+    #[error("not enough memory for {what} ({})", describe_bytes(*.bytes))]
+    OutOfMemory { what: String, bytes: Option<usize> },
+}
+
+fn describe_bytes(bytes: Option<usize>) -> String {
+    match bytes {
+        Some(bytes) => format!("{bytes} bytes"),
+        None => "more bytes than the address space holds".to_owned(),
+    }
 }
 
 /// The core's result type.

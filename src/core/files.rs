@@ -90,7 +90,17 @@ pub fn read_capped(path: &Path, root_real: &Path, cap: u64) -> Result<Vec<u8>, F
     confine(path, root_real)?;
     let file = open_regular(path)?;
     let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(cap);
-    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    // The size comes from the file system, so the room for it is asked for fallibly (and
+    // `read_to_end` grows the buffer fallibly too, reporting `OutOfMemory`).
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(hint).unwrap_or(usize::MAX))
+        .map_err(|_| {
+            FileError::Read(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("not enough memory to read its {hint} bytes"),
+            ))
+        })?;
     file.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(FileError::Read)?;

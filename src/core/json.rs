@@ -103,6 +103,7 @@ fn replace_non_finite(text: &str, non_finite: NonFinite) -> Option<String> {
         (NonFinite::Tagged, _) => "\"\\u0000non-finite:NaN\"",
     };
     let is_json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    // alloc: the length of a text already read, within the JSON size cap.
     let mut out = String::with_capacity(text.len());
     let mut replaced = false;
     let mut in_string = false;

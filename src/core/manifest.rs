@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::error::{Error, Result};
 use crate::core::files::{confine, open_regular, read_capped, FileError};
-use crate::core::session::{InferenceSession, ModelSource, SessionOptions};
+use crate::core::session::{read_model_file, InferenceSession, ModelSource, SessionOptions};
 
 /// The manifest's file name inside a version folder.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -92,7 +92,9 @@ pub struct IntegrityCheck {
 }
 
 /// Opens the session of a registry model, checked per `check`: the model file is read once and
-/// those bytes are both hashed against the manifest and handed to ONNX Runtime.
+/// those bytes are both hashed against the manifest and handed to ONNX Runtime. The bytes come
+/// back too, so that whatever else runs this bundle (a sweep's sessions, a remote worker) runs
+/// exactly what was checked, without reading the file again.
 ///
 /// Under [`IntegrityMode::Strict`] a mismatch or a missing manifest is an
 /// [`Error::ModelLoad`] naming the file; under [`IntegrityMode::Warn`] the verdict comes back
@@ -101,19 +103,25 @@ pub fn open_checked_session(
     model_path: &Path,
     check: &IntegrityCheck,
     options: &SessionOptions,
-) -> Result<(InferenceSession, Integrity)> {
+) -> Result<(InferenceSession, Integrity, Vec<u8>)> {
     let directory = model_path.parent().unwrap_or(Path::new("."));
+    let origin = model_path.display().to_string();
     let sealed = std::fs::symlink_metadata(directory.join(MANIFEST_NAME)).is_ok();
-    if check.mode == IntegrityMode::Off || (check.mode == IntegrityMode::Warn && !sealed) {
-        // Nothing to check: open from the path, so that external data beside it still resolves.
-        let session = InferenceSession::open(ModelSource::File(model_path), options)?;
-        return Ok((session, Integrity::Unsealed));
-    }
-    let root = check.root.as_deref().unwrap_or(directory);
-    let root_real = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
-    let (bytes, verdict) = load_model_bytes_verified(model_path, &root_real)?;
+    let (bytes, verdict) =
+        if check.mode == IntegrityMode::Off || (check.mode == IntegrityMode::Warn && !sealed) {
+            // Nothing to check against.
+            let bytes = read_model_file(model_path).map_err(|reason| Error::ModelLoad {
+                origin: origin.clone(),
+                reason,
+            })?;
+            (bytes, Integrity::Unsealed)
+        } else {
+            let root = check.root.as_deref().unwrap_or(directory);
+            let root_real = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+            load_model_bytes_verified(model_path, &root_real)?
+        };
     let refused = |reason: String| Error::ModelLoad {
-        origin: model_path.display().to_string(),
+        origin: origin.clone(),
         reason: format!("integrity check failed: {reason}"),
     };
     if check.mode == IntegrityMode::Strict {
@@ -127,18 +135,12 @@ pub fn open_checked_session(
             Integrity::Verified => {}
         }
     }
-    let session =
-        InferenceSession::open(ModelSource::Bytes(&bytes), options).map_err(
-            |error| match error {
-                // Built from bytes, the error would name "<N bytes in memory>": name the file.
-                Error::ModelLoad { reason, .. } => Error::ModelLoad {
-                    origin: model_path.display().to_string(),
-                    reason,
-                },
-                other => other,
-            },
-        )?;
-    Ok((session, verdict))
+    let source = ModelSource::Named {
+        bytes: &bytes,
+        origin: &origin,
+    };
+    let session = InferenceSession::open(source, options)?;
+    Ok((session, verdict, bytes))
 }
 
 impl Manifest {

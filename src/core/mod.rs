@@ -1,6 +1,7 @@
 //! The pure Rust core: no Python here, so `cargo test --no-default-features` runs without an
 //! interpreter.
 
+pub mod alloc;
 pub mod bundle;
 pub mod bundle_reload;
 pub mod cache;
@@ -11,6 +12,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod hashing;
 pub mod json;
+pub mod layout;
 pub mod manifest;
 pub mod options;
 pub mod predict;
@@ -18,7 +20,10 @@ pub mod providers;
 pub mod runtime;
 pub mod scan;
 pub mod schema;
+pub mod score;
 pub mod session;
+#[cfg(test)]
+mod source_checks;
 pub mod sweep;
 pub mod tensor;
 pub(crate) mod values;

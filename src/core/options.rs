@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::core::error::{Error, Result};
 use crate::core::providers::Provider;
+use crate::core::runtime::check_thread_counts;
 use crate::core::session::{OptimizationLevel, SessionOptions};
 
 /// Session options from plain values; a thread count of 0 and unknown names are refused.
@@ -31,26 +32,6 @@ pub fn session_options(
         warmup,
         ..SessionOptions::default()
     })
-}
-
-/// Refuses a thread count of 0 (ONNX Runtime would read it as "its default"); the message says
-/// what `None` means instead (`none_means`, completing "or None ...").
-pub fn check_thread_counts(
-    intra_op_threads: Option<usize>,
-    inter_op_threads: Option<usize>,
-    none_means: &str,
-) -> Result<()> {
-    for (name, value) in [
-        ("intra_op_threads", intra_op_threads),
-        ("inter_op_threads", inter_op_threads),
-    ] {
-        if value == Some(0) {
-            return Err(Error::InvalidArgument(format!(
-                "{name} must be at least 1, or None {none_means}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The longest timeout accepted: a year. Longer ones are refused rather than overflowing the

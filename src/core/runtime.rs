@@ -16,7 +16,6 @@ use ort::environment::GlobalThreadPoolOptions;
 use parking_lot::Mutex;
 
 use crate::core::error::{Error, Result};
-use crate::core::options::check_thread_counts;
 
 /// The sizes and spinning policy of the process-wide thread pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,6 +46,26 @@ impl ThreadPools {
             .with_inter_threads(self.inter_op_threads.unwrap_or(1))?
             .with_spin_control(self.allow_spinning)
     }
+}
+
+/// Refuses a thread count of 0 (ONNX Runtime would read it as "its default"); the message says
+/// what `None` means instead (`none_means`, completing "or None ...").
+pub fn check_thread_counts(
+    intra_op_threads: Option<usize>,
+    inter_op_threads: Option<usize>,
+    none_means: &str,
+) -> Result<()> {
+    for (name, value) in [
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ] {
+        if value == Some(0) {
+            return Err(Error::InvalidArgument(format!(
+                "{name} must be at least 1, or None {none_means}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of the first initialisation, replayed to every later caller.

@@ -16,13 +16,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
 use parking_lot::Mutex;
 
+use crate::core::alloc;
+use crate::core::bundle::LoadedBundle;
 use crate::core::error::{Error, Result};
-use crate::core::predict::{PredictionSpec, Predictor};
+use crate::core::predict::{bars, input_window, InputWindow, PredictionSpec, Predictor};
 use crate::core::session::{InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions};
 use crate::core::tensor::{ElementType, TensorData, TensorView};
+
+/// The most sessions (and threads) one sweep model opens: far beyond any machine's cores, low
+/// enough that a typo cannot start a million threads.
+pub const MAX_WORKERS: usize = 1024;
 
 /// How often the calling thread wakes to report progress and check for cancellation.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -70,131 +76,127 @@ pub struct SweepStats {
     pub first_nonfinite_bar: Option<usize>,
 }
 
+/// What a sweep reads from the caller's series: the bundle's feature columns as they are, or
+/// raw OHLCV bars from which it computes them ([`crate::core::predict::bars`]).
+#[derive(Debug, Clone, Copy)]
+pub enum SeriesInput<'a> {
+    /// `[bars, features]` feature columns, in the bundle's order.
+    Features(SeriesView<'a>),
+    /// `[bars, 5]` raw bars, columns in [`bars::BAR_COLUMNS`] order.
+    Bars(ArrayView2<'a, f64>),
+}
+
+/// Bars whose prices could not be mapped back (left undefined), for the caller to report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unpriced {
+    /// How many bars.
+    pub count: usize,
+    /// The first of them.
+    pub first_bar: Option<usize>,
+}
+
 /// One bundle opened for sweeping: a session per worker (each with one intra-op thread) and the
 /// bundle's prediction spec.
 pub struct SweepModel {
     sessions: Vec<InferenceSession>,
     spec: PredictionSpec,
-    sequence_length: usize,
-    feature_count: usize,
+    window: InputWindow,
     input_type: ElementType,
     timeout: Option<Duration>,
+    origin: String,
 }
 
 impl std::fmt::Debug for SweepModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SweepModel")
-            .field("origin", &self.origin())
+            .field("origin", &self.origin)
             .field("workers", &self.sessions.len())
-            .field("sequence_length", &self.sequence_length)
-            .field("feature_count", &self.feature_count)
+            .field("window", &self.window)
             .finish_non_exhaustive()
     }
 }
 
 impl SweepModel {
-    /// Opens `workers` sessions of the model in `bytes` (in parallel) and checks that the model
-    /// takes one `[batch, sequence_length, features]` float input.
-    ///
-    /// `sequence_length` and `feature_count` are used where the model leaves those dimensions
-    /// dynamic; where it fixes them they must agree.
+    /// Opens `workers` sessions of the model in `bytes` (in parallel), named `origin` in every
+    /// message, and checks that the model takes one `[batch, sequence_length, features]` float
+    /// input ([`input_window`]: the model's dimensions, else those `spec` declares).
     pub fn open(
         bytes: &[u8],
+        origin: &str,
         spec: PredictionSpec,
-        sequence_length: Option<usize>,
-        feature_count: Option<usize>,
         options: &SessionOptions,
         workers: usize,
         timeout: Option<Duration>,
     ) -> Result<Self> {
-        if workers == 0 {
-            return Err(Error::InvalidArgument(
-                "workers must be at least 1".to_owned(),
-            ));
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(Error::InvalidArgument(format!(
+                "workers must be between 1 and {MAX_WORKERS} (one session and one thread each), \
+                 got {workers}"
+            )));
         }
+        let source = ModelSource::Named { bytes, origin };
         let sessions: Vec<InferenceSession> = std::thread::scope(|scope| {
             let opening: Vec<_> = (0..workers)
-                .map(|_| scope.spawn(|| InferenceSession::open(ModelSource::Bytes(bytes), options)))
+                .map(|_| scope.spawn(|| InferenceSession::open(source, options)))
                 .collect();
             opening
                 .into_iter()
                 .map(|handle| {
                     handle.join().unwrap_or_else(|_| {
                         Err(Error::ModelLoad {
-                            origin: format!("<{} bytes in memory>", bytes.len()),
+                            origin: origin.to_owned(),
                             reason: "opening the session panicked".to_owned(),
                         })
                     })
                 })
                 .collect::<Result<_>>()
         })?;
-        let first = &sessions[0];
-        let invalid =
-            |reason: String| Error::invalid_input(format!("{}: {reason}", first.origin()));
-        let input = match first.inputs() {
-            [input] => input,
-            inputs => {
-                return Err(invalid(format!(
-                    "a sweep needs a model with exactly one input; this one has {}",
-                    inputs.len()
-                )))
-            }
-        };
-        if !matches!(
-            input.element_type,
-            ElementType::Float32 | ElementType::Float64
-        ) {
+        let invalid = |reason: String| Error::invalid_input(format!("{origin}: {reason}"));
+        let inputs = sessions[0].inputs();
+        let window = input_window(inputs, &spec).map_err(invalid)?;
+        let input_type = inputs[0].element_type;
+        if !matches!(input_type, ElementType::Float32 | ElementType::Float64) {
             return Err(invalid(format!(
                 "a sweep supports models with a float32 or float64 input; this one takes {}",
-                input.element_type.name()
+                input_type.name()
             )));
-        }
-        let [_, model_length, model_features] = input.shape[..] else {
-            return Err(invalid(format!(
-                "model input {:?} has shape {}; a sweep needs [batch, sequence_length, features]",
-                input.name,
-                input.shape_text()
-            )));
-        };
-        let dimension = |name: &str, model: Option<i64>, declared: Option<usize>| match (
-            model.and_then(|d| usize::try_from(d).ok()),
-            declared,
-        ) {
-            (Some(model), Some(declared)) if model != declared => Err(invalid(format!(
-                "the model's {name} is {model}, but {declared} was declared"
-            ))),
-            (Some(value), _) | (None, Some(value)) if value > 0 => Ok(value),
-            _ => Err(invalid(format!(
-                "the model leaves its {name} dynamic and the bundle declares none"
-            ))),
-        };
-        let sequence_length = dimension("sequence length", model_length, sequence_length)?;
-        let feature_count = dimension("feature count", model_features, feature_count)?;
-        if let Some(declared) = spec.declared_features {
-            if !spec.normalization.is_empty() && declared != feature_count {
-                return Err(Error::invalid_input(format!(
-                    "feature count mismatch: metadata declares {declared} features (feature_names) but the model takes {feature_count}"
-                )));
-            }
         }
         Ok(Self {
-            input_type: input.element_type,
+            input_type,
             sessions,
             spec,
-            sequence_length,
-            feature_count,
+            window,
             timeout,
+            origin: origin.to_owned(),
         })
     }
 
-    /// The number of bars in one window.
-    pub fn sequence_length(&self) -> usize {
-        self.sequence_length
+    /// Opens `workers` sessions of an opened bundle: its very model bytes (those its integrity
+    /// check read) and its spec, named by its key.
+    pub fn from_bundle(
+        bundle: &LoadedBundle,
+        options: &SessionOptions,
+        workers: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Self> {
+        let origin = if bundle.record.version_id.is_empty() {
+            bundle.session.origin().to_owned()
+        } else {
+            bundle.record.key()
+        };
+        Self::open(
+            &bundle.model,
+            &origin,
+            bundle.spec.clone(),
+            options,
+            workers,
+            timeout,
+        )
     }
 
-    /// The number of feature columns the model takes.
-    pub fn feature_count(&self) -> usize {
-        self.feature_count
+    /// The window the model predicts from.
+    pub fn window(&self) -> InputWindow {
+        self.window
     }
 
     /// The number of sessions (and threads) a run uses.
@@ -207,25 +209,55 @@ impl SweepModel {
         self.spec.class_count()
     }
 
+    /// The bundle's prediction spec.
+    pub fn spec(&self) -> &PredictionSpec {
+        &self.spec
+    }
+
     /// The model's input dtype, which [`Self::normalise`] produces.
     pub fn input_type(&self) -> ElementType {
         self.input_type
     }
 
-    /// Where the model came from.
+    /// What messages call the bundle: its key, or where its model came from.
     pub fn origin(&self) -> &str {
-        self.sessions[0].origin()
+        &self.origin
     }
 
-    /// The whole series normalised once, row-major, in the model's input dtype; non-finite values
-    /// are kept (the windows holding them are left undefined by [`Self::run`]).
-    pub fn normalise(&self, series: SeriesView<'_>) -> Result<TensorData> {
+    /// The whole series as the model's input, normalised once, row-major, in the model's input
+    /// dtype: the feature columns as given, or the features computed from raw bars. Non-finite
+    /// values are kept (the windows holding them are left undefined by [`Self::run`]).
+    pub fn normalise(&self, series: SeriesInput<'_>) -> Result<TensorData> {
+        match series {
+            SeriesInput::Features(view) => self.normalise_features(view),
+            SeriesInput::Bars(view) => {
+                let recipe =
+                    self.spec.bar_features.as_ref().map_err(|reason| {
+                        Error::invalid_input(format!("{}: {reason}", self.origin))
+                    })?;
+                if view.ncols() != bars::BAR_COLUMNS.len() {
+                    return Err(Error::invalid_input(format!(
+                        "raw bars must have the columns {}; got {} columns",
+                        bars::BAR_COLUMNS.join(", "),
+                        view.ncols()
+                    )));
+                }
+                let features = bars::features(recipe, view, 0)?;
+                let shape = (view.nrows(), recipe.columns.len());
+                self.normalise_features(SeriesView::Float64(
+                    ArrayView2::from_shape(shape, &features)
+                        .map_err(|e| Error::invalid_input(e.to_string()))?,
+                ))
+            }
+        }
+    }
+
+    fn normalise_features(&self, series: SeriesView<'_>) -> Result<TensorData> {
         let (_, columns) = series.dim();
-        if columns != self.feature_count {
+        if columns != self.window.feature_count {
             return Err(Error::invalid_input(format!(
                 "the series has {columns} feature columns; {} takes {}",
-                self.origin(),
-                self.feature_count
+                self.origin, self.window.feature_count
             )));
         }
         let spec = &self.spec;
@@ -234,25 +266,84 @@ impl SweepModel {
             spec: &PredictionSpec,
             read: impl Fn(S) -> f64,
             write: impl Fn(f64) -> D,
-        ) -> Vec<D> {
-            let mut out = Vec::with_capacity(view.len());
+        ) -> Result<Vec<D>> {
+            let mut out = alloc::try_with_capacity(view.len(), || {
+                format!("a normalised series of {} values", view.len())
+            })?;
             for row in view.rows() {
                 for (column, &raw) in row.iter().enumerate() {
                     out.push(write(spec.normalise(column, read(raw))));
                 }
             }
-            out
+            Ok(out)
         }
         Ok(match (series, self.input_type) {
             (SeriesView::Float32(v), ElementType::Float32) => {
-                TensorData::Float32(rows(v, spec, f64::from, |x| x as f32))
+                TensorData::Float32(rows(v, spec, f64::from, |x| x as f32)?)
             }
             (SeriesView::Float64(v), ElementType::Float32) => {
-                TensorData::Float32(rows(v, spec, |x| x, |x| x as f32))
+                TensorData::Float32(rows(v, spec, |x| x, |x| x as f32)?)
             }
-            (SeriesView::Float32(v), _) => TensorData::Float64(rows(v, spec, f64::from, |x| x)),
-            (SeriesView::Float64(v), _) => TensorData::Float64(rows(v, spec, |x| x, |x| x)),
+            (SeriesView::Float32(v), _) => TensorData::Float64(rows(v, spec, f64::from, |x| x)?),
+            (SeriesView::Float64(v), _) => TensorData::Float64(rows(v, spec, |x| x, |x| x)?),
         })
+    }
+
+    /// Maps the outputs of the bars `outputs.offset..` back to prices with `target` (the series'
+    /// [`bars::RollingPrice`] target column, every bar from 0), as [`Predictor::predict_bars`]
+    /// does for one window: a bundle without a `rolling_minmax` price is left alone. A bar whose
+    /// output or price window is not finite, where live prediction raises, becomes undefined.
+    pub fn to_prices(
+        &self,
+        target: ArrayView1<'_, f64>,
+        outputs: SweepOutputs<'_>,
+    ) -> Result<Unpriced> {
+        let Some(rolling) = &self.spec.rolling_price else {
+            return Ok(Unpriced::default());
+        };
+        let SweepOutputs {
+            offset,
+            price,
+            confidence,
+            direction,
+            ..
+        } = outputs;
+        let len = price.len();
+        if confidence.len() != len || direction.len() != len || offset + len > target.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the output arrays of bars {offset}.. do not match the {} bars of the target column",
+                target.len()
+            )));
+        }
+        // The rolling windows of the first bars reach back `window - 1` bars before `offset`.
+        let start = offset.saturating_sub(rolling.window - 1);
+        let extrema = bars::rolling_extrema(
+            target
+                .iter()
+                .skip(start)
+                .take(offset + len - start)
+                .copied(),
+            rolling.window,
+        )
+        .skip(offset - start);
+        let mut unpriced = Unpriced::default();
+        for (index, extrema) in extrema.enumerate() {
+            // NaN confidence: no prediction at this bar (no window, or not live then).
+            if confidence[index].is_nan() {
+                continue;
+            }
+            match bars::to_price(price[index], extrema) {
+                Ok(value) => price[index] = value,
+                Err(_) => {
+                    price[index] = f64::NAN;
+                    confidence[index] = f64::NAN;
+                    direction[index] = 0;
+                    unpriced.count += 1;
+                    unpriced.first_bar.get_or_insert(offset + index);
+                }
+            }
+        }
+        Ok(unpriced)
     }
 
     /// Runs the windows ending at the bars in `ranges` on every session in parallel, writing each
@@ -269,7 +360,7 @@ impl SweepModel {
         outputs: SweepOutputs<'_>,
         poll: &mut dyn FnMut(usize) -> bool,
     ) -> Result<Option<SweepStats>> {
-        let columns = self.feature_count;
+        let columns = self.window.feature_count;
         if normalised.element_type() != self.input_type || normalised.len() % columns != 0 {
             return Err(Error::invalid_input(format!(
                 "the normalised series must be {} with {columns} columns",
@@ -277,7 +368,7 @@ impl SweepModel {
             )));
         }
         let bars = normalised.len() / columns;
-        let batches = batch_grid(self.sequence_length - 1, ranges, bars, batch_size)?;
+        let batches = batch_grid(self.window.sequence_length - 1, ranges, bars, batch_size)?;
         let classes = self.class_count();
         let chunks = split_outputs(outputs, &batches, classes)?;
         let work = Mutex::new(chunks.into_iter());
@@ -299,7 +390,8 @@ impl SweepModel {
                         spec: &self.spec,
                     };
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        let mut input = Batch::new(normalised, self.sequence_length, columns);
+                        let mut input =
+                            Batch::new(normalised, self.window.sequence_length, columns);
                         while !cancel.load(Ordering::Relaxed) {
                             let Some(chunk) = work.lock().next() else {
                                 return Ok(());
@@ -371,9 +463,13 @@ impl SweepModel {
             direction,
             mut probabilities,
         } = chunk;
-        let finite = input.fill(bars.clone());
+        let finite = input.fill(bars.clone())?;
         let windows = bars.len();
-        let shape = [windows, self.sequence_length, self.feature_count];
+        let shape = [
+            windows,
+            self.window.sequence_length,
+            self.window.feature_count,
+        ];
         let mut run_input = RunInput {
             name: &predictor.session.inputs()[0].name,
             shape: &shape,
@@ -456,6 +552,38 @@ pub fn batch_grid(
     Ok(batches)
 }
 
+/// `ranges` split into pieces of about `piece_windows` windows for remote workers, cut only on
+/// the batch grid that starts at `first` (each cut a multiple of `batch_size` windows from it),
+/// so that a piece runs exactly the batches a local run would. Each piece is the sub-ranges that
+/// fall in one cell of `piece_windows` rounded down to whole batches (at least one).
+pub fn pieces(
+    first: usize,
+    ranges: &[Range<usize>],
+    bars: usize,
+    batch_size: usize,
+    piece_windows: usize,
+) -> Result<Vec<Vec<Range<usize>>>> {
+    if batch_size == 0 {
+        return Err(Error::InvalidArgument(
+            "batch_size must be at least 1".to_owned(),
+        ));
+    }
+    let step = (piece_windows / batch_size)
+        .max(1)
+        .saturating_mul(batch_size);
+    let mut pieces: Vec<Vec<Range<usize>>> = Vec::new();
+    let mut last_cell = None;
+    for cut in batch_grid(first, ranges, bars, step)? {
+        let cell = (cut.start - first) / step;
+        match pieces.last_mut() {
+            Some(piece) if last_cell == Some(cell) => piece.push(cut),
+            _ => pieces.push(vec![cut]),
+        }
+        last_cell = Some(cell);
+    }
+    Ok(pieces)
+}
+
 /// One batch's share of the outputs.
 struct OutputChunk<'a> {
     bars: Range<usize>,
@@ -498,7 +626,9 @@ fn split_outputs<'a>(
         )));
     }
     let mut position = offset;
-    let mut chunks = Vec::with_capacity(batches.len());
+    let mut chunks = alloc::try_with_capacity(batches.len(), || {
+        format!("the output chunks of {} batches", batches.len())
+    })?;
     for bars in batches {
         let skip = bars.start - position;
         let len = bars.len();
@@ -537,17 +667,27 @@ struct Windows {
 }
 
 impl Windows {
-    /// Copies the windows into `buffer`; one flag per window: all its values finite.
-    fn copy<T: Copy>(self, source: &[T], buffer: &mut Vec<T>, finite: fn(T) -> bool) -> Vec<bool> {
+    /// Copies the windows into `buffer`; one flag per window: all its values finite. The buffer
+    /// and the flags are sized by the caller's batch size, so they are reserved fallibly.
+    fn copy<T: Copy>(
+        self,
+        source: &[T],
+        buffer: &mut Vec<T>,
+        finite: fn(T) -> bool,
+    ) -> Result<Vec<bool>> {
         buffer.clear();
-        (0..self.count)
-            .map(|index| {
-                let start = self.start + index * self.stride;
-                let values = &source[start..start + self.len];
-                buffer.extend_from_slice(values);
-                values.iter().all(|&v| finite(v))
-            })
-            .collect()
+        let values = self.count.checked_mul(self.len);
+        let what = || format!("a batch of {} windows of {} values", self.count, self.len);
+        alloc::try_reserve(buffer, values.unwrap_or(usize::MAX), what)?;
+        let mut flags = alloc::try_with_capacity(self.count, what)?;
+        for index in 0..self.count {
+            let start = self.start + index * self.stride;
+            let values = &source[start..start + self.len];
+            // alloc: within the room reserved above for the whole batch.
+            buffer.extend_from_slice(values);
+            flags.push(values.iter().all(|&v| finite(v)));
+        }
+        Ok(flags)
     }
 }
 
@@ -562,8 +702,10 @@ struct Batch<'s> {
 
 impl<'s> Batch<'s> {
     fn new(series: TensorView<'s>, sequence_length: usize, columns: usize) -> Self {
-        let buffer =
-            TensorData::zeros(series.element_type(), 0).unwrap_or(TensorData::Float32(Vec::new()));
+        let buffer = match series.element_type() {
+            ElementType::Float64 => TensorData::Float64(Vec::new()),
+            _ => TensorData::Float32(Vec::new()),
+        };
         Self {
             series,
             sequence_length,
@@ -574,7 +716,7 @@ impl<'s> Batch<'s> {
     }
 
     /// Copies the windows ending at `bars` into the buffer; one flag per window: all finite.
-    fn fill(&mut self, bars: Range<usize>) -> Vec<bool> {
+    fn fill(&mut self, bars: Range<usize>) -> Result<Vec<bool>> {
         let cut = Windows {
             start: (bars.start + 1 - self.sequence_length) * self.columns,
             count: bars.len(),
@@ -590,7 +732,7 @@ impl<'s> Batch<'s> {
                 cut.copy(source, buffer, f32::is_finite)
             }
             // `run` checked the dtype against the model's input before any batch.
-            _ => vec![false; cut.count],
+            _ => alloc::try_filled(cut.count, false, || format!("{} flags", cut.count)),
         }
     }
 
@@ -608,6 +750,29 @@ impl<'s> Batch<'s> {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_are_cut_on_the_batch_grid() {
+        // Grid from bar 4 in batches of 5; pieces of about 12 windows become cells of 10.
+        let cut = pieces(4, &[4..30], 30, 5, 12).unwrap();
+        assert_eq!(cut, vec![vec![4..14], vec![14..24], vec![24..30]]);
+        // Gaps: sub-ranges of one cell stay together.
+        let cut = pieces(4, &[5..8, 10..16, 20..21], 30, 5, 10).unwrap();
+        assert_eq!(cut, vec![vec![5..8, 10..14], vec![14..16, 20..21]]);
+        // Fewer windows than a batch per piece still cut whole batches.
+        assert_eq!(
+            pieces(0, &[0..7], 7, 3, 1).unwrap(),
+            vec![vec![0..3], vec![3..6], vec![6..7]]
+        );
+        assert!(pieces(0, &[0..7], 7, 0, 1).is_err());
+        assert!(pieces(4, &[2..7], 7, 2, 4).is_err());
+        // Every piece's batches are batches of the whole run's grid.
+        let whole = batch_grid(4, &[4..30], 30, 5).unwrap();
+        for piece in pieces(4, &[4..30], 30, 5, 12).unwrap() {
+            let batches = batch_grid(4, &piece, 30, 5).unwrap();
+            assert!(batches.iter().all(|b| whole.contains(b)), "{batches:?}");
+        }
+    }
 
     #[test]
     fn batches_follow_one_grid_whatever_the_ranges() {
@@ -677,10 +842,10 @@ mod tests {
         with_nan[7] = f32::NAN;
         let mut batch = Batch::new(TensorView::Float32(&with_nan), 2, 2);
         // Windows of 2 rows × 2 columns ending at rows 1..4.
-        let flags = batch.fill(1..4);
+        let flags = batch.fill(1..4).unwrap();
         assert_eq!(flags, vec![true, true, false]);
         let mut batch = Batch::new(TensorView::Float32(&series), 2, 2);
-        batch.fill(2..4);
+        batch.fill(2..4).unwrap();
         let TensorView::Float32(values) = batch.view() else {
             panic!("float32 expected")
         };

@@ -2,6 +2,9 @@
 
 use ort::value::TensorElementType;
 
+use crate::core::alloc;
+use crate::core::error::{Error, Result};
+
 /// Runs `$body` once per element type the core supports, binding `$variant` and `$ty`.
 ///
 /// One list of supported dtypes keeps the borrowed, owned and numpy conversions in step.
@@ -107,6 +110,13 @@ macro_rules! define_element_types {
                 self.len() == 0
             }
 
+            /// The elements in `range`; `None` when it does not lie within the data.
+            pub fn get(&self, range: std::ops::Range<usize>) -> Option<Self> {
+                match self {
+                    $(Self::$variant(data) => data.get(range).map(Self::$variant),)*
+                }
+            }
+
             /// The data's bytes, in memory order.
             pub fn as_bytes(&self) -> &[u8] {
                 match self {
@@ -151,12 +161,17 @@ macro_rules! define_element_types {
                 }
             }
 
-            /// `len` zeros of `element_type`; `None` for an unsupported type.
-            pub fn zeros(element_type: ElementType, len: usize) -> Option<Self> {
-                match element_type {
-                    $(ElementType::$variant => Some(Self::$variant(vec![<$ty>::default(); len])),)*
+            /// `len` zeros of `element_type`: `Ok(None)` for an unsupported type, and
+            /// [`Error::OutOfMemory`] naming `what` when memory is short.
+            pub fn try_zeros(
+                element_type: ElementType,
+                len: usize,
+                what: impl FnOnce() -> String,
+            ) -> Result<Option<Self>> {
+                Ok(match element_type {
+                    $(ElementType::$variant => Some(Self::$variant(alloc::try_filled(len, <$ty>::default(), what)?)),)*
                     ElementType::Unsupported(_) => None,
-                }
+                })
             }
 
             /// Borrows the data.
@@ -166,15 +181,33 @@ macro_rules! define_element_types {
                 }
             }
 
-            pub(crate) fn from_value(value: &ort::value::DynValue) -> ort::Result<(Vec<usize>, Self)> {
+            /// Copies output `name` of the model from `origin` out of the value ONNX Runtime
+            /// allocated for it; the copy is as large as the output, so it is made fallibly.
+            pub(crate) fn from_value(
+                value: &ort::value::DynValue,
+                origin: &str,
+                name: &str,
+            ) -> Result<(Vec<usize>, Self)> {
+                let failed = |reason: String| Error::Inference {
+                    origin: origin.to_owned(),
+                    reason,
+                };
                 let ty = value.dtype().tensor_type();
                 match ty.map(ElementType::from_ort) {
                     $(Some(ElementType::$variant) => {
-                        let (shape, data) = value.try_extract_tensor::<$ty>()?;
-                        let shape = shape.iter().map(|&d| d as usize).collect();
-                        Ok((shape, Self::$variant(data.to_vec())))
+                        let (shape, data) = value
+                            .try_extract_tensor::<$ty>()
+                            .map_err(|error| failed(error.to_string()))?;
+                        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+                        let data = alloc::try_copy(data, || {
+                            format!(
+                                "a copy of output {name:?} of shape {}",
+                                format_shape(shape.iter().map(usize::to_string))
+                            )
+                        })?;
+                        Ok((shape, Self::$variant(data)))
                     })*
-                    other => Err(ort::Error::new(format!(
+                    other => Err(failed(format!(
                         "output element type {} is not supported",
                         other.map_or("non-tensor", ElementType::name)
                     ))),
@@ -255,4 +288,32 @@ pub struct OutputTensor {
     pub shape: Vec<usize>,
     /// The data, C-contiguous.
     pub data: TensorData,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_are_allocated_fallibly() {
+        assert_eq!(
+            TensorData::try_zeros(ElementType::Int16, 3, String::new).unwrap(),
+            Some(TensorData::Int16(vec![0; 3]))
+        );
+        assert_eq!(
+            TensorData::try_zeros(ElementType::Unsupported("str"), 3, String::new).unwrap(),
+            None
+        );
+        let error = TensorData::try_zeros(ElementType::Float64, usize::MAX / 8, || {
+            "the zeros of input \"x\"".to_owned()
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "not enough memory for the zeros of input \"x\" ({} bytes)",
+                usize::MAX / 8 * 8
+            )
+        );
+    }
 }

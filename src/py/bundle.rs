@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::core::bundle::{self, BundleOptions, LoadedBundle};
 use crate::core::bundle_reload::{self, Serving};
 use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::manifest::{Integrity, IntegrityCheck, IntegrityMode};
 use crate::core::options::{session_options, timeout_from_seconds};
-use crate::core::scan::VersionRecord;
+use crate::core::predict::{PriceScaling, Task};
+use crate::core::scan::BundleRecord;
 use crate::core::session::SessionOptions;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
@@ -200,6 +201,72 @@ impl PyLoadedBundle {
     fn cacheable(&self) -> bool {
         self.inner.spec.is_cacheable()
     }
+    /// `metadata.json`'s `feature_names` (the strings of a non-empty list), or `None`.
+    #[getter]
+    fn feature_names(&self) -> Option<Vec<String>> {
+        self.inner.record.feature_names()
+    }
+    /// `(sequence_length, feature_count)`: the window the bundle predicts from, from the model's
+    /// input where it fixes them, else from `metadata.json`. Raises `ModelLoadError` when neither
+    /// says.
+    #[getter]
+    fn window(&self) -> PyResult<(usize, usize)> {
+        let window = self.inner.window()?;
+        Ok((window.sequence_length, window.feature_count))
+    }
+    /// Why the bundle cannot take raw OHLCV bars (naming the feature columns it needs), or
+    /// `None` when it can.
+    #[getter]
+    fn raw_bars_problem(&self) -> Option<&str> {
+        self.inner
+            .spec
+            .bar_features
+            .as_ref()
+            .err()
+            .map(String::as_str)
+    }
+    /// How many of the last bars `predict_bars` reads (`sequence_length + window - 1`), or
+    /// `None` when the bundle cannot take raw bars.
+    #[getter]
+    fn bars_needed(&self) -> Option<usize> {
+        self.inner.predictor().bars_needed().ok()
+    }
+    /// How the model output becomes a price: `"model"` (used as it is), `"mean_std"` (mapped
+    /// back by `price_normalization`'s mean and std, or its constant mean), `"rolling_minmax"`
+    /// (mapped back with the min and max of the bars' target column), or `None` for
+    /// classifiers, which predict no price.
+    #[getter]
+    fn price_scaling(&self) -> Option<&'static str> {
+        let spec = &self.inner.spec;
+        match &spec.task {
+            Task::Regression(_) if spec.rolling_price.is_some() => Some("rolling_minmax"),
+            Task::Regression(PriceScaling::Identity) => Some("model"),
+            Task::Regression(_) => Some("mean_std"),
+            _ => None,
+        }
+    }
+    /// The bar column a `rolling_minmax` price is mapped back with, else `None`.
+    #[getter]
+    fn price_target(&self) -> Option<&'static str> {
+        self.inner.spec.rolling_price.as_ref().map(|p| p.target())
+    }
+    /// The model bytes the session was opened from, and checked against `manifest.json` when
+    /// the bundle is sealed: what a remote sweep worker runs.
+    #[getter]
+    fn model_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.model)
+    }
+    /// How many more single-threaded sessions large `predict_batch` calls opened (and the bundle
+    /// keeps) to run their chunks on several cores.
+    #[getter]
+    fn batch_sessions(&self) -> usize {
+        self.inner.batch_sessions_open()
+    }
+    /// The text of `metadata.json` as the scan read it, or `None`.
+    #[getter]
+    fn metadata_text(&self) -> Option<&str> {
+        self.inner.record.metadata.as_ref().map(|d| d.text.as_str())
+    }
 
     fn __repr__(&self) -> String {
         format!("LoadedBundle({})", quoted(&self.inner.record.key()))
@@ -244,7 +311,7 @@ pub struct PyRefresh {
     #[pyo3(get)]
     current: Py<PyTuple>,
     /// The failures, kept so the next reload does not reopen an unchanged broken version.
-    failed: Vec<(Arc<VersionRecord>, String)>,
+    failed: Vec<(Arc<BundleRecord>, String)>,
 }
 
 fn bundles_of(bundles: &[Bound<'_, PyLoadedBundle>]) -> Vec<Arc<LoadedBundle>> {

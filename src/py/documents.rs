@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::core::documents::{faithful_value, DocumentKind, DOCUMENTS};
 use crate::core::json::tagged_non_finite;
-use crate::core::scan::VersionRecord;
+use crate::core::scan::BundleRecord;
 
 /// A JSON value as the Python object `json.loads` would give (`NaN`/`Infinity` as floats).
 pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -64,7 +64,7 @@ impl DocumentViews {
     pub fn get(
         &self,
         py: Python<'_>,
-        record: &VersionRecord,
+        record: &BundleRecord,
         kind: DocumentKind,
     ) -> PyResult<Py<PyAny>> {
         let value =

@@ -2,7 +2,8 @@
 //!
 //! The exception classes are plain Python classes in `atb_prediction/models/exceptions.py`, so
 //! they can inherit from both the package's base class and the built-in whose meaning matches
-//! (`ValueError`, `LookupError`, `TimeoutError`); here they are looked up once and cached.
+//! (`ValueError`, `LookupError`, `TimeoutError`, `MemoryError`); here they are looked up once and
+//! cached.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -34,6 +35,7 @@ exception_lookup! {
     runtime_library_error => "RuntimeLibraryError",
     schema_validation_error => "SchemaValidationError",
     invalid_argument_error => "InvalidArgumentError",
+    allocation_error => "AllocationError",
 }
 
 /// Builds an exception of `class` with `message`, falling back to `RuntimeError` if the class
@@ -61,6 +63,7 @@ impl From<Error> for PyErr {
                 Error::Timeout { .. } => inference_timeout_error,
                 Error::InvalidDocument { .. } => schema_validation_error,
                 Error::InvalidArgument(_) => invalid_argument_error,
+                Error::OutOfMemory { .. } => allocation_error,
             };
             new_error(py, class, message)
         })

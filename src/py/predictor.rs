@@ -1,10 +1,11 @@
 //! `Predictor`: upstream's `OnnxRunner.predict` done in Rust.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArray};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
@@ -14,8 +15,9 @@ use crate::core::cache::{
     config_digest, tensor_digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
 use crate::core::options::timeout_from_seconds;
-use crate::core::predict::{self, Features, Prediction, Predictor};
+use crate::core::predict::{self, ColumnSource, Features, Prediction, Predictor};
 use crate::core::session::KeepAlive;
+use crate::core::tensor::TensorView;
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
@@ -40,6 +42,36 @@ const WARNED_NONFINITE_OUTPUT: u8 = 2;
 enum Outcome {
     Hit(CachedPrediction),
     Fresh(Prediction),
+}
+
+/// A prediction from the built-in cache when it holds one for the input `digest` names, else
+/// `fresh()`'s, stored for next time; just `fresh()` without a cache.
+fn through_cache(
+    cache: Option<&NativeCache>,
+    digest: impl FnOnce() -> crate::core::Result<Digest>,
+    fresh: impl FnOnce() -> crate::core::Result<Prediction>,
+) -> crate::core::Result<Outcome> {
+    let Some(cache) = cache else {
+        return Ok(Outcome::Fresh(fresh()?));
+    };
+    let key = CacheKey {
+        model: Arc::clone(&cache.model),
+        config: cache.config,
+        features: digest()?,
+    };
+    if let Some(hit) = cache.store.get(&key) {
+        return Ok(Outcome::Hit(hit));
+    }
+    let fresh = fresh()?;
+    cache.store.set(
+        key,
+        CachedPrediction {
+            price: fresh.price,
+            confidence: fresh.confidence,
+            direction: i64::from(fresh.direction),
+        },
+    );
+    Ok(Outcome::Fresh(fresh))
 }
 
 /// Whether `features` is a pandas `DataFrame` (duck-typed, so pandas is never imported): not a
@@ -91,6 +123,26 @@ pub fn feature_positions(
         &column_labels(columns)?,
         &feature_names,
     )?)
+}
+
+/// How a bundle reads a series with named `columns` (the one rule, [`predict::series_columns`]):
+/// `("features", positions)` of its `feature_names`, or `("bars", positions)` of the raw OHLCV
+/// columns when `takes_bars` and the features are missing; else `InvalidInputError` naming the
+/// feature columns `what` lacks.
+#[pyfunction]
+pub fn series_columns(
+    what: &str,
+    columns: &Bound<'_, PyAny>,
+    feature_names: Vec<String>,
+    takes_bars: bool,
+) -> PyResult<(&'static str, Vec<usize>)> {
+    let columns = column_labels(columns)?;
+    Ok(
+        match predict::series_columns(what, &columns, &feature_names, takes_bars)? {
+            ColumnSource::Features(positions) => ("features", positions),
+            ColumnSource::Bars(positions) => ("bars", positions),
+        },
+    )
 }
 
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
@@ -154,14 +206,57 @@ impl PyPredictor {
         log::warn(py, self.bundle.session.origin(), &message())
     }
 
+    /// The `ModelPrediction` of `outcome`, timed from `started`; a fresh prediction from
+    /// `columns` features is checked for upstream's per-call warnings first.
+    fn answer<'py>(
+        &self,
+        py: Python<'py>,
+        started: Instant,
+        outcome: Outcome,
+        columns: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inference_time = started.elapsed().as_secs_f64();
+        let model_name = self.model_name.bind(py);
+        match outcome {
+            Outcome::Hit(hit) => new_prediction(
+                py,
+                model_name,
+                PredictionFields {
+                    price: hit.price,
+                    confidence: hit.confidence,
+                    direction: hit.direction,
+                    inference_time,
+                    probabilities: None,
+                },
+            ),
+            Outcome::Fresh(fresh) => {
+                if let Some(columns) = columns {
+                    self.check(py, columns, &[fresh.price])?;
+                }
+                new_prediction(
+                    py,
+                    model_name,
+                    PredictionFields {
+                        price: fresh.price,
+                        confidence: fresh.confidence,
+                        direction: i64::from(fresh.direction),
+                        inference_time,
+                        probabilities: fresh.probabilities.as_deref(),
+                    },
+                )
+            }
+        }
+    }
+
     /// Upstream's per-call warnings about what was just predicted, given once.
     fn check(&self, py: Python<'_>, columns: usize, prices: &[f64]) -> PyResult<()> {
         if let Some(expected) = self.key_order_columns.filter(|&n| n != columns) {
             self.warn_once(py, WARNED_FEATURE_COUNT, || {
+                // Upstream's own words, so that a log search written for upstream finds it.
                 format!(
-                    "normalization_params has {expected} entries but the input has {columns} \
-                     features; features without an entry stay unnormalised, entries without a \
-                     feature are ignored"
+                    "Feature count mismatch in legacy normalization: normalization_params has \
+                     {expected} features but input has {columns}. Extra features will be left \
+                     unnormalized, which may produce incorrect predictions."
                 )
             })?;
         }
@@ -228,57 +323,49 @@ impl PyPredictor {
         let cache = self.cache.as_ref();
         let (outcome, columns) =
             self.detached_with(py, features, |predictor, features, owner, timeout| {
-                let Some(cache) = cache else {
-                    return Ok(Outcome::Fresh(predictor.predict(features, owner, timeout)?));
-                };
-                let key = CacheKey {
-                    model: Arc::clone(&cache.model),
-                    config: cache.config,
-                    features: tensor_digest(features.shape, &features.data),
-                };
-                if let Some(hit) = cache.store.get(&key) {
-                    return Ok(Outcome::Hit(hit));
-                }
-                let fresh = predictor.predict(features, owner, timeout)?;
-                cache.store.set(
-                    key,
-                    CachedPrediction {
-                        price: fresh.price,
-                        confidence: fresh.confidence,
-                        direction: i64::from(fresh.direction),
-                    },
-                );
-                Ok(Outcome::Fresh(fresh))
-            })?;
-        let inference_time = started.elapsed().as_secs_f64();
-        let model_name = self.model_name.bind(py);
-        match outcome {
-            Outcome::Hit(hit) => new_prediction(
-                py,
-                model_name,
-                PredictionFields {
-                    price: hit.price,
-                    confidence: hit.confidence,
-                    direction: hit.direction,
-                    inference_time,
-                    probabilities: None,
-                },
-            ),
-            Outcome::Fresh(fresh) => {
-                self.check(py, columns, &[fresh.price])?;
-                new_prediction(
-                    py,
-                    model_name,
-                    PredictionFields {
-                        price: fresh.price,
-                        confidence: fresh.confidence,
-                        direction: i64::from(fresh.direction),
-                        inference_time,
-                        probabilities: fresh.probabilities.as_deref(),
-                    },
+                through_cache(
+                    cache,
+                    || Ok(tensor_digest(features.shape, &features.data)),
+                    || predictor.predict(features, owner, timeout),
                 )
-            }
-        }
+            })?;
+        self.answer(py, started, outcome, Some(columns))
+    }
+
+    /// Upstream's live path from raw bars: `bars` is `[rows, 5]` float64, oldest first, with
+    /// the columns open, high, low, close, volume; only the last `bars_needed` rows are read.
+    /// The features of the last window, the prediction, and for a `rolling_minmax` bundle the
+    /// price mapped back to price units, in one GIL-free call; the built-in cache is keyed by
+    /// the bars read.
+    fn predict_bars<'py>(
+        &self,
+        py: Python<'py>,
+        bars: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let started = Instant::now();
+        let view = bars.as_array();
+        let predictor = self.bundle.predictor();
+        let (cache, timeout) = (self.cache.as_ref(), self.timeout);
+        let outcome = detached(py, || {
+            through_cache(
+                cache,
+                || {
+                    // The key is the bars read, not the whole history given.
+                    let read = view.nrows().min(predictor.bars_needed()?);
+                    let tail = view.slice(ndarray::s![view.nrows() - read.., ..]);
+                    let values: Cow<'_, [f64]> = match tail.as_slice() {
+                        Some(values) => Cow::Borrowed(values),
+                        None => Cow::Owned(tail.iter().copied().collect()),
+                    };
+                    Ok(tensor_digest(
+                        &[read, tail.ncols()],
+                        &TensorView::Float64(&values),
+                    ))
+                },
+                || predictor.predict_bars(view, timeout),
+            )
+        })?;
+        self.answer(py, started, outcome, None)
     }
 
     /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of
@@ -289,8 +376,9 @@ impl PyPredictor {
         py: Python<'py>,
         features: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let bundle = &self.bundle;
         let (batch, columns) =
-            self.detached_with(py, features, |p, f, _, t| p.predict_batch(f, t))?;
+            self.detached_with(py, features, |_, f, _, t| bundle.predict_batch(f, t))?;
         self.check(py, columns, &batch.price)?;
         let dict = PyDict::new(py);
         dict.set_item("price", PyArray1::from_vec(py, batch.price))?;

@@ -10,7 +10,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::core::documents::{DocumentKind, DOCUMENTS};
-use crate::core::scan::{self, RegistryIndex, VersionRecord};
+use crate::core::json::JsonDocument;
+use crate::core::predict::declared_feature_count;
+use crate::core::scan::{self, BundleRecord, RegistryIndex};
 use crate::core::schema::BundleSchemas;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
@@ -223,30 +225,36 @@ impl PyInvalidBundle {
     }
 }
 
+fn value_of(document: &Option<JsonDocument>) -> Option<&serde_json::Value> {
+    document.as_ref().map(|document| &document.value)
+}
+
 /// One valid version folder; its JSON documents become Python objects on first access.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
 pub struct PyBundleRecord {
-    record: Arc<VersionRecord>,
+    record: Arc<BundleRecord>,
     is_production: bool,
+    from_latest: bool,
     documents: DocumentViews,
 }
 
 impl PyBundleRecord {
-    fn new(index: &RegistryIndex, record: &Arc<VersionRecord>) -> Self {
-        let is_production = index.model_types.iter().any(|state| {
+    fn new(index: &RegistryIndex, record: &Arc<BundleRecord>) -> Self {
+        let production = index.model_types.iter().find(|state| {
             state.symbol == record.symbol
                 && state.model_type == record.model_type
                 && state.production.as_deref() == Ok(record.version_id.as_str())
         });
         Self {
             record: Arc::clone(record),
-            is_production,
+            is_production: production.is_some(),
+            from_latest: production.is_some_and(|state| state.from_latest),
             documents: DocumentViews::default(),
         }
     }
 
     /// The core record.
-    pub fn core(&self) -> &Arc<VersionRecord> {
+    pub fn core(&self) -> &Arc<BundleRecord> {
         &self.record
     }
 }
@@ -293,6 +301,21 @@ impl PyBundleRecord {
     #[getter]
     fn is_production(&self) -> bool {
         self.is_production
+    }
+    /// Whether this is production because `latest` names it (not upstream's fallback to the
+    /// highest-sorted version of a model type without `latest`).
+    #[getter(from_latest)]
+    fn is_from_latest(&self) -> bool {
+        self.from_latest
+    }
+    /// How many features the bundle declares: `metadata.json`'s `feature_names`, else
+    /// `feature_schema.json`'s `features` (`None` when neither does).
+    #[getter]
+    fn feature_count(&self) -> Option<usize> {
+        declared_feature_count(
+            value_of(&self.record.metadata),
+            value_of(&self.record.feature_schema),
+        )
     }
     /// `metadata.json`'s `feature_names`: the columns a DataFrame is read by, in order.
     #[getter]

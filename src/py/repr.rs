@@ -7,6 +7,7 @@ pub fn quoted(text: &str) -> String {
     } else {
         '\''
     };
+    // alloc: the length of a string already held, plus its quotes.
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for c in text.chars() {

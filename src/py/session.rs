@@ -14,7 +14,9 @@ use crate::core::session::{
 };
 use crate::core::tensor::{ElementType, TensorSpec};
 use crate::core::Error;
-use crate::py::arrays::{as_ndarray, numpy_dtype, output_to_numpy, HeldArray, OutputArray};
+use crate::py::arrays::{
+    as_ndarray, check_before_copy, numpy_dtype, output_to_numpy, HeldArray, OutputArray,
+};
 use crate::py::gil::detached;
 use crate::py::repr::quoted;
 use crate::py::runtime::ensure_runtime;
@@ -210,6 +212,7 @@ pub fn hold_inputs<'s, 'py>(
 ) -> PyResult<HeldInputs<'s, 'py>> {
     let specs = session.inputs();
     if let Ok(mapping) = inputs.cast::<PyDict>() {
+        // alloc: one entry per item of a dict the caller already holds.
         let mut held = SmallVec::with_capacity(mapping.len());
         for (name, value) in mapping.iter() {
             let name: String = name.extract().map_err(|_| {
@@ -223,6 +226,9 @@ pub fn hold_inputs<'s, 'py>(
                 spec.element_type
             });
             let array = as_ndarray(&value, element_type)?;
+            check_before_copy(&array, |element_type, shape| {
+                session.check_declared_input(&name, element_type, shape)
+            })?;
             let array = HeldArray::hold(&array).map_err(|e| with_input_name(e, &name))?;
             let name = spec.map_or(Cow::Owned(name), |spec| Cow::Borrowed(spec.name.as_str()));
             held.push((name, array));
@@ -232,6 +238,9 @@ pub fn hold_inputs<'s, 'py>(
     match specs {
         [spec] => {
             let array = as_ndarray(inputs, spec.element_type)?;
+            check_before_copy(&array, |element_type, shape| {
+                session.check_declared_input(&spec.name, element_type, shape)
+            })?;
             let held = HeldArray::hold(&array).map_err(|e| with_input_name(e, &spec.name))?;
             Ok(smallvec::smallvec![(
                 Cow::Borrowed(spec.name.as_str()),
@@ -376,20 +385,20 @@ impl PyOnnxSession {
                 }
             })
             .collect();
+        // The inputs are checked first: an output's planned shape may come from an input's batch.
+        let mut checked = session.check_inputs(&mut run_inputs)?;
         // Outputs whose shape is known now are allocated here and written by the run in place.
         let mut planned: SmallVec<[Option<OutputArray<'py>>; 2]> = session
             .outputs()
             .iter()
             .enumerate()
-            .map(|(index, spec)| {
-                if skipped(index) {
-                    return None;
+            .map(|(index, spec)| match checked.planned_output_shape(index) {
+                Some(shape) if !skipped(index) => {
+                    OutputArray::empty(py, spec.element_type, &shape, &spec.name)
                 }
-                session
-                    .planned_output_shape(index, &run_inputs)
-                    .and_then(|shape| OutputArray::empty(py, spec.element_type, &shape))
+                _ => Ok(None),
             })
-            .collect();
+            .collect::<PyResult<_>>()?;
         let mut targets: SmallVec<[OutputTarget<'_>; 2]> = planned
             .iter_mut()
             .enumerate()
@@ -399,10 +408,9 @@ impl PyOnnxSession {
                 None => OutputTarget::Copy,
             })
             .collect();
-        let copies = detached(py, || {
-            session.run_with(&mut run_inputs, &mut targets, timeout)
-        })?;
+        let copies = detached(py, || checked.run(&mut targets, timeout))?;
         drop(targets);
+        drop(checked);
         // Owners the input cache handed back are released here, with the GIL held.
         drop(run_inputs);
         let arrays = planned

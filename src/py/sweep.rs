@@ -3,13 +3,16 @@
 
 use std::ops::Range;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::core::options::{session_options, timeout_from_seconds};
 use crate::core::predict::PredictionSpec;
-use crate::core::sweep::{SeriesView, SweepModel, SweepOutputs, SweepStats};
+use crate::core::session::SessionOptions;
+use crate::core::sweep::{self, SeriesInput, SeriesView, SweepModel, SweepOutputs, SweepStats};
 use crate::core::tensor::OutputTensor;
 use crate::core::Error;
 use crate::py::arrays::{output_to_numpy, HeldArray};
@@ -29,22 +32,28 @@ fn readwrite_error(name: &str, error: impl std::fmt::Display) -> PyErr {
     Error::InvalidArgument(format!("output array {name} cannot be written: {error}")).into()
 }
 
+/// One intra-op thread per session: the parallelism comes from running one session per worker,
+/// which beats one session's threads on small recurrent models.
+fn sweep_options(providers: Option<&[String]>) -> PyResult<SessionOptions> {
+    Ok(session_options(Some(1), Some(1), "all", providers, false)?)
+}
+
 fn series_error(error: impl std::fmt::Display) -> PyErr {
     Error::InvalidArgument(format!("the series cannot be read: {error}")).into()
 }
 
 #[pymethods]
 impl PySweepModel {
+    /// Opens a bundle sent as bytes (a remote worker's copy of the bundle the driver opened).
     #[new]
-    #[pyo3(signature = (model, metadata_json=None, *, workers=1, sequence_length=None, feature_count=None, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, providers=None))]
+    #[pyo3(signature = (model, metadata_json=None, *, origin, workers=1, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, providers=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyBytes>,
         metadata_json: Option<&str>,
+        origin: &str,
         workers: usize,
-        sequence_length: Option<usize>,
-        feature_count: Option<usize>,
         confidence_scale_factor: f64,
         direction_threshold: f64,
         timeout: Option<f64>,
@@ -52,22 +61,32 @@ impl PySweepModel {
     ) -> PyResult<Self> {
         let spec =
             PredictionSpec::from_json(metadata_json, confidence_scale_factor, direction_threshold)?;
-        // One intra-op thread per session: the parallelism comes from running one session per
-        // worker, which beats one session's threads on small recurrent models.
-        let options = session_options(Some(1), Some(1), "all", providers.as_deref(), false)?;
+        let options = sweep_options(providers.as_deref())?;
         let timeout = timeout_from_seconds(timeout)?;
         ensure_runtime(py)?;
         let bytes = model.as_bytes();
         let inner = detached(py, || {
-            SweepModel::open(
-                bytes,
-                spec,
-                sequence_length,
-                feature_count,
-                &options,
-                workers,
-                timeout,
-            )
+            SweepModel::open(bytes, origin, spec, &options, workers, timeout)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// Opens `workers` sessions of a bundle the registry opened: its very model bytes (those its
+    /// integrity check read, never the file again) and its prediction spec.
+    #[staticmethod]
+    #[pyo3(signature = (bundle, *, workers=1, timeout=None, providers=None))]
+    fn from_bundle(
+        py: Python<'_>,
+        bundle: &Bound<'_, PyLoadedBundle>,
+        workers: usize,
+        timeout: Option<f64>,
+        providers: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let options = sweep_options(providers.as_deref())?;
+        let timeout = timeout_from_seconds(timeout)?;
+        let bundle = bundle.get().core();
+        let inner = detached(py, || {
+            SweepModel::from_bundle(bundle, &options, workers, timeout)
         })?;
         Ok(Self { inner })
     }
@@ -75,13 +94,13 @@ impl PySweepModel {
     /// The number of bars in one window.
     #[getter]
     fn sequence_length(&self) -> usize {
-        self.inner.sequence_length()
+        self.inner.window().sequence_length
     }
 
     /// The number of feature columns the model takes.
     #[getter]
     fn feature_count(&self) -> usize {
-        self.inner.feature_count()
+        self.inner.window().feature_count
     }
 
     /// The number of sessions, and so of threads, a run uses.
@@ -96,22 +115,50 @@ impl PySweepModel {
         self.inner.class_count()
     }
 
-    /// The series `[bars, features]` (float32 or float64, any memory order) normalised once, as a
-    /// C-ordered array of the model's input dtype.
+    /// What messages call the bundle: its key.
+    #[getter]
+    fn origin(&self) -> &str {
+        self.inner.origin()
+    }
+
+    /// The model input of the whole series, normalised once, as a C-ordered array of the model's
+    /// input dtype: `series` is `[bars, features]` feature columns (float32 or float64, any
+    /// memory order), or with `bars=True` `[bars, 5]` float64 OHLCV bars whose features are
+    /// computed as live prediction computes them.
+    #[pyo3(signature = (series, *, bars=false))]
     fn normalise<'py>(
         &self,
         py: Python<'py>,
         series: &Bound<'py, PyUntypedArray>,
+        bars: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // alloc: the array's rank (2 for every series this takes).
         let shape = series.shape().to_vec();
-        let data = if let Ok(array) = series.cast::<PyArray2<f32>>() {
+        let data = if bars {
+            let array = series.cast::<PyArray2<f64>>().map_err(|_| {
+                Error::invalid_input(format!(
+                    "raw bars must be a 2-D float64 array [bars, 5], got {}-D {}",
+                    shape.len(),
+                    series.dtype()
+                ))
+            })?;
             let held = array.try_readonly().map_err(series_error)?;
             let view = held.as_array();
-            detached(py, || self.inner.normalise(SeriesView::Float32(view)))?
+            detached(py, || self.inner.normalise(SeriesInput::Bars(view)))?
+        } else if let Ok(array) = series.cast::<PyArray2<f32>>() {
+            let held = array.try_readonly().map_err(series_error)?;
+            let view = held.as_array();
+            detached(py, || {
+                self.inner
+                    .normalise(SeriesInput::Features(SeriesView::Float32(view)))
+            })?
         } else if let Ok(array) = series.cast::<PyArray2<f64>>() {
             let held = array.try_readonly().map_err(series_error)?;
             let view = held.as_array();
-            detached(py, || self.inner.normalise(SeriesView::Float64(view)))?
+            detached(py, || {
+                self.inner
+                    .normalise(SeriesInput::Features(SeriesView::Float64(view)))
+            })?
         } else {
             return Err(Error::invalid_input(format!(
                 "the series must be a 2-D float32 or float64 array [bars, features], got {}-D {}",
@@ -120,7 +167,74 @@ impl PySweepModel {
             ))
             .into());
         };
-        Ok(output_to_numpy(py, OutputTensor { shape, data })?)
+        let rows = shape.first().copied().unwrap_or(0);
+        let columns = self.inner.window().feature_count;
+        Ok(output_to_numpy(
+            py,
+            OutputTensor {
+                shape: vec![rows, columns],
+                data,
+            },
+        )?)
+    }
+
+    /// Maps the outputs of bars `offset..` back to prices with `target` (every bar's value of
+    /// the bundle's `price_target` column) for a `rolling_minmax` bundle, in place; returns
+    /// `(count, first_bar)` of the bars left undefined because their output or price window was
+    /// not finite. Other bundles are left alone.
+    #[pyo3(signature = (target, *, offset, price, confidence, direction))]
+    fn to_prices(
+        &self,
+        py: Python<'_>,
+        target: PyReadonlyArray1<'_, f64>,
+        offset: usize,
+        price: &Bound<'_, PyArray1<f64>>,
+        confidence: &Bound<'_, PyArray1<f64>>,
+        direction: &Bound<'_, PyArray1<i8>>,
+    ) -> PyResult<(usize, Option<usize>)> {
+        let target = target.as_array();
+        let mut price = price
+            .try_readwrite()
+            .map_err(|e| readwrite_error("price", e))?;
+        let mut confidence = confidence
+            .try_readwrite()
+            .map_err(|e| readwrite_error("confidence", e))?;
+        let mut direction = direction
+            .try_readwrite()
+            .map_err(|e| readwrite_error("direction", e))?;
+        let contiguous = |name: &str| readwrite_error(name, "it is not contiguous");
+        let outputs = SweepOutputs {
+            offset,
+            price: price.as_slice_mut().map_err(|_| contiguous("price"))?,
+            confidence: confidence
+                .as_slice_mut()
+                .map_err(|_| contiguous("confidence"))?,
+            direction: direction
+                .as_slice_mut()
+                .map_err(|_| contiguous("direction"))?,
+            probabilities: None,
+        };
+        let unpriced = detached(py, || self.inner.to_prices(target, outputs))?;
+        Ok((unpriced.count, unpriced.first_bar))
+    }
+
+    /// `ranges` (`(start, stop)` pairs of bars, of a series of `bars` bars) split into pieces of
+    /// about `piece_windows` windows, cut only on this model's batch grid, so that a remote
+    /// worker running a piece feeds ONNX Runtime exactly the batches a local run would.
+    fn pieces(
+        &self,
+        ranges: Vec<(usize, usize)>,
+        bars: usize,
+        batch_size: usize,
+        piece_windows: usize,
+    ) -> PyResult<Vec<Vec<(usize, usize)>>> {
+        let ranges: Vec<Range<usize>> = ranges.into_iter().map(|(a, b)| a..b).collect();
+        let first = self.inner.window().sequence_length - 1;
+        let pieces = sweep::pieces(first, &ranges, bars, batch_size, piece_windows)?;
+        Ok(pieces
+            .into_iter()
+            .map(|piece| piece.into_iter().map(|r| (r.start, r.end)).collect())
+            .collect())
     }
 
     /// Runs the windows ending at the bars of `ranges` (`(start, stop)` pairs) and writes each
@@ -224,22 +338,4 @@ impl PySweepModel {
             self.inner.workers()
         )
     }
-}
-
-/// The model bytes and `metadata.json` text of an opened bundle: all a sweep worker needs to open
-/// it again, without the registry folder. The model file is read again (the session does not
-/// keep it), the metadata text is the one the scan read.
-#[pyfunction]
-pub fn bundle_parts<'py>(
-    py: Python<'py>,
-    bundle: &Bound<'py, PyLoadedBundle>,
-) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
-    let record = &bundle.get().core().record;
-    let path = &record.model_path;
-    let model = detached(py, || std::fs::read(path).map_err(|e| Error::io(path, e)))?;
-    let metadata = record
-        .metadata
-        .as_ref()
-        .map(|document| document.text.clone());
-    Ok((PyBytes::new(py, &model), metadata))
 }

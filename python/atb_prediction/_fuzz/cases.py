@@ -1,8 +1,10 @@
 """Fuzz cases: a small generated registry and the mutations applied to its files.
 
 A case is plain JSON (``{"mutations": [...]}``), so a saved case rebuilds the same registry on
-any machine: the base registry is generated from fixed seeds, and each mutation records its
-file, kind and every random choice it made.
+any machine: the base registry is made from the demo models shipped with the package, and each
+mutation records its file, kind and every random choice it made. A mutation of a model is
+either of its bytes or of its protobuf structure (:mod:`.onnx_edits`: declared dims, element
+types, initializers).
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASE_FILES", "Mutation", "apply", "build_base", "build_case", "random_mutation"]
+from atb_prediction._fuzz import onnx_edits
+
+__all__ = [
+    "BASE_FILES",
+    "MODEL_FILES",
+    "WINDOW",
+    "Mutation",
+    "apply",
+    "build_base",
+    "build_case",
+    "random_mutation",
+]
 
 Mutation = dict[str, Any]
 
@@ -55,42 +68,48 @@ _JSON_VALUES = [
 ]
 _SPECIAL_KINDS = ("fifo", "link_out", "link_dev_zero", "folder", "empty", "dangling")
 
+WINDOW = (4, 3)
+"""(sequence length, features) of the base models: small, so that most bytes of a model are its
+structure rather than weights."""
 
-def _model_script() -> Any:
-    """``scripts/make_demo_models.py`` of the checkout the fuzzer runs from (it uses the ``onnx``
-    package, a development dependency, like the fuzzer itself)."""
-    import importlib.util
+MODEL_FILES = [name for name in BASE_FILES if name.endswith(".onnx")]
 
-    path = Path(__file__).resolve().parents[3] / "scripts" / "make_demo_models.py"
-    spec = importlib.util.spec_from_file_location("make_demo_models", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"{path}: the fuzzer runs from a source checkout")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+def _base_model(number: int) -> bytes:
+    """Basic demo model ``number`` (shipped with the package, so no ``onnx`` is needed) cut down
+    to a ``WINDOW`` input: its weight keeps the first ``seq * features`` rows."""
+    from atb_prediction.demo import DEMO_VERSIONS, _shipped_model
+
+    basic = [version for version in DEMO_VERSIONS if version.model_type == MODEL_TYPE]
+    data = _shipped_model(basic[number])
+    sequence_length, features = WINDOW
+    data = onnx_edits.set_dim(data, "input", 0, 1, sequence_length)
+    data = onnx_edits.set_dim(data, "input", 0, 2, features)
+    rows = sequence_length * features
+    data = onnx_edits.set_dim(data, "initializer", 0, 0, rows)
+    return onnx_edits.cut_initializer_data(data, 0, rows * 4)  # float32 weights
 
 
 def build_base(root: Path) -> None:
     """Write the base registry: two symbols, two versions each, real ONNX models."""
-    linear_sequence_model = _model_script().linear_sequence_model
-
     for s, symbol in enumerate(SYMBOLS):
         for v, version in enumerate(VERSIONS):
             bundle = root / symbol / MODEL_TYPE / version
             bundle.mkdir(parents=True)
-            (bundle / "model.onnx").write_bytes(linear_sequence_model(4, 3, seed=10 * s + v))
+            (bundle / "model.onnx").write_bytes(_base_model(2 * s + v))
             metadata = {
                 "symbol": symbol,
                 "model_type": MODEL_TYPE,
                 "timeframe": "1h",
                 "version_id": version,
-                "sequence_length": 4,
+                "sequence_length": WINDOW[0],
                 "feature_names": ["close", "volume", "rsi"],
                 "normalization_params": {"close": {"mean": 1.0, "std": 2.0}},
                 "created_at": f"{version[:10]}T00:00:00+00:00",
             }
             (bundle / "metadata.json").write_text(json.dumps(metadata, indent=1))
-            schema = {"sequence_length": 4, "features": [{"name": n} for n in ("c", "v", "r")]}
+            names = ("c", "v", "r")
+            schema = {"sequence_length": WINDOW[0], "features": [{"name": n} for n in names]}
             (bundle / "feature_schema.json").write_text(json.dumps(schema, indent=1))
             (bundle / "metrics.json").write_text(json.dumps({"mse": 0.5, "accuracy": 0.9}))
         os.symlink(VERSIONS[-1], root / symbol / MODEL_TYPE / "latest")
@@ -98,12 +117,15 @@ def build_base(root: Path) -> None:
 
 def random_mutation(rng: random.Random, root: Path) -> Mutation:
     """One mutation of a random base file, with all its random choices recorded."""
-    name = rng.choice(BASE_FILES)
-    size = (root / name).stat().st_size if (root / name).is_file() else 0
     roll = rng.random()
     if roll < 0.05:
-        return {"file": name, "kind": rng.choice(_SPECIAL_KINDS)}
-    if name.endswith(".json") and roll < 0.55:
+        return {"file": rng.choice(BASE_FILES), "kind": rng.choice(_SPECIAL_KINDS)}
+    if roll < 0.35:
+        name = rng.choice(MODEL_FILES)
+        return {"file": name, **onnx_edits.random_recipe(rng, (root / name).read_bytes())}
+    name = rng.choice(BASE_FILES)
+    size = (root / name).stat().st_size if (root / name).is_file() else 0
+    if name.endswith(".json") and roll < 0.6:
         text = (root / name).read_text(errors="replace")
         colons = [i for i, c in enumerate(text) if c == ":"]
         at = rng.choice(colons) + 1 if colons else 0
@@ -117,7 +139,7 @@ def random_mutation(rng: random.Random, root: Path) -> Mutation:
             "end": end,
             "value": rng.choice(_JSON_VALUES),
         }
-    if roll < 0.75 and size:
+    if roll < 0.77 and size:
         offset = rng.randrange(size)
         return {"file": name, "kind": "flip", "offset": offset, "mask": rng.randrange(1, 256)}
     if roll < 0.85 and size:
@@ -169,6 +191,8 @@ def apply(root: Path, mutation: Mutation, outside: Path) -> None:
     elif kind == "varint" and mutation["offset"] < len(data):
         # A huge varint where a length or a dimension may be: probes size handling.
         data[mutation["offset"] : mutation["offset"] + 1] = b"\xff" * 9 + b"\x01"
+    elif kind in onnx_edits.RECIPE_KINDS:
+        data = bytearray(onnx_edits.apply_recipe(bytes(data), mutation))
     path.write_bytes(bytes(data))
 
 

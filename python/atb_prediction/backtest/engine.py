@@ -1,9 +1,11 @@
 """Running a sweep plan: the unit of work, and the local engine (a Rust thread pool).
 
-The unit of work is one bundle's windows over some bar ranges: given the bundle opened from its
-bytes (:meth:`BundleSpec.open`), the series normalised once, the ranges and the batch size, it
-writes small result arrays. The local engine runs every task of a plan on one machine; a
-distributed engine runs the same unit in remote workers and stitches the arrays.
+The unit of work is one bundle's windows over some bar ranges: given the bundle's sweep sessions
+(:meth:`SweepTask.open`, or :meth:`BundlePayload.open` in a remote worker), the series as the
+model's input (:func:`model_input`), the ranges and the batch size, it writes small result
+arrays. The local engine runs every task of a plan on one machine; a distributed engine runs the
+same unit in remote workers and stitches the arrays. Either way :func:`finish_prices` then maps a
+``rolling_minmax`` bundle's outputs back to prices, as live prediction does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._core import SweepModel
-from atb_prediction.backtest.planning import SweepPlan
+from atb_prediction.backtest.planning import SweepPlan, SweepTask
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.progress import Reporter
 
@@ -28,6 +30,8 @@ __all__ = [
     "LocalEngine",
     "SweepArrays",
     "default_workers",
+    "finish_prices",
+    "model_input",
     "new_result",
     "run_unit",
     "stitch",
@@ -95,11 +99,41 @@ def run_unit(
     return nonfinite, first_bad
 
 
-def warn_nonfinite(version_id: str, count: int, first_bar: int | None) -> None:
+def model_input(model: SweepModel, plan: SweepPlan, task: SweepTask) -> npt.NDArray[Any]:
+    """The whole series as ``task``'s model input, normalised once: its feature columns, or the
+    features computed from raw bars."""
+    bars = task.source == "bars"
+    return model.normalise(plan.series.values(task.columns, bars=bars), bars=bars)
+
+
+def finish_prices(model: SweepModel, plan: SweepPlan, task: SweepTask, result: SweepResult) -> None:
+    """Maps ``task``'s outputs in ``result`` back to prices with the series' target column, for
+    a ``rolling_minmax`` bundle (as ``predict_bars`` does for one window); one warning names the
+    bars left undefined because their output or price window was not finite."""
+    if task.price_target is None or task.bundle.price_scaling != "rolling_minmax":
+        return
+    count, first_bar = model.to_prices(
+        plan.series.column(task.price_target),
+        offset=0,
+        price=result.price[task.row],
+        confidence=result.confidence[task.row],
+        direction=result.direction[task.row],
+    )
+    if count:
+        warnings.warn(
+            f"sweep of {task.key}: {count} bars have a NaN or infinite model output or price "
+            f"window (the first is bar {first_bar}), where live prediction raises; their "
+            "results are NaN",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def warn_nonfinite(key: str, count: int, first_bar: int | None) -> None:
     """One warning per version whose windows held NaN or infinite values."""
     if count:
         warnings.warn(
-            f"sweep of version {version_id}: {count} windows hold NaN or infinite values after "
+            f"sweep of {key}: {count} windows hold NaN or infinite values after "
             f"normalisation (the first ends at bar {first_bar}); their results are NaN",
             RuntimeWarning,
             stacklevel=4,
@@ -114,6 +148,7 @@ def new_result(plan: SweepPlan, models: dict[int, SweepModel]) -> SweepResult:
     return SweepResult(
         symbol=plan.symbol,
         model_type=plan.model_type,
+        timeframe=plan.timeframe,
         versions=plan.versions,
         price=np.full((rows, bars), np.nan),
         confidence=np.full((rows, bars), np.nan),
@@ -123,6 +158,9 @@ def new_result(plan: SweepPlan, models: dict[int, SweepModel]) -> SweepResult:
         live_version=plan.live_version,
         windows=tuple(task.windows for task in plan.tasks),
         elapsed=tuple(0.0 for _ in plan.tasks),
+        price_units=tuple(task.price_units for task in plan.tasks),
+        classifiers=tuple(models[task.row].classes is not None for task in plan.tasks),
+        close=plan.series.close(),
     )
 
 
@@ -175,14 +213,14 @@ class LocalEngine:
         self, plan: SweepPlan, progress: Reporter | None, *, report_end: bool = True
     ) -> SweepResult:
         """Runs every task of ``plan``, one version after another, each on all workers."""
-        models = {task.row: task.bundle.open(self.workers) for task in plan.tasks}
+        models = {task.row: task.open(self.workers) for task in plan.tasks}
         result = new_result(plan, models)
         elapsed = list(result.elapsed)
         base = 0
         for task in plan.tasks:
             model = models.pop(task.row)
             started = time.perf_counter()
-            normalised = model.normalise(plan.series.columns_for(task.bundle.feature_names))
+            normalised = model_input(model, plan, task)
             probabilities = result.probabilities
             padded = probabilities is not None and model.classes != probabilities.shape[2]
             # Rows of the result are written in place; only a classifier with fewer classes
@@ -206,8 +244,9 @@ class LocalEngine:
             )
             if padded:
                 stitch(result, task.row, out)
+            finish_prices(model, plan, task, result)
             del normalised, model
-            warn_nonfinite(task.bundle.version_id, nonfinite, first_bad)
+            warn_nonfinite(task.key, nonfinite, first_bad)
             elapsed[task.row] = time.perf_counter() - started
             base += task.windows
         if progress is not None and report_end:

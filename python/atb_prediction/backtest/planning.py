@@ -1,9 +1,14 @@
-"""Planning a sweep: which versions run, over which bars, with which bundle bytes.
+"""Planning a sweep: which versions run, over which bars, reading which columns of the series.
 
 Everything that can fail because of the request (an unknown version, a bundle with problems, a
-missing column, timestamps ``"as-live"`` needs) fails here, before any work starts. The plan
-holds each bundle's model bytes and metadata text, read once, so running it needs no access to
-the registry folder (a remote worker opens its sessions from the bytes).
+series a listed version cannot read, timestamps ``"as-live"`` needs) fails here, before any work
+starts. A version the request did not name one by one (``"all"``, ``"as-live"``) that cannot run
+on the series is left out with a warning naming its key instead of sinking the sweep.
+
+Each task holds the bundle the registry opened (:class:`LoadedBundle`): the local engine opens
+its sweep sessions from that bundle's own model bytes and spec, and a remote engine ships those
+bytes as a :class:`BundlePayload`, so a sweep never reads a model file the registry did not
+check.
 """
 
 from __future__ import annotations
@@ -14,24 +19,32 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import SweepModel, bundle_parts
+from atb_prediction._core import LoadedBundle, SweepModel
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
     ModelLoadError,
     ModelNotAvailableError,
+    PredictionError,
 )
 from atb_prediction.models.version_resolver import list_version_records
 
 if TYPE_CHECKING:
+    from atb_prediction.config import PredictionConfig
     from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
 
-__all__ = ["BundleSpec", "SweepPlan", "SweepTask", "VersionSelection", "plan_sweep"]
+__all__ = [
+    "BundlePayload",
+    "SweepPlan",
+    "SweepTask",
+    "VersionSelection",
+    "plan_sweep",
+]
 
 #: ``"production"``, ``"all"``, ``"as-live"``, one version id, or a list of them.
 VersionSelection = str | Sequence[str]
@@ -41,55 +54,116 @@ SELECTIONS = ("production", "all", "as-live")
 
 
 @dataclass(frozen=True)
-class BundleSpec:
-    """Everything needed to open one bundle for sweeping, with no access to its folder."""
+class SweepOptions:
+    """How the registry's configuration opens sweep sessions."""
 
-    key: str
-    version_id: str
-    model: bytes
-    metadata_text: str | None
-    feature_names: tuple[str, ...] | None
-    sequence_length: int | None
-    feature_count: int | None
     confidence_scale_factor: float
     direction_threshold: float
     timeout: float | None
     providers: tuple[str, ...] | None
 
+    @classmethod
+    def of(cls, config: PredictionConfig) -> SweepOptions:
+        return cls(
+            confidence_scale_factor=config.confidence_scale_factor,
+            direction_threshold=config.direction_threshold,
+            timeout=config.inference_timeout,
+            providers=tuple(config.providers) if config.providers is not None else None,
+        )
+
+    @property
+    def provider_list(self) -> list[str] | None:
+        return list(self.providers) if self.providers is not None else None
+
+
+@dataclass(frozen=True)
+class BundlePayload:
+    """A bundle as a remote sweep worker receives it: the model bytes the driver's registry
+    opened (and checked against ``manifest.json`` when sealed), the ``metadata.json`` text the
+    scan read, and the options to open it with. A worker needs no access to the registry."""
+
+    key: str
+    model: bytes
+    metadata_text: str | None
+    options: SweepOptions
+
+    @classmethod
+    def of(cls, bundle: LoadedBundle, options: SweepOptions) -> BundlePayload:
+        return cls(bundle.key, bundle.model_bytes, bundle.metadata_text, options)
+
     def fingerprint(self) -> str:
-        """A digest of the whole spec: equal only for the same key, bytes and options, so a
+        """A digest of the whole payload: equal only for the same key, bytes and options, so a
         worker that keeps sessions between sweeps never serves a rewritten bundle's old one."""
         return hashlib.sha256(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
 
     def open(self, workers: int) -> SweepModel:
         """One single-threaded session per worker, opened from the bytes."""
+        options = self.options
         return SweepModel(
             self.model,
             self.metadata_text,
+            origin=self.key,
             workers=workers,
-            sequence_length=self.sequence_length,
-            feature_count=self.feature_count,
-            confidence_scale_factor=self.confidence_scale_factor,
-            direction_threshold=self.direction_threshold,
-            timeout=self.timeout,
-            providers=list(self.providers) if self.providers is not None else None,
+            confidence_scale_factor=options.confidence_scale_factor,
+            direction_threshold=options.direction_threshold,
+            timeout=options.timeout,
+            providers=options.provider_list,
         )
+
+
+#: Where a task's input comes from: the bundle's feature columns, or raw OHLCV bars.
+Source = Literal["features", "bars"]
 
 
 @dataclass(frozen=True)
 class SweepTask:
-    """One version's share of a sweep: the bars (each with a full window) it predicts."""
+    """One version's share of a sweep: the bars (each with a full window) it predicts, and how
+    it reads the series."""
 
     row: int
     """The version's row in the result arrays."""
-    bundle: BundleSpec
+    version_id: str
+    bundle: LoadedBundle
+    """The bundle the registry opened."""
+    source: Source
+    columns: tuple[int, ...] | None
+    """Positions of the columns read (bundle order; ``None``: every column, in order)."""
+    price_target: int | None
+    """Position of the column a ``rolling_minmax`` price is mapped back with, when it is one."""
     ranges: tuple[tuple[int, int], ...]
     """``(start, stop)`` bar ranges, sorted, each bar with a full window."""
+    options: SweepOptions
+
+    @property
+    def key(self) -> str:
+        return self.bundle.key
 
     @property
     def windows(self) -> int:
         """How many windows the task runs."""
         return sum(stop - start for start, stop in self.ranges)
+
+    @property
+    def price_units(self) -> bool:
+        """Whether the task's prices are in price units (mapped back by mean/std, or with the
+        bars' target column), rather than the model's own output."""
+        scaling = self.bundle.price_scaling
+        return scaling == "mean_std" or (
+            scaling == "rolling_minmax" and self.price_target is not None
+        )
+
+    def open(self, workers: int) -> SweepModel:
+        """One single-threaded session per worker, from the registry's bundle itself."""
+        return SweepModel.from_bundle(
+            self.bundle,
+            workers=workers,
+            timeout=self.options.timeout,
+            providers=self.options.provider_list,
+        )
+
+    def payload(self) -> BundlePayload:
+        """The bundle as a remote worker receives it."""
+        return BundlePayload.of(self.bundle, self.options)
 
 
 @dataclass(frozen=True)
@@ -98,6 +172,8 @@ class SweepPlan:
 
     symbol: str
     model_type: str
+    timeframe: str | None
+    """The timeframe of the versions swept (the requested one, else the first version's)."""
     series: Series
     versions: tuple[str, ...]
     tasks: tuple[SweepTask, ...]
@@ -109,16 +185,24 @@ class SweepPlan:
         return sum(task.windows for task in self.tasks)
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+@dataclass(frozen=True)
+class _Reading:
+    """How a version reads the series."""
+
+    bundle: LoadedBundle
+    source: Source
+    columns: tuple[int, ...] | None
+    price_target: int | None
 
 
 class _Bundles:
-    """The versions of one model type, opened through the registry (which checks them)."""
+    """The versions of one model type, opened through the registry (which checks them), and
+    how each reads the series."""
 
     def __init__(
         self,
         registry: PredictionModelRegistry,
+        series: Series,
         symbol: str,
         model_type: str,
         timeframe: str | None,
@@ -129,6 +213,7 @@ class _Bundles:
                 f"the model registry {registry.config.model_registry_path} does not exist"
             )
         self.registry = registry
+        self.series = series
         self.index = index
         self.symbol, self.model_type = symbol, model_type
         self.records = {
@@ -145,6 +230,13 @@ class _Bundles:
             if Path(bundle.path).resolve().parent == folder
         }
         self.opened: dict[str, StrategyModel | None] = {}
+
+    def name(self, version_id: str) -> str:
+        """The version's key, or ``SYMBOL/MODEL_TYPE/VERSION`` for a folder the scan skipped."""
+        record = self.records.get(version_id)
+        if record is not None:
+            return str(record.key)
+        return f"{self.symbol}/{self.model_type}/{version_id}"
 
     def bundle(self, version_id: str) -> StrategyModel | None:
         """The version opened once for this plan, unpinned: a sweep over every version must not
@@ -171,73 +263,69 @@ class _Bundles:
             return "; ".join(bundle.problems)
         return None
 
-    def spec(self, version_id: str) -> BundleSpec:
-        """The bundle read once: model bytes and metadata text."""
-        record = self.records[version_id]
-        bundle = self.bundle(version_id)
-        assert bundle is not None  # `problem` returned None for it
-        model, metadata_text = bundle_parts(bundle.runner.bundle)
-        shape = bundle.runner.bundle.session.inputs[0].shape
-        config = self.registry.config
-        names = tuple(record.feature_names) if record.feature_names else None
-        return BundleSpec(
-            key=record.key,
-            version_id=version_id,
-            model=model,
-            metadata_text=metadata_text,
-            feature_names=names,
-            sequence_length=(shape[1] if len(shape) == 3 and shape[1] else None)
-            or _int(record.metadata.get("sequence_length")),
-            feature_count=(shape[2] if len(shape) == 3 and shape[2] else None)
-            or (len(names) if names else None),
-            confidence_scale_factor=config.confidence_scale_factor,
-            direction_threshold=config.direction_threshold,
-            timeout=config.inference_timeout,
-            providers=tuple(config.providers) if config.providers is not None else None,
+    def reading(self, version_id: str) -> _Reading:
+        """How a version that can predict reads the series; ``InvalidInputError`` or
+        ``ModelLoadError`` say why it cannot."""
+        model = self.bundle(version_id)
+        assert model is not None  # `problem` returned None for it
+        loaded = model.runner.bundle
+        sequence_length, feature_count = loaded.window
+        source, columns = self.series.columns_for_bundle(
+            loaded.key,
+            loaded.feature_names,
+            feature_count,
+            takes_bars=loaded.raw_bars_problem is None,
+        )
+        if source == "bars" and self.series.bars < sequence_length:
+            raise InvalidInputError(
+                f"the series has {self.series.bars} bars; {loaded.key} needs at least "
+                f"{sequence_length} for one window"
+            )
+        target = loaded.price_target
+        return _Reading(
+            bundle=loaded,
+            source="bars" if source == "bars" else "features",
+            columns=columns,
+            price_target=self.series.named_column(target) if target is not None else None,
         )
 
-    def require(self, version_id: str) -> BundleSpec:
-        """A listed version's spec; unknown or broken versions raise."""
+    def require(self, version_id: str) -> _Reading:
+        """How a listed version reads the series; unknown or unusable versions raise."""
         where = f"{self.symbol}/{self.model_type}"
         if version_id in self.invalid or version_id in self.records:
             problem = self.problem(version_id)
             if problem is not None:
-                raise ModelLoadError(f"version {version_id!r} of {where} cannot predict: {problem}")
-            return self.spec(version_id)
+                raise ModelLoadError(
+                    f"version {version_id!r} of {where} ({self.name(version_id)}) cannot "
+                    f"predict: {problem}"
+                )
+            return self.reading(version_id)
         known = ", ".join(sorted(self.records)) or "none"
         raise ModelNotAvailableError(
             f"{where} has no version {version_id!r} (versions that can load: {known})"
         )
 
-    def usable(self, version_ids: Sequence[str]) -> dict[str, BundleSpec]:
-        """The specs of the versions that can predict; one warning names the others."""
-        specs: dict[str, BundleSpec] = {}
-        skipped: list[str] = []
+    def usable(self, version_ids: Sequence[str], left_out: str) -> dict[str, _Reading]:
+        """How each version that can run on the series reads it; one warning per other version,
+        naming its key, why, and ``left_out`` (what becomes of it)."""
+        readings: dict[str, _Reading] = {}
         for version_id in version_ids:
             if version_id in self.records:
                 problem = self.problem(version_id)
             else:  # a folder the scan skipped, or one of another timeframe
                 problem = self.invalid.get(version_id, "not a version of the requested timeframe")
             if problem is None:
-                specs[version_id] = self.spec(version_id)
-            else:
-                skipped.append(f"{version_id} ({problem})")
-        if skipped:
-            warnings.warn(
-                f"sweep of {self.symbol}/{self.model_type} leaves out versions that cannot "
-                f"predict: {'; '.join(skipped)}",
-                stacklevel=4,
-            )
-        return specs
-
-
-def _full_windows(
-    ranges: Sequence[tuple[int, int]], spec: BundleSpec
-) -> tuple[tuple[int, int], ...]:
-    """Ranges clipped to the bars that have a full window."""
-    first = (spec.sequence_length or 1) - 1
-    clipped = ((max(start, first), stop) for start, stop in ranges)
-    return tuple((start, stop) for start, stop in clipped if start < stop)
+                try:
+                    readings[version_id] = self.reading(version_id)
+                except PredictionError as error:
+                    problem = str(error)
+            if problem is not None:
+                warnings.warn(
+                    f"sweep of {self.symbol}/{self.model_type}: {self.name(version_id)} "
+                    f"{left_out}: {problem}",
+                    stacklevel=4,
+                )
+        return readings
 
 
 def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArray[np.int64]]:
@@ -275,6 +363,15 @@ def _runs(rows: npt.NDArray[np.int64], row: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def _full_windows(
+    ranges: Sequence[tuple[int, int]], sequence_length: int
+) -> tuple[tuple[int, int], ...]:
+    """Ranges clipped to the bars that have a full window."""
+    first = sequence_length - 1
+    clipped = ((max(start, first), stop) for start, stop in ranges)
+    return tuple((start, stop) for start, stop in clipped if start < stop)
+
+
 def plan_sweep(
     registry: PredictionModelRegistry,
     series: Series,
@@ -284,20 +381,22 @@ def plan_sweep(
     timeframe: str | None,
     versions: VersionSelection,
 ) -> SweepPlan:
-    """Checks a sweep request and reads its bundles; raises before any work on a bad request."""
-    bundles = _Bundles(registry, symbol, model_type, timeframe)
+    """Checks a sweep request and opens its bundles; raises before any work on a bad request."""
+    bundles = _Bundles(registry, series, symbol, model_type, timeframe)
     everything = ((0, series.bars),)
     live_version: npt.NDArray[np.int64] | None = None
     if versions == "as-live":
         order, rows = _live_rows(bundles, series)
-        specs = bundles.usable(order)
-        kept = [v for v in order if v in specs]
-        remap = np.array([kept.index(v) if v in specs else -1 for v in order] + [-1])
+        readings = bundles.usable(order, "has no prediction while it was live (NaN)")
+        kept = [v for v in order if v in readings]
+        remap = np.array([kept.index(v) if v in readings else -1 for v in order] + [-1])
         live_version = remap[rows].astype(np.int64)
         selected = [(v, _runs(live_version, row)) for row, v in enumerate(kept)]
     elif versions == "all":
-        specs = bundles.usable(sorted(set(bundles.records) | set(bundles.invalid)))
-        selected = [(v, list(everything)) for v in specs]
+        readings = bundles.usable(
+            sorted(set(bundles.records) | set(bundles.invalid)), "is left out"
+        )
+        selected = [(v, list(everything)) for v in readings]
     else:
         if versions == "production":
             production = bundles.index.production.get((symbol, model_type))
@@ -315,18 +414,39 @@ def plan_sweep(
                 raise ValueError("versions is an empty list")
             if len(set(wanted)) != len(wanted):
                 raise ValueError(f"versions lists a version twice: {wanted}")
-        specs = {v: bundles.require(v) for v in wanted}
+        readings = {v: bundles.require(v) for v in wanted}
         selected = [(v, list(everything)) for v in wanted]
     if not selected:
-        raise ModelNotAvailableError(f"{symbol}/{model_type} has no version that can predict")
+        raise ModelNotAvailableError(
+            f"{symbol}/{model_type} has no version that can predict from this series"
+        )
+    options = SweepOptions.of(registry.config)
     tasks = []
     for row, (version_id, ranges) in enumerate(selected):
-        spec = specs[version_id]
-        series.check_columns(spec.feature_names)
-        tasks.append(SweepTask(row=row, bundle=spec, ranges=_full_windows(ranges, spec)))
+        reading = readings[version_id]
+        sequence_length, _ = reading.bundle.window
+        tasks.append(
+            SweepTask(
+                row=row,
+                version_id=version_id,
+                bundle=reading.bundle,
+                source=reading.source,
+                columns=reading.columns,
+                price_target=reading.price_target,
+                ranges=_full_windows(ranges, sequence_length),
+                options=options,
+            )
+        )
+        if reading.bundle.price_scaling == "rolling_minmax" and reading.price_target is None:
+            warnings.warn(
+                f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
+                f"series has no {reading.bundle.price_target!r} column to map them back with",
+                stacklevel=3,
+            )
     return SweepPlan(
         symbol=symbol,
         model_type=model_type,
+        timeframe=timeframe or tasks[0].bundle.timeframe,
         series=series,
         versions=tuple(v for v, _ in selected),
         tasks=tuple(tasks),

@@ -1,12 +1,13 @@
 """Running sweeps on a Ray cluster, with results bit-identical to the local engine.
 
-The driver plans as locally, reads each bundle once (model bytes and metadata text, in the plan)
-and normalises each version's series once; bundles and normalised series go into Ray's object
-store (numpy arrays without a copy). Each worker is an actor that opens a bundle once from its
-bytes, keeps it warm, and runs window ranges through the local Rust engine (one session, one
-thread), returning only the small result arrays; the driver stitches them in order. Ranges are
-cut on the same batch grid as the local engine, so every batch ONNX Runtime sees is the same and
-so are the results.
+The driver plans as locally and normalises each version's series once; each bundle goes into
+Ray's object store as a :class:`BundlePayload` (the model bytes the driver's registry opened and
+checked, and its metadata text), with the normalised series (numpy arrays without a copy). Each
+worker is an actor that opens a bundle once from those bytes, keeps it warm, and runs window
+ranges through the local Rust engine (one session, one thread), returning only the small result
+arrays; the driver stitches them in order and maps ``rolling_minmax`` outputs back to prices.
+Ranges are cut on the local engine's batch grid (by the core, ``SweepModel.pieces``), so every
+batch ONNX Runtime sees is the same and so are the results.
 
 Actors outlive a job: the process keeps one pool of them, shared by every :class:`RayEngine`,
 and stops them once idle for ``keep_alive`` seconds. Starting an actor (a Python process that
@@ -35,12 +36,14 @@ from atb_prediction.backtest.engine import (
     DEFAULT_BATCH_SIZE,
     SweepArrays,
     default_workers,
+    finish_prices,
+    model_input,
     new_result,
     run_unit,
     stitch,
     warn_nonfinite,
 )
-from atb_prediction.backtest.planning import BundleSpec, SweepPlan
+from atb_prediction.backtest.planning import BundlePayload, SweepPlan
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.progress import Reporter
 
@@ -76,7 +79,7 @@ class SweepActor:
     def run(
         self,
         fingerprint: str,
-        bundle: BundleSpec,
+        bundle: BundlePayload,
         normalised: npt.NDArray[Any],
         ranges: tuple[tuple[int, int], ...],
         batch_size: int,
@@ -187,29 +190,6 @@ def _connection(ray: Any) -> str:
     return f"{context.get_session_name()}/{context.get_job_id()}"
 
 
-def _pieces(
-    ranges: Sequence[tuple[int, int]], first: int, batch_size: int, piece_windows: int
-) -> list[tuple[tuple[int, int], ...]]:
-    """``ranges`` split into pieces of about ``piece_windows`` windows, cut only on the batch
-    grid (which starts at ``first``) so that each piece runs exactly the local engine's
-    batches."""
-    step = max(1, piece_windows // batch_size) * batch_size
-    pieces: list[tuple[tuple[int, int], ...]] = []
-    current: list[tuple[int, int]] = []
-    for start, stop in ranges:
-        while start < stop:
-            cell = first + ((start - first) // step + 1) * step
-            end = min(cell, stop)
-            current.append((start, end))
-            start = end
-            if end == cell:
-                pieces.append(tuple(current))
-                current = []
-    if current:
-        pieces.append(tuple(current))
-    return pieces
-
-
 @dataclass(frozen=True)
 class _Piece:
     """Some windows of one version of one plan, as sent to an actor."""
@@ -217,7 +197,7 @@ class _Piece:
     plan: int
     row: int
     fingerprint: str
-    bundle: Any  # object ref of the BundleSpec
+    bundle: Any  # object ref of the BundlePayload
     normalised: Any  # object ref of the normalised series
     ranges: tuple[tuple[int, int], ...]
 
@@ -322,7 +302,7 @@ class RayEngine:
     ) -> list[SweepResult]:
         prepared = []
         for plan in plans:
-            models = {task.row: task.bundle.open(1) for task in plan.tasks}
+            models = {task.row: task.open(1) for task in plan.tasks}
             prepared.append((plan, models, new_result(plan, models)))
         total = sum(plan.windows for plan in plans)
         piece_windows = max(self.batch_size, math.ceil(total / (len(actors) * _PIECES_PER_WORKER)))
@@ -332,12 +312,13 @@ class RayEngine:
         for number, (plan, models, _) in enumerate(prepared):
             for task in plan.tasks:
                 model = models[task.row]
-                series = plan.series.columns_for(task.bundle.feature_names)
-                normalised = ray.put(model.normalise(series))
-                bundle = ray.put(task.bundle)
-                fingerprint = task.bundle.fingerprint()
-                first = model.sequence_length - 1
-                for ranges in _pieces(task.ranges, first, self.batch_size, piece_windows):
+                normalised = ray.put(model_input(model, plan, task))
+                payload = task.payload()
+                bundle = ray.put(payload)
+                fingerprint = payload.fingerprint()
+                pieces = model.pieces(task.ranges, plan.series.bars, self.batch_size, piece_windows)
+                for cut in pieces:
+                    ranges = tuple((start, stop) for start, stop in cut)
                     work.append(_Piece(number, task.row, fingerprint, bundle, normalised, ranges))
                 nonfinite[(number, task.row)] = []
         pending: dict[Any, tuple[_Piece, Any]] = {}  # object ref -> (piece, its actor)
@@ -387,12 +368,13 @@ class RayEngine:
             raise
         elapsed = time.perf_counter() - started
         results = []
-        for number, (plan, _, result) in enumerate(prepared):
+        for number, (plan, models, result) in enumerate(prepared):
             for task in plan.tasks:
+                finish_prices(models[task.row], plan, task, result)
                 counts = nonfinite[(number, task.row)]
                 firsts = [bar for _, bar in counts if bar is not None]
                 warn_nonfinite(
-                    task.bundle.version_id,
+                    task.key,
                     sum(count for count, _ in counts),
                     min(firsts) if firsts else None,
                 )

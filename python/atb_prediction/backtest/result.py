@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from atb_prediction.backtest.scores import AS_LIVE, SweepScores, score_result
+
 __all__ = ["SweepResult", "VersionSummary"]
 
 
@@ -56,6 +58,16 @@ class SweepResult:
     """Per version, the windows run."""
     elapsed: tuple[float, ...]
     """Per version, the wall time of its run in seconds."""
+    price_units: tuple[bool, ...] = ()
+    """Per version, whether ``price`` is in price units (mapped back by ``price_normalization``'s
+    mean/std, or with the bars' target column for ``rolling_minmax``) rather than the model's
+    own scaled output."""
+    close: npt.NDArray[np.float64] | None = None
+    """The series' ``close`` column, when it has one by name."""
+    timeframe: str | None = None
+    """The timeframe of the versions swept."""
+    classifiers: tuple[bool, ...] = ()
+    """Per version, whether it is a classifier (its price is NaN by design)."""
 
     @property
     def bars(self) -> int:
@@ -119,16 +131,53 @@ class SweepResult:
         frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["field", "version"])
         return frame
 
+    def score(
+        self,
+        close: npt.ArrayLike | None = None,
+        *,
+        horizon: int = 1,
+        fee_bps: float = 0.0,
+        periods_per_year: float | None = None,
+    ) -> SweepScores:
+        """Which version would have earned most: one row of scores per version (and
+        ``"as-live"`` for an as-live sweep: whichever version was live at each bar), computed in
+        Rust in one pass per row with the GIL released.
+
+        Columns: ``bars``, ``hit_rate``, ``mae``, ``rmse``, ``total_return``, ``sharpe``,
+        ``max_drawdown``, ``turnover``. A version's signal at bar ``t`` is ``sign(price[t] -
+        close[t])`` when its prices are in price units (:attr:`price_units`), else its
+        direction; the strategy holds that position from close ``t`` to close ``t + 1``, paying
+        ``fee_bps`` per unit of position changed. See ``src/core/score.rs`` for every definition.
+
+        Args:
+            close: One close per bar; the ``close`` column of the bars swept by default.
+            horizon: Bars ahead that the hit rate and the price errors are judged against.
+            fee_bps: Cost of changing the position by one unit, in basis points.
+            periods_per_year: Bars per year for the Sharpe ratio; from :attr:`timeframe` by
+                default (``1h`` 8760, ``4h`` 2190, ``1d`` 365, ``Nm`` 525600 / N).
+
+        Raises:
+            ValueError: no close (the series had no ``close`` column and none was given), a
+                close of the wrong length, an unknown timeframe, or a bad horizon or fee.
+        """
+        return score_result(self, close, horizon=horizon, fee_bps=fee_bps, periods=periods_per_year)
+
     def plot(
         self,
         close: npt.ArrayLike | None = None,
         path: str | os.PathLike[str] | None = None,
+        *,
+        horizon: int = 1,
+        fee_bps: float = 0.0,
     ) -> Any:
-        """Each version's predicted price (and the bar ``close`` when given) on a shared time
-        axis, with a band showing which version was live at each time for ``"as-live"``.
+        """Two panels sharing the time axis: the close with each version's predicted price (for
+        versions whose prices are in price units; for ``"as-live"``, each version drawn bold
+        where it was live), and each version's cumulative strategy return (:meth:`score`) with
+        the as-live composite in bold.
 
-        Returns the matplotlib figure; ``path`` also saves it as PNG. Needs the ``plot`` extra
-        (``pip install "atb-prediction[plot]"``).
+        ``close`` is the sweep's own close column by default; without one, only the predictions
+        are drawn. Returns the matplotlib figure; ``path`` also saves it as PNG. Needs the
+        ``plot`` extra (``pip install "atb-prediction[plot]"``).
         """
         try:
             # The Figure class alone, not pyplot: no GUI backend, no global state.
@@ -137,33 +186,52 @@ class SweepResult:
             raise ImportError(
                 'SweepResult.plot needs matplotlib: pip install "atb-prediction[plot]"'
             ) from error
+        closes = self.close if close is None else np.ascontiguousarray(close, dtype=np.float64)
         x: Any = self.timestamps if self.timestamps is not None else np.arange(self.bars)
-        band = self.live_version is not None
-        figure = Figure(figsize=(10, 5 if band else 4), layout="constrained")
-        axes = figure.subplots(
-            2 if band else 1,
-            1,
-            sharex=True,
-            squeeze=False,
-            gridspec_kw={"height_ratios": [5, 1]} if band else None,
-        )[:, 0]
+        figure = Figure(figsize=(10, 6 if closes is not None else 4), layout="constrained")
+        rows = 2 if closes is not None else 1
+        axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
         prices = axes[0]
-        if close is not None:
-            prices.plot(x, np.asarray(close, dtype=np.float64), color="black", lw=1, label="close")
+        units = self.price_units or tuple(False for _ in self.versions)
+        if closes is not None:
+            prices.plot(x, closes, color="black", lw=1.2, label="close")
         for row, version_id in enumerate(self.versions):
-            values = (
-                self.price[row] if not np.isnan(self.price[row]).all() else self.confidence[row]
-            )
-            prices.plot(x, values, lw=1, label=version_id)
-        prices.set_ylabel("predicted price")
-        prices.set_title(f"{self.symbol}/{self.model_type} sweep")
-        prices.legend(loc="best", fontsize="small")
+            if closes is not None and not units[row]:
+                continue  # a scaled output on a price axis would flatten everything else
+            values = self.price[row] if units[row] else self.confidence[row]
+            (line,) = prices.plot(x, values, lw=0.8, alpha=0.5, label=version_id)
+            if self.live_version is not None:
+                live = np.where(self.live_version == row, values, np.nan)
+                prices.plot(x, live, lw=2.0, color=line.get_color())
+        prices.set_ylabel("price" if closes is not None else "prediction")
+        title = f"{self.symbol}/{self.model_type} sweep"
         if self.live_version is not None:
-            live = axes[1]
-            live.step(x, np.where(self.live_version < 0, np.nan, self.live_version), where="post")
-            live.set_yticks(range(len(self.versions)), self.versions, fontsize="small")
-            live.set_ylim(-0.5, len(self.versions) - 0.5)
-            live.set_ylabel("live")
+            title += " (bold: live)"
+        prices.set_title(title)
+        prices.legend(loc="best", fontsize="small")
+        if closes is not None:
+            scores = score_result(self, closes, horizon=horizon, fee_bps=fee_bps, equity=True)
+            returns = axes[1]
+            assert scores.equity is not None
+            for row, name in enumerate(scores.versions):
+                bold = name == AS_LIVE
+                returns.plot(
+                    x[1:],
+                    scores.equity[row] - 1.0,
+                    lw=2.2 if bold else 1.0,
+                    color="black" if bold else None,
+                    label=name,
+                )
+            returns.axhline(0.0, color="grey", lw=0.5)
+            returns.set_ylabel("cumulative return")
+            returns.legend(loc="best", fontsize="small")
+        if self.timestamps is not None:
+            from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+            locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+            formatter = ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+            axes[-1].xaxis.set_major_locator(locator)
+            axes[-1].xaxis.set_major_formatter(formatter)
         if path is not None:
             figure.savefig(os.fspath(path), format="png")
         return figure

@@ -1,18 +1,24 @@
-"""The series a sweep runs over: a numpy array or a pandas DataFrame, and its timestamps.
+"""The series a sweep runs over, and its timestamps.
+
+A series is a numpy array ``[bars, columns]`` read by position, or columns read by name: a
+pandas DataFrame, a mapping of 1-D arrays, a numpy structured array, or a numpy array with the
+names of a file's header. A bundle reads its ``feature_names`` from named columns, or, when it
+computes its features from raw bars and those columns are missing, the OHLCV columns (the one
+rule: ``_core.series_columns``).
 
 pandas stays optional: a DataFrame is recognised by duck typing, never by importing pandas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import feature_positions
+from atb_prediction._core import series_columns
 from atb_prediction.models.exceptions import InvalidInputError
 
 __all__ = ["Series", "as_series", "as_timestamps"]
@@ -32,48 +38,110 @@ def _float_array(values: npt.NDArray[Any], what: str) -> npt.NDArray[np.floating
         )
     if values.dtype in _NATIVE_DTYPES:
         return values
-    if not np.issubdtype(values.dtype, np.floating):
-        raise InvalidInputError(f"{what} must hold floats, got dtype {values.dtype}")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise InvalidInputError(f"{what} must hold numbers, got dtype {values.dtype}")
     return values.astype(np.float64)
 
 
 @dataclass(frozen=True)
 class Series:
-    """A sweep's input: ``[bars, features]`` values, by position or by column name."""
+    """A sweep's input: ``[bars, columns]`` values, by position or by column name."""
 
     bars: int
     array: npt.NDArray[np.floating[Any]] | None
-    """The numpy series (C or F order), read by position."""
+    """The numpy series (C or F order), read by position or by ``names``."""
     frame: Any | None
-    """The DataFrame, read by the bundle's feature names."""
+    """The DataFrame, read by column name."""
     timestamps: npt.NDArray[np.datetime64] | None
     """One UTC time per bar (naive ``datetime64[ns]``), or ``None``."""
     names: tuple[str, ...] | None = None
-    """Column names of ``array`` (read from a file with a header), matched like a DataFrame's."""
+    """Column names of ``array`` (a file's header, a mapping's keys), matched like a
+    DataFrame's."""
 
-    def columns_for(self, feature_names: Sequence[str] | None) -> npt.NDArray[np.floating[Any]]:
-        """The values a bundle reads: its ``feature_names`` from a DataFrame (or named columns),
-        else every column."""
-        if self.array is not None:
-            if self.names is None or feature_names is None:
-                return self.array
-            return np.ascontiguousarray(self.array[:, self._positions(feature_names)])
-        frame: Any = self.frame
-        if feature_names is None:
-            return _float_array(frame.to_numpy(), "the DataFrame")
-        selected = frame.iloc[:, self._positions(feature_names)]
-        return _float_array(selected.to_numpy(), "the DataFrame")
+    @property
+    def what(self) -> str:
+        """How messages name the series."""
+        return "the DataFrame" if self.frame is not None else "the series"
 
-    def check_columns(self, feature_names: Sequence[str] | None) -> None:
-        """Raise ``InvalidInputError`` naming every feature the series' named columns lack."""
-        if feature_names is not None and (self.frame is not None or self.names is not None):
-            self._positions(feature_names)
-
-    def _positions(self, feature_names: Sequence[str]) -> list[int]:
-        # The rule predict reads a DataFrame by, from the one place it lives (Rust).
+    def _labels(self) -> Sequence[object] | None:
         if self.frame is not None:
-            return feature_positions("the DataFrame", self.frame.columns, list(feature_names))
-        return feature_positions("the series", self.names or (), list(feature_names))
+            return list(self.frame.columns)
+        return self.names
+
+    @property
+    def width(self) -> int:
+        """The number of columns."""
+        if self.frame is not None:
+            return len(self.frame.columns)
+        assert self.array is not None
+        return int(self.array.shape[1])
+
+    def columns_for_bundle(
+        self,
+        key: str,
+        feature_names: Sequence[str] | None,
+        feature_count: int,
+        *,
+        takes_bars: bool,
+    ) -> tuple[str, tuple[int, ...] | None]:
+        """How the bundle ``key`` reads this series: ``("features", positions)`` of its
+        ``feature_names`` (``None``: every column, for a series without names or a bundle that
+        names none), or ``("bars", positions)`` of the OHLCV columns it computes them from.
+
+        Raises:
+            InvalidInputError: naming the bundle and the columns it lacks.
+        """
+        labels = self._labels()
+        if labels is not None and feature_names:
+            try:
+                source, positions = series_columns(
+                    self.what, labels, list(feature_names), takes_bars
+                )
+            except InvalidInputError as error:
+                raise InvalidInputError(f"{key} cannot read {self.what}: {error}") from None
+            return source, tuple(positions)
+        if self.width != feature_count:
+            how = "names no feature_names to choose them by" if labels is not None else ""
+            raise InvalidInputError(
+                f"{self.what} has {self.width} columns; {key} takes {feature_count}"
+                + (f" and {how}" if how else " (columns are read by position)")
+            )
+        return "features", None
+
+    def named_column(self, name: str) -> int | None:
+        """The position of the first column called ``name``, or ``None``."""
+        labels = self._labels()
+        if labels is None:
+            return None
+        return next((i for i, label in enumerate(labels) if label == name), None)
+
+    def column(self, position: int) -> npt.NDArray[np.float64]:
+        """One column as float64."""
+        if self.frame is not None:
+            values = self.frame.iloc[:, position].to_numpy()
+        else:
+            assert self.array is not None
+            values = self.array[:, position]
+        return np.ascontiguousarray(values, dtype=np.float64)
+
+    def values(self, columns: Sequence[int] | None, *, bars: bool = False) -> npt.NDArray[Any]:
+        """The columns at ``columns`` (all of them when ``None``), ``[bars, columns]``; raw bars
+        (``bars=True``) as float64, the core's raw-bar dtype."""
+        if self.frame is not None:
+            frame: Any = self.frame
+            selected = frame if columns is None else frame.iloc[:, list(columns)]
+            values = _float_array(selected.to_numpy(), self.what)
+        else:
+            assert self.array is not None
+            values = self.array if columns is None else self.array[:, list(columns)]
+        if bars:
+            return np.asarray(values, dtype=np.float64)
+        return values if columns is None else np.ascontiguousarray(values)
+
+    def close(self) -> npt.NDArray[np.float64] | None:
+        """The ``close`` column by name, when the series has one."""
+        position = self.named_column("close")
+        return None if position is None else self.column(position)
 
 
 def as_timestamps(value: object, bars: int) -> npt.NDArray[np.datetime64]:
@@ -103,6 +171,35 @@ def as_timestamps(value: object, bars: int) -> npt.NDArray[np.datetime64]:
     return times
 
 
+def _named_columns(
+    columns: Mapping[str, Any], what: str
+) -> tuple[npt.NDArray[np.floating[Any]], tuple[str, ...], npt.NDArray[Any] | None]:
+    """Named 1-D columns as one float64 array with their names; a ``datetime64`` column is
+    taken as the times (the first one), columns of other types are left out."""
+    names: list[str] = []
+    values: list[npt.NDArray[Any]] = []
+    times = None
+    for name, column in columns.items():
+        array = np.asarray(column)
+        if array.ndim != 1:
+            raise InvalidInputError(f"{what} column {name!r} must be 1-D, got {array.shape}")
+        if array.dtype.kind == "M":
+            times = array if times is None else times
+        elif array.dtype.kind in "fiu":
+            names.append(str(name))
+            values.append(array)
+    lengths = {len(v) for v in values} | ({len(times)} if times is not None else set())
+    if len(lengths) > 1:
+        raise InvalidInputError(f"{what} columns differ in length: {sorted(lengths)}")
+    bars = lengths.pop() if lengths else 0
+    stacked = (
+        np.column_stack(values).astype(np.float64, copy=False)
+        if values
+        else np.empty((bars, 0), dtype=np.float64)
+    )
+    return stacked, tuple(names), times
+
+
 def as_series(
     series: object, timestamps: object | None, names: Sequence[str] | None = None
 ) -> Series:
@@ -116,10 +213,24 @@ def as_series(
             timestamps = index
         times = None if timestamps is None else as_timestamps(timestamps, bars)
         return Series(bars=bars, array=None, frame=frame, timestamps=times)
+    if isinstance(series, Mapping) or (
+        isinstance(series, np.ndarray) and series.dtype.names is not None
+    ):
+        what = "the structured array" if isinstance(series, np.ndarray) else "the mapping"
+        columns: Mapping[str, Any] = (
+            {name: series[name] for name in series.dtype.names or ()}
+            if isinstance(series, np.ndarray)
+            else series
+        )
+        array, found, times_column = _named_columns(columns, what)
+        if timestamps is None:
+            timestamps = times_column
+        times = None if timestamps is None else as_timestamps(timestamps, array.shape[0])
+        return Series(bars=array.shape[0], array=array, frame=None, timestamps=times, names=found)
     if not isinstance(series, np.ndarray):
         raise InvalidInputError(
-            "series must be a numpy array [bars, features] or a pandas DataFrame, "
-            f"not {type(series).__name__}"
+            "series must be a numpy array [bars, features], a pandas DataFrame, a mapping of "
+            f"1-D arrays or a numpy structured array, not {type(series).__name__}"
         )
     array = _float_array(series, "series")
     bars = array.shape[0]

@@ -8,43 +8,24 @@ line, and each log line is printed once.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
+from typing import TextIO
 
-from atb_prediction.cli.arguments import build_parser, global_defaults
+from atb_prediction.cli.arguments import global_defaults
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
+from atb_prediction.cli.parser import build_parser
 from atb_prediction.models.exceptions import PredictionError, RuntimeLibraryError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace, Console], int]
-
-COMMANDS: dict[str, str] = {
-    "models list": "atb_prediction.cli.listing:run_list",
-    "models compare": "atb_prediction.cli.comparing:run_compare",
-    "models validate": "atb_prediction.cli.validating:run_validate",
-    "models promote": "atb_prediction.cli.promoting:run_promote",
-    "models history": "atb_prediction.cli.promoting:run_history",
-    "models rollback": "atb_prediction.cli.promoting:run_rollback",
-    "models inspect": "atb_prediction.cli.inspecting:run_inspect",
-    "models seal": "atb_prediction.cli.sealing:run_seal",
-    "models verify": "atb_prediction.cli.sealing:run_verify",
-    "demo": "atb_prediction.cli.demo_command:run_demo",
-    "backtest sweep": "atb_prediction.cli.backtesting:run_sweep",
-    "completion": "atb_prediction.cli.completing:run_completion",
-}
-"""Command -> ``module:function`` of its handler. Only the chosen command's module is imported,
-so that `atb --help` and the commands that handle no arrays never import numpy. A new command
-adds its parser in :mod:`atb_prediction.cli.arguments` and one line here."""
-
-
-def _handler(command: str) -> Handler:
-    module, _, function = COMMANDS[command].partition(":")
-    handler: Handler = getattr(importlib.import_module(module), function)
-    return handler
+"""A command. Each command module registers its parser with its handler as ``run`` (see
+:mod:`atb_prediction.cli.parser`): a new command is a module with ``add_parsers`` and one entry
+there."""
 
 
 class _OncePerLine(logging.Filter):
@@ -75,6 +56,17 @@ def _log_to(console: Console) -> logging.Handler:
     return handler
 
 
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    logging.getLogger("atb_prediction").warning("%s", message)
+
+
 def _quiet_closed_pipe() -> int:
     """stdout's reader went away (`atb models list --all | head`): nothing more can be said
     there, and that is not a failure; point stdout at devnull so that the final flush is quiet."""
@@ -87,9 +79,9 @@ def _quiet_closed_pipe() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``atb`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, then exit
-        from atb_prediction.cli.completing import complete
+        from atb_prediction.cli.completing import complete, completers
 
-        complete()
+        complete(build_parser(completers()))
     parser = build_parser()
     try:
         args = global_defaults(parser.parse_args(argv))
@@ -99,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     logger = logging.getLogger("atb_prediction")
     handler = _log_to(console)
     try:
-        status = _handler(args.command)(args, console)
+        with warnings.catch_warnings():
+            # A library warning (a sweep leaving a version out) is a log line like any other,
+            # not Python's "file:line: Warning" with a source line, shown once.
+            warnings.simplefilter("default")
+            warnings.showwarning = _log_warning
+            run: Handler = args.run
+            status = run(args, console)
         console.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:

@@ -6,11 +6,12 @@ import argparse
 import csv
 import importlib
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
+from atb_prediction.times import parse_utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,37 +20,47 @@ if TYPE_CHECKING:
     from atb_prediction.backtest import SweepResult
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_backtest_parser", "read_series", "run_sweep", "write_result"]
+__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
 
-_TIME_COLUMNS = ("timestamp", "time", "date")
+#: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
+#: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
+_TIME_COLUMNS = ("timestamp", "time", "date", "open_time")
+#: The columns of a Binance kline file (data.binance.vision), which has no header row.
+_BINANCE_KLINES = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_asset_volume",
+    "number_of_trades",
+    "taker_buy_base_asset_volume",
+    "taker_buy_quote_asset_volume",
+    "ignore",
+)
 
 
-def add_backtest_parser(
-    commands: argparse._SubParsersAction[Any],
-    parents: list[argparse.ArgumentParser],
-    formatter: Any,
-    epilog: str,
-) -> None:
-    """Registers ``atb backtest sweep`` with the shared options of ``parents``."""
-    backtest = commands.add_parser(
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb backtest sweep``."""
+    backtest = parts.add(
+        commands,
         "backtest",
         help="run a history through a model's versions",
         description="Backtest sweeps: every window of a series, every version.",
-        formatter_class=formatter,
-        epilog=epilog,
+        global_options=False,
     )
     sub = backtest.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
-    parser = sub.add_parser(
+    parser = parts.add(
+        sub,
         "sweep",
-        parents=parents,
         help="predict at every bar of a series with one or more versions",
         description="Predicts at every bar of the series (each from the window of bars up to "
         "and including it) with the production version, every version, the version that was "
         "live at each bar (as-live: from the promotion journal), or the listed ones, and "
         "prints a summary per version: bars, windows, mean confidence, direction counts and "
         "wall time.",
-        formatter_class=formatter,
-        epilog=epilog,
     )
     parser.add_argument("symbol", metavar="SYMBOL")
     parser.add_argument("model_type", metavar="MODEL_TYPE")
@@ -57,10 +68,12 @@ def add_backtest_parser(
         "--series",
         metavar="FILE",
         required=True,
-        help=".csv with a header row (a timestamp, time or date column gives the times; other "
-        "columns are matched to the model's feature names), .npy [bars, features], or "
-        ".parquet (needs pyarrow; its numeric columns are the features, and a column named as "
-        "for .csv, else its one timestamp column, gives the times)",
+        help=".csv with a header row (a timestamp, time, date or open_time column gives the "
+        "times; other columns are matched to the model's feature names, or are raw "
+        "open/high/low/close/volume bars the model's features are computed from), a Binance "
+        "kline .csv without a header, .npy [bars, features], or .parquet (needs pyarrow; its "
+        "numeric columns are read as for .csv, and a column named as for .csv, else its one "
+        "timestamp column, gives the times)",
     )
     parser.add_argument("--timeframe", metavar="TF", help="only versions of this timeframe")
     parser.add_argument(
@@ -89,22 +102,67 @@ def add_backtest_parser(
         "new local one)",
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
-    parser.set_defaults(command="backtest sweep")
+    parser.add_argument(
+        "--score",
+        action="store_true",
+        help="score each version (and the as-live composite) against the series' close "
+        "column: hit rate, errors, the return, Sharpe ratio, drawdown and turnover of trading "
+        "its signal; printed best Sharpe first",
+    )
+    add_score_options(parser)
+    parser.set_defaults(command="backtest sweep", run=run_sweep)
 
 
-def _parse_times(values: list[str]) -> npt.NDArray[np.datetime64]:
+def add_score_options(parser: argparse.ArgumentParser) -> None:
+    """``--horizon`` and ``--fee-bps``: how ``--score`` and ``--gate`` score."""
+    parser.add_argument(
+        "--horizon",
+        type=int,
+        default=1,
+        metavar="H",
+        help="bars ahead that the hit rate and price errors are judged against (default 1)",
+    )
+    parser.add_argument(
+        "--fee-bps",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="cost of each unit of position changed, in basis points (default 0)",
+    )
+
+
+def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
+    """Numeric times as UTC ``datetime64[ns]``: ``open_time`` holds Binance's epoch
+    milliseconds (epoch microseconds from 2025 on, told apart by size: no millisecond time
+    reaches 1e14 before the year 5138), any other time column POSIX seconds. Integers convert
+    exactly."""
     import numpy as np
 
-    try:
-        return np.array([float(v) for v in values]) * 1e9  # type: ignore[return-value]
-    except ValueError:
-        pass
+    if column.lower() == "open_time":
+        micro = np.abs(values) >= 1e14
+        scale = np.where(micro, 1_000, 1_000_000)
+    else:
+        scale = np.full(values.shape, 1_000_000_000)
+    if values.dtype.kind in "iu":
+        nanoseconds = values.astype(np.int64) * scale
+    else:
+        nanoseconds = np.round(values.astype(np.float64) * scale).astype(np.int64)
+    return nanoseconds.astype("datetime64[ns]")
+
+
+def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
+    import numpy as np
+
+    for kind in (int, float):
+        try:
+            numbers = np.array([kind(v) for v in values])
+        except ValueError:
+            continue
+        return _epoch_times(numbers, column)
     times = []
     for value in values:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-        times.append(np.datetime64(moment, "ns"))
+        # datetime64 holds naive times: UTC, with the zone dropped.
+        times.append(np.datetime64(parse_utc(value).replace(tzinfo=None), "ns"))
     return np.array(times, dtype="datetime64[ns]")
 
 
@@ -116,6 +174,15 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
     if not rows:
         raise ValueError("the file is empty")
     header, body = [h.strip() for h in rows[0]], rows[1:]
+    if all(_is_number(field) for field in header):
+        # No header row: a Binance kline file, or nothing this reader can name.
+        if len(header) != len(_BINANCE_KLINES):
+            raise ValueError(
+                "the first line holds numbers, not column names: add a header row (a Binance "
+                f"kline file without one has {len(_BINANCE_KLINES)} columns, this one "
+                f"{len(header)})"
+            )
+        header, body = list(_BINANCE_KLINES), rows
     time_index = next((i for i, h in enumerate(header) if h.lower() in _TIME_COLUMNS), None)
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
@@ -131,11 +198,19 @@ def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
     times = None
     if time_index is not None:
         try:
-            parsed = _parse_times([row[time_index] for row in body])
+            parsed = _parse_times([row[time_index] for row in body], header[time_index])
         except ValueError as error:
             raise ValueError(f"column {header[time_index]!r}: {error}") from error
-        times = parsed  # POSIX nanoseconds become datetime64 in read_series, for every format
+        times = parsed
     return values, times, [header[i] for i in feature_index]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _pyarrow(doing: str) -> tuple[Any, Any]:
@@ -174,7 +249,7 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
     times = None
     if time_name is not None:
         column = table.column(time_name).to_numpy()
-        times = column if column.dtype.kind == "M" else (column.astype(np.float64) * 1e9)
+        times = column if column.dtype.kind == "M" else _epoch_times(column, time_name)
     return values, times, features
 
 
@@ -200,8 +275,6 @@ def read_series(path_text: str) -> Series:
                 f"cannot read series {path}: expected a .csv, .npy or .parquet file",
                 EXIT_USAGE,
             )
-        if times is not None and times.dtype.kind == "f":
-            times = times.astype("datetime64[ns]")
         return as_series(values, times, names)
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
@@ -266,7 +339,6 @@ def _versions(text: str) -> str | list[str]:
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
     from atb_prediction.backtest import LocalEngine, RayEngine, sweep
-    from atb_prediction.cli.arguments import registry_path
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
     from atb_prediction.config import PredictionConfig
@@ -283,7 +355,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
                 f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
             )
     series = read_series(args.series)
-    root = registry_path(args.registry)
+    root = args.registry
     require_registry(root)
     registry = PredictionModelRegistry(
         PredictionConfig(model_registry_path=root, prediction_cache_enabled=False)
@@ -303,32 +375,38 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.out:
         write_result(result, args.out)
     if args.plot:
-        close = None
-        if series.names is not None and "close" in series.names:
-            close = series.columns_for(["close"])[:, 0]
-        result.plot(close=close, path=args.plot)
+        result.plot(path=args.plot, horizon=args.horizon, fee_bps=args.fee_bps)
+    scores = None
+    if args.score:
+        try:
+            scores = result.score(horizon=args.horizon, fee_bps=args.fee_bps).rows(
+                ranked_by="sharpe"
+            )
+        except ValueError as error:
+            raise CommandError(f"--score: {error}", EXIT_USAGE) from error
     summary = result.summary()
     if args.json:
-        console.json(
-            {
-                "symbol": result.symbol,
-                "model_type": result.model_type,
-                "bars": result.bars,
-                "out": os.path.abspath(args.out) if args.out else None,
-                "plot": os.path.abspath(args.plot) if args.plot else None,
-                "versions": [
-                    {
-                        "version": line.version_id,
-                        "bars": line.bars,
-                        "windows": line.windows,
-                        "mean_confidence": line.mean_confidence,
-                        "directions": {"down": line.down, "flat": line.flat, "up": line.up},
-                        "seconds": line.seconds,
-                    }
-                    for line in summary
-                ],
-            }
-        )
+        document: dict[str, Any] = {
+            "symbol": result.symbol,
+            "model_type": result.model_type,
+            "bars": result.bars,
+            "out": os.path.abspath(args.out) if args.out else None,
+            "plot": os.path.abspath(args.plot) if args.plot else None,
+            "versions": [
+                {
+                    "version": line.version_id,
+                    "bars": line.bars,
+                    "windows": line.windows,
+                    "mean_confidence": line.mean_confidence,
+                    "directions": {"down": line.down, "flat": line.flat, "up": line.up},
+                    "seconds": line.seconds,
+                }
+                for line in summary
+            ],
+        }
+        if scores is not None:
+            document["scores"] = scores
+        console.json(document)
         return EXIT_OK
     columns = [
         Column("VERSION"),
@@ -354,6 +432,11 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         for line in summary
     ]
     console.print(render_table(columns, rows, width=console.width, style=console.style))
+    if scores is not None:
+        from atb_prediction.cli.scoring import score_table
+
+        console.print()
+        console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
     if args.out:
         console.note(f"wrote {args.out}")
     if args.plot:

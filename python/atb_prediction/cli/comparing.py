@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.arguments import MODEL_HELP, ParserParts, SubParsers, positive_int
 from atb_prediction.cli.naming import did_you_mean, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, plural, versions_of
@@ -18,7 +18,37 @@ from atb_prediction.cli.tables import Cell, Column, render_table, shown_columns
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord
 
-__all__ = ["flatten_metrics", "metric_direction", "metrics_of", "run_compare"]
+__all__ = ["add_parsers", "flatten_metrics", "metric_direction", "metrics_of", "run_compare"]
+
+
+def add_parsers(models: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb models compare``."""
+    parser = parts.add(
+        models,
+        "compare",
+        help="metrics of the production bundle, or of every version side by side",
+        description="The production bundle's metrics (metrics.json, else metadata.json's "
+        "evaluation_results); --versions puts every version side by side and marks the best "
+        "value of each row (lower for losses and errors, higher for accuracies and returns).",
+    )
+    parts.model_argument(parser, MODEL_HELP)
+    parser.add_argument(
+        "--versions", action="store_true", help="compare every version of the model, one row each"
+    )
+    parser.add_argument(
+        "--last",
+        metavar="N",
+        type=positive_int,
+        help="with --versions: only the N newest versions",
+    )
+    parser.add_argument(
+        "--sort",
+        metavar="METRIC",
+        help="with --versions: order the rows by METRIC, best first (lower is better for "
+        "losses and errors, higher for scores)",
+    )
+    parser.set_defaults(command="models compare", run=run_compare)
+
 
 Better = Literal["lower", "higher"]
 
@@ -249,7 +279,7 @@ def _print_versions_table(
 
 def run_compare(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models compare``; exit status 1 when the model or its production is missing."""
-    root = registry_path(args.registry)
+    root = args.registry
     name = parse_model(args.model, "timeframe")
     index = open_index(root)
     require_existing(root, name, index)

@@ -2,7 +2,8 @@
 types, timeframes, versions and keys, read from the registry named on the command line so far.
 
 ``atb completion SHELL`` prints the script that a shell sources; the shell then runs ``atb`` with
-``_ARGCOMPLETE`` set, and :func:`complete` answers before any command runs.
+``_ARGCOMPLETE`` set, and :func:`complete` answers, with the parser ``main`` builds, before any
+command runs.
 """
 
 from __future__ import annotations
@@ -11,14 +12,32 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from atb_prediction.cli.arguments import build_parser, registry_path
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, Console
 from atb_prediction.cli.registry_access import known_keys
+from atb_prediction.config import registry_path
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
 
-__all__ = ["complete", "completers", "run_completion"]
+__all__ = ["add_parsers", "complete", "completers", "run_completion"]
+
+
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb completion``."""
+    parser = parts.add(
+        commands,
+        "completion",
+        help="print the shell completion script for bash, zsh or fish",
+        description="Prints a script that completes atb's commands, options, and the registry's "
+        "symbols, model types, versions and keys. Install it with, for example:\n"
+        '  bash: eval "$(atb completion bash)"   (in ~/.bashrc)\n'
+        "  zsh:  atb completion zsh > ~/.zfunc/_atb   (with ~/.zfunc in $fpath)\n"
+        "  fish: atb completion fish > ~/.config/fish/completions/atb.fish\n",
+        global_options=False,
+    )
+    parser.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    parser.set_defaults(command="completion", run=run_completion)
 
 
 def _index(parsed_args: argparse.Namespace) -> RegistryIndex | None:
@@ -66,17 +85,18 @@ def complete_model(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> li
 
 
 def completers() -> dict[str, Callable[..., Any]]:
-    """The completers :func:`~atb_prediction.cli.arguments.build_parser` attaches."""
+    """The completers :func:`~atb_prediction.cli.parser.build_parser` attaches."""
     from argcomplete.completers import DirectoriesCompleter
 
     return {"path": DirectoriesCompleter(), "model": complete_model, "key": complete_key}
 
 
-def complete() -> None:
-    """Answer the shell's completion request (``_ARGCOMPLETE`` is set) and exit."""
+def complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request (``_ARGCOMPLETE`` is set) from ``parser`` (built
+    with :func:`completers`) and exit."""
     import argcomplete
 
-    argcomplete.autocomplete(build_parser(completers()), always_complete_options=False)
+    argcomplete.autocomplete(parser, always_complete_options=False)
 
 
 def run_completion(args: argparse.Namespace, console: Console) -> int:

@@ -1,19 +1,40 @@
-"""``atb demo``: write a demo registry, then list it, validate it and predict with it."""
+"""``atb demo``: write a demo registry, then list it, validate it, predict with it from raw
+bars, and backtest and score its versions."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shlex
 import tempfile
 import textwrap
 
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.listing import run_list
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.validating import run_validate
-from atb_prediction.demo import DEMO_PROMOTION, demo_window, write_demo_registry
 
-__all__ = ["run_demo"]
+__all__ = ["add_parsers", "run_demo"]
+
+
+def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb demo``."""
+    parser = parts.add(
+        commands,
+        "demo",
+        help="write a small demo registry, then list, validate and predict with it",
+        description="Writes a small registry of real ONNX models shipped with the package (two "
+        "symbols, two model types, a few versions, one promotion), then lists it, validates "
+        "it and runs a prediction on it.",
+        global_options=False,
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where to write the registry: a new or empty folder (default: a new temporary one)",
+    )
+    parser.set_defaults(command="demo", run=run_demo)
 
 
 def _step(console: Console, number: int, text: str) -> None:
@@ -22,23 +43,21 @@ def _step(console: Console, number: int, text: str) -> None:
 
 
 def _predict(console: Console, root: str) -> None:
-    """Select the promoted bundle through the registry API and run one prediction."""
+    """Select the promoted bundle through the registry API and predict from raw bars."""
     from atb_prediction import PredictionConfig, PredictionModelRegistry
+    from atb_prediction.demo import DEMO_PROMOTION, demo_bars
 
     symbol, model_type, _ = DEMO_PROMOTION
     registry = PredictionModelRegistry(PredictionConfig(model_registry_path=root))
     bundle = registry.select_bundle(symbol=symbol, model_type=model_type, timeframe="1h")
-    names = bundle.metadata.get("feature_names") or []
-    length = int(bundle.metadata.get("sequence_length") or 1)
-    features, closes = demo_window(length, list(names))
-    prediction = bundle.runner.predict(features)
-    # rolling_minmax: the model predicts the next close scaled to the window's close range.
-    low, high = float(closes.min()), float(closes.max())
-    price = low + prediction.price * (high - low)
+    bars, _ = demo_bars()
+    prediction = bundle.runner.predict_bars(bars)
+    closes = bars["close"]
+    read = bundle.runner.bundle.bars_needed
     console.print(f"  bundle      {bundle.key}")
-    console.print(f"  input       {length} x {len(names)} window of synthetic {symbol} bars")
-    console.print(f"  output      {prediction.price:.6f}, scaled to the window's close range")
-    console.print(f"  price       {price:,.2f} USDT next close (last close {closes[-1]:,.2f})")
+    console.print(f"  input       the last {read} of {len(closes)} synthetic hourly {symbol} bars")
+    console.print(f"  price       {prediction.price:,.2f} USDT next close (last close "
+                  f"{closes[-1]:,.2f})")  # fmt: skip
     console.print(
         f"  direction   {prediction.direction:+d}   confidence {prediction.confidence:.3f}   "
         f"inference {prediction.inference_time * 1000:.2f} ms"
@@ -46,10 +65,11 @@ def _predict(console: Console, root: str) -> None:
     threshold = registry.config.direction_threshold
     console.print(
         textwrap.fill(
-            f"direction and confidence follow the model's raw output ({prediction.price:.6f} "
-            f"against the +/-{threshold} threshold), as upstream's OnnxRunner does; they do not "
-            "compare the scaled price with the last close, so a +1 can stand beside a price "
-            "below it.",
+            "features (rolling min-max of the bars), prediction and price (mapped back with the "
+            "last closes) in one call, as upstream's live engine computes them; direction and "
+            f"confidence follow the model's raw output against the +/-{threshold} threshold, "
+            "as upstream's OnnxRunner does, so a +1 can stand beside a price below the last "
+            "close.",
             width=console.width,
             initial_indent="  ",
             subsequent_indent="  ",
@@ -57,8 +77,49 @@ def _predict(console: Console, root: str) -> None:
     )
 
 
+def _write_bars(path: str) -> None:
+    """The demo bars as a CSV series (a timestamp column, then OHLCV), for the commands to try
+    next."""
+    from atb_prediction.demo import demo_bars
+
+    bars, timestamps = demo_bars()
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["timestamp", *bars])
+        for index, moment in enumerate(timestamps):
+            writer.writerow([f"{moment}Z", *(repr(float(bars[n][index])) for n in bars)])
+
+
+def _backtest(console: Console, root: str) -> None:
+    """Sweep every version of the promoted model type over the demo bars, score them, and draw
+    the picture when matplotlib is installed."""
+    from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
+    from atb_prediction.cli.scoring import score_table
+    from atb_prediction.demo import DEMO_PROMOTION, demo_bars
+
+    symbol, model_type, _ = DEMO_PROMOTION
+    registry = PredictionModelRegistry(PredictionConfig(model_registry_path=root))
+    bars, timestamps = demo_bars()
+    result = sweep(registry, bars, timestamps=timestamps, symbol=symbol, model_type=model_type,
+                   versions="all", progress=False)  # fmt: skip
+    scores = result.score().rows(ranked_by="sharpe")
+    console.print(f"  {len(result.versions)} versions x {result.bars} bars, best Sharpe first "
+                  "(untrained models: expect noise)")  # fmt: skip
+    console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        console.print('  (pip install "atb-prediction[plot]" to draw the picture)')
+        return
+    picture = os.path.join(root, "sweep.png")
+    result.plot(path=picture)
+    console.print(f"  picture: {os.path.abspath(picture)}")
+
+
 def run_demo(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb demo``; exit status 1 when the demo registry fails its own validation."""
+    from atb_prediction.demo import DEMO_PROMOTION, write_demo_registry  # numpy: only here
+
     root = args.out or tempfile.mkdtemp(prefix="atb-demo-")
     try:
         demo = write_demo_registry(root)
@@ -85,8 +146,14 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     _step(console, 4, f"atb models validate --registry {quoted}")
     status = run_validate(argparse.Namespace(registry=str(root), keys=[], json=False), console)
 
-    _step(console, 5, "Prediction through PredictionModelRegistry")
+    _step(console, 5, "Live prediction from raw bars through PredictionModelRegistry")
     _predict(console, str(root))
+
+    _step(console, 6, f"Backtest: every version of {DEMO_PROMOTION[0]}/{DEMO_PROMOTION[1]} over "
+          "the same bars, scored")  # fmt: skip
+    _backtest(console, str(root))
+    bars_file = shlex.quote(os.path.join(str(root), "bars.csv"))
+    _write_bars(os.path.join(str(root), "bars.csv"))
 
     console.print()
     console.print("Try next:")
@@ -96,6 +163,10 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         f"atb models history BTCUSDT basic --registry {quoted}",
         f"atb models rollback BTCUSDT basic --registry {quoted}",
         f"atb models inspect BTCUSDT:1h:basic --registry {quoted}",
+        f"atb backtest sweep BTCUSDT basic --series {bars_file} --versions as-live --score "
+        f"--registry {quoted}",
+        f"atb models promote BTCUSDT:1h:basic:2025-11-08_1h_v1 --gate {bars_file} "
+        f"--registry {quoted}",
     ):
         console.print(f"  {command}")
     return EXIT_OK if status == EXIT_OK else EXIT_FAILED

@@ -10,17 +10,31 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, Console
 from atb_prediction.cli.registry_access import open_index, require_runtime, resolve_key
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.models.exceptions import PredictionError
-from atb_prediction.models.validation import validate_version
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord
 
-__all__ = ["inspect_document", "run_inspect"]
+__all__ = ["add_parsers", "inspect_document", "run_inspect"]
+
+
+def add_parsers(models: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb models inspect``."""
+    parser = parts.add(
+        models,
+        "inspect",
+        help="inputs, outputs, metadata, files and sha256 of one version",
+        description="Shows one version: model inputs and outputs with shapes and dtypes, "
+        "metadata, feature schema, problems found, file sizes and the model's sha256. "
+        "A KEY without VERSION means the production version.",
+    )
+    parts.key_argument(parser, "key", None)
+    parser.set_defaults(command="models inspect", run=run_inspect)
+
 
 _CHUNK = 1 << 20
 
@@ -62,6 +76,7 @@ def _tensor_json(tensor: Any) -> dict[str, Any]:
 def inspect_document(record: BundleRecord) -> dict[str, Any]:
     """The JSON document of ``atb models inspect``."""
     from atb_prediction import OnnxSession
+    from atb_prediction.models.validation import validate_version  # imports numpy: only here
 
     directory = Path(record.directory)
     files = [
@@ -180,7 +195,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
 def run_inspect(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models inspect``; exit status 0 even when the version has problems (it is a
     report; ``validate`` is the check)."""
-    index = open_index(registry_path(args.registry))
+    index = open_index(args.registry)
     record = resolve_key(index, args.key)
     require_runtime()
     document = inspect_document(record)

@@ -6,10 +6,10 @@ import argparse
 import os
 import textwrap
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atb_prediction.cli.arguments import registry_path
+from atb_prediction._core import LATEST, path_parts
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, Console
 from atb_prediction.cli.registry_access import (
     created_date,
@@ -19,21 +19,30 @@ from atb_prediction.cli.registry_access import (
     require_runtime,
 )
 from atb_prediction.cli.tables import Cell, Column, render_table
-from atb_prediction.promotion import LATEST_NAME
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
     from atb_prediction.models.validation import VersionReport
 
-__all__ = ["list_document", "run_list"]
+__all__ = ["add_parsers", "list_document", "run_list"]
 
 
-def _production_source(index: RegistryIndex, symbol: str, model_type: str) -> str | None:
-    """``latest`` when a pointer names production, ``fallback`` for upstream's highest version."""
-    if (symbol, model_type) not in index.production:
-        return None
-    latest = Path(index.root, symbol, model_type, LATEST_NAME)
-    return "latest" if os.path.lexists(latest) else "fallback"
+def add_parsers(models: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb models list``."""
+    parser = parts.add(
+        models,
+        "list",
+        help="production version and version count of every model",
+        description="One row per SYMBOL/TIMEFRAME/MODEL_TYPE with its production version and "
+        "number of versions; --all lists every version, checked.",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="list every version with created_at, feature schema, metrics and validity "
+        "(opens every model)",
+    )
+    parser.set_defaults(command="models list", run=run_list)
 
 
 def _created_at(record: BundleRecord) -> str | None:
@@ -54,36 +63,29 @@ def no_production_reason(index: RegistryIndex, symbol: str, model_type: str) -> 
     version of another timeframe, is broken, or is missing."""
     unavailable = index.unavailable.get((symbol, model_type))
     if unavailable:
-        return f"{symbol}/{model_type}/{LATEST_NAME} is unusable: {unavailable}"
+        return f"{symbol}/{model_type}/{LATEST} is unusable: {unavailable}"
     current = index.production.get((symbol, model_type))
     if current is None:
-        return f"{symbol}/{model_type} has no {LATEST_NAME} and no version to fall back on"
+        return f"{symbol}/{model_type} has no {LATEST} and no version to fall back on"
     record = production_of(index, symbol, model_type)
-    return (
-        f"{LATEST_NAME} names {current}, a {record.timeframe if record else 'unreadable'} version"
-    )
-
-
-def _invalid_parts(index: RegistryIndex, path: str) -> list[str]:
-    from atb_prediction.models.validation import bundle_path_parts  # imports numpy: only here
-
-    return bundle_path_parts(index.root, path)
+    return f"{LATEST} names {current}, a {record.timeframe if record else 'unreadable'} version"
 
 
 def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None) -> dict[str, Any]:
     """The JSON document of ``atb models list`` (``reports`` given with ``--all``)."""
     models = []
     for (symbol, timeframe, model_type), records in _groups(index).items():
-        production = next((r.version_id for r in records if r.is_production), None)
+        production = next((r for r in records if r.is_production), None)
         models.append(
             {
                 "symbol": symbol,
                 "timeframe": timeframe,
                 "model_type": model_type,
-                "production": production,
-                "production_source": _production_source(index, symbol, model_type)
-                if production
-                else None,
+                "production": production.version_id if production else None,
+                # `latest` names it, or upstream's fallback to the highest version chose it.
+                "production_source": None
+                if production is None
+                else ("latest" if production.from_latest else "fallback"),
                 "version_count": len(records),
                 "no_production_reason": None
                 if production
@@ -98,7 +100,7 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
             for (symbol, model_type), reason in sorted(index.unavailable.items())
         ],
         "invalid": [
-            {"path": "/".join(_invalid_parts(index, bundle.path)), "reason": bundle.reason}
+            {"path": "/".join(path_parts(index.root, bundle.path)), "reason": bundle.reason}
             for bundle in index.invalid
         ],
     }
@@ -128,7 +130,7 @@ def list_document(index: RegistryIndex, reports: dict[str, VersionReport] | None
 
 def _unreadable_versions(document: dict[str, Any]) -> list[dict[str, str]]:
     """Invalid entries that are version folders; a broken ``latest`` has its own note."""
-    return [b for b in document["invalid"] if not b["path"].endswith("/" + LATEST_NAME)]
+    return [b for b in document["invalid"] if not b["path"].endswith("/" + LATEST)]
 
 
 def _print_tables(console: Console, document: dict[str, Any], show_all: bool) -> None:
@@ -227,7 +229,7 @@ def _print_tables(console: Console, document: dict[str, Any], show_all: bool) ->
 
 def run_list(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models list``; exit status 0 (listing is not a check)."""
-    index = open_index(registry_path(args.registry))
+    index = open_index(args.registry)
     reports = None
     if args.all:
         from atb_prediction.models.validation import validate_version

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from atb_prediction._core import format_key, is_folder_name, registry_folders, split_key
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_USAGE, CommandError
+from atb_prediction.models.exceptions import PredictionError
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
@@ -39,18 +41,17 @@ _KEYS: dict[Form, str] = {
 _MAX_LISTED = 12
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelName:
-    """A model (and maybe one version of it) as a command named it."""
+    """A model (and maybe one version of it) as a command named it, in a key's order."""
 
     symbol: str
-    model_type: str
     timeframe: str | None = None
+    model_type: str
     version: str | None = None
 
     def __str__(self) -> str:
-        parts = [self.symbol, self.timeframe or "*", self.model_type]
-        return ":".join([*parts, self.version] if self.version else parts)
+        return format_key(self.symbol, self.timeframe or "*", self.model_type, self.version)
 
 
 def parse_model(words: list[str], form: Form) -> ModelName:
@@ -61,19 +62,26 @@ def parse_model(words: list[str], form: Form) -> ModelName:
     """
     expected = f"{_KEYS[form]} or {' '.join(_WORDS[form])}"
     if len(words) == 1 and ":" in words[0]:
-        parts = words[0].split(":")
-        if len(parts) != len(_KEYS[form].split(":")) or not all(parts):
+        try:
+            parts = split_key(words[0])
+        except ValueError:
+            parts = []
+        if len(parts) != len(_KEYS[form].split(":")):
             raise CommandError(f"{words[0]!r} is not a key {_KEYS[form]}", EXIT_USAGE)
-        if form == "version":
-            return ModelName(parts[0], parts[2], timeframe=parts[1], version=parts[3])
-        return ModelName(parts[0], parts[2], timeframe=parts[1])
+        symbol, timeframe, model_type, *version = parts
+        return ModelName(
+            symbol=symbol,
+            timeframe=timeframe,
+            model_type=model_type,
+            version=version[0] if version else None,
+        )
     if len(words) != len(_WORDS[form]) or not all(words):
         raise CommandError(f"expected {expected}, got {' '.join(words)!r}", EXIT_USAGE)
     if form == "timeframe":
-        return ModelName(words[0], words[2], timeframe=words[1])
+        return ModelName(symbol=words[0], timeframe=words[1], model_type=words[2])
     if form == "version":
-        return ModelName(words[0], words[1], version=words[2])
-    return ModelName(words[0], words[1])
+        return ModelName(symbol=words[0], model_type=words[1], version=words[2])
+    return ModelName(symbol=words[0], model_type=words[1])
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -89,51 +97,51 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f"there are: {listed}{more}"
 
 
-def _folders(directory: Path) -> list[str]:
-    """Names of the visible sub-folders of ``directory`` (``latest`` is a pointer, not one)."""
+def _folders(root: str, *names: str) -> tuple[list[str], dict[str, str]]:
+    """The folders of ``root/NAMES...`` the registry serves, and why each refused one is not
+    (the core's layout: the scan lists them the same way); nothing when it cannot be listed."""
     try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return []
-    return [
-        e.name
-        for e in entries
-        if e.is_dir() and not e.is_symlink() and not e.name.startswith(".") and e.name != "latest"
-    ]
+        served, refused = registry_folders(Path(root, *names), root)
+    except PredictionError:
+        return [], {}
+    return served, dict(refused)
 
 
-def _plain(part: str) -> bool:
-    return not part.startswith(".") and "/" not in part and "\\" not in part and "\0" not in part
+def _require_folder(root: str, name: str, what: str, *parents: str) -> None:
+    """Raise a :class:`CommandError` unless ``root/PARENTS.../NAME`` is a folder the registry
+    serves, naming the scan's reason for one it refuses, else the closest existing names."""
+    served, refused = _folders(root, *parents)
+    if name in served:
+        return
+    where = "/".join((*parents, name))
+    if name in refused:
+        raise CommandError(f"{where} in {root} is refused: {refused[name]}", EXIT_FAILED)
+    raise CommandError(f"no {what} in {root}; {did_you_mean(name, served)}", EXIT_FAILED)
 
 
 def require_existing(root: str, name: ModelName, index: RegistryIndex | None = None) -> None:
     """Check that the symbol, model type, version (and, given ``index``, timeframe) exist.
 
     Raises:
-        CommandError: the first part that does not exist, with the closest existing names.
+        CommandError: the first part that does not exist, with the closest existing names, or
+            that the registry refuses, with its reason.
     """
-    if not all(_plain(part) for part in (name.symbol, name.model_type, name.version or "x")):
+    if not all(
+        is_folder_name(part) for part in (name.symbol, name.model_type, name.version or "x")
+    ):
         return  # not a folder name at all: promotion refuses it, naming the rule
-    base = Path(root)
-    symbols = _folders(base)
-    if name.symbol not in symbols:
-        raise CommandError(
-            f"no symbol {name.symbol!r} in {root}; {did_you_mean(name.symbol, symbols)}",
-            EXIT_FAILED,
-        )
-    types = _folders(base / name.symbol)
-    if name.model_type not in types:
-        raise CommandError(
-            f"no model type {name.model_type!r} for {name.symbol} in {root}; "
-            f"{did_you_mean(name.model_type, types)}"
-        )
+    _require_folder(root, name.symbol, f"symbol {name.symbol!r}")
+    _require_folder(
+        root, name.model_type, f"model type {name.model_type!r} for {name.symbol}", name.symbol
+    )
     if name.version is not None:
-        versions = _folders(base / name.symbol / name.model_type)
-        if name.version not in versions:
-            raise CommandError(
-                f"no version {name.version!r} of {name.symbol}/{name.model_type} in {root}; "
-                f"{did_you_mean(name.version, versions)}"
-            )
+        _require_folder(
+            root,
+            name.version,
+            f"version {name.version!r} of {name.symbol}/{name.model_type}",
+            name.symbol,
+            name.model_type,
+        )
     if name.timeframe is not None and index is not None:
         records = [
             r for r in index.versions if (r.symbol, r.model_type) == (name.symbol, name.model_type)

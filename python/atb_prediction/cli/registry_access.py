@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from atb_prediction._core import format_key
 from atb_prediction.cli.naming import did_you_mean
 from atb_prediction.cli.output import EXIT_USAGE, CommandError
 from atb_prediction.models.exceptions import PredictionError
@@ -116,7 +117,7 @@ def known_keys(index: RegistryIndex) -> list[str]:
     keys, once each, in registry order."""
     keys: dict[str, None] = {}
     for record in index.versions:
-        keys[f"{record.symbol}:{record.timeframe}:{record.model_type}"] = None
+        keys[format_key(record.symbol, record.timeframe, record.model_type)] = None
         keys[record.key] = None
     return list(keys)
 

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atb_prediction.cli.arguments import registry_path
+from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
 from atb_prediction.cli.registry_access import plural, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
-from atb_prediction.models.validation import VersionReport, parse_key, validate_registry
 
-__all__ = ["report_json", "run_validate"]
+if TYPE_CHECKING:
+    from atb_prediction.models.validation import VersionReport
+
+__all__ = ["add_parsers", "report_json", "run_validate"]
+
+
+def add_parsers(models: SubParsers, parts: ParserParts) -> None:
+    """Registers ``atb models validate``."""
+    parser = parts.add(
+        models,
+        "validate",
+        help="check every version: schemas, model, shapes, one inference",
+        description="Checks every version (or those matching KEY): JSON schemas, that the "
+        "model opens, that its input shape agrees with feature_schema.json and with "
+        "metadata's sequence_length and feature_names, and that one inference on zeros gives "
+        "finite output. Exit status 1 when any check fails.",
+    )
+    parts.key_argument(parser, "keys", "*")
+    parser.set_defaults(command="models validate", run=run_validate)
 
 
 def report_json(report: VersionReport) -> dict[str, Any]:
@@ -29,12 +46,15 @@ def report_json(report: VersionReport) -> dict[str, Any]:
 
 def run_validate(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models validate``; exit status 1 when any version fails."""
+    # Imported here: validation imports numpy, which building the parser must not.
+    from atb_prediction.models.validation import parse_key, validate_registry
+
     for key in args.keys:
         try:
             parse_key(key)
         except ValueError as exc:
             raise CommandError(str(exc), EXIT_USAGE) from exc
-    root = registry_path(args.registry)
+    root = args.registry
     require_registry(root)
     require_runtime()
     progress = console.progress("validating")

@@ -188,7 +188,7 @@ class CacheBinding:
         self._throttle = _Throttle()
 
     def predict(
-        self, predict: Callable[[npt.ArrayLike], ModelPrediction], features: npt.ArrayLike
+        self, predict: Callable[[Any], ModelPrediction], features: npt.ArrayLike
     ) -> ModelPrediction:
         """A cached prediction when the manager has one, else ``predict(features)``, stored."""
         started = time.perf_counter()

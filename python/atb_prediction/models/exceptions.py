@@ -46,6 +46,11 @@ class InferenceTimeoutError(InferenceError, TimeoutError):
     """An inference ran past its deadline and was terminated."""
 
 
+class AllocationError(PredictionError, MemoryError):
+    """A buffer sized by a model's declared shapes, an input or a model's output could not be
+    allocated (the message names it and its size). Nothing was run, and the process goes on."""
+
+
 class InvalidArgumentError(PredictionError, ValueError):
     """A configuration value or argument is not valid (a provider name, a thread count, a
     timeout, a JSON Schema)."""
@@ -61,6 +66,16 @@ class PromotionRefusedError(PromotionError, ValueError):
 
 class VersionNotFoundError(PromotionRefusedError, LookupError):
     """The model-type folder or the version to promote does not exist."""
+
+
+class GateRefusedError(PromotionRefusedError):
+    """The candidate did not score strictly better than production over the gate's bars
+    (promote with ``force=True`` to override; the evidence is journaled either way)."""
+
+    def __init__(self, message: str, evidence: dict[str, object]) -> None:
+        super().__init__(message)
+        self.evidence = evidence
+        """The gate's evidence: metric, both rows of scores, bars, the series' sha256."""
 
 
 class ValidationFailedError(PromotionRefusedError):
@@ -82,6 +97,7 @@ PredictionTimeoutError = InferenceTimeoutError
 ModelNotFoundError = ModelNotAvailableError
 
 __all__ = [
+    "GateRefusedError",
     "InferenceError",
     "InferenceTimeoutError",
     "IntegrityError",

@@ -23,8 +23,10 @@ from atb_prediction._core import (
     RegistryIndex,
     configure_thread_pools,
     open_version,
+    registry_root,
 )
 from atb_prediction.config import PredictionConfig
+from atb_prediction.models.bars import bar_window
 from atb_prediction.models.cache import (
     CacheBinding,
     InMemoryPredictionCache,
@@ -32,7 +34,11 @@ from atb_prediction.models.cache import (
     cache_config,
     config_key,
 )
-from atb_prediction.models.exceptions import ModelLoadError, ModelNotAvailableError
+from atb_prediction.models.exceptions import (
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotAvailableError,
+)
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = ["ModelPrediction", "OnnxRunner", "bundle_options"]
@@ -48,15 +54,19 @@ _DEFAULT_METADATA: dict[str, Any] = {
 def bundle_options(config: PredictionConfig) -> BundleOptions:
     """How bundles open under ``config``: threading, providers and the regression settings.
 
-    Sessions run on the process's shared thread pools, which ``config.intra_op_threads`` sizes
-    (before the first session opens), so the thread count does not grow with the number of
-    models. The warm-up is capped by ``config.warmup_max_bytes`` and bounded by
-    ``config.inference_timeout``.
+    By default (``config.intra_op_threads`` unset) each session runs on the caller's thread
+    alone: one window of a small recurrent model is fastest there (no pool thread to wake per
+    operator), an idle session holds no thread, and ``predict_batch`` spreads a large batch over
+    one such session per core, as a sweep does. With ``config.intra_op_threads`` set, sessions
+    share the process's thread pools of that size instead (sized before the first session
+    opens), and a batch runs whole on them. The warm-up is capped by ``config.warmup_max_bytes``
+    and bounded by ``config.inference_timeout``.
     """
     configure_thread_pools(
         intra_op_threads=config.intra_op_threads, allow_spinning=config.allow_spinning
     )
     return BundleOptions(
+        intra_op_threads=1 if config.intra_op_threads is None else None,
         providers=config.providers,
         confidence_scale_factor=config.confidence_scale_factor,
         direction_threshold=config.direction_threshold,
@@ -128,6 +138,8 @@ class OnnxRunner:
         self.model_key = model_key
         self.problems: tuple[str, ...] = bundle.problems
         self._model_name = model_name
+        #: How many of the last bars ``predict_bars`` reads (``None``: it cannot take raw bars).
+        self._bars_needed = bundle.bars_needed
         use_cache = cache is not None and config.prediction_cache_enabled
         self.cache_manager = cache if use_cache else None
         #: The ``config`` dict upstream hands the cache manager.
@@ -164,13 +176,14 @@ class OnnxRunner:
     def __reduce__(self) -> tuple[Any, ...]:
         # By reference to the model file: the worker that unpickles this opens it again.
         bundle = self.bundle
-        in_registry = bool(bundle.version_id)
+        # A bundle opened from a model file outside a registry has no version (nor a key).
+        root = registry_root(bundle.directory) if bundle.version_id else None
         return (
             _reopen_runner,
             (
                 self.model_path,
-                str(Path(bundle.directory).parents[2]) if in_registry else None,
-                bundle.key if in_registry else None,
+                None if root is None else str(root),
+                bundle.key if root is not None else None,
                 self.config,
                 self.cache_manager,
                 self.model_key,
@@ -207,6 +220,39 @@ class OnnxRunner:
         if cache is None:
             return self._predictor.predict(features)
         return cache.predict(self._predictor.predict, features)
+
+    def predict_bars(self, bars: object) -> ModelPrediction:
+        """One prediction from raw OHLCV bars, as upstream's live engine makes it.
+
+        ``bars`` is a pandas DataFrame, a mapping of 1-D arrays, or a numpy structured array
+        with ``open``, ``high``, ``low``, ``close`` and ``volume`` columns, oldest bar first.
+        The features of the last window are computed from the bars (upstream's rolling min-max
+        of ``PriceOnlyFeatureExtractor``), the model runs, and for a ``rolling_minmax`` bundle
+        the price is mapped back to price units with the min and max of the last ``window``
+        closes; confidence and direction are the model output's, as upstream's engine leaves
+        them. Only the last ``sequence_length + window - 1`` bars are read, so the cost does not
+        grow with the history passed. The cache and timeout rules are ``predict``'s; a cache
+        manager sees those bars (``[rows, 5]`` float64) as its ``features``.
+
+        Raises:
+            InvalidInputError: the bundle cannot take raw bars (the message names the
+                ``feature_names`` it needs), ``bars`` lack a column, are fewer than
+                ``sequence_length``, or give NaN or infinite features or prices.
+            ModelLoadError: the bundle's declarations disagree with its model.
+            InferenceTimeoutError: the run passed ``config.inference_timeout``.
+            InferenceError: ONNX Runtime failed, or the output is NaN or infinite.
+        """
+        if self.problems:
+            raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
+        if self._bars_needed is None:
+            raise InvalidInputError(
+                f"{self.model_path} cannot predict from raw bars: {self.bundle.raw_bars_problem}"
+            )
+        window = bar_window(bars, self._bars_needed)
+        cache = self._python_cache
+        if cache is None:
+            return self._predictor.predict_bars(window)
+        return cache.predict(self._predictor.predict_bars, window)
 
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Predictions for every window of ``[windows, seq, features]`` in one inference.

@@ -26,6 +26,7 @@ from atb_prediction._core import (
     LoadedBundle,
     Refresh,
     RegistryIndex,
+    format_key,
     open_version,
     refresh_bundles,
 )
@@ -43,7 +44,8 @@ __all__ = ["PredictionModelRegistry", "ReloadSummary", "StrategyModel"]
 
 logger = logging.getLogger("atb_prediction")
 
-#: (symbol, timeframe, model_type): how upstream indexes production bundles.
+#: (symbol, timeframe, model_type): how upstream indexes production bundles, in the order of a
+#: key's parts, which the package follows everywhere but in upstream's own signatures.
 BundleIndexKey = tuple[str, str, str]
 
 
@@ -56,86 +58,113 @@ def _invalidate(cache: PredictionCache, key: str) -> int:
 
 
 class StrategyModel:
-    """One model bundle with its runner (upstream's ``StrategyModel``, plus ``problems``).
+    """One model bundle with its runner: upstream's ``StrategyModel``, plus ``problems``.
 
-    A thin view on the runner's :class:`LoadedBundle`: every field reads the bundle the Rust core
-    opened, and the JSON views come from the scan's one parse of each file.
+    Built as upstream builds it, with every field by keyword and any runner (an
+    :class:`OnnxRunner`, an upstream-style runner, or a stand-in with a ``predict`` method). The
+    fields are plain attributes that read and write as upstream's do; ``metadata``,
+    ``feature_schema`` and ``metrics`` are ``{}`` when given empty or ``None``.
+
+    A bundle the registry opened (:meth:`from_runner`) takes its fields from the runner's
+    :class:`LoadedBundle`, and converts each JSON view from the scan's one parse of its file on
+    first read (then it is a plain attribute like the others).
     """
 
-    __slots__ = ("_metadata", "_runner")
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        timeframe: str,
+        model_type: str,
+        version_id: str,
+        directory: Path,
+        metadata: dict[str, Any] | None,
+        feature_schema: dict[str, Any] | None,
+        metrics: dict[str, Any] | None,
+        runner: OnnxRunner,
+    ) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.model_type = model_type
+        self.version_id = version_id
+        self.directory = directory
+        self.metadata = metadata or {}
+        self.feature_schema = feature_schema or {}
+        self.metrics = metrics or {}
+        self.runner = runner
+        self._opened: LoadedBundle | None = None
 
-    def __init__(self, runner: OnnxRunner) -> None:
-        self._runner = runner
-        self._metadata: dict[str, Any] | None = None
+    @classmethod
+    def from_runner(cls, runner: OnnxRunner) -> StrategyModel:
+        """The bundle ``runner`` predicts with, described by the runner's own bundle."""
+        bundle = runner.bundle
+        model = cls.__new__(cls)
+        model.symbol = bundle.symbol
+        model.timeframe = bundle.timeframe
+        model.model_type = bundle.model_type
+        model.version_id = bundle.version_id
+        model.directory = bundle.directory
+        model.runner = runner
+        model._opened = bundle
+        return model
 
-    @property
-    def runner(self) -> OnnxRunner:
-        """The bundle's runner."""
-        return self._runner
-
-    @property
-    def symbol(self) -> str:
-        """The symbol folder's name."""
-        return self._runner.bundle.symbol
-
-    @property
-    def timeframe(self) -> str:
-        """From metadata, else from the version id, else ``"unknown"``."""
-        return self._runner.bundle.timeframe
-
-    @property
-    def model_type(self) -> str:
-        """The model-type folder's name."""
-        return self._runner.bundle.model_type
-
-    @property
-    def version_id(self) -> str:
-        """The version folder's name."""
-        return self._runner.bundle.version_id
-
-    @property
-    def directory(self) -> Path:
-        """The version folder."""
-        return Path(self._runner.bundle.directory)
-
-    @property
+    # Reached only while the attribute is unset, which only ``from_runner`` leaves it.
+    @functools.cached_property
     def metadata(self) -> dict[str, Any]:
-        """``metadata.json`` with ``symbol``, ``model_type`` and ``version_id`` from the path
-        where the file does not say (upstream's merge)."""
-        if self._metadata is None:
-            bundle = self._runner.bundle
-            self._metadata = {
-                "symbol": bundle.symbol,
-                "model_type": bundle.model_type,
-                "version_id": bundle.version_id,
-                **(bundle.metadata or {}),
-            }
-        return self._metadata
+        """``metadata.json``; from the registry, with ``symbol``, ``model_type`` and
+        ``version_id`` from the path where the file does not say (upstream's merge)."""
+        bundle = self._bundle()
+        return {
+            "symbol": bundle.symbol,
+            "model_type": bundle.model_type,
+            "version_id": bundle.version_id,
+            **(bundle.metadata or {}),
+        }
 
-    @property
+    @functools.cached_property
     def feature_schema(self) -> dict[str, Any]:
         """``feature_schema.json``, or ``{}`` when the bundle has none (upstream's default)."""
-        schema: dict[str, Any] | None = self._runner.bundle.feature_schema
-        return schema if schema is not None else {}
+        return self._bundle().feature_schema or {}
 
-    @property
+    @functools.cached_property
     def metrics(self) -> dict[str, Any]:
         """``metrics.json``, or ``{}`` when the bundle has none (upstream's default)."""
-        metrics: dict[str, Any] | None = self._runner.bundle.metrics
-        return metrics if metrics is not None else {}
+        return self._bundle().metrics or {}
+
+    def _bundle(self) -> LoadedBundle:
+        if self._opened is None:
+            raise AttributeError(f"{self!r} was built without its JSON documents")
+        return self._opened
 
     @property
     def problems(self) -> tuple[str, ...]:
-        """Disagreements between the model and the bundle's declarations (empty when fine)."""
-        return self._runner.problems
+        """Disagreements between the model and the bundle's declarations (empty when fine, and
+        for a runner other than :class:`OnnxRunner`)."""
+        return self.runner.problems if isinstance(self.runner, OnnxRunner) else ()
 
     @property
     def key(self) -> str:
-        """``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``."""
-        return self._runner.bundle.key
+        """``SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION``, from the fields as they are now."""
+        return format_key(self.symbol, self.timeframe, self.model_type, self.version_id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The open bundle stays behind (the runner pickles by reference to its file); the JSON
+        # views travel as values.
+        return {
+            **self.__dict__,
+            "metadata": self.metadata,
+            "feature_schema": self.feature_schema,
+            "metrics": self.metrics,
+            "_opened": None,
+        }
 
     def __repr__(self) -> str:
         return f"StrategyModel({self.key!r})"
+
+
+def _opened_bundles(models: Iterable[StrategyModel]) -> list[LoadedBundle]:
+    """The open bundles behind ``models``, which this registry built (so each has one)."""
+    return [model._opened for model in models if model._opened is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +313,7 @@ class PredictionModelRegistry:
                 bundle.key,
                 bundle.integrity_problem,
             )
-        return StrategyModel(runner)
+        return StrategyModel.from_runner(runner)
 
     def _build(self, previous: _Generation | None) -> tuple[_Generation, ReloadSummary]:
         """The next generation (opening only what no open bundle covers), and what changed."""
@@ -303,8 +332,8 @@ class PredictionModelRegistry:
         pinned = self._pinned.snapshot()
         refresh = refresh_bundles(
             index,
-            [model.runner.bundle for model in live.values()],
-            [model.runner.bundle for model in pinned.values()],
+            _opened_bundles(live.values()),
+            _opened_bundles(pinned.values()),
             self._options,
             previous.refresh if previous is not None else None,
         )
@@ -415,7 +444,9 @@ class PredictionModelRegistry:
     def select_many(
         self, requirements: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], StrategyModel]:
-        """Select several ``(symbol, model_type, timeframe)`` bundles at once.
+        """Select several ``(symbol, model_type, timeframe)`` bundles at once (upstream's
+        order for these tuples, as in ``select_bundle``'s keywords; keys and
+        :data:`BundleIndexKey` put the timeframe second).
 
         Raises:
             ModelLoadError: naming every requirement that is not available.
@@ -546,7 +577,7 @@ class PredictionModelRegistry:
         for bundle in [*self._generation.by_key.values(), *self._pinned.snapshot().values()]:
             aliases = {
                 bundle.key,
-                f"{bundle.symbol}:{bundle.timeframe}:{bundle.model_type}",
+                format_key(bundle.symbol, bundle.timeframe, bundle.model_type),
                 bundle.version_id,
                 bundle.runner.model_path,
             }

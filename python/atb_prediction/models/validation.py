@@ -15,12 +15,20 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from atb_prediction._core import BundleRecord, shape_problems
+from atb_prediction._core import (
+    LATEST,
+    BundleRecord,
+    TensorInfo,
+    path_parts,
+    shape_problems,
+)
+from atb_prediction._core import (
+    parse_key as parse_key_parts,
+)
 from atb_prediction.config import DEFAULT_WARMUP_MAX_BYTES
 from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
 
@@ -29,7 +37,6 @@ __all__ = [
     "KeyFilter",
     "KeyPattern",
     "VersionReport",
-    "bundle_path_parts",
     "check_version",
     "parse_key",
     "split_bundle_path",
@@ -43,17 +50,6 @@ INFERENCE_TIMEOUT_SECONDS = 30.0
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, key)``, called after each version is checked."""
-
-
-class _Tensor(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dtype(self) -> np.dtype[Any]: ...
-
-    @property
-    def shape(self) -> tuple[int | None, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +91,7 @@ class KeyPattern:
 
 
 def parse_key(text: str) -> KeyPattern:
-    """Parse a ``KEY`` argument.
+    """Parse a ``KEY`` argument (the core's layout reads it).
 
     Accepted forms: ``SYMBOL[:TIMEFRAME[:MODEL_TYPE[:VERSION]]]`` (the registry's bundle key
     and its prefixes) and ``SYMBOL/MODEL_TYPE[/VERSION]`` (the folder path). Each part may use
@@ -104,17 +100,8 @@ def parse_key(text: str) -> KeyPattern:
     Raises:
         ValueError: empty parts or too many of them.
     """
-    if "/" in text:
-        parts = text.strip("/").split("/")
-        if len(parts) > 3 or not all(parts):
-            raise ValueError(f"key {text!r}: expected SYMBOL/MODEL_TYPE[/VERSION]")
-        padded = [*parts, None, None][:3]
-        return KeyPattern(text, padded[0] or "", None, padded[1], padded[2])
-    parts = text.split(":")
-    if len(parts) > 4 or not all(parts):
-        raise ValueError(f"key {text!r}: expected SYMBOL[:TIMEFRAME[:MODEL_TYPE[:VERSION]]]")
-    padded4 = [*parts, None, None, None][:4]
-    return KeyPattern(text, padded4[0] or "", padded4[1], padded4[2], padded4[3])
+    symbol, timeframe, model_type, version = parse_key_parts(text)
+    return KeyPattern(text, symbol, timeframe, model_type, version)
 
 
 # --- one version --------------------------------------------------------------------------------
@@ -129,23 +116,18 @@ def _declared_int(sources: Iterable[Mapping[str, Any] | None], name: str) -> int
 
 
 def zero_inputs(
-    inputs: Sequence[_Tensor],
-    metadata: Mapping[str, Any],
-    feature_schema: Mapping[str, Any] | None,
+    inputs: Sequence[TensorInfo],
+    *,
+    sequence_length: int | None,
+    feature_count: int | None,
     max_bytes: int = DEFAULT_WARMUP_MAX_BYTES,
 ) -> dict[str, np.ndarray]:
     """An all-zero feed for every input, of batch 1; ``ValueError`` past ``max_bytes`` in all.
 
     Fixed dimensions come from the model. Dynamic ones are filled from the bundle's declarations
-    where a ``[batch, sequence, features]`` input allows it, else with 1, so that a model with
-    a symbolic sequence length is still run with the window the bundle says it expects.
+    where a ``[batch, sequence, features]`` input allows it, else with 1, so that a model with a
+    symbolic sequence length is still run with the window the bundle says it expects.
     """
-    names = metadata.get("feature_names")
-    schema_features = (feature_schema or {}).get("features")
-    width = len(names) if isinstance(names, list) and names else None
-    if width is None and isinstance(schema_features, list) and schema_features:
-        width = len(schema_features)
-    length = _declared_int((feature_schema, metadata), "sequence_length")
     feed = {}
     total = 0
     for tensor in inputs:
@@ -155,9 +137,9 @@ def zero_inputs(
             if dim is not None:
                 dims.append(dim)
             elif rank == 3 and axis == 1:
-                dims.append(length or 1)
+                dims.append(sequence_length or 1)
             elif rank == 3 and axis == 2:
-                dims.append(width or 1)
+                dims.append(feature_count or 1)
             else:
                 dims.append(1)
         # Sized by the model file and the bundle's JSON: check the size before numpy allocates,
@@ -195,8 +177,16 @@ def validate_version(record: BundleRecord) -> VersionReport:
 
     problems.extend(shape_problems(session, record))
     try:
-        feed = zero_inputs(session.inputs, record.metadata, record.feature_schema)
-    except (TypeError, ValueError) as exc:  # a dtype numpy cannot build, or an absurd size
+        feed = zero_inputs(
+            session.inputs,
+            sequence_length=_declared_int(
+                (record.feature_schema, record.metadata), "sequence_length"
+            ),
+            # The core's one feature-count rule: feature_names, else feature_schema's features.
+            feature_count=record.feature_count,
+        )
+    except (TypeError, ValueError, MemoryError) as exc:
+        # A dtype numpy cannot build, an absurd size, or more memory than the process may take.
         problems.append(f"cannot build an all-zero input: {exc}")
         feed = {}
     if feed:
@@ -223,16 +213,10 @@ def validate_version(record: BundleRecord) -> VersionReport:
 # --- many versions ------------------------------------------------------------------------------
 
 
-def bundle_path_parts(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[str]:
-    """``path`` relative to the registry ``root``, as its folder names (``[SYMBOL, MODEL_TYPE,
-    NAME]`` for a version folder or a ``latest`` entry): the one place a registry path is split."""
-    return list(Path(os.path.relpath(path, root)).parts)
-
-
 def split_bundle_path(root: str, path: str) -> tuple[str, str, str, str]:
-    """(display key, symbol, model_type, name) of a path under the registry ``root``, padded
-    with empty names when the path is shorter (see :func:`bundle_path_parts`)."""
-    parts = bundle_path_parts(root, path)
+    """(display key, symbol, model_type, name) of a path under the registry ``root`` (the
+    core's ``path_parts``), padded with empty names when the path is shorter."""
+    parts = path_parts(root, path)
     padded = [*parts, "", "", ""][:3]
     return "/".join(parts), padded[0], padded[1], padded[2]
 
@@ -298,9 +282,9 @@ def validate_registry(
             failed.append(VersionReport(display, False, [bundle.reason], None, path))
     reported = {report.key for report in failed}
     for (symbol, model_type), reason in sorted(index.unavailable.items()):
-        display = f"{symbol}/{model_type}/latest"
-        if display not in reported and wanted(symbol, None, model_type, "latest"):
-            path = os.path.join(index_root, symbol, model_type, "latest")
+        display = f"{symbol}/{model_type}/{LATEST}"
+        if display not in reported and wanted(symbol, None, model_type, LATEST):
+            path = os.path.join(index_root, symbol, model_type, LATEST)
             failed.append(VersionReport(display, False, [reason], None, path))
 
     selection.require_all_matched(index_root)
@@ -330,7 +314,7 @@ def check_version(
     wanted = [symbol, model_type, version]
     for bundle in index.invalid:
         path = os.fspath(bundle.path)
-        if bundle_path_parts(index.root, path) == wanted:
+        if path_parts(index.root, path) == wanted:
             return VersionReport("/".join(wanted), False, [bundle.reason], None, path)
     path = os.path.join(os.fspath(index.root), symbol, model_type, version)
     return VersionReport(

@@ -3,7 +3,10 @@
 The package is split by job: :mod:`.files` (names, confined opens), :mod:`.lock` (the
 per-model-type ``flock``), :mod:`.swap` (reading ``latest`` and switching it in one rename),
 :mod:`.journal` (``promotions.jsonl`` and its write-ahead intent), :mod:`.policy` (what a version
-must satisfy) and :mod:`.operations` (``promote``, ``rollback``, ``history``).
+must satisfy), :mod:`.gate` (what a version must score better than production on, for a gated
+promotion), :mod:`.operations` (``promote``, ``rollback``, ``history``), :mod:`.guard` (the
+timeframe guard the command line applies) and :mod:`.version_resolver` (which version was
+production when: upstream's ``atb_prediction.models.version_resolver``, read from the journal).
 
 Files this package writes in a model-type folder::
 
@@ -19,6 +22,7 @@ and, in the version folder promoted, ``manifest.json`` (see ``atb models seal``)
 from __future__ import annotations
 
 from atb_prediction.promotion.errors import (
+    GateRefusedError,
     LockTimeoutError,
     PromotionError,
     PromotionRefusedError,
@@ -32,6 +36,7 @@ from atb_prediction.promotion.files import (
     LOCK_NAME,
     model_type_dir,
 )
+from atb_prediction.promotion.gate import Gate
 from atb_prediction.promotion.journal import PromotionRecord
 from atb_prediction.promotion.operations import (
     PromotionResult,
@@ -49,6 +54,8 @@ __all__ = [
     "LATEST_NAME",
     "LOCK_NAME",
     "CheckFunction",
+    "Gate",
+    "GateRefusedError",
     "LockTimeoutError",
     "PromotionError",
     "PromotionRecord",

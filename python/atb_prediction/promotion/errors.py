@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from atb_prediction.models.exceptions import (
+    GateRefusedError,
     LockTimeoutError,
     PromotionError,
     PromotionRefusedError,
@@ -12,6 +13,7 @@ from atb_prediction.models.exceptions import (
 )
 
 __all__ = [
+    "GateRefusedError",
     "LockTimeoutError",
     "PromotionError",
     "PromotionRefusedError",

@@ -8,11 +8,16 @@ regular files are used, opened so that a FIFO cannot block.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from atb_prediction._core import LATEST, is_folder_name, registry_folders
+from atb_prediction.models.exceptions import PredictionError
+from atb_prediction.promotion import _steps
 from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
 
 __all__ = [
@@ -25,11 +30,13 @@ __all__ = [
     "fsync_dir",
     "model_type_dir",
     "open_confined",
+    "registry_folder",
+    "replace_atomically",
     "write_new_file",
 ]
 
-LATEST_NAME = "latest"
-"""Name of the production pointer in a model-type folder."""
+LATEST_NAME = LATEST
+"""Name of the production pointer in a model-type folder (the core's layout defines it)."""
 
 JOURNAL_NAME = "promotions.jsonl"
 """Name of the promotion journal in a model-type folder."""
@@ -49,38 +56,50 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def check_name(label: str, name: str) -> None:
-    """Refuse a path component that could leave its folder or name a hidden or special entry."""
-    bad = (
-        not name
-        or name in (".", "..", LATEST_NAME)
-        or name.startswith(".")
-        or any(sep in name for sep in ("/", "\\", "\0"))
-    )
-    if bad:
+    """Refuse a name that cannot be a registry folder's (the core's layout rule: a hidden name,
+    ``latest``, or one that is not a single path component)."""
+    if not is_folder_name(name):
         raise PromotionRefusedError(f"{label} {name!r} is not a valid registry folder name")
 
 
+def registry_folder(root: str | os.PathLike[str], *folders: tuple[str, str]) -> Path:
+    """``root/NAME/...`` for ``(label, NAME)`` pairs, each a folder the registry's scan serves
+    where it is (labels name them in errors: ``symbol``, ``model type``, ``version``).
+
+    Raises:
+        VersionNotFoundError: the registry or one of the folders does not exist.
+        PromotionRefusedError: the scan refuses one (a symlink leaving the registry, a broken
+            one), for the reason the scan gives.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise VersionNotFoundError(f"registry not found: {base} is not a directory")
+    directory = base
+    for label, name in folders:
+        try:
+            served, refused = registry_folders(directory, base)
+        except PredictionError as exc:
+            raise VersionNotFoundError(f"cannot list {directory}: {exc}") from exc
+        reasons = dict(refused)
+        directory = directory / name
+        if name in reasons:
+            raise PromotionRefusedError(f"refusing to use {directory}: {reasons[name]}")
+        if name not in served:
+            raise VersionNotFoundError(f"{label} not found: {directory} is not a directory")
+    return directory
+
+
 def model_type_dir(root: str | os.PathLike[str], symbol: str, model_type: str) -> Path:
-    """Return ``root/SYMBOL/MODEL_TYPE``, checking the names and that the folder exists.
+    """Return ``root/SYMBOL/MODEL_TYPE``, checking the names and that the scan serves it.
 
     Raises:
         PromotionRefusedError: a name is empty, hidden, ``latest`` or contains a separator, or
-            the folder resolves outside the registry (a symlinked folder pointing elsewhere).
+            the scan refuses the folder (a symlinked folder pointing outside the registry).
         VersionNotFoundError: the registry or the model-type folder does not exist.
     """
     check_name("symbol", symbol)
     check_name("model type", model_type)
-    base = Path(root)
-    if not base.is_dir():
-        raise VersionNotFoundError(f"registry not found: {base} is not a directory")
-    directory = base / symbol / model_type
-    if not directory.is_dir():
-        raise VersionNotFoundError(f"model type not found: {directory} is not a directory")
-    if not directory.resolve().is_relative_to(base.resolve()):
-        raise PromotionRefusedError(
-            f"refusing to use {directory}: it resolves outside the registry ({directory.resolve()})"
-        )
-    return directory
+    return registry_folder(root, ("symbol", symbol), ("model type", model_type))
 
 
 def open_confined(path: Path, flags: int, mode: int = 0o644) -> int:
@@ -116,6 +135,33 @@ def write_new_file(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_atomically(
+    temporary: Path,
+    destination: Path,
+    write: Callable[[Path], None],
+    *,
+    written: str | None = None,
+    replaced: str | None = None,
+) -> None:
+    """Create ``temporary`` with ``write``, rename it over ``destination`` (one atomic step:
+    readers see the old entry or the new one), then fsync the folder so the switch survives a
+    power cut. ``temporary`` is removed if anything before the rename fails. ``written`` and
+    ``replaced`` name the promotion steps reached after writing and after renaming.
+    """
+    try:
+        write(temporary)
+        if written is not None:
+            _steps.reached(written)
+        os.replace(temporary, destination)
+        if replaced is not None:
+            _steps.reached(replaced)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    fsync_dir(destination.parent)
 
 
 def fsync_dir(directory: Path) -> None:

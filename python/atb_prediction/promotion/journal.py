@@ -29,6 +29,7 @@ from atb_prediction.promotion.files import (
     JOURNAL_NAME,
     fsync_dir,
     open_confined,
+    replace_atomically,
     write_new_file,
 )
 
@@ -80,6 +81,9 @@ class PromotionRecord:
     """Whether validation was skipped."""
     id: str | None = None
     """Identifies the promotion across its intent and its journal line (``None`` in old lines)."""
+    gate: dict[str, Any] | None = None
+    """The evidence of a gated promotion (:mod:`.gate`): metric, both rows of scores, bars,
+    horizon, fee and the series' sha256, and whether the candidate passed."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as written to the journal (and printed by ``atb ... --json``)."""
@@ -97,6 +101,8 @@ class PromotionRecord:
         }
         if self.id is not None:
             data["id"] = self.id
+        if self.gate is not None:
+            data["gate"] = self.gate
         return data
 
     @classmethod
@@ -119,6 +125,9 @@ class PromotionRecord:
         forced = data.get("forced", False)
         if not isinstance(forced, bool):
             raise ValueError(f"field 'forced' must be a boolean, got {forced!r}")
+        gate = data.get("gate")
+        if gate is not None and not isinstance(gate, dict):
+            raise ValueError(f"field 'gate' must be an object, got {gate!r}")
         return cls(
             time=text("time") or "",
             action=action,
@@ -131,6 +140,7 @@ class PromotionRecord:
             reason=text("reason", optional=True),
             forced=forced,
             id=text("id", optional=True),
+            gate=gate,
         )
 
 
@@ -250,14 +260,8 @@ def check_writable(directory: Path) -> None:
 
 def write_intent(directory: Path, record: PromotionRecord, temporary: Path) -> None:
     """Durably record ``record`` as the promotion about to switch ``latest``."""
-    try:
-        write_new_file(temporary, json.dumps(record.to_json(), ensure_ascii=False).encode())
-        os.rename(temporary, directory / INTENT_NAME)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_dir(directory)
+    data = json.dumps(record.to_json(), ensure_ascii=False).encode()
+    replace_atomically(temporary, directory / INTENT_NAME, lambda path: write_new_file(path, data))
     _steps.reached("intent")
 
 

@@ -10,10 +10,17 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from atb_prediction.promotion import _steps, journal
-from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
-from atb_prediction.promotion.files import JOURNAL_NAME, check_name, model_type_dir
+from atb_prediction.promotion.errors import PromotionRefusedError
+from atb_prediction.promotion.files import (
+    JOURNAL_NAME,
+    check_name,
+    model_type_dir,
+    registry_folder,
+)
+from atb_prediction.promotion.gate import Gate, evaluate, refusal
 from atb_prediction.promotion.journal import Action, PromotionRecord
 from atb_prediction.promotion.lock import locked
 from atb_prediction.promotion.policy import (
@@ -88,17 +95,16 @@ def _promote(
     check: CheckFunction | None,
     seal: bool,
     expected_current: object = _ANY,
+    gate: dict[str, Any] | None = None,
 ) -> PromotionResult:
-    directory = model_type_dir(root, symbol, model_type)
+    check_name("symbol", symbol)
+    check_name("model type", model_type)
     check_name("version", version)
-    target = directory / version
-    if not target.is_dir():
-        raise VersionNotFoundError(f"version not found: {target} is not a directory")
+    target = registry_folder(
+        root, ("symbol", symbol), ("model type", model_type), ("version", version)
+    )
+    directory = target.parent
     real_root = Path(root).resolve()
-    if not target.resolve().is_relative_to(real_root):
-        raise PromotionRefusedError(
-            f"refusing to promote {target}: it resolves outside {real_root}"
-        )
     # Read before validating: a `latest` directory is refused at once, not after a slow check.
     read_pointer(directory)
     if not force:
@@ -130,6 +136,7 @@ def _promote(
             reason=reason,
             forced=force,
             id=secrets.token_hex(8),
+            gate=gate,
         )
         if previous == version:
             if form == "file":
@@ -159,6 +166,7 @@ def promote(
     lock_timeout: float = 30.0,
     check: CheckFunction | None = default_check,
     seal: bool = True,
+    gate: Gate | None = None,
 ) -> PromotionResult:
     """Make ``version`` the production version of ``SYMBOL/MODEL_TYPE``.
 
@@ -181,16 +189,32 @@ def promote(
         check: Validation hook; ``None`` skips validation without marking the record forced.
         seal: Write the version's ``manifest.json`` when it has none, and refuse a version whose
             files differ from the one it has (unless ``force``).
+        gate: Evidence to win first: ``version`` and the current production are swept over
+            ``gate.bars`` and scored, and unless ``version`` is strictly better on
+            ``gate.metric`` the promotion is refused (``force`` overrides). The evidence goes
+            into the journal line (``record.gate``), passed or forced. Production must not
+            change while the gate runs.
 
     Raises:
         VersionNotFoundError: the registry, model type or version does not exist.
         ValidationFailedError: the version fails validation, or its files differ from its
             manifest, and ``force`` is false.
+        GateRefusedError: the version does not score better than production over the gate's
+            bars, and ``force`` is false (``error.evidence`` holds both rows).
         PromotionRefusedError: ``latest`` is a real directory or not a pointer, a name is unsafe,
             or the lock, journal or intent file is a planted symlink or not a regular file.
         LockTimeoutError: another promotion held the lock for ``lock_timeout`` seconds.
         OSError: the filesystem refused a write; ``latest`` is then unchanged or fully switched.
     """
+    evidence = None
+    expected: object = _ANY
+    if gate is not None:
+        expected = current_version(root, symbol, model_type)
+        evidence = evaluate(
+            gate, root, symbol, model_type, version, expected if isinstance(expected, str) else None
+        )
+        if not evidence["passed"] and not force:
+            raise refusal(evidence)
     return _promote(
         root,
         symbol,
@@ -204,6 +228,8 @@ def promote(
         lock_timeout=lock_timeout,
         check=check,
         seal=seal,
+        expected_current=expected,
+        gate=evidence,
     )
 
 

@@ -21,7 +21,7 @@ from atb_prediction.promotion.errors import PromotionError, PromotionRefusedErro
 from atb_prediction.promotion.files import (
     LATEST_NAME,
     TEMP_PREFIX,
-    fsync_dir,
+    replace_atomically,
     write_new_file,
 )
 
@@ -40,8 +40,9 @@ def read_pointer(directory: Path) -> tuple[str | None, PointerForm]:
     """The version ``latest`` names and how it is stored.
 
     Read by the core's one reader of ``latest`` (``_core.read_latest``, which the scan uses
-    too). A symlink's target is reported by name when it is a sibling folder (the only form a
-    promotion writes), else verbatim so that history shows what was really there.
+    too). A symlink's target is reported by name when it is a folder beside it (the only form a
+    promotion writes; the core's layout decides), else verbatim so that history shows what was
+    really there.
 
     Raises:
         PromotionRefusedError: ``latest`` is a real directory, or neither a symlink nor a
@@ -57,11 +58,6 @@ def read_pointer(directory: Path) -> tuple[str | None, PointerForm]:
     if form == "file" and value is not None:
         return value, "file"
     if form == "symlink" and value is not None:
-        normalised = os.path.normpath(value)
-        if not os.path.isabs(normalised) and os.sep not in normalised:
-            return normalised, "symlink"
-        if os.path.isabs(normalised) and Path(normalised).parent == directory.resolve():
-            return Path(normalised).name, "symlink"
         return value, "symlink"
     if form == "directory":
         raise PromotionRefusedError(
@@ -92,8 +88,8 @@ def remove_stale_temporaries(directory: Path) -> None:
 
 def swap_latest(directory: Path, version: str) -> None:
     """Point ``latest`` at ``version`` in one rename: readers see the old or the new target."""
-    temporary = temporary_path(directory)
-    try:
+
+    def link(temporary: Path) -> None:
         try:
             # Relative target, so the registry stays valid when it is moved or mounted elsewhere.
             # symlink() creates a new entry and never follows one already at that name.
@@ -103,12 +99,12 @@ def swap_latest(directory: Path, version: str) -> None:
                 raise
             # Windows without the symlink privilege: fall back to the pointer-file form.
             write_new_file(temporary, version.encode("utf-8"))  # pragma: no cover
-        _steps.reached("temporary")
-        os.replace(temporary, directory / LATEST_NAME)
-        _steps.reached("replaced")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_dir(directory)
+
+    replace_atomically(
+        temporary_path(directory),
+        directory / LATEST_NAME,
+        link,
+        written="temporary",
+        replaced="replaced",
+    )
     _steps.reached("synced")

@@ -16,6 +16,32 @@ pub fn feature_names(metadata: &Value) -> Option<Vec<&str>> {
         .map(|names| names.iter().filter_map(Value::as_str).collect())
 }
 
+/// How many features `metadata.json` declares: its [`feature_names`], when it names them.
+pub fn metadata_feature_count(metadata: &Value) -> Option<usize> {
+    feature_names(metadata).map(|names| names.len())
+}
+
+/// How many features `feature_schema.json` declares: the entries of its `features`, when that is
+/// a non-empty list.
+pub fn schema_feature_count(feature_schema: &Value) -> Option<usize> {
+    feature_schema
+        .get("features")
+        .and_then(Value::as_array)
+        .filter(|features| !features.is_empty())
+        .map(Vec::len)
+}
+
+/// How many features a bundle declares: `metadata.json`'s count, else `feature_schema.json`'s
+/// (the width an input with a dynamic feature axis is given when the model is checked).
+pub fn declared_feature_count(
+    metadata: Option<&Value>,
+    feature_schema: Option<&Value>,
+) -> Option<usize> {
+    metadata
+        .and_then(metadata_feature_count)
+        .or_else(|| feature_schema.and_then(schema_feature_count))
+}
+
 /// Where each of `feature_names` is among `columns` (its first column of that name; `None` is a
 /// column whose label is not a string), so that columns in another order, or extra ones, are
 /// never fed to the model silently. Fails naming every feature `what` lacks.
@@ -24,6 +50,7 @@ pub fn feature_positions(
     columns: &[Option<String>],
     feature_names: &[String],
 ) -> Result<Vec<usize>> {
+    // alloc: one per feature name, already read from the size-capped metadata.json.
     let mut positions = Vec::with_capacity(feature_names.len());
     let mut missing = Vec::new();
     for name in feature_names {
@@ -47,6 +74,39 @@ pub fn feature_positions(
     Ok(positions)
 }
 
+/// The columns raw-bar input has, in this order (the bars `predict_bars` and a raw-bar sweep
+/// compute features from; see `bars.rs`).
+pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
+/// Where a series with named columns gives a bundle its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// The bundle's feature columns, at these positions (in `feature_names` order).
+    Features(Vec<usize>),
+    /// Raw bars to compute the features from: the positions of [`BAR_COLUMNS`].
+    Bars(Vec<usize>),
+}
+
+/// How a bundle reads a series with named `columns`: its `feature_names` when the series has
+/// them all (what `predict` reads from a DataFrame), else raw OHLCV bars when the bundle can
+/// compute its features from them (`takes_bars`) and the series has all five. Fails naming the
+/// feature columns `what` lacks.
+pub fn series_columns(
+    what: &str,
+    columns: &[Option<String>],
+    feature_names: &[String],
+    takes_bars: bool,
+) -> Result<ColumnSource> {
+    let features = feature_positions(what, columns, feature_names);
+    if let (Err(_), true) = (&features, takes_bars) {
+        let bar_names = BAR_COLUMNS.map(str::to_owned);
+        if let Ok(positions) = feature_positions(what, columns, &bar_names) {
+            return Ok(ColumnSource::Bars(positions));
+        }
+    }
+    features.map(ColumnSource::Features)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -62,6 +122,64 @@ mod tests {
         assert_eq!(feature_names(&json!({"feature_names": []})), None);
         assert_eq!(feature_names(&json!({"feature_names": "a"})), None);
         assert_eq!(feature_names(&Value::Null), None);
+    }
+
+    #[test]
+    fn a_series_gives_features_first_then_raw_bars() {
+        let named = |names: &[&str]| -> Vec<Option<String>> {
+            names.iter().map(|n| Some((*n).to_owned())).collect()
+        };
+        let features = ["close_normalized".to_owned(), "open_normalized".to_owned()];
+        let ohlcv = named(&["time", "open", "high", "low", "close", "volume"]);
+        assert_eq!(
+            series_columns("s", &ohlcv, &features, true).unwrap(),
+            ColumnSource::Bars(vec![1, 2, 3, 4, 5])
+        );
+        let both = named(&[
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "open_normalized",
+            "close_normalized",
+        ]);
+        assert_eq!(
+            series_columns("s", &both, &features, true).unwrap(),
+            ColumnSource::Features(vec![6, 5])
+        );
+        let error = series_columns("s", &ohlcv, &features, false).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("s lacks the feature column(s) \"close_normalized\", \"open_normalized\""));
+        let partial = named(&["open", "high", "low", "close"]);
+        let error = series_columns("s", &partial, &features, true).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("lacks the feature column(s) \"close_normalized\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn feature_counts_follow_one_rule_per_document() {
+        let metadata = json!({"feature_names": ["a", 3, "b"]});
+        let schema = json!({"features": [{"name": "a"}, {}, {"name": "c"}]});
+        assert_eq!(metadata_feature_count(&metadata), Some(2));
+        assert_eq!(metadata_feature_count(&json!({"feature_names": []})), None);
+        assert_eq!(schema_feature_count(&schema), Some(3));
+        assert_eq!(schema_feature_count(&json!({"features": []})), None);
+        assert_eq!(schema_feature_count(&json!({"features": "a"})), None);
+        assert_eq!(
+            declared_feature_count(Some(&metadata), Some(&schema)),
+            Some(2)
+        );
+        assert_eq!(
+            declared_feature_count(Some(&json!({})), Some(&schema)),
+            Some(3)
+        );
+        assert_eq!(declared_feature_count(None, None), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading one window's output: price denormalisation, confidence and direction for regression,
 //! probability checks and argmax for classifiers.
 
+use crate::core::alloc;
 use crate::core::predict::spec::{PredictionSpec, PriceScaling, Task};
 
 const PROBABILITY_RANGE_TOLERANCE: f64 = 1e-3;
@@ -30,6 +31,70 @@ pub struct BatchPrediction {
     pub direction: Vec<i8>,
     /// Row-major `[windows, classes]` probabilities for classifiers.
     pub probabilities: Option<(Vec<f64>, usize)>,
+}
+
+impl BatchPrediction {
+    /// Room for the results of `windows` windows (allocated fallibly: the count is the
+    /// caller's), every slot filled with an undefined prediction until a run writes it.
+    pub fn empty(windows: usize, classes: Option<usize>) -> crate::core::Result<Self> {
+        let results = |what: &'static str| move || format!("the {what} of {windows} windows");
+        Ok(Self {
+            price: alloc::try_filled(windows, f64::NAN, results("prices"))?,
+            confidence: alloc::try_filled(windows, f64::NAN, results("confidences"))?,
+            direction: alloc::try_filled(windows, 0, results("directions"))?,
+            probabilities: classes
+                .map(|classes| {
+                    let values = windows.saturating_mul(classes);
+                    alloc::try_filled(values, f64::NAN, results("class probabilities"))
+                        .map(|values| (values, classes))
+                })
+                .transpose()?,
+        })
+    }
+
+    /// Every slot, to be written by a run.
+    pub fn outputs(&mut self) -> BatchOutputs<'_> {
+        BatchOutputs {
+            price: &mut self.price,
+            confidence: &mut self.confidence,
+            direction: &mut self.direction,
+            probabilities: self.probabilities.as_mut().map(|(p, _)| p.as_mut_slice()),
+        }
+    }
+}
+
+/// Where a run writes the results of some windows: one slot per window (`classes` per window
+/// for the probabilities).
+#[derive(Debug)]
+pub struct BatchOutputs<'a> {
+    /// One price per window.
+    pub price: &'a mut [f64],
+    /// One confidence per window.
+    pub confidence: &'a mut [f64],
+    /// One direction per window.
+    pub direction: &'a mut [i8],
+    /// Row-major `[windows, classes]`, for classifiers.
+    pub probabilities: Option<&'a mut [f64]>,
+}
+
+impl<'a> BatchOutputs<'a> {
+    /// Splits off the slots of the first `windows` windows (`classes` probabilities each).
+    pub fn split_off_front(&mut self, windows: usize, classes: usize) -> BatchOutputs<'a> {
+        fn front<'a, T>(slice: &mut &'a mut [T], len: usize) -> &'a mut [T] {
+            let (head, tail) = std::mem::take(slice).split_at_mut(len);
+            *slice = tail;
+            head
+        }
+        BatchOutputs {
+            price: front(&mut self.price, windows),
+            confidence: front(&mut self.confidence, windows),
+            direction: front(&mut self.direction, windows),
+            probabilities: self
+                .probabilities
+                .as_mut()
+                .map(|p| front(p, windows * classes)),
+        }
+    }
 }
 
 /// Reads one window's output values; `Err` says why they cannot be read.

@@ -1,26 +1,41 @@
 //! Upstream `OnnxRunner.predict` semantics in Rust: window shaping, feature normalisation, NaN/Inf
 //! rejection, price denormalisation, confidence, direction and classification decoding, all in
 //! the same call as inference. Split by job: [`columns`] (which named columns a bundle reads),
-//! [`spec`] (what a bundle's metadata says),
-//! [`prepare`] (the model input) and [`decode`] (the output).
+//! [`spec`] (what a bundle's metadata says), [`window`] (the window's dimensions),
+//! [`prepare`] (the model input), [`decode`] (the output), and [`bars`] (features from raw bars
+//! and prices back in price units, as upstream's live engine computes them).
 
+pub mod bars;
+mod batch;
 mod columns;
 mod decode;
 mod prepare;
 mod spec;
+mod window;
 
 use std::time::Duration;
 
-use smallvec::{smallvec, SmallVec};
+use ndarray::ArrayView2;
+use smallvec::SmallVec;
 
-pub use columns::{feature_names, feature_positions};
-pub use decode::{BatchPrediction, Prediction};
+pub use batch::predict_batch_parallel;
+pub use columns::{
+    declared_feature_count, feature_names, feature_positions, metadata_feature_count,
+    schema_feature_count, series_columns, ColumnSource,
+};
+pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
 pub use spec::{PredictionSpec, PriceScaling, Task};
+pub use window::{input_window, InputWindow};
 
+use crate::core::alloc;
 use crate::core::error::{Error, Result};
-use crate::core::session::{InferenceSession, KeepAlive, OutputTarget, RunInput};
+use crate::core::session::{CheckedInputs, InferenceSession, KeepAlive, OutputTarget, RunInput};
 use crate::core::tensor::{element_count, ElementType, OutputTensor, TensorData, TensorViewMut};
+
+/// A first output of up to this many elements is read into a buffer on the stack; a larger one
+/// is copied out of ONNX Runtime instead (predict reads one window's values of it anyway).
+const IN_PLACE_MAX_ELEMENTS: usize = 4;
 
 /// A model bundle ready to predict: its session and its spec.
 pub struct Predictor<'s> {
@@ -31,18 +46,106 @@ pub struct Predictor<'s> {
 }
 
 impl Predictor<'_> {
-    /// Prepares `features` and runs `work` on the model input made of them. When the input is
-    /// the caller's own buffer, `owner` (what keeps that buffer alive) goes with it, so the
-    /// session reuses the value it bound to the buffer last time; afterwards `owner` holds what
-    /// the caller must release (its own owner, or the one the session stopped caching).
+    /// The window this bundle predicts from ([`input_window`]).
+    pub fn window(&self) -> Result<InputWindow> {
+        input_window(self.session.inputs(), self.spec).map_err(|reason| Error::ModelLoad {
+            origin: self.session.origin().to_owned(),
+            reason,
+        })
+    }
+
+    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
+    /// so that every bar of the model's window has a full rolling window behind it.
+    pub fn bars_needed(&self) -> Result<usize> {
+        let recipe = self
+            .spec
+            .bar_features
+            .as_ref()
+            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        let window = self.window()?;
+        window
+            .sequence_length
+            .checked_add(recipe.window - 1)
+            .ok_or_else(|| Error::invalid_input("the bundle's windows are too long to add up"))
+    }
+
+    /// Upstream's live path from raw OHLCV `bars` (`[rows, 5]`, oldest first, columns in
+    /// [`bars::BAR_COLUMNS`] order): the features of the last window ([`bars::features`]),
+    /// `predict`, and for a `rolling_minmax` bundle the price mapped back with the target's last
+    /// `window` bars ([`bars::to_price`]). Only the last [`Self::bars_needed`] rows are read.
+    ///
+    /// Confidence and direction are the model output's, as upstream's engine leaves them.
+    pub fn predict_bars(
+        &self,
+        bars: ArrayView2<'_, f64>,
+        timeout: Option<Duration>,
+    ) -> Result<Prediction> {
+        let recipe = self
+            .spec
+            .bar_features
+            .as_ref()
+            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        if bars.ncols() != bars::BAR_COLUMNS.len() {
+            return Err(Error::invalid_input(format!(
+                "bars must have the {} columns {}, got {}",
+                bars::BAR_COLUMNS.len(),
+                bars::BAR_COLUMNS.join(", "),
+                bars.ncols()
+            )));
+        }
+        let window = self.window()?;
+        let rows = bars.nrows();
+        if rows < window.sequence_length {
+            return Err(Error::invalid_input(format!(
+                "predict_bars needs at least {} bars (the model's sequence_length), got {rows}",
+                window.sequence_length
+            )));
+        }
+        let needed = self.bars_needed()?;
+        let bars = bars.slice(ndarray::s![rows.saturating_sub(needed).., ..]);
+        let from = bars.nrows() - window.sequence_length;
+        let values = bars::features(recipe, bars, from)?;
+        let shape = [window.sequence_length, recipe.columns.len()];
+        let features = Features {
+            shape: &shape,
+            data: crate::core::tensor::TensorView::Float64(&values),
+        };
+        let mut prediction = self.predict(&features, &mut None, timeout)?;
+        if let Some(rolling) = &self.spec.rolling_price {
+            let extrema = bars::last_extrema(bars.column(rolling.column), rolling.window);
+            prediction.price =
+                bars::to_price(prediction.price, extrema).map_err(|why| match why {
+                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
+                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
+                        "{why} (the last {} {:?} values of the bars)",
+                        rolling.window,
+                        rolling.target()
+                    )),
+                })?;
+        }
+        Ok(prediction)
+    }
+
+    /// Prepares `features`, checks the model input made of them against the model, and runs
+    /// `work` on it. When the input is the caller's own buffer, `owner` (what keeps that buffer
+    /// alive) goes with it, so the session reuses the value it bound to the buffer last time;
+    /// afterwards `owner` holds what the caller must release (its own owner, or the one the
+    /// session stopped caching).
     fn with_input<T>(
         &self,
         features: &Features<'_>,
-        batch: bool,
+        batch: Option<usize>,
         owner: &mut Option<KeepAlive>,
-        work: impl FnOnce(&mut RunInput<'_>) -> Result<T>,
+        work: impl FnOnce(&mut CheckedInputs<'_, '_, '_>) -> Result<T>,
     ) -> Result<T> {
-        let (shape, data) = prepare::prepare(self.spec, self.session.inputs(), features, batch)?;
+        let inputs = self.session.inputs();
+        let (shape, data) = match batch {
+            // A batch's first window in the caller's whole batch, for its error messages.
+            Some(first_window) => {
+                prepare::prepare(self.spec, inputs, features, true, first_window)?
+            }
+            None => prepare::prepare(self.spec, inputs, features, false, 0)?,
+        };
         let borrowed = matches!(data, prepare::Prepared::Borrowed(_));
         let mut input = RunInput {
             name: &self.session.inputs()[0].name,
@@ -50,7 +153,10 @@ impl Predictor<'_> {
             data: data.view(),
             owner: if borrowed { owner.take() } else { None },
         };
-        let outcome = work(&mut input);
+        let outcome = self
+            .session
+            .check_inputs(std::slice::from_mut(&mut input))
+            .and_then(|mut checked| work(&mut checked));
         if borrowed {
             *owner = input.owner.take();
         }
@@ -65,48 +171,60 @@ impl Predictor<'_> {
         first: OutputTarget<'_>,
         timeout: Option<Duration>,
     ) -> Result<Option<OutputTensor>> {
+        let mut checked = self.session.check_inputs(std::slice::from_mut(input))?;
+        self.run_checked_first(&mut checked, first, timeout)
+    }
+
+    /// [`Self::run_first`] on inputs already checked.
+    fn run_checked_first(
+        &self,
+        checked: &mut CheckedInputs<'_, '_, '_>,
+        first: OutputTarget<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<OutputTensor>> {
         let outputs = self.session.outputs().len();
         if outputs == 0 {
             return Err(self.output_error("the model returned no outputs".to_owned()));
         }
+        // alloc: one target per graph output, which ONNX Runtime already holds.
         let mut targets: SmallVec<[OutputTarget<'_>; 4]> = SmallVec::with_capacity(outputs);
         targets.push(first);
         targets.extend((1..outputs).map(|_| OutputTarget::Skip));
-        let copies = self
-            .session
-            .run_with(std::slice::from_mut(input), &mut targets, timeout)?;
+        let copies = checked.run(&mut targets, timeout)?;
         Ok(copies.into_iter().next().flatten())
     }
 
     /// The first output copied out, as float64 values with its shape.
     fn copy_first(
         &self,
-        input: &mut RunInput<'_>,
+        checked: &mut CheckedInputs<'_, '_, '_>,
         timeout: Option<Duration>,
     ) -> Result<(Vec<usize>, Vec<f64>)> {
         let first = self
-            .run_first(input, OutputTarget::Copy, timeout)?
+            .run_checked_first(checked, OutputTarget::Copy, timeout)?
             .ok_or_else(|| self.output_error("the model returned no outputs".to_owned()))?;
         self.float_values(first)
     }
 
-    /// The first value of the first output, read from a small buffer the run writes in place
-    /// (no allocation for up to a few values); `None` when that output's shape is not known
-    /// before the run, it is empty, or it is not a float tensor (the copy path then reports it).
+    /// The first value of the first output, read from a buffer on the stack that the run writes
+    /// in place (nothing allocated); `None` when that output's shape is not known before the
+    /// run, it is empty or larger than [`IN_PLACE_MAX_ELEMENTS`], or it is not a float tensor
+    /// (the copy path then reads or reports it).
     fn first_value(
         &self,
-        input: &mut RunInput<'_>,
+        checked: &mut CheckedInputs<'_, '_, '_>,
         timeout: Option<Duration>,
     ) -> Result<Option<f64>> {
         fn first_in<T: Copy + Default + Into<f64>>(
             predictor: &Predictor<'_>,
-            input: &mut RunInput<'_>,
+            checked: &mut CheckedInputs<'_, '_, '_>,
             len: usize,
             view: impl FnOnce(&mut [T]) -> TensorViewMut<'_>,
             timeout: Option<Duration>,
         ) -> Result<f64> {
-            let mut buffer: SmallVec<[T; 4]> = smallvec![T::default(); len];
-            match predictor.run_first(input, OutputTarget::Buffer(view(&mut buffer)), timeout)? {
+            let mut buffer = [T::default(); IN_PLACE_MAX_ELEMENTS];
+            let target = OutputTarget::Buffer(view(&mut buffer[..len]));
+            match predictor.run_checked_first(checked, target, timeout)? {
                 None => Ok(buffer[0].into()),
                 // The run refuted the planned shape and copied the output instead.
                 Some(copy) => Ok(predictor.float_values(copy)?.1[0]),
@@ -115,18 +233,17 @@ impl Predictor<'_> {
         let Some(spec) = self.session.outputs().first() else {
             return Ok(None);
         };
-        let len = self
-            .session
-            .planned_output_shape(0, std::slice::from_ref(input))
+        let len = checked
+            .planned_output_shape(0)
             .and_then(|shape| element_count(&shape))
-            .filter(|&len| len > 0);
+            .filter(|len| (1..=IN_PLACE_MAX_ELEMENTS).contains(len));
         let Some(len) = len else {
             return Ok(None);
         };
         match spec.element_type {
             ElementType::Float32 => first_in(
                 self,
-                input,
+                checked,
                 len,
                 |b: &mut [f32]| TensorViewMut::Float32(b),
                 timeout,
@@ -134,7 +251,7 @@ impl Predictor<'_> {
             .map(Some),
             ElementType::Float64 => first_in(
                 self,
-                input,
+                checked,
                 len,
                 |b: &mut [f64]| TensorViewMut::Float64(b),
                 timeout,
@@ -156,7 +273,10 @@ impl Predictor<'_> {
     /// An output's values as float64, refusing other dtypes.
     pub(crate) fn as_f64(&self, output: OutputTensor) -> Result<(Vec<usize>, Vec<f64>)> {
         let values: Vec<f64> = match output.data {
-            TensorData::Float32(values) => values.into_iter().map(f64::from).collect(),
+            TensorData::Float32(values) => {
+                let widened = || format!("the float64 copy of {} output values", values.len());
+                alloc::try_collect(values.iter().copied().map(f64::from), widened)?
+            }
             TensorData::Float64(values) => values,
             other => {
                 return Err(self.output_error(format!(
@@ -187,16 +307,16 @@ impl Predictor<'_> {
         owner: &mut Option<KeepAlive>,
         timeout: Option<Duration>,
     ) -> Result<Prediction> {
-        self.with_input(features, false, owner, |input| {
+        self.with_input(features, None, owner, |checked| {
             if let Task::Regression(_) = self.spec.task {
-                if let Some(value) = self.first_value(input, timeout)? {
+                if let Some(value) = self.first_value(checked, timeout)? {
                     return self.decode(&[value]);
                 }
             }
-            let (_, values) = self.copy_first(input, timeout)?;
+            let (_, values) = self.copy_first(checked, timeout)?;
             let per_window = match self.spec.task {
                 Task::Regression(_) => 1,
-                _ => values.len() / input.shape[0].max(1),
+                _ => values.len() / checked.inputs()[0].shape[0].max(1),
             };
             self.decode(&values[..per_window.min(values.len())])
         })
@@ -209,14 +329,28 @@ impl Predictor<'_> {
         timeout: Option<Duration>,
     ) -> Result<BatchPrediction> {
         let windows = prepare::window_shape(features.shape, true)?[0];
-        let mut batch = BatchPrediction::default();
+        let mut batch = BatchPrediction::empty(windows, self.spec.class_count())?;
+        self.predict_batch_into(features, 0, timeout, batch.outputs())?;
+        Ok(batch)
+    }
+
+    /// [`Self::predict_batch`] of one chunk of a batch, written into `out` (one slot per
+    /// window); `first_window` is the chunk's place in the caller's whole batch.
+    pub(crate) fn predict_batch_into(
+        &self,
+        features: &Features<'_>,
+        first_window: usize,
+        timeout: Option<Duration>,
+        out: BatchOutputs<'_>,
+    ) -> Result<()> {
+        let windows = prepare::window_shape(features.shape, true)?[0];
         if windows == 0 {
-            batch.probabilities = self.spec.class_count().map(|classes| (Vec::new(), classes));
-            return Ok(batch);
+            return Ok(());
         }
-        let (shape, values) = self.with_input(features, true, &mut None, |input| {
-            self.copy_first(input, timeout)
-        })?;
+        let (shape, values) =
+            self.with_input(features, Some(first_window), &mut None, |checked| {
+                self.copy_first(checked, timeout)
+            })?;
         if shape.first() != Some(&windows) || values.len() % windows != 0 {
             return Err(self.output_error(format!(
                 "output shape {:?} does not have one row per window ({windows} windows)",
@@ -224,19 +358,24 @@ impl Predictor<'_> {
             )));
         }
         let per_window = values.len() / windows;
-        let classes = self.spec.class_count();
-        let mut probabilities = Vec::new();
-        for row in values.chunks(per_window) {
+        let BatchOutputs {
+            price,
+            confidence,
+            direction,
+            mut probabilities,
+        } = out;
+        let classes = self.spec.class_count().unwrap_or(0);
+        for (index, row) in values.chunks(per_window).enumerate() {
             let prediction = self.decode(row)?;
-            batch.price.push(prediction.price);
-            batch.confidence.push(prediction.confidence);
-            batch.direction.push(prediction.direction);
-            if let Some(p) = prediction.probabilities {
-                probabilities.extend(p);
+            price[index] = prediction.price;
+            confidence[index] = prediction.confidence;
+            direction[index] = prediction.direction;
+            if let (Some(slots), Some(p)) = (probabilities.as_deref_mut(), prediction.probabilities)
+            {
+                slots[index * classes..(index + 1) * classes].copy_from_slice(&p);
             }
         }
-        batch.probabilities = classes.map(|classes| (probabilities, classes));
-        Ok(batch)
+        Ok(())
     }
 
     /// Reads one window's output values.

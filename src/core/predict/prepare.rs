@@ -1,9 +1,12 @@
 //! Preparing the model input from the caller's window: upstream's reshaping, the feature-count
 //! check, normalisation, NaN/Inf rejection and the cast to the model's dtype.
 
+use crate::core::alloc;
 use crate::core::error::{Error, Result};
 use crate::core::predict::spec::{normalise, PredictionSpec};
-use crate::core::tensor::{format_shape, ElementType, TensorData, TensorSpec, TensorView};
+use crate::core::tensor::{
+    element_count, format_shape, ElementType, TensorData, TensorSpec, TensorView,
+};
 
 /// Feature windows as given by the caller: any float or integer dtype, 1-D, 2-D or 3-D.
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +38,15 @@ pub(super) fn window_shape(shape: &[usize], batch: bool) -> Result<[usize; 3]> {
 ///
 /// The common live case (float32 features for a float32 model, no normalisation) borrows the
 /// caller's buffer after the NaN/Inf check instead of copying it.
+///
+/// `first_window` is the index of the first window in the caller's whole batch (a chunk of a
+/// parallel `predict_batch` starts past 0), so an error names the window the caller knows.
 pub(super) fn prepare<'f>(
     spec: &PredictionSpec,
     inputs: &[TensorSpec],
     features: &Features<'f>,
     batch: bool,
+    first_window: usize,
 ) -> Result<([usize; 3], Prepared<'f>)> {
     let shape = window_shape(features.shape, batch)?;
     let columns = shape[2];
@@ -59,11 +66,12 @@ pub(super) fn prepare<'f>(
             )))
         }
     };
-    let total = shape.iter().product::<usize>();
-    if total != features.data.len() {
+    let total = element_count(&shape);
+    if total != Some(features.data.len()) {
         return Err(Error::invalid_input(format!(
-            "features hold {} values, but their shape needs {total}",
-            features.data.len()
+            "features hold {} values, but their shape needs {}",
+            features.data.len(),
+            total.map_or("more than memory holds".to_owned(), |n| n.to_string())
         )));
     }
     if let TensorView::Bool(_) = features.data {
@@ -71,7 +79,7 @@ pub(super) fn prepare<'f>(
             "features must be numbers, got an array of dtype bool",
         ));
     }
-    let nonfinite = |index: usize| nonfinite_error(shape, batch, index);
+    let nonfinite = |index: usize| nonfinite_error(shape, batch, first_window, index);
     let normalization = &spec.normalization;
     let prepared = match (features.data, element_type) {
         (TensorView::Float32(data), ElementType::Float32) if normalization.is_empty() => {
@@ -86,19 +94,22 @@ pub(super) fn prepare<'f>(
             }
             Prepared::Borrowed(features.data)
         }
-        (data, ElementType::Float32) => Prepared::Owned(TensorData::Float32(
-            convert(
-                data,
-                columns,
-                normalization,
-                |v| v as f32,
-                |v| v.is_finite(),
-            )
-            .map_err(nonfinite)?,
-        )),
-        (data, ElementType::Float64) => Prepared::Owned(TensorData::Float64(
-            convert(data, columns, normalization, |v| v, f64::is_finite).map_err(nonfinite)?,
-        )),
+        (data, ElementType::Float32) => Prepared::Owned(TensorData::Float32(convert(
+            data,
+            columns,
+            normalization,
+            |v| v as f32,
+            |v| v.is_finite(),
+            &nonfinite,
+        )?)),
+        (data, ElementType::Float64) => Prepared::Owned(TensorData::Float64(convert(
+            data,
+            columns,
+            normalization,
+            |v| v,
+            f64::is_finite,
+            &nonfinite,
+        )?)),
         (_, other) => {
             return Err(Error::invalid_input(format!(
                 "predict supports models with a float32 or float64 input; this one takes {}",
@@ -140,10 +151,10 @@ fn first_nonfinite<T: Copy>(data: &[T], is_finite: impl Fn(T) -> bool) -> Option
         })
 }
 
-fn nonfinite_error(shape: [usize; 3], batch: bool, index: usize) -> Error {
+fn nonfinite_error(shape: [usize; 3], batch: bool, first_window: usize, index: usize) -> Error {
     let [windows, seq, columns] = shape;
     let per_window = (seq * columns).max(1);
-    let (window, rest) = (index / per_window, index % per_window);
+    let (window, rest) = (first_window + index / per_window, index % per_window);
     let step = rest / columns.max(1);
     let feature = rest % columns.max(1);
     let at = if batch || windows > 1 {
@@ -156,24 +167,26 @@ fn nonfinite_error(shape: [usize; 3], batch: bool, index: usize) -> Error {
     ))
 }
 
-/// Converts `data` row by row, normalising each column; `Err(index)` at the first value that is
-/// not finite once written.
+/// Converts `data` row by row, normalising each column, into a buffer as long as `data` (in the
+/// model's dtype, up to 8 times the caller's bytes, so allocated fallibly); `nonfinite(index)`
+/// is the error at the first value that is not finite once written.
 fn convert<D: Copy>(
     data: TensorView<'_>,
     columns: usize,
     normalization: &[Option<(f64, f64)>],
     write: impl Fn(f64) -> D,
     is_finite: impl Fn(D) -> bool,
-) -> std::result::Result<Vec<D>, usize> {
+    nonfinite: &dyn Fn(usize) -> Error,
+) -> Result<Vec<D>> {
     fn rows<S: Copy, D: Copy>(
         source: &[S],
+        mut out: Vec<D>,
         columns: usize,
         normalization: &[Option<(f64, f64)>],
         read: impl Fn(S) -> f64,
         write: &impl Fn(f64) -> D,
         is_finite: &impl Fn(D) -> bool,
     ) -> std::result::Result<Vec<D>, usize> {
-        let mut out = Vec::with_capacity(source.len());
         for row in source.chunks(columns.max(1)) {
             for (column, &raw) in row.iter().enumerate() {
                 let value = write(normalise(normalization, column, read(raw)));
@@ -185,21 +198,25 @@ fn convert<D: Copy>(
         }
         Ok(out)
     }
-    let (w, f) = (&write, &is_finite);
+    let out = alloc::try_with_capacity(data.len(), || {
+        format!("the model input ({} values)", data.len())
+    })?;
+    let (w, f, n) = (&write, &is_finite, normalization);
     match data {
-        TensorView::Float32(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Float64(d) => rows(d, columns, normalization, |v| v, w, f),
-        TensorView::Int64(d) => rows(d, columns, normalization, |v| v as f64, w, f),
-        TensorView::Int32(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Int16(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Int8(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Uint64(d) => rows(d, columns, normalization, |v| v as f64, w, f),
-        TensorView::Uint32(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Uint16(d) => rows(d, columns, normalization, f64::from, w, f),
-        TensorView::Uint8(d) => rows(d, columns, normalization, f64::from, w, f),
+        TensorView::Float32(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Float64(d) => rows(d, out, columns, n, |v| v, w, f),
+        TensorView::Int64(d) => rows(d, out, columns, n, |v| v as f64, w, f),
+        TensorView::Int32(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Int16(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Int8(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Uint64(d) => rows(d, out, columns, n, |v| v as f64, w, f),
+        TensorView::Uint32(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Uint16(d) => rows(d, out, columns, n, f64::from, w, f),
+        TensorView::Uint8(d) => rows(d, out, columns, n, f64::from, w, f),
         // Refused by `prepare` before conversion; kept total for the match.
-        TensorView::Bool(d) => rows(d, columns, normalization, |v| f64::from(u8::from(v)), w, f),
+        TensorView::Bool(d) => rows(d, out, columns, n, |v| f64::from(u8::from(v)), w, f),
     }
+    .map_err(nonfinite)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::bars::{self, BarFeatures, RollingPrice};
 use super::columns::feature_names;
 use crate::core::error::{Error, Result};
 
@@ -12,7 +13,8 @@ const EPSILON: f64 = 1e-8;
 /// How a regression output maps back to a price.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PriceScaling {
-    /// Output is used as is (no `price_normalization`, or `rolling_minmax`, which the caller undoes).
+    /// Output is used as is (no `price_normalization`, or `rolling_minmax`, which needs the
+    /// bars: [`PredictionSpec::rolling_price`]).
     Identity,
     /// `price = output * std + mean`.
     MeanStd { mean: f64, std: f64 },
@@ -38,6 +40,12 @@ pub struct PredictionSpec {
     pub normalization: Vec<Option<(f64, f64)>>,
     /// The number of feature columns `feature_names` declares, when it does.
     pub declared_features: Option<usize>,
+    /// `sequence_length` as `metadata.json` declares it, when it does.
+    pub declared_sequence_length: Option<usize>,
+    /// How the features come from raw OHLCV bars, or why they cannot.
+    pub bar_features: std::result::Result<BarFeatures, String>,
+    /// How a `rolling_minmax` output maps back to a price, given the bars.
+    pub rolling_price: Option<RollingPrice>,
     /// How to read the output.
     pub task: Task,
     /// `confidence = min(1, |price| * confidence_scale_factor)` for regression.
@@ -179,9 +187,27 @@ impl PredictionSpec {
             "ternary_classification" => Task::Ternary { labels: labels()? },
             other => return Err(invalid(format!("unknown task_type {other:?}"))),
         };
+        // Classifiers have no price to map back.
+        let rolling_price = match bars::rolling_price(metadata) {
+            Ok(price) => price.filter(|_| matches!(task, Task::Regression(_))),
+            Err(reason) => {
+                warnings.push(format!(
+                    "{reason}; rolling_minmax prices from raw bars stay the model's output, as \
+                     upstream's engine leaves them"
+                ));
+                None
+            }
+        };
         Ok(Self {
             normalization,
             declared_features: names.map(|names| names.len()),
+            declared_sequence_length: metadata
+                .get("sequence_length")
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n > 0),
+            bar_features: bars::bar_features(metadata),
+            rolling_price,
             task,
             confidence_scale_factor,
             direction_threshold,

@@ -1,16 +1,17 @@
 //! Loading one version folder: its JSON documents, parsed and validated, and its model file,
-//! chosen and checked cheaply, into a [`VersionRecord`].
+//! chosen and checked cheaply, into a [`BundleRecord`].
 
 use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::VersionRecord;
+use super::BundleRecord;
 use crate::core::error::Error;
 use crate::core::files::{confine, open_regular};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::json::{read_object, JsonDocument};
+use crate::core::layout;
 use crate::core::schema::{BundleSchemas, DocumentKind};
 
 /// Reads, parses and validates one version folder.
@@ -22,7 +23,7 @@ pub(super) fn load_version(
     root_real: &Path,
     schemas: &BundleSchemas,
     fingerprint: &mut Fingerprint,
-) -> std::result::Result<VersionRecord, String> {
+) -> std::result::Result<BundleRecord, String> {
     let mut documents: [Option<JsonDocument>; 3] = [None, None, None];
     for (slot, kind) in documents.iter_mut().zip(DocumentKind::ALL) {
         let path = directory.join(kind.file_name());
@@ -55,10 +56,10 @@ pub(super) fn load_version(
         .and_then(|d| d.value.get("timeframe"))
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| timeframe_from_version_id(&version_id))
+        .or_else(|| layout::version_timeframe(&version_id).map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned());
 
-    Ok(VersionRecord {
+    Ok(BundleRecord {
         symbol,
         model_type,
         version_id,
@@ -170,29 +171,8 @@ fn is_plausible_model_tag(byte: u8) -> bool {
     (1..=20).contains(&field) && (wire_type == 0 || wire_type == 2)
 }
 
-/// `2025-10-30_1h_v1` -> `1h`.
-pub fn timeframe_from_version_id(version_id: &str) -> Option<String> {
-    let mut parts = version_id.split('_');
-    let date = parts.next()?;
-    let timeframe = parts.next()?;
-    let version = parts.next()?;
-    let is_date = date.len() == 10
-        && date.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    let is_version = version.len() > 1
-        && version.starts_with('v')
-        && version[1..].chars().all(|c| c.is_ascii_digit());
-    (is_date && is_version && parts.next().is_none() && !timeframe.is_empty())
-        .then(|| timeframe.to_owned())
-}
-
 /// Whether the model file was chosen without listing the folder (`model_file` or `model.onnx`).
-pub(super) fn model_named_explicitly(record: &VersionRecord) -> bool {
+pub(super) fn model_named_explicitly(record: &BundleRecord) -> bool {
     let name = record.model_path.file_name().and_then(|n| n.to_str());
     name == Some("model.onnx") || name.is_some() && record.metadata_str("model_file") == name
 }
@@ -200,17 +180,6 @@ pub(super) fn model_named_explicitly(record: &VersionRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeframe_comes_from_a_dated_version_id() {
-        assert_eq!(
-            timeframe_from_version_id("2025-10-30_12h_v1").as_deref(),
-            Some("12h")
-        );
-        assert_eq!(timeframe_from_version_id("2025-09-16_legacy"), None);
-        assert_eq!(timeframe_from_version_id("v1"), None);
-        assert_eq!(timeframe_from_version_id("2025-10-30_1h_v1_x"), None);
-    }
 
     #[test]
     fn model_headers_are_checked_cheaply() {

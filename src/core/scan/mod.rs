@@ -16,21 +16,18 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::core::documents::DOCUMENTS;
+use crate::core::documents::{DocumentKind, DOCUMENTS};
 use crate::core::error::{Error, Result};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::hashing::FastMap;
 use crate::core::json::JsonDocument;
+use crate::core::layout::{self, LATEST};
 use crate::core::schema::BundleSchemas;
 
-pub use bundle::timeframe_from_version_id;
 use bundle::{load_version, model_named_explicitly};
 use pointer::resolve_production;
 pub use pointer::{read_latest, Pointer, PointerError};
 use walk::{subdirectories, subdirectories_or_record};
-
-/// The name of the production pointer in each model-type folder.
-pub const LATEST: &str = "latest";
 
 /// The files whose stamps say whether a version folder changed: the document table's files.
 const JSON_FILES: [&str; DOCUMENTS.len()] = {
@@ -43,16 +40,17 @@ const JSON_FILES: [&str; DOCUMENTS.len()] = {
     names
 };
 
-/// One valid version folder.
+/// One valid version folder (Python: `BundleRecord`).
 #[derive(Debug)]
-pub struct VersionRecord {
+pub struct BundleRecord {
     /// The symbol folder's name.
     pub symbol: String,
     /// The model-type folder's name.
     pub model_type: String,
     /// The version folder's name.
     pub version_id: String,
-    /// From metadata, else from a `{YYYY-MM-DD}_{TIMEFRAME}_vN` version id, else `"unknown"`.
+    /// From metadata, else from the version id ([`crate::core::layout::version_timeframe`]),
+    /// else `"unknown"`.
     pub timeframe: String,
     /// The version folder.
     pub directory: PathBuf,
@@ -66,12 +64,14 @@ pub struct VersionRecord {
     pub metrics: Option<JsonDocument>,
 }
 
-impl VersionRecord {
+impl BundleRecord {
     /// `SYMBOL:TIMEFRAME:MODEL_TYPE:VERSION`, the key upstream's `get_bundle_by_key` takes.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.symbol, self.timeframe, self.model_type, self.version_id
+        layout::version_key(
+            &self.symbol,
+            &self.timeframe,
+            &self.model_type,
+            &self.version_id,
         )
     }
 
@@ -84,6 +84,15 @@ impl VersionRecord {
     pub fn feature_names(&self) -> Option<Vec<String>> {
         let names = crate::core::predict::feature_names(&self.metadata.as_ref()?.value)?;
         Some(names.into_iter().map(str::to_owned).collect())
+    }
+
+    /// The record's document of `kind`, when the bundle has that file.
+    pub fn document(&self, kind: DocumentKind) -> Option<&JsonDocument> {
+        match kind {
+            DocumentKind::Metadata => self.metadata.as_ref(),
+            DocumentKind::FeatureSchema => self.feature_schema.as_ref(),
+            DocumentKind::Metrics => self.metrics.as_ref(),
+        }
     }
 }
 
@@ -109,7 +118,7 @@ pub struct ModelTypeState {
     pub from_latest: bool,
 }
 
-type CachedOutcome = std::result::Result<Arc<VersionRecord>, String>;
+type CachedOutcome = std::result::Result<Arc<BundleRecord>, String>;
 
 /// What a rescan may reuse of one version folder: its stamps and what reading it gave.
 #[derive(Debug)]
@@ -124,7 +133,7 @@ pub struct RegistryIndex {
     /// The registry root as given (made absolute).
     pub root: PathBuf,
     /// Every valid version, sorted by (symbol, model type, version id).
-    pub versions: Vec<Arc<VersionRecord>>,
+    pub versions: Vec<Arc<BundleRecord>>,
     /// Every skipped bundle, sorted by path.
     pub invalid: Vec<InvalidBundle>,
     /// One entry per model type, sorted by (symbol, model type).
@@ -142,8 +151,8 @@ impl RegistryIndex {
         self.reused
     }
 
-    /// The version whose key ([`VersionRecord::key`]) is `key`.
-    pub fn version(&self, key: &str) -> Option<&Arc<VersionRecord>> {
+    /// The version whose key ([`BundleRecord::key`]) is `key`.
+    pub fn version(&self, key: &str) -> Option<&Arc<BundleRecord>> {
         self.by_key
             .get(key)
             .map(|&position| &self.versions[position])
@@ -185,13 +194,12 @@ pub fn scan(
     // Each entry points at its model type by index: a rescan allocates nothing per version that
     // it does not keep.
     let mut version_dirs: Vec<(usize, String, PathBuf)> = Vec::new();
+    // alloc: one per model-type folder, already listed.
     let mut pointers = Vec::with_capacity(type_dirs.len());
     for (type_index, (_, _, _, versions)) in type_dirs.iter_mut().enumerate() {
         let first = version_dirs.len();
         for (name, path) in std::mem::take(versions) {
-            if name != LATEST {
-                version_dirs.push((type_index, name, path));
-            }
+            version_dirs.push((type_index, name, path));
         }
         // `subdirectories` sorts by name, so each model type's range is sorted too.
         pointers.push(first..version_dirs.len());
@@ -239,6 +247,7 @@ pub fn scan(
 
     // Symbols, model types and versions were listed in sorted order and rayon keeps that order,
     // so `versions` comes out sorted by (symbol, model type, version id) with no sort here.
+    // alloc: one per version folder, already loaded.
     let mut versions = Vec::with_capacity(loaded.len());
     let mut failures: HashMap<PathBuf, String> = HashMap::new();
     let mut cache = FastMap::with_capacity_and_hasher(loaded.len(), Default::default());

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::LATEST;
 use crate::core::files::open_regular;
+use crate::core::layout::{pointer_version, LATEST};
 
 /// What a model type's `latest` entry holds, read without resolving it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +142,10 @@ fn symlink_target(
 ) -> std::result::Result<String, String> {
     // The usual pointer, `latest -> VERSION`, names a sibling folder the listing already found
     // inside the registry: no need to resolve the whole path again.
-    if !target.contains('/') && versions.contains(&target) {
-        return Ok(target.to_owned());
+    if let Some(version) = pointer_version(target, type_dir) {
+        if versions.contains(&version.as_str()) {
+            return Ok(version);
+        }
     }
     let real = std::fs::canonicalize(latest).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {

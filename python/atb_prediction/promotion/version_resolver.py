@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
 
-from atb_prediction.models.exceptions import ModelNotAvailableError
-from atb_prediction.promotion import history
+from atb_prediction._core import registry_folders, version_date
+from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
+from atb_prediction.promotion.operations import history
+from atb_prediction.times import as_utc, parse_utc
 
 __all__ = [
     "PromotionSegment",
@@ -31,9 +32,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("atb_prediction")
-
-_VERSION_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_|$)")
-_LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -59,19 +57,11 @@ class PromotionSegment:
     end: datetime
 
 
-def _as_utc(moment: datetime) -> datetime:
-    """Naive times mean UTC; aware ones are converted to UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def _parse_time(text: object) -> datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        # Python 3.10's fromisoformat does not take a trailing "Z".
-        return _as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+        return parse_utc(text)
     except ValueError:
         return None
 
@@ -84,29 +74,27 @@ def _created_at(version_dir: Path) -> datetime | None:
     return _parse_time(metadata.get("created_at")) if isinstance(metadata, dict) else None
 
 
-def _approximate_records(model_dir: Path) -> list[VersionRecord]:
-    """Upstream's records: one per version folder, timed by ``created_at`` or the folder name."""
+def _approximate_records(registry_path: Path, model_dir: Path) -> list[VersionRecord]:
+    """Upstream's records: one per version folder the scan serves (a symlinked one inside the
+    registry too), timed by ``created_at`` or the date its name starts with."""
+    try:
+        names, _ = registry_folders(model_dir, registry_path)
+    except PredictionError:
+        return []
     records = []
-    for entry in model_dir.iterdir():
-        if entry.name == _LATEST or not entry.is_dir():
-            continue
-        created = _created_at(entry)
+    for name in names:
+        created = _created_at(model_dir / name)
         if created is not None:
-            records.append(VersionRecord(entry.name, created, "metadata"))
+            records.append(VersionRecord(name, created, "metadata"))
             continue
-        match = _VERSION_DATE.match(entry.name)
-        if match is not None:
-            try:
-                day = datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            except ValueError:
-                day = None
-            if day is not None:
-                records.append(VersionRecord(entry.name, day, "version_id"))
-                continue
+        day = version_date(name)
+        if day is not None:
+            records.append(VersionRecord(name, datetime(*day, tzinfo=timezone.utc), "version_id"))
+            continue
         logger.warning(
             "%s: no created_at in metadata.json and no YYYY-MM-DD date in the folder name; "
             "left out of the version records",
-            entry,
+            model_dir / name,
         )
     return sorted(records, key=lambda record: (record.effective_at, record.version_id))
 
@@ -141,7 +129,7 @@ def list_version_records(
     model_dir = Path(registry_path) / symbol / model_type
     if not model_dir.is_dir():
         return []
-    approximate = _approximate_records(model_dir)
+    approximate = _approximate_records(Path(registry_path), model_dir)
     journal = _journal_records(Path(registry_path), symbol, model_type)
     if not journal:
         return approximate
@@ -151,8 +139,9 @@ def list_version_records(
 
 def resolve_version_as_of(
     registry_path: str | os.PathLike[str], symbol: str, model_type: str, as_of: datetime
-) -> str:
-    """The version that was production at ``as_of`` (inclusive; a naive time means UTC).
+) -> VersionRecord:
+    """The record of the version that was production at ``as_of`` (inclusive; a naive time
+    means UTC), as upstream returns it.
 
     Raises:
         ModelNotAvailableError: no records, or every record is later than ``as_of``.
@@ -160,7 +149,7 @@ def resolve_version_as_of(
     records = list_version_records(registry_path, symbol, model_type)
     if not records:
         raise ModelNotAvailableError(f"No versions recorded for {symbol}/{model_type}")
-    moment = _as_utc(as_of)
+    moment = as_utc(as_of)
     live = [record for record in records if record.effective_at <= moment]
     if not live:
         earliest = records[0]
@@ -168,7 +157,7 @@ def resolve_version_as_of(
             f"No {symbol}/{model_type} version was live at {moment.isoformat()}; the earliest, "
             f"{earliest.version_id}, is effective from {earliest.effective_at.isoformat()}"
         )
-    return live[-1].version_id
+    return live[-1]
 
 
 def promotion_segments(
@@ -179,7 +168,7 @@ def promotion_segments(
     Each segment's version is the last record effective at or before its start (``None`` when
     none is); of records sharing a time the later one wins, and no segment has zero length.
     """
-    start, end = _as_utc(start), _as_utc(end)
+    start, end = as_utc(start), as_utc(end)
     boundaries = sorted({r.effective_at for r in records if start < r.effective_at < end})
     edges = [start, *boundaries, end]
 

@@ -1,5 +1,5 @@
-"""The promotion policy that :mod:`atb_prediction.promotion` leaves to its callers: a promotion
-must not change the timeframe of a live model.
+"""The promotion guard, which :mod:`.operations` leaves to its callers (the command line applies
+it, ``--force`` overrides it): a promotion must not change the timeframe of a live model.
 
 ``latest`` names one version per ``SYMBOL/MODEL_TYPE``, and ``select_bundle(symbol, model_type,
 timeframe)`` finds it only when its metadata has that timeframe. Promoting a ``1d`` version over a
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from atb_prediction._core import format_key
 
 if TYPE_CHECKING:
     from atb_prediction import RegistryIndex
@@ -36,7 +38,7 @@ class TimeframeChange:
         return [
             f"select_bundle(symbol={self.symbol!r}, model_type={self.model_type!r}, "
             f"timeframe={self.current_timeframe!r})",
-            f"{self.symbol}:{self.current_timeframe}:{self.model_type}",
+            format_key(self.symbol, self.current_timeframe, self.model_type),
         ]
 
     def message(self) -> str:

@@ -1,0 +1,102 @@
+"""Raw OHLCV bars as the core reads them: ``[rows, 5]`` float64, oldest first, in the columns
+:data:`BAR_COLUMNS`, from a pandas DataFrame, a mapping of 1-D arrays, or a numpy structured
+array. pandas stays optional: a DataFrame is read by column name like a mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from atb_prediction.models.exceptions import InvalidInputError
+
+__all__ = ["BAR_COLUMNS", "bar_columns", "bar_window"]
+
+#: The bar columns raw-bar input needs, in the order the core reads them.
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def _names(bars: object) -> tuple[str, ...] | None:
+    """The column names of ``bars``, or ``None`` when it has none."""
+    if isinstance(bars, np.ndarray):
+        names: tuple[str, ...] | None = bars.dtype.names
+        return names
+    columns = getattr(bars, "columns", None)  # a DataFrame
+    if columns is not None:
+        return tuple(str(name) for name in columns)
+    if hasattr(bars, "keys") and hasattr(bars, "__getitem__"):
+        return tuple(str(name) for name in bars.keys())
+    return None
+
+
+def bar_columns(bars: object, what: str = "bars") -> list[npt.NDArray[Any]]:
+    """The five bar columns of ``bars`` as 1-D numeric arrays of one length (views where the
+    input allows); ``InvalidInputError`` names what is missing or unusable."""
+    names = _names(bars)
+    if names is None:
+        raise InvalidInputError(
+            f"{what} must be a pandas DataFrame, a mapping of 1-D arrays or a numpy structured "
+            f"array with the columns {', '.join(BAR_COLUMNS)}; got {type(bars).__name__}"
+        )
+    missing = [name for name in BAR_COLUMNS if name not in names]
+    if missing:
+        raise InvalidInputError(
+            f"{what} lack the column(s) {', '.join(repr(m) for m in missing)} "
+            f"(raw bars need {', '.join(BAR_COLUMNS)})"
+        )
+    source: Any = bars
+    columns = []
+    for name in BAR_COLUMNS:
+        column = np.asarray(source[name])
+        if column.ndim != 1:
+            raise InvalidInputError(f"{what} column {name!r} must be 1-D, got shape {column.shape}")
+        if column.dtype.kind not in "fiu":
+            raise InvalidInputError(
+                f"{what} column {name!r} must hold numbers, got dtype {column.dtype}"
+            )
+        columns.append(column)
+    lengths = {len(column) for column in columns}
+    if len(lengths) > 1:
+        sizes = ", ".join(f"{n}: {len(c)}" for n, c in zip(BAR_COLUMNS, columns, strict=True))
+        raise InvalidInputError(f"{what} columns differ in length ({sizes})")
+    return columns
+
+
+def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
+    """The last ``rows`` bars of ``bars`` (all of them when ``None``) as a C-ordered
+    ``[rows, 5]`` float64 array in :data:`BAR_COLUMNS` order: only those rows are copied, so the
+    cost does not grow with the history given."""
+    if _is_frame(bars):
+        frame: Any = bars
+        fast = _frame_window(frame, rows)
+        if fast is not None:
+            return fast
+    columns = bar_columns(bars)
+    count = len(columns[0]) if rows is None else min(rows, len(columns[0]))
+    window = np.empty((count, len(BAR_COLUMNS)), dtype=np.float64)
+    if count:
+        for position, column in enumerate(columns):
+            window[:, position] = column[len(column) - count :]
+    return window
+
+
+def _is_frame(value: object) -> bool:
+    return hasattr(value, "columns") and hasattr(value, "iloc") and hasattr(value, "to_numpy")
+
+
+def _frame_window(frame: Any, rows: int | None) -> npt.NDArray[np.float64] | None:
+    """A DataFrame's window through one ``to_numpy`` of its last rows: a view, without pandas'
+    per-column cost, when its columns share one numeric dtype (an OHLCV frame). ``None`` sends
+    other frames (mixed or missing columns) to the per-column path, which names problems."""
+    labels = list(frame.columns)
+    try:
+        positions = [labels.index(name) for name in BAR_COLUMNS]
+    except ValueError:
+        return None
+    tail = frame if rows is None or len(frame) <= rows else frame.iloc[len(frame) - rows :]
+    values = tail.to_numpy()
+    if values.dtype.kind not in "fiu":
+        return None
+    return np.ascontiguousarray(values[:, positions], dtype=np.float64)

@@ -1,0 +1,489 @@
+//! Raw market bars in, prices out: upstream's live recipe for `price_only` bundles, once.
+//!
+//! Upstream's live engine (ai-trading-bot, `src/prediction/features/price_only.py`,
+//! `PriceOnlyFeatureExtractor`) computes each `X_normalized` feature from OHLCV bars as a rolling
+//! min-max over `w` bars (pandas `rolling(w, min_periods=1)`, so a window counts from the first
+//! bar given and skips NaN): `(X - min) / (max - min)`, and `0.5` where `max == min` or either is
+//! undefined. After `runner.predict`, `PredictionEngine._apply_rolling_denormalization`
+//! (`src/prediction/engine.py`) maps a `price_normalization.method == "rolling_minmax"` output
+//! back to a price with the min and max of the last `window` values of `target_feature`:
+//! `out * (max - min) + min`, or the constant where `max == min`.
+//!
+//! Live prediction (`Predictor::predict_bars`) and sweeps over raw bars both call the functions
+//! here, so a sweep's value at bar `t` is what live trading computes from the bars up to `t`.
+
+use std::collections::VecDeque;
+
+use ndarray::{ArrayView1, ArrayView2};
+use serde_json::Value;
+
+pub use super::columns::BAR_COLUMNS;
+
+use super::columns::feature_names;
+use crate::core::alloc;
+use crate::core::error::Result;
+
+/// The rolling window when the metadata gives none: upstream's `DEFAULT_NORMALIZATION_WINDOW`.
+pub const DEFAULT_WINDOW: usize = 120;
+
+/// What a feature name must end with to be computed from a bar column.
+const NORMALIZED_SUFFIX: &str = "_normalized";
+
+/// What a bundle's `feature_strategy` must start with for its features to come from raw bars.
+const PRICE_ONLY_STRATEGY: &str = "price_only";
+
+/// How a bundle's features come from raw bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BarFeatures {
+    /// Per model feature column, the index into [`BAR_COLUMNS`] of the bar column it normalises.
+    pub columns: Vec<usize>,
+    /// The rolling window, in bars.
+    pub window: usize,
+}
+
+/// How a `rolling_minmax` output maps back to a price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollingPrice {
+    /// The bar column whose min and max undo the scaling (`target_feature`, `"close"` by
+    /// default): an index into [`BAR_COLUMNS`].
+    pub column: usize,
+    /// How many of the last bars the min and max are taken over.
+    pub window: usize,
+}
+
+impl RollingPrice {
+    /// The target column's name.
+    pub fn target(&self) -> &'static str {
+        BAR_COLUMNS[self.column]
+    }
+}
+
+/// `price_normalization.window` when the metadata gives one; `Err` says why it is unusable.
+fn window(metadata: &Value) -> std::result::Result<usize, String> {
+    match metadata
+        .get("price_normalization")
+        .and_then(|params| params.get("window"))
+    {
+        None | Some(Value::Null) => Ok(DEFAULT_WINDOW),
+        Some(value) => value
+            .as_u64()
+            .and_then(|w| usize::try_from(w).ok())
+            .filter(|&w| w > 0)
+            .ok_or_else(|| {
+                format!("price_normalization.window must be a positive integer, got {value}")
+            }),
+    }
+}
+
+/// How `metadata` says features come from raw bars, or why they cannot (naming what the bundle
+/// would need).
+pub fn bar_features(metadata: &Value) -> std::result::Result<BarFeatures, String> {
+    let names = feature_names(metadata).unwrap_or_default();
+    let needs = || {
+        if names.is_empty() {
+            "metadata.json names no feature_names".to_owned()
+        } else {
+            format!(
+                "its feature_names are {}",
+                names
+                    .iter()
+                    .map(|name| format!("{name:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    };
+    let strategy = metadata.get("feature_strategy").and_then(Value::as_str);
+    if !strategy.is_some_and(|s| s.starts_with(PRICE_ONLY_STRATEGY)) {
+        return Err(format!(
+            "the bundle cannot take raw bars: its feature_strategy is {} (raw bars need a \
+             {PRICE_ONLY_STRATEGY}* strategy), and {}; pass those feature columns instead",
+            strategy.map_or_else(|| "not given".to_owned(), |s| format!("{s:?}")),
+            needs()
+        ));
+    }
+    let columns: Option<Vec<usize>> = names
+        .iter()
+        .map(|name| {
+            let column = name.strip_suffix(NORMALIZED_SUFFIX)?;
+            BAR_COLUMNS.iter().position(|&bar| bar == column)
+        })
+        .collect();
+    match columns {
+        Some(columns) if !columns.is_empty() => Ok(BarFeatures {
+            columns,
+            window: window(metadata).map_err(|reason| {
+                format!("the bundle cannot take raw bars: metadata.json's {reason}")
+            })?,
+        }),
+        _ => Err(format!(
+            "the bundle cannot take raw bars: {} (raw bars give only {}); pass those feature \
+             columns instead",
+            needs(),
+            BAR_COLUMNS
+                .iter()
+                .map(|bar| format!("{bar}{NORMALIZED_SUFFIX}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The `rolling_minmax` price mapping `metadata` asks for, if any; `Err` says why it cannot be
+/// applied (an unusable window, or a target that is not a bar column).
+pub fn rolling_price(metadata: &Value) -> std::result::Result<Option<RollingPrice>, String> {
+    let Some(params) = metadata.get("price_normalization") else {
+        return Ok(None);
+    };
+    if params.get("method").and_then(Value::as_str) != Some("rolling_minmax") {
+        return Ok(None);
+    }
+    let target = params
+        .get("target_feature")
+        .and_then(Value::as_str)
+        .unwrap_or("close");
+    let column = BAR_COLUMNS
+        .iter()
+        .position(|&name| name == target)
+        .ok_or_else(|| {
+            format!(
+                "price_normalization.target_feature {target:?} is not a bar column ({})",
+                BAR_COLUMNS.join(", ")
+            )
+        })?;
+    let window = window(metadata).map_err(|reason| format!("metadata.json's {reason}"))?;
+    Ok(Some(RollingPrice { column, window }))
+}
+
+/// Running minimum and maximum over the last `window` values pushed, skipping NaN (pandas'
+/// `rolling(window, min_periods=1).min()/.max()`). Each value enters and leaves each queue once,
+/// so a series of `n` values costs O(n) whatever the window.
+struct RollingExtrema {
+    window: usize,
+    next: usize,
+    lows: VecDeque<(usize, f64)>,
+    highs: VecDeque<(usize, f64)>,
+}
+
+impl RollingExtrema {
+    fn new(window: usize) -> Self {
+        Self {
+            window,
+            next: 0,
+            lows: VecDeque::new(),
+            highs: VecDeque::new(),
+        }
+    }
+
+    /// Adds the next value; returns `(min, max)` over the window ending at it, or `None` when
+    /// the window holds no number.
+    fn push(&mut self, value: f64) -> Option<(f64, f64)> {
+        let index = self.next;
+        self.next += 1;
+        if !value.is_nan() {
+            while self.lows.back().is_some_and(|&(_, low)| low >= value) {
+                self.lows.pop_back();
+            }
+            self.lows.push_back((index, value));
+            while self.highs.back().is_some_and(|&(_, high)| high <= value) {
+                self.highs.pop_back();
+            }
+            self.highs.push_back((index, value));
+        }
+        // The window is `index + 1 - window ..= index`; older entries leave.
+        let oldest = (index + 1).saturating_sub(self.window);
+        while self.lows.front().is_some_and(|&(at, _)| at < oldest) {
+            self.lows.pop_front();
+        }
+        while self.highs.front().is_some_and(|&(at, _)| at < oldest) {
+            self.highs.pop_front();
+        }
+        Some((self.lows.front()?.1, self.highs.front()?.1))
+    }
+}
+
+/// Per value of `values`, `(min, max)` over the `window` values ending at it (`None` where they
+/// hold no number).
+pub fn rolling_extrema(
+    values: impl IntoIterator<Item = f64>,
+    window: usize,
+) -> impl Iterator<Item = Option<(f64, f64)>> {
+    let mut extrema = RollingExtrema::new(window);
+    values.into_iter().map(move |value| extrema.push(value))
+}
+
+/// Upstream's feature value: `(x - min) / (max - min)`, or `0.5` where the window is flat or
+/// holds no number.
+fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
+    match extrema {
+        Some((low, high)) if high != low => (value - low) / (high - low),
+        _ => 0.5,
+    }
+}
+
+/// The features of the rows `from..` of `bars` (`[rows, 5]` in [`BAR_COLUMNS`] order), row-major
+/// `[rows - from, features]`. Every rolling window starts at row 0 of `bars`, as upstream's
+/// extractor starts at the first bar it is given.
+///
+/// A live call passes only the last `sequence_length + window - 1` bars; a sweep passes its
+/// series, whose features it holds anyway (the output is as large as the bars read).
+pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) -> Result<Vec<f64>> {
+    let rows = bars.nrows();
+    let width = recipe.columns.len();
+    let kept = rows.saturating_sub(from);
+    let mut out = alloc::try_filled(kept.saturating_mul(width), 0.0, || {
+        format!("the features of {kept} bars ({width} columns each)")
+    })?;
+    for (feature, &column) in recipe.columns.iter().enumerate() {
+        let values = bars.column(column);
+        let extrema = rolling_extrema(values.iter().copied(), recipe.window);
+        for (row, (&value, extrema)) in values.iter().zip(extrema).enumerate().skip(from) {
+            out[(row - from) * width + feature] = scaled(value, extrema);
+        }
+    }
+    Ok(out)
+}
+
+/// Why a model output cannot become a price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unpriceable {
+    /// The model output itself is NaN or infinite.
+    Output(f64),
+    /// The target's window has no finite min and max.
+    Window(Option<(f64, f64)>),
+}
+
+impl std::fmt::Display for Unpriceable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Output(value) => write!(
+                f,
+                "the model output is {value}, which cannot be mapped back to a price"
+            ),
+            Self::Window(None) => write!(f, "the price window holds no number"),
+            Self::Window(Some((low, high))) => write!(
+                f,
+                "the price window is not finite (min {low}, max {high}); the bars hold NaN or \
+                 infinite prices"
+            ),
+        }
+    }
+}
+
+/// Upstream's `_apply_rolling_denormalization` of one output, given the min and max of the
+/// target's last `window` values.
+pub fn to_price(output: f64, extrema: Option<(f64, f64)>) -> std::result::Result<f64, Unpriceable> {
+    if !output.is_finite() {
+        return Err(Unpriceable::Output(output));
+    }
+    match extrema {
+        Some((low, high)) if low.is_finite() && high.is_finite() => Ok(if high == low {
+            low
+        } else {
+            output * (high - low) + low
+        }),
+        other => Err(Unpriceable::Window(other)),
+    }
+}
+
+/// `(min, max)` of the last `window` values of `values` (NaN skipped).
+pub fn last_extrema(values: ArrayView1<'_, f64>, window: usize) -> Option<(f64, f64)> {
+    let start = values.len().saturating_sub(window);
+    rolling_extrema(values.iter().skip(start).copied(), window).last()?
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The obvious O(n·w) definition, for checking the queues.
+    fn naive(values: &[f64], window: usize) -> Vec<Option<(f64, f64)>> {
+        (0..values.len())
+            .map(|end| {
+                let start = (end + 1).saturating_sub(window);
+                let numbers: Vec<f64> = values[start..=end]
+                    .iter()
+                    .copied()
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                if numbers.is_empty() {
+                    None
+                } else {
+                    Some((
+                        numbers.iter().copied().fold(f64::INFINITY, f64::min),
+                        numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rolling_extrema_equal_the_definition() {
+        let values = [
+            3.0,
+            1.0,
+            f64::NAN,
+            4.0,
+            1.0,
+            5.0,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            2.0,
+            6.0,
+            f64::INFINITY,
+            -2.0,
+            6.0,
+            6.0,
+        ];
+        for window in 1..=values.len() + 2 {
+            let fast: Vec<_> = rolling_extrema(values.iter().copied(), window).collect();
+            assert_eq!(fast, naive(&values, window), "window {window}");
+        }
+    }
+
+    #[test]
+    fn a_window_of_only_nan_is_undefined() {
+        let fast: Vec<_> = rolling_extrema([f64::NAN, 1.0, f64::NAN, f64::NAN], 2).collect();
+        assert_eq!(fast, vec![None, Some((1.0, 1.0)), Some((1.0, 1.0)), None]);
+    }
+
+    #[test]
+    fn features_follow_upstreams_rule() {
+        let recipe = BarFeatures {
+            columns: vec![3, 4],
+            window: 3,
+        };
+        // close: 1 2 3 3 3 ; volume: 5 NaN 5 7 NaN (values checked against pandas).
+        let mut bars = Array2::<f64>::zeros((5, 5));
+        let rows = [
+            (1.0, 5.0),
+            (2.0, f64::NAN),
+            (3.0, 5.0),
+            (3.0, 7.0),
+            (3.0, f64::NAN),
+        ];
+        for (row, (close, volume)) in rows.into_iter().enumerate() {
+            bars[[row, 3]] = close;
+            bars[[row, 4]] = volume;
+        }
+        let out = features(&recipe, bars.view(), 0).unwrap();
+        let expected = [
+            [0.5, 0.5],      // one bar: flat
+            [1.0, 0.5],      // close (2-1)/(2-1); volume's window {5, NaN} is flat
+            [1.0, 0.5],      // close (3-1)/2; volume {5, NaN, 5} is flat
+            [1.0, 1.0],      // close (3-2)/1; volume (7-5)/2
+            [0.5, f64::NAN], // close flat {3,3,3}; a NaN volume in a window that is not flat
+        ];
+        for (row, values) in expected.iter().enumerate() {
+            for (column, &value) in values.iter().enumerate() {
+                let got = out[row * 2 + column];
+                assert!(
+                    got == value || (got.is_nan() && value.is_nan()),
+                    "row {row} column {column}: {got} != {value}"
+                );
+            }
+        }
+        // Later rows only, from windows that still start at row 0.
+        let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&features(&recipe, bars.view(), 3).unwrap()),
+            bits(&out[6..])
+        );
+        assert!(features(&recipe, bars.view(), 9).unwrap().is_empty());
+    }
+
+    #[test]
+    fn prices_follow_upstreams_denormalisation() {
+        assert_eq!(to_price(0.25, Some((100.0, 200.0))), Ok(125.0));
+        assert_eq!(to_price(7.0, Some((100.0, 100.0))), Ok(100.0));
+        assert_eq!(
+            to_price(f64::NAN, Some((1.0, 2.0)))
+                .unwrap_err()
+                .to_string(),
+            "the model output is NaN, which cannot be mapped back to a price"
+        );
+        assert_eq!(to_price(0.5, None), Err(Unpriceable::Window(None)));
+        assert!(matches!(
+            to_price(0.5, Some((1.0, f64::INFINITY))),
+            Err(Unpriceable::Window(Some(_)))
+        ));
+        let extrema = |values: &[f64], window| last_extrema(ArrayView1::from(values), window);
+        assert_eq!(extrema(&[9.0, 1.0, 4.0, 2.0], 2), Some((2.0, 4.0)));
+        assert_eq!(extrema(&[9.0, 1.0], 5), Some((1.0, 9.0)));
+        assert_eq!(extrema(&[], 5), None);
+    }
+
+    #[test]
+    fn which_bundles_take_raw_bars() {
+        let production = json!({
+            "feature_strategy": "price_only_rolling_minmax",
+            "feature_names": ["close_normalized", "volume_normalized", "high_normalized",
+                              "low_normalized", "open_normalized"],
+            "price_normalization": {"method": "rolling_minmax", "window": 60, "target_feature": "close"},
+        });
+        assert_eq!(
+            bar_features(&production),
+            Ok(BarFeatures {
+                columns: vec![3, 4, 1, 2, 0],
+                window: 60
+            })
+        );
+        let price = rolling_price(&production).unwrap().unwrap();
+        assert_eq!(
+            (price.column, price.window, price.target()),
+            (3, 60, "close")
+        );
+        let default_window = json!({"feature_strategy": "price_only_minmax",
+                                    "feature_names": ["open_normalized"]});
+        assert_eq!(
+            bar_features(&default_window).unwrap().window,
+            DEFAULT_WINDOW
+        );
+        assert_eq!(rolling_price(&default_window), Ok(None));
+
+        let no_strategy = json!({"feature_names": ["close_normalized"]});
+        let reason = bar_features(&no_strategy).unwrap_err();
+        assert!(reason.contains("feature_strategy is not given"), "{reason}");
+        assert!(reason.contains("\"close_normalized\""), "{reason}");
+        let other = json!({"feature_strategy": "price_only", "feature_names": ["rsi_scaled", "close_normalized"]});
+        let reason = bar_features(&other).unwrap_err();
+        assert!(
+            reason.contains("its feature_names are \"rsi_scaled\", \"close_normalized\""),
+            "{reason}"
+        );
+        assert!(reason.contains("open_normalized, high_normalized, low_normalized, close_normalized, volume_normalized"), "{reason}");
+        let nameless = json!({"feature_strategy": "price_only"});
+        assert!(bar_features(&nameless)
+            .unwrap_err()
+            .contains("names no feature_names"));
+        let bad_window = json!({"feature_strategy": "price_only", "feature_names": ["open_normalized"],
+                                "price_normalization": {"method": "rolling_minmax", "window": 0}});
+        assert!(bar_features(&bad_window)
+            .unwrap_err()
+            .contains("window must be a positive integer, got 0"));
+        assert!(rolling_price(&bad_window).is_err());
+        let target =
+            json!({"price_normalization": {"method": "rolling_minmax", "target_feature": "vwap"}});
+        assert_eq!(
+            rolling_price(&target).unwrap_err(),
+            "price_normalization.target_feature \"vwap\" is not a bar column (open, high, low, close, volume)"
+        );
+        let default_target = json!({"price_normalization": {"method": "rolling_minmax"}});
+        assert_eq!(
+            rolling_price(&default_target),
+            Ok(Some(RollingPrice {
+                column: 3,
+                window: DEFAULT_WINDOW
+            }))
+        );
+        assert_eq!(
+            rolling_price(&json!({"price_normalization": {"mean": 1.0, "std": 2.0}})),
+            Ok(None)
+        );
+    }
+}
