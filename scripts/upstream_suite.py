@@ -1,35 +1,52 @@
 """Run the upstream bot's own test suite on upstream's prediction modules and on ours, and compare.
 
-The upstream bot (bumpy-croc/ai-trading-bot) is not part of this repository: give the path of a
-checkout. Its test dependencies and this package must be importable by ``--python``::
+The upstream bot (bumpy-croc/ai-trading-bot, MIT) is not part of this repository: give the path
+of a checkout (:data:`DEFAULT_FILES` was chosen on commit cf1130d). Its test dependencies and
+this package's runtime dependencies must be installed in the interpreter given as ``--python``::
 
-    git clone https://github.com/bumpy-croc/ai-trading-bot /tmp/upstream-src   # or git archive
+    git clone https://github.com/bumpy-croc/ai-trading-bot /tmp/upstream-src
+    git -C /tmp/upstream-src checkout cf1130d
     python scripts/upstream_suite.py setup --upstream /tmp/upstream-src --venv /tmp/upstream-venv
-    make build                                                # this checkout's Rust extension
+    make build                                   # this checkout's Rust extension, in python/
     python scripts/upstream_suite.py run --upstream /tmp/upstream-src \\
         --python /tmp/upstream-venv/bin/python
 
 ``run`` runs the test files of :data:`DEFAULT_FILES` (or the ones named) twice, each time in one
-pytest process started in the upstream checkout:
+pytest process started in the upstream checkout, with upstream's pytest.ini (less
+``--maxfail``), pytest-randomly's seed 1 and ``TEST_TYPE=unit`` (SQLite, no Postgres container):
 
-1. **upstream**: upstream's own ``src.prediction`` modules, untouched;
+1. **upstream**: upstream's own ``src.prediction`` modules, untouched, on the ``onnxruntime``
+   stub that upstream's conftest installs;
 2. **ours**: the modules this package replaces (``upstream_suite_plugin.ALIASES``: config,
-   registry, runner, version resolver, exceptions) aliased to ours before anything imports them.
+   registry, runner, version resolver, model exceptions) aliased to ours before anything
+   imports them. Upstream's engine, features, caching and engine exceptions stay upstream's.
 
-A test that does not pass on upstream (it needs a database, the network, tensorflow, ...) is
-left out. Every test that passes on upstream and not on ours is printed with the reason, as an
-**expected** difference when :data:`EXPECTED` ties it to a row of the README's "Differences from
-upstream" table, else as a **real** failure, grouped by cause. The summary comes last; the exit
-status is 1 when there is a real failure. The code under test is this checkout's ``python/``
-folder (its built extension included) unless ``--installed`` says to use whatever
-``atb_prediction`` the environment has. A pytest process that dies mid-test (an abort, a
-segfault) is resumed without the finished tests and the one that killed it, which counts as
-failed.
+A test that does not pass on upstream (it needs the network, tensorflow, ...) is left out.
+Every test that passes on upstream and not on ours is printed with its failure, grouped by
+cause, in one of four categories:
 
-``discover`` runs upstream test paths (default: all of ``tests``) on upstream under coverage with
-one context per test and prints the test files in which some test runs a function or lambda of a
-replaced module, with counts, and the files that import a replaced module without running its
-code (an exception class, a patch target): together, :data:`DEFAULT_FILES`.
+- **expected**: a deliberate difference; :data:`KNOWN` ties the test and its failure message to
+  a row of the README's "Differences from upstream" table (which must still be there);
+- **internal**: :data:`KNOWN` says the test reaches into upstream's implementation rather than
+  its API (private attributes, a mocked ``onnxruntime.InferenceSession``);
+- **stub only**: rerun on upstream with the real ``onnxruntime`` (imported before the conftest
+  can stub it), the test fails there too: it passes only on the stub's constant outputs;
+- **slow**: it hit pytest-timeout on ours and passed when run again alone (some of upstream's
+  backtests take close to their 120 s limit, so machine load alone can fail them);
+- **real**: everything else. The exit status is 1 when there is one.
+
+The summary comes last. The code under test is this checkout's ``python/`` folder (with its
+built extension) unless ``--installed`` says to test the ``atb_prediction`` that ``--python``
+has. A pytest process that dies mid-test (an abort, a segfault) is resumed without the finished
+tests and the one that killed it, which counts as failed. ``--workdir DIR`` keeps the logs and
+per-test JSON lines there, and ``--reuse`` reads them back instead of running again (to
+re-classify after editing :data:`KNOWN`).
+
+``discover`` runs upstream test paths (default: all of ``tests``, about half an hour) on upstream
+under coverage with one context per test and prints the test files in which some test runs a
+function or lambda of a replaced module, with counts, and the files that import a replaced
+module without running its code (an exception class, a patch target): together,
+:data:`DEFAULT_FILES`.
 
 ``setup`` creates a virtual environment with upstream's ``requirements.txt`` less what the
 selected tests do not need (:data:`SKIPPED_REQUIREMENTS`, tensorflow above all), plus this
@@ -194,10 +211,9 @@ class Known:
 
 _FAILS_TO_LOAD = "a model that fails to load gets a stand-in runner that fails on every call"
 _MOCKED_SESSION = (
-    "builds its runner with onnxruntime.InferenceSession mocked (on a model file that does not "
-    "exist or holds placeholder bytes), which upstream's Python runner calls and ours, opening "
-    "models in Rust, does not; the behaviours these tests pin (classification decoding, "
-    "normalisation, denormalisation, the cache) are tested in tests/ against upstream's values"
+    "builds its runner with onnxruntime.InferenceSession mocked, on a model file that does not "
+    "exist or holds placeholder bytes: upstream's runner opens models through that Python API, "
+    "ours in Rust, so the mock never answers and the file is refused"
 )
 
 #: The known differences, checked in order. For ``expected``, ``why`` is the "upstream" cell of
@@ -300,6 +316,7 @@ def _readme() -> str:
 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9_.-]+)")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_TMP_PATH = re.compile(r"/[^\s'\"]*/pytest-of-[^/]+/pytest-\d+/[^\s'\",)]*")
 _LOCATION = re.compile(r"\s+\[[^\]]*:\d+\]$")
 
 
@@ -351,7 +368,6 @@ def side_env(side: str, upstream: Path, ours_path: Path | None, workdir: Path) -
         PYTHONPATH=os.pathsep.join(paths),
         ATB_SUITE_SIDE=side,
         ATB_SUITE_UPSTREAM=str(upstream),
-        ATB_SUITE_DESELECT=str(workdir / f"{side}.deselect"),
         # Upstream's conftest starts a Postgres container when integration tests are selected;
         # TEST_TYPE=unit keeps it on in-memory SQLite (tests that need Postgres fail on both
         # sides and are left out).
@@ -369,26 +385,30 @@ def run_side(
     ours_path: Path | None,
     workdir: Path,
     reuse: bool = False,
+    name: str | None = None,
 ) -> SideRun:
     """Run ``files`` on one side; after a crash, run again without what already finished.
 
-    With ``reuse``, the results a finished earlier run left in ``workdir`` are read instead,
-    if they cover every file and node id asked for.
+    Its files in ``workdir`` are named after ``name`` (default: ``side``). With ``reuse``, the
+    results a finished earlier run left there are read instead, if they cover every file and
+    node id asked for.
     """
-    run = SideRun(side, workdir / f"{side}.log")
-    report = workdir / f"{side}.jsonl"
+    name = name or side
+    run = SideRun(name, workdir / f"{name}.log")
+    report = workdir / f"{name}.jsonl"
     if reuse and report.exists():
         _, finished = _read_report(report, run)
         if finished and all(_covered(test, run) for test in files):
             return run
-        run = SideRun(side, workdir / f"{side}.log")
-    deselect = workdir / f"{side}.deselect"
+        run = SideRun(name, workdir / f"{name}.log")
+    deselect = workdir / f"{name}.deselect"
     deselect.write_text("", encoding="utf-8")
     env = side_env(side, upstream, ours_path, workdir)
     env["ATB_SUITE_REPORT"] = str(report)
+    env["ATB_SUITE_DESELECT"] = str(deselect)
+    report.write_text("", encoding="utf-8")
     with run.log.open("w", encoding="utf-8") as log:
         while True:
-            report.write_text("", encoding="utf-8")
             command = pytest_command(python, files)
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
@@ -401,15 +421,27 @@ def run_side(
             # The process died: the test that started last and never reported killed it.
             unreported = [nodeid for nodeid in started if nodeid not in run.results]
             if not unreported:
-                print(f"  {side}: pytest exited with {done.returncode} before running a test")
+                print(f"  {name}: pytest exited with {done.returncode} before running a test")
                 break
             culprit = unreported[-1]
-            run.results[culprit] = Result(
-                "crashed", f"the pytest process died (exit status {done.returncode})"
-            )
-            print(f"  {side}: {culprit} killed the pytest process; resuming without it")
+            message = f"the pytest process died (exit status {done.returncode})"
+            with report.open("a", encoding="utf-8") as record:
+                record.write("\n" + json.dumps(_crash_record(culprit, message)) + "\n")
+            run.results[culprit] = Result("crashed", message)
+            print(f"  {name}: {culprit} killed the pytest process; resuming without it")
             deselect.write_text("\n".join(run.results) + "\n", encoding="utf-8")
     return run
+
+
+def _crash_record(nodeid: str, message: str) -> dict[str, str]:
+    """The result line the runner writes for a test that killed its pytest process."""
+    return {
+        "event": "result",
+        "nodeid": nodeid,
+        "outcome": "crashed",
+        "when": "call",
+        "message": message,
+    }
 
 
 def _covered(test: str, run: SideRun) -> bool:
@@ -455,12 +487,19 @@ class Failure:
     nodeid: str
     ours: Result
     known: Known | None = None
+    retry: Result | None = None  # a timeout run again on ours
     upstream_ort: Result | None = None  # the recheck on upstream with the real onnxruntime
+
+    @property
+    def timed_out(self) -> bool:
+        return self.ours.message.startswith("Failed: Timeout")
 
     @property
     def category(self) -> str:
         if self.known is not None:
             return self.known.kind
+        if self.retry is not None and self.retry.outcome == "passed":
+            return "slow"
         if self.upstream_ort is not None and self.upstream_ort.outcome != "passed":
             return "stub"
         return "real"
@@ -506,7 +545,8 @@ def _why_missing(nodeid: str, side: SideRun) -> str:
 def cause(result: Result) -> str:
     """What groups failures: the exception line without its location and addresses."""
     first = result.message.strip().splitlines()[0] if result.message.strip() else result.outcome
-    return _ADDRESS.sub("0x...", _LOCATION.sub("", first))[:240]
+    first = _TMP_PATH.sub("<tmp_path>", _LOCATION.sub("", first))
+    return _ADDRESS.sub("0x...", first)[:240]
 
 
 _HEADINGS = {
@@ -514,6 +554,7 @@ _HEADINGS = {
     "internal": "Internal: the test reaches into upstream's implementation, not its API",
     "stub": "Stub only: passes on upstream only with its conftest's onnxruntime stub "
     "(fails on upstream with the real onnxruntime too)",
+    "slow": "Slow: hit pytest-timeout on ours, passed when run again alone (machine load?)",
     "real": "Real failures on ours",
 }
 
@@ -538,7 +579,13 @@ def print_report(c: Comparison, out: Path | None) -> None:
                 print(line + (where.group(0) if where else ""))
                 if failure.upstream_ort is not None and category == "stub":
                     print(f"          upstream with onnxruntime: {cause(failure.upstream_ort)}")
-    unused = [k for k in KNOWN if not any(f.known is k for f in c.failures)]
+    ran = {test.split("::")[0] for test in c.files}
+    unused = [
+        k
+        for k in KNOWN
+        if not any(f.known is k for f in c.failures)
+        and any(test.split("::")[0] in ran for test in k.tests)
+    ]
     if unused:
         print(f"\nKNOWN entries that explained no failure this run ({len(unused)}): drop them?")
         for known in unused:
@@ -561,7 +608,7 @@ def print_report(c: Comparison, out: Path | None) -> None:
     counts = {category: len(c.of(category)) for category in _HEADINGS}
     print(
         f"  on ours:     {len(c.same)} pass, {counts['expected']} expected differences, "
-        f"{counts['internal']} internal, {counts['stub']} stub only"
+        f"{counts['internal']} internal, {counts['stub']} stub only, {counts['slow']} slow"
     )
     print(f"  REAL FAILURES: {counts['real']}")
     if out is not None:
@@ -582,6 +629,7 @@ def _as_json(c: Comparison) -> dict[str, object]:
                 "cause": cause(f.ours),
                 "why": f.known.why if f.known is not None else None,
                 "ours": vars(f.ours),
+                "retry": vars(f.retry) if f.retry is not None else None,
                 "upstream_ort": vars(f.upstream_ort) if f.upstream_ort is not None else None,
             }
             for f in c.failures
@@ -614,6 +662,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             side, files, upstream, args.python, ours_path, workdir, reuse=args.reuse
         )
     comparison = compare(files, sides["upstream"], sides["ours"])
+    timeouts = [f for f in comparison.of("real") if f.timed_out]
+    if timeouts and not args.no_recheck:
+        print(f"running {len(timeouts)} that timed out on ours again ...")
+        nodeids = [f.nodeid for f in timeouts]
+        again = run_side(
+            "ours", nodeids, upstream, args.python, ours_path, workdir, args.reuse, "ours-retry"
+        )
+        for failure in timeouts:
+            failure.retry = again.results.get(failure.nodeid)
     unexplained = comparison.of("real")
     if unexplained and not args.no_recheck:
         print(f"rechecking {len(unexplained)} on upstream with the real onnxruntime ...")
@@ -681,7 +738,6 @@ def cmd_discover(args: argparse.Namespace) -> int:
     coverage_file = workdir / ".coverage"
     env = side_env("upstream", upstream, None, workdir)
     env["COVERAGE_FILE"] = str(coverage_file)
-    (workdir / "upstream.deselect").write_text("", encoding="utf-8")
     extra = ["--cov=src/prediction", "--cov-context=test", "--cov-report="]
     command = pytest_command(args.python, args.paths, extra)
     print(f"$ {' '.join(command)}  (log: {workdir / 'discover.log'})", flush=True)
@@ -726,6 +782,8 @@ def _importing_files(upstream: Path, paths: Sequence[str]) -> Iterable[str]:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 (the venv gets this interpreter)
+        sys.exit("upstream and this package need Python 3.11 or newer: run this with python3.11")
     venv = args.venv.resolve()
     python = venv / "bin" / "python"
     requirements = (args.upstream / "requirements.txt").read_text(encoding="utf-8")
@@ -779,7 +837,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--no-recheck",
         action="store_true",
-        help="do not rerun ours' unexplained failures on upstream with the real onnxruntime",
+        help="do not run ours' timeouts again, nor its unexplained failures on upstream with "
+        "the real onnxruntime",
     )
     discover.add_argument("paths", nargs="*", default=["tests"], help="upstream test paths")
     setup.add_argument("--venv", type=Path, required=True, help="virtual environment to create")
