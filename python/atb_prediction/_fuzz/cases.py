@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from atb_prediction._core import LATEST
 from atb_prediction._fuzz import onnx_edits
 
 __all__ = [
@@ -112,7 +113,7 @@ def build_base(root: Path) -> None:
             schema = {"sequence_length": WINDOW[0], "features": [{"name": n} for n in names]}
             (bundle / "feature_schema.json").write_text(json.dumps(schema, indent=1))
             (bundle / "metrics.json").write_text(json.dumps({"mse": 0.5, "accuracy": 0.9}))
-        os.symlink(VERSIONS[-1], root / symbol / MODEL_TYPE / "latest")
+        os.symlink(VERSIONS[-1], root / symbol / MODEL_TYPE / LATEST)
 
 
 def random_mutation(rng: random.Random, root: Path) -> Mutation:
