@@ -23,6 +23,8 @@ mod _core {
     #[pymodule_export]
     const LATEST: &str = crate::py::layout::LATEST;
     #[pymodule_export]
+    const BAR_COLUMNS: [&str; 5] = crate::core::predict::bars::BAR_COLUMNS;
+    #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
     use crate::py::predictor::{feature_positions, series_columns, PyPredictor};

@@ -12,6 +12,7 @@ from typing_extensions import disjoint_base
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
+    "BAR_COLUMNS",
     "LATEST",
     "BundleOptions",
     "BundleRecord",
@@ -428,6 +429,8 @@ def read_latest(type_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
 # --- the registry's layout (core::layout) ---
 
 LATEST: str
+#: The bar columns raw-bar input has, in the order the core reads them.
+BAR_COLUMNS: list[str]
 """The production pointer's name in a model-type folder (never a folder name)."""
 
 def is_folder_name(name: str) -> bool:

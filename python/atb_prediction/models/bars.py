@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from atb_prediction import _core
 from atb_prediction.models.exceptions import InvalidInputError
 
 __all__ = ["BAR_COLUMNS", "bar_columns", "bar_window"]
 
-#: The bar columns raw-bar input needs, in the order the core reads them.
-BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+#: The bar columns raw-bar input needs, in the order the core reads them (the core's list).
+BAR_COLUMNS: tuple[str, ...] = tuple(_core.BAR_COLUMNS)
 
 
 def _names(bars: object) -> tuple[str, ...] | None:
