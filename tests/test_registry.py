@@ -1090,8 +1090,13 @@ def test_a_second_watch_stops_the_first(tmp_path: Path) -> None:
     first: list[ReloadSummary] = []
     second: list[ReloadSummary] = []
 
+    earlier = {t for t in threading.enumerate() if t.name == "atb-registry-watch"}
+
     def watchers() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "atb-registry-watch"]
+        """The reload threads started by this test."""
+        return [
+            t for t in threading.enumerate() if t.name == "atb-registry-watch" and t not in earlier
+        ]
 
     registry.watch(interval=0.02, callback=first.append)
     deadline = time.monotonic() + 60  # a bound for a stuck test, not a timing assertion
