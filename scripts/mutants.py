@@ -226,17 +226,18 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
     (PYTHON_STAGE / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def mutmut_survivors(mutmut: Path, env: dict[str, str]) -> list[tuple[str, str]]:
-    """``(mutant, verdict)`` of every mutant that lived, read from ``mutmut results``."""
+def mutmut_verdicts(mutmut: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """``(mutant, verdict)`` of every mutant, read from ``mutmut results --all true``."""
     listed = subprocess.run(
-        [mutmut, "results"], cwd=PYTHON_STAGE, env=env, capture_output=True, text=True, check=True
+        [mutmut, "results", "--all", "true"],
+        cwd=PYTHON_STAGE,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    lived = []
-    for line in listed.splitlines():
-        match = _MUTMUT_RESULT.match(line)
-        if match and match.group(2) in _MUTMUT_LIVED:
-            lived.append((match.group(1), match.group(2)))
-    return lived
+    matches = (_MUTMUT_RESULT.match(line) for line in listed.splitlines())
+    return [(match.group(1), match.group(2)) for match in matches if match]
 
 
 def run_mutmut(files: Sequence[Path], tests: Sequence[str], jobs: int) -> int | None:
@@ -249,14 +250,24 @@ def run_mutmut(files: Sequence[Path], tests: Sequence[str], jobs: int) -> int | 
     env.pop("MUTANT_UNDER_TEST", None)
     if run([mutmut, "run", "--max-children", str(jobs)], cwd=PYTHON_STAGE, env=env) != 0:
         return None
-    lived = mutmut_survivors(mutmut, env)
-    print(f"\nmutmut: {len(lived)} mutant(s) lived in {len(files)} file(s)")
+    verdicts = mutmut_verdicts(mutmut, env)
+    lived = [(name, verdict) for name, verdict in verdicts if verdict in _MUTMUT_LIVED]
     for name, verdict in lived:
         shown = subprocess.run(
             [mutmut, "show", name], cwd=PYTHON_STAGE, env=env, capture_output=True, text=True
         )
         print(f"\n{shown.stdout.strip() or f'# {name}: {verdict}'}")
+    print(f"\nmutmut: {summary(len(verdicts), [verdict for _, verdict in lived])}")
     return len(lived)
+
+
+def summary(total: int, lived: Sequence[str]) -> str:
+    """``11 mutants, 1 not killed (1 timeout)``."""
+    if not lived:
+        return f"{total} mutants, all killed"
+    counts = {verdict: lived.count(verdict) for verdict in dict.fromkeys(lived)}
+    detail = ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
+    return f"{total} mutants, {len(lived)} not killed ({detail})"
 
 
 # --- Rust: cargo-mutants ------------------------------------------------------------------------
@@ -319,16 +330,20 @@ def run_cargo_mutants(
     if status not in (0, 2, 3):
         return None
     outcomes = WORK / "mutants.out"
-    lived = []
-    for verdict in ("missed", "timeout"):
-        listing = outcomes / f"{verdict}.txt"
-        if listing.exists():
-            lived += [f"{line}  ({verdict})" for line in listing.read_text().splitlines() if line]
-    print(f"\ncargo-mutants: {len(lived)} mutant(s) lived in {len(files)} file(s)")
-    for line in lived:
-        print(f"  {line}")
+    listed = {
+        verdict: (outcomes / f"{verdict}.txt").read_text().splitlines()
+        for verdict in ("caught", "unviable", "missed", "timeout")
+        if (outcomes / f"{verdict}.txt").exists()
+    }
+    lived = [
+        (line, verdict) for verdict in ("missed", "timeout") for line in listed.get(verdict, [])
+    ]
+    for line, verdict in lived:
+        print(f"  {verdict}: {line}")
+    total = sum(len(lines) for lines in listed.values())
+    print(f"\ncargo-mutants: {summary(total, [verdict for _, verdict in lived])}")
     if lived:
-        print(f"  (their diffs: {outcomes / 'diff'})")
+        print(f"  (diffs and logs: {outcomes})")
     return len(lived)
 
 
