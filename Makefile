@@ -48,6 +48,17 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, no Python 
 	$(PY) -m mypy.stubtest atb_prediction._core
 	$(VENV)/bin/lint-imports
 
+MUTANTS_PATHS ?=
+MUTANTS_BASE ?= main
+MUTANTS_TESTS ?=
+
+$(VENV)/bin/mutmut: | $(PY)
+	$(PY) -m pip install -q -e ".[dev]"
+
+.PHONY: mutants
+mutants: $(VENV)/bin/mutmut ## Mutation-test what changed since main (or MUTANTS_PATHS); print survivors
+	$(PY) scripts/mutants.py --base $(MUTANTS_BASE) --tests "$(MUTANTS_TESTS)" $(MUTANTS_PATHS)
+
 WHEEL_TAG := manylinux_2_28
 SMOKE_VENV := dist/smoke-venv
 

@@ -21,7 +21,7 @@ from atb_prediction.models.validation import (
     validate_version,
     zero_inputs,
 )
-from cli_helpers import assert_fits, run_atb, run_json
+from cli_helpers import assert_fits, run_atb, run_json, write_small_registry
 from conftest import linear_model
 from onnx import TensorProto, helper
 
@@ -199,6 +199,34 @@ def test_keys_select_versions_and_unmatched_keys_fail(faulty: Path) -> None:
     ]
     with pytest.raises(ModelNotAvailableError, match="'ETHUSDT'"):
         validate_registry(faulty, ["BTCUSDT", "ETHUSDT"])
+
+
+def test_overlapping_keys_handle_each_version_once(faulty: Path) -> None:
+    """``BTCUSDT BTCUSDT:1h BTCUSDT:1h:basic:GOOD``: every BTCUSDT version (the unreadable one
+    too) is validated, sealed and verified once, no key is said to match nothing, and the
+    ETHUSDT versions are left alone."""
+    write_small_registry(faulty, symbol="ETHUSDT")
+    keys = ["BTCUSDT", "BTCUSDT:1h", f"BTCUSDT:1h:basic:{GOOD}"]
+    expected = [
+        f"BTCUSDT:1h:basic:{GOOD}",
+        "BTCUSDT:1h:basic:2025-01-02_1h_v1",
+        "BTCUSDT:1h:basic:2025-01-03_1h_v1",
+        "BTCUSDT:1h:basic:2025-01-04_1h_v1",
+        "BTCUSDT/basic/2025-01-05_1h_v1",
+    ]
+    assert [r.key for r in validate_registry(faulty, keys)] == expected
+
+    validated = run_json("models", "validate", *keys, "--registry", faulty, expect=1)
+    assert [r["key"] for r in validated["results"]] == expected
+    assert (validated["checked"], validated["failed"]) == (5, 4)
+    sealed = run_json("models", "seal", *keys, "--registry", faulty)
+    assert sorted(r["key"] for r in sealed["results"]) == sorted(expected)
+    verified = run_json("models", "verify", *keys, "--registry", faulty)
+    assert sorted(r["key"] for r in verified["results"]) == sorted(expected)
+    assert {r["status"] for r in verified["results"]} == {"ok"}
+    assert not list(faulty.glob("ETHUSDT/*/*/manifest.json"))
+    completed = run_atb("models", "verify", *keys, "--registry", faulty)
+    assert completed.stderr == ""
 
 
 def test_progress_is_reported_for_every_report(faulty: Path) -> None:

@@ -64,6 +64,56 @@ def test_verify_reports_added_and_missing_files_and_unsealed_versions(registry: 
     assert not run_json("models", "verify", "--strict", "--registry", registry, expect=1)["ok"]
 
 
+def test_verify_names_a_deleted_sealed_file_as_missing_and_exits_1(registry: Path) -> None:
+    """A file sealed and deleted since: an extra one (the bundle still loads) and the model
+    itself (the scan no longer reads the bundle); each is named, the others stay ok."""
+    (registry / "BTCUSDT/basic" / V2 / "metrics.json").write_text('{"mae": 0.5}')
+    assert run_json("models", "seal", "--registry", registry)["ok"]
+    (registry / "BTCUSDT/basic" / V2 / "metrics.json").unlink()
+    (registry / "BTCUSDT/basic" / V3 / "model.onnx").unlink()
+
+    report = run_json("models", "verify", "--registry", registry, expect=1)
+    assert report["ok"] is False
+    outcome = {
+        r["path"].rsplit("/", 1)[-1]: (r["status"], r["problems"]) for r in report["results"]
+    }
+    assert outcome == {
+        V1: ("ok", []),
+        V2: ("changed", ["metrics.json: missing (listed in the manifest)"]),
+        V3: ("changed", ["model.onnx: missing (listed in the manifest)"]),
+    }
+    text = run_atb("models", "verify", "--registry", registry, expect=1).stdout
+    assert "metrics.json: missing" in text and "model.onnx: missing" in text
+
+
+@pytest.mark.parametrize("broken", ["manifest", "file"])
+def test_verify_exits_1_when_a_versions_check_errors(registry: Path, broken: str) -> None:
+    """An unreadable manifest is an error; a sealed file that cannot be read (a FIFO in its
+    place) is named. Either way the version fails and ``verify`` exits 1."""
+    (registry / "BTCUSDT/basic" / V2 / "metrics.json").write_text('{"mae": 0.5}')
+    assert run_json("models", "seal", "--registry", registry)["ok"]
+    bundle = registry / "BTCUSDT/basic" / V2
+    if broken == "manifest":
+        (bundle / "manifest.json").write_text("{not json")
+    else:
+        (bundle / "metrics.json").unlink()
+        os.mkfifo(bundle / "metrics.json")
+
+    report = run_json("models", "verify", "--registry", registry, expect=1)
+    assert report["ok"] is False
+    status = {r["path"].rsplit("/", 1)[-1]: r for r in report["results"]}
+    assert status[V1]["status"] == status[V3]["status"] == "ok"
+    if broken == "manifest":
+        reason = "not a valid manifest: key must be a string at line 1 column 2"
+        expected = ("error", [f"{bundle / 'manifest.json'}: {reason}"])
+    else:
+        expected = ("changed", ["metrics.json: the file is not a regular file (it is a FIFO)"])
+    assert (status[V2]["status"], status[V2]["problems"]) == expected
+    text = run_atb("models", "verify", "--registry", registry, expect=1).stdout
+    [row] = [line for line in text.splitlines() if line.startswith(status[V2]["key"])]
+    assert row.split()[1] == expected[0]
+
+
 def test_strict_refuses_to_serve_a_changed_or_unsealed_model_and_warn_serves_it(
     registry: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

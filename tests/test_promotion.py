@@ -233,6 +233,35 @@ def test_lock_timeout_names_the_holder(registry: Path) -> None:
     promote(registry, V2, lock_timeout=0.2)  # released with the file
 
 
+def test_a_promotion_failing_inside_the_lock_releases_it(
+    registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The switch raises with the lock held: the lock is free afterwards, so the next promotion
+    in this process takes it at once instead of timing out."""
+    fcntl = pytest.importorskip("fcntl")
+    from atb_prediction.promotion import operations
+
+    directory = registry / "BTCUSDT/basic"
+    switch = operations.swap_latest
+
+    def failing_switch(directory: Path, version: str) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(operations, "swap_latest", failing_switch)
+    with pytest.raises(OSError, match="Input/output error"):
+        promote(registry, V2)
+    assert os.readlink(directory / "latest") == V1
+    # Another open file takes the lock without waiting: nobody holds it any more.
+    with open(directory / promotion.LOCK_NAME, "rb") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+
+    monkeypatch.setattr(operations, "swap_latest", switch)
+    result = promote(registry, V2, lock_timeout=0.5)
+    assert result.changed and os.readlink(directory / "latest") == V2
+    assert [(line["from"], line["to"]) for line in journal_lines(directory)] == [(V1, V2)]
+
+
 def test_lock_and_temporary_names_are_dot_files(registry: Path) -> None:
     promote(registry, V2)
     names = {p.name for p in (registry / "BTCUSDT/basic").iterdir()}

@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,62 @@ def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
         for symbol in bars:
             assert_identical(remote[symbol], local[symbol])
         assert local["ETHUSDT"].probabilities is not None
+
+
+def test_ray_equals_local_for_versions_live_in_two_stretches(ray: Any, tmp_path: Path) -> None:
+    """promote -> rollback -> promote: each version is live in two stretches of bars, and one
+    actor piece (one batch cell) holds both of a version's ranges."""
+    from atb_prediction import promotion
+    from atb_prediction.models.version_resolver import list_version_records
+
+    old, new = "2026-01-01_1h_v1", "2026-01-02_1h_v1"
+    root = make_registry(
+        tmp_path / "registry",
+        {
+            version: (
+                linear_model(SEQ, FEATURES, seed=seed),
+                {**NORMALISED, "created_at": f"{version[:10]}T00:00:00Z"},
+            )
+            for seed, version in ((37, old), (38, new))
+        },
+    )
+    (root / "BTCUSDT/basic/latest").unlink()
+    (root / "BTCUSDT/basic/latest").symlink_to(old)
+    for step in ("promote", "rollback", "promote"):
+        time.sleep(0.01)  # distinct journal times (milliseconds)
+        if step == "promote":
+            promotion.promote(root, "BTCUSDT", "basic", new, check=None)
+        else:
+            promotion.rollback(root, "BTCUSDT", "basic", check=None)
+    switches = [r.effective_at for r in list_version_records(root, "BTCUSDT", "basic")[2:]]
+    assert len(switches) == 3 and switches == sorted(set(switches))
+
+    # Ten bars each: OLD by created_at, NEW by created_at, NEW by the journal, OLD after the
+    # rollback, NEW after the second promotion; SEQ bars before any version.
+    moments = [
+        datetime(2025, 12, 31, 12, tzinfo=timezone.utc),
+        datetime(2026, 1, 1, 12, tzinfo=timezone.utc),
+        datetime(2026, 1, 3, tzinfo=timezone.utc),
+        switches[0] + (switches[1] - switches[0]) / 2,
+        switches[1] + (switches[2] - switches[1]) / 2,
+        switches[2] + timedelta(seconds=1),
+    ]
+    counts = [SEQ, 10, 10, 10, 10, 10]
+    stamps = np.repeat(
+        np.array([np.datetime64(m.replace(tzinfo=None), "ns") for m in moments]), counts
+    )
+    bars = series_of(len(stamps), seed=5)
+    registry = open_registry(root)
+    options: dict[str, Any] = {
+        "symbol": "BTCUSDT", "model_type": "basic", "versions": "as-live", "timestamps": stamps,
+    }  # fmt: skip
+    local = sweep(registry, bars, workers=2, batch_size=64, **options)
+    assert local.versions == (old, new) and local.live_version is not None
+    assert local.live_version.tolist() == [-1] * SEQ + [0] * 10 + [1] * 20 + [0] * 10 + [1] * 10
+    remote = sweep(registry, bars, engine=RayEngine(num_workers=2, batch_size=64), **options)
+    assert_identical(remote, local)
+    assert np.isfinite(remote.price[0, SEQ + 30 : SEQ + 40]).all()
+    assert np.isfinite(remote.price[1, SEQ + 40 :]).all()
 
 
 def test_actors_open_bundles_from_bytes(ray: Any, root: Path, tmp_path: Path) -> None:

@@ -853,6 +853,33 @@ def test_a_model_type_that_leaves_the_registry_is_removed(tmp_path: Path) -> Non
     assert sorted(served(registry)) == ["t0"]
 
 
+def test_a_reload_removing_a_model_type_drops_its_cached_predictions(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    typed_registry(root, 2)
+    cache = InMemoryPredictionCache(ttl=60, max_size=10)
+    registry = PredictionModelRegistry(
+        PredictionConfig(model_registry_path=str(root)), cache_manager=cache
+    )
+    before = served(registry)
+    for bundle in before.values():
+        for value in (0.0, 1.0):
+            bundle.runner.predict(np.full((4, 3), value))
+    assert len(cache) == 4 and cache.get_stats()["size"] == 4
+
+    shutil.rmtree(root / "S" / "t1")
+    summary = registry.reload_models()
+    assert summary.removed == (f"S:1h:t1:{V1}",)
+    assert len(cache) == 2 and cache.get_stats()["size"] == 2
+    # The removed type's bundle, still held by a caller, finds none of its entries (two misses);
+    # the type still served finds both of its own (two hits).
+    stats = cache.get_stats()
+    for name in ("t1", "t0"):
+        for value in (0.0, 1.0):
+            before[name].runner.predict(np.full((4, 3), value))
+    after = cache.get_stats()
+    assert (after["misses"] - stats["misses"], after["hits"] - stats["hits"]) == (2, 2)
+
+
 def test_pinned_versions_are_bounded_and_eviction_never_breaks_a_holder(tmp_path: Path) -> None:
     root = tmp_path / "registry"
     versions = [f"2025-02-{day:02d}_1h_v1" for day in range(1, 7)]
@@ -1039,6 +1066,52 @@ def test_watch_hands_every_summary_to_the_callback_and_survives_a_failing_one(
     assert all(summary.opened == 0 and not summary.has_changes for summary in calls)
     with pytest.raises(ValueError, match="interval"):
         registry.watch(interval=0)
+
+
+def test_reload_summary_text_names_every_count() -> None:
+    summary = ReloadSummary(
+        added=("a",),
+        changed=("b", "c"),
+        removed=("d", "e", "f"),
+        kept=("g", "h", "i", "j"),
+        failed=tuple((f"path{n}", "reason") for n in range(5)),
+        opened=6,
+    )
+    assert str(summary) == "1 added, 2 changed, 3 removed, 4 kept, 5 failed"
+    assert str(ReloadSummary()) == "0 added, 0 changed, 0 removed, 0 kept, 0 failed"
+
+
+def test_a_second_watch_stops_the_first(tmp_path: Path) -> None:
+    """One reload thread per registry: the first watch's thread ends before the second's
+    starts, and its callback is never called again."""
+    root = tmp_path / "registry"
+    constant_bundle(root, V1, 1.0, 100.0)
+    registry = registry_at(root)
+    first: list[ReloadSummary] = []
+    second: list[ReloadSummary] = []
+
+    earlier = {t for t in threading.enumerate() if t.name == "atb-registry-watch"}
+
+    def watchers() -> list[threading.Thread]:
+        """The reload threads started by this test."""
+        return [
+            t for t in threading.enumerate() if t.name == "atb-registry-watch" and t not in earlier
+        ]
+
+    registry.watch(interval=0.02, callback=first.append)
+    deadline = time.monotonic() + 60  # a bound for a stuck test, not a timing assertion
+    while not first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [first_thread] = watchers()
+    registry.watch(interval=0.02, callback=second.append)
+    assert not first_thread.is_alive()
+    assert len(watchers()) == 1 and watchers()[0] is not first_thread
+    calls = len(first)
+    while len(second) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(second) >= 3 and len(first) == calls
+    registry.stop_watching()
+    assert watchers() == [] and not registry.watching
 
 
 def test_registry_module_exports() -> None:

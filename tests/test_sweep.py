@@ -173,6 +173,46 @@ def test_dataframe_columns_are_matched_by_name(regression_root: Path) -> None:
         sweep(registry, frame.drop(columns="feature_1"), symbol="BTCUSDT", model_type="basic")
 
 
+def test_to_pandas_columns_are_field_major(tmp_path: Path) -> None:
+    """Every version's price, then every version's confidence, direction and class
+    probabilities, then the live version: the column order documented, not only the labels."""
+    pd = pytest.importorskip("pandas")
+    old, new = "2026-01-01_1h_v1", "2026-01-02_1h_v1"
+    root = make_registry(
+        tmp_path / "registry",
+        {
+            version: (
+                linear_model(SEQ, FEATURES, seed=seed, outputs=3, activation="softmax"),
+                {**TERNARY, "created_at": f"{version[:10]}T00:00:00Z"},
+            )
+            for seed, version in ((7, old), (8, new))
+        },
+    )
+    stamps = np.datetime64("2026-01-01T12:00", "ns") + np.arange(30) * np.timedelta64(1, "h")
+    result = sweep(
+        open_registry(root), series_of(30) * 40, symbol="BTCUSDT", model_type="basic",
+        versions="as-live", timestamps=stamps,
+    )  # fmt: skip
+    assert result.versions == (old, new) and result.probabilities is not None
+    frame = result.to_pandas()
+    fields = ["price", "confidence", "direction", "p0", "p1", "p2"]
+    expected = [(field, version) for field in fields for version in (old, new)]
+    assert list(frame.columns) == [*expected, ("live_version", "")]
+    assert list(frame.columns.names) == ["field", "version"]
+    assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index.tz) == "UTC"
+    # Each column holds its own field of its own version, by position as by label.
+    for position, (field, version) in enumerate(expected):
+        row = result.versions.index(version)
+        values = (
+            result.probabilities[row, :, int(field[1])]
+            if field.startswith("p") and field != "price"
+            else getattr(result, field)[row]
+        )
+        np.testing.assert_array_equal(frame.iloc[:, position].to_numpy(), values)
+    live = [result.versions[row] if row >= 0 else None for row in result.live_version.tolist()]
+    assert frame.iloc[:, -1].tolist() == live
+
+
 def test_all_versions_leave_out_broken_ones_with_one_warning(regression_root: Path) -> None:
     write_bundle(regression_root, "BTCUSDT", "basic", "2026-01-03_1h_v1", model=b"\x08\x01junk")
     registry = open_registry(regression_root)

@@ -3,6 +3,7 @@ from the promotion journal written by ``atb models promote``/``rollback``."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -112,3 +113,53 @@ def test_as_live_without_journal_uses_created_at(tmp_path: Path) -> None:
     assert result.live_version is not None
     # NEW's created_at is 2026-01-01T22:00 UTC: bar 10 onwards.
     assert result.live_version.tolist() == [0] * 10 + [1] * 14
+
+
+def test_as_live_with_two_journal_lines_at_one_time_takes_the_later(tmp_path: Path) -> None:
+    """Two promotions within one millisecond: from that time on, the bars are predicted by the
+    version the later line switched to (which sorts first by name), the bar at that very time
+    included."""
+    first, second, third = "2026-01-01_1h_v1", "2026-01-02_1h_v1", "2026-01-03_1h_v1"
+    root = make_registry(
+        tmp_path / "registry",
+        {
+            version: (
+                linear_model(SEQ, FEATURES, seed=40 + day),
+                {**NORMALISED, "created_at": f"2026-01-0{day}T00:00:00Z"},
+            )
+            for day, version in enumerate((first, second, third), start=1)
+        },
+    )
+    folder = root / "BTCUSDT" / "basic"
+    (folder / "latest").unlink()
+    (folder / "latest").symlink_to(second)
+    tie = "2026-02-01T00:00:00.000+00:00"
+    lines = [
+        {"time": tie, "action": "promote", "symbol": "BTCUSDT", "model_type": "basic",
+         "from": first, "to": third, "user": "tests", "host": "here", "reason": None,
+         "forced": False},
+        {"time": tie, "action": "promote", "symbol": "BTCUSDT", "model_type": "basic",
+         "from": third, "to": second, "user": "tests", "host": "here", "reason": None,
+         "forced": False},
+    ]  # fmt: skip
+    (folder / "promotions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    # Hourly bars from 2026-01-31T12:00: bar 12 is at the tie.
+    stamps = np.datetime64("2026-01-31T12:00", "ns") + np.arange(24) * np.timedelta64(1, "h")
+    series = series_of(24)
+    registry = open_registry(root)
+    result = sweep(
+        registry, series, symbol="BTCUSDT", model_type="basic", versions="as-live",
+        timestamps=stamps, batch_size=4,
+    )  # fmt: skip
+    # Before the tie, upstream's approximation (the newest created_at): the third version.
+    assert result.versions == (third, second)
+    assert result.live_version is not None
+    assert result.live_version.tolist() == [0] * 12 + [1] * 12
+    for t in range(SEQ - 1, 24):
+        row = int(result.live_version[t])
+        bundle = registry.get_bundle_by_key(f"BTCUSDT:1h:basic:{result.versions[row]}")
+        assert bundle is not None
+        expected = bundle.runner.predict(series[t - SEQ + 1 : t + 1])
+        np.testing.assert_allclose(result.price[row, t], expected.price, rtol=1e-5)
+        assert np.isnan(result.price[1 - row, t])

@@ -147,3 +147,54 @@ def test_upstreams_import_path_is_the_promotion_module_itself() -> None:
     from atb_prediction import models
 
     assert models.version_resolver is home
+
+
+def write_journal(folder: Path, switches: list[tuple[str, str | None, str]]) -> None:
+    """``promotions.jsonl`` with one promotion line per ``(time, from, to)``, in that order."""
+    from atb_prediction.promotion import JOURNAL_NAME, PromotionRecord
+
+    symbol, model_type = folder.parent.name, folder.name
+    lines = [
+        PromotionRecord(
+            time=time, action="promote", symbol=symbol, model_type=model_type,
+            from_version=source, to_version=target, user="tests", host="here", reason=None,
+            forced=False,
+        ).to_json()
+        for time, source, target in switches
+    ]  # fmt: skip
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (folder / JOURNAL_NAME).write_text(text, encoding="utf-8")
+
+
+def test_journal_entries_at_the_same_time_the_later_line_wins(tmp_path: Path) -> None:
+    """Two promotions within one millisecond: the later line is what ``latest`` was left at, even
+    when its version sorts first by name."""
+    folder = tmp_path / "BTCUSDT" / "basic"
+    for day in ("01", "02", "03"):
+        (folder / f"2026-01-{day}_v").mkdir(parents=True)
+        created = {"created_at": f"2026-01-{day}T00:00:00Z"}
+        (folder / f"2026-01-{day}_v" / "metadata.json").write_text(json.dumps(created))
+    (folder / "latest").symlink_to("2026-01-02_v")
+    tie = "2026-02-01T00:00:00.000+00:00"
+    write_journal(
+        folder, [(tie, "2026-01-01_v", "2026-01-03_v"), (tie, "2026-01-03_v", "2026-01-02_v")]
+    )
+
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    records = list_version_records(tmp_path, "BTCUSDT", "basic")
+    assert records[-2:] == [
+        VersionRecord("2026-01-03_v", at, "journal"),
+        VersionRecord("2026-01-02_v", at, "journal"),
+    ]
+    assert resolve_version_as_of(tmp_path, "BTCUSDT", "basic", at).version_id == "2026-01-02_v"
+    later = resolve_version_as_of(tmp_path, "BTCUSDT", "basic", at + timedelta(days=9))
+    assert later.version_id == "2026-01-02_v"
+    # Just before the tie, upstream's approximation: the newest created_at.
+    before = at - timedelta(microseconds=1)
+    assert resolve_version_as_of(tmp_path, "BTCUSDT", "basic", before).version_id == (
+        "2026-01-03_v"
+    )
+    assert promotion_segments(records, before, at + timedelta(days=1)) == [
+        PromotionSegment("2026-01-03_v", before, at),
+        PromotionSegment("2026-01-02_v", at, at + timedelta(days=1)),
+    ]

@@ -1,0 +1,468 @@
+"""Mutation testing of what a change touched (``make mutants``): mutmut over the Python modules,
+cargo-mutants over the Rust core, then the mutants that no test killed are printed.
+
+Usage::
+
+    python scripts/mutants.py                  # files changed since main, committed or not
+    python scripts/mutants.py src/core/sweep.rs python/atb_prediction/promotion/
+    python scripts/mutants.py --tests "tests/test_promotion.py" python/atb_prediction/promotion/
+
+Without paths, the Python files under ``python/atb_prediction/`` changed since the merge base
+with ``--base`` are mutated whole, and the Rust files under ``src/`` only where the diff touches
+them (``cargo mutants --in-diff``). Paths given are mutated whole; a folder stands for the files
+in it.
+
+Python: mutmut 3 imports the code it mutates from a copy laid out as ``src/<package>``, and runs
+pytest in its own folder. This package's source is under ``python/`` and its tests need the
+fixture registry's ``latest`` symlinks, so the run is staged in ``target/mutants/python``: the
+package (with the built extension) under ``src/``, the tests copied with their symlinks, and a
+``pyproject.toml`` naming the files to mutate. ``PYTHONPATH`` points at the mutated copy, so the
+tests that run ``atb`` in a child process run the mutant too.
+
+Rust: most of the core's tests are the Python suite, so cargo-mutants runs with ``$CARGO``
+pointing at this script (``cargo-shim``). For cargo-mutants' build it builds the core's tests
+(``--no-default-features``) and the extension module from the mutated copy; for its test it runs
+``cargo test --no-default-features`` and then the pytest files that exercise the mutated file
+(``RUST_TESTS``) against that extension. Builds share ``target/mutants/build``, so the
+dependencies are compiled once.
+
+Exit status: 0 when every mutant was killed, 1 when some survived, 2 when a tool failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "python" / "atb_prediction"
+WORK = ROOT / "target" / "mutants"
+PYTHON_STAGE = WORK / "python"
+RUST_BUILD = WORK / "build"
+TOOLS = ROOT / "target" / "tools"
+#: The cargo-mutants release installed when none is on PATH (its options and output files are
+#: what this script relies on).
+CARGO_MUTANTS_VERSION = "27.1.0"
+#: The extension module the core builds, as Python imports it.
+EXTENSION = "_core.abi3.so"
+
+#: The pytest files that exercise each part of the core (a path, or a folder ending in "/"),
+#: run by cargo-mutants' test command for a mutant in that part. A Rust file listed nowhere gets
+#: the whole suite.
+RUST_TESTS: dict[str, tuple[str, ...]] = {
+    "src/core/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_ray.py"),
+    "src/py/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_sweep_cli.py"),
+    "src/core/predict/": (
+        "test_predict.py",
+        "test_golden.py",
+        "test_upstream_dropin.py",
+        "test_validation_bounds.py",
+        "test_sweep.py",
+    ),
+    "src/py/predictor.rs": ("test_predict.py", "test_golden.py", "test_upstream_dropin.py"),
+    "src/py/prediction.rs": ("test_predict.py", "test_reprs.py"),
+    "src/core/cache.rs": ("test_cache.py",),
+    "src/py/cache.rs": ("test_cache.py",),
+    "src/core/manifest.rs": ("test_integrity.py", "test_promotion.py"),
+    "src/core/hashing.rs": ("test_cache.py", "test_scan.py"),
+    "src/core/files.rs": ("test_scan.py", "test_integrity.py", "test_promotion.py"),
+    "src/core/providers.rs": ("test_session.py", "test_config.py", "test_cuda.py"),
+    "src/core/runtime.rs": ("test_session.py", "test_config.py"),
+    "src/py/runtime.rs": ("test_session.py", "test_config.py"),
+    "src/py/repr.rs": ("test_reprs.py", "test_session.py"),
+    "src/py/integrity.rs": ("test_integrity.py",),
+    "src/core/scan/": ("test_scan.py", "test_registry.py", "test_promotion.py"),
+    "src/py/pointer.rs": ("test_promotion.py", "test_scan.py"),
+    "src/core/schema.rs": ("test_schemas.py", "test_scan.py"),
+    "src/core/documents.rs": ("test_schemas.py", "test_scan.py", "test_registry.py"),
+    "src/core/json.rs": ("test_schemas.py", "test_scan.py", "test_fuzz_replay.py"),
+    "src/py/documents.rs": ("test_registry.py", "test_scan.py"),
+    "src/core/bundle.rs": ("test_registry.py", "test_predict.py", "test_mutations.py"),
+    "src/core/bundle_reload.rs": ("test_registry.py", "test_cache.py"),
+    "src/core/fingerprint.rs": ("test_registry.py", "test_scan.py", "test_ray.py"),
+    "src/py/bundle.rs": ("test_registry.py", "test_predict.py"),
+    "src/py/registry.rs": ("test_registry.py", "test_scan.py"),
+    "src/core/session.rs": ("test_session.py", "test_session_api.py", "test_predict.py"),
+    "src/core/tensor.rs": ("test_session.py", "test_session_api.py"),
+    "src/core/values.rs": ("test_session.py", "test_session_api.py"),
+    "src/core/options.rs": ("test_session.py", "test_config.py"),
+    "src/core/deadline.rs": ("test_session.py", "test_predict.py"),
+    "src/py/session.rs": ("test_session.py", "test_session_api.py", "test_reprs.py"),
+    "src/py/arrays.rs": ("test_session.py", "test_dataframe.py"),
+    "src/core/predict/columns.rs": ("test_predict.py", "test_dataframe.py", "test_sweep.py"),
+}
+
+#: mutmut's verdicts that mean no test was seen to kill a mutant (``mutmut results`` lists
+#: every verdict but "killed").
+_MUTMUT_LIVED = ("survived", "no tests", "timeout", "suspicious", "skipped", "not checked")
+_MUTMUT_RESULT = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def run(
+    command: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run ``command``, echoed, with its output shown; its exit status."""
+    print("+", " ".join(map(str, command)), flush=True)
+    return subprocess.run(list(map(str, command)), cwd=cwd, env=env, check=False).returncode
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
+# --- what to mutate -----------------------------------------------------------------------------
+
+
+def changed_since(base: str) -> tuple[list[Path], str]:
+    """Files changed since the merge base with ``base`` (committed, uncommitted or new), and the
+    diff of the Rust ones for ``--in-diff``."""
+    merge_base = git("merge-base", base, "HEAD").strip()
+    names = git("diff", "--name-only", merge_base).splitlines()
+    new = git("ls-files", "--others", "--exclude-standard").splitlines()
+    diff = git("diff", merge_base, "--", "src")
+    for name in new:
+        if name.startswith("src/") and name.endswith(".rs"):
+            # `git diff --no-index` exits 1 when the files differ, which they always do here.
+            diff += subprocess.run(
+                ["git", "diff", "--no-index", "--", "/dev/null", name],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+    paths = [ROOT / name for name in dict.fromkeys(names + new) if (ROOT / name).is_file()]
+    return paths, diff
+
+
+def expand(paths: Sequence[Path], suffix: str) -> list[Path]:
+    """The files ending in ``suffix`` among ``paths`` and in the folders among them."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob(f"*{suffix}") if "__pycache__" not in p.parts)
+            )
+        elif path.name.endswith(suffix):
+            files.append(path)
+    return list(dict.fromkeys(files))
+
+
+def split(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """``paths`` as (Python files of the package, Rust files of the core)."""
+    python = [p for p in expand(paths, ".py") if p.is_relative_to(PACKAGE)]
+    rust = [p for p in expand(paths, ".rs") if p.is_relative_to(ROOT / "src")]
+    return python, rust
+
+
+# --- Python: mutmut -----------------------------------------------------------------------------
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
+    """A fresh ``target/mutants/python`` laid out as mutmut expects (see the module docstring)."""
+    if not (PACKAGE / EXTENSION).is_file():
+        raise SystemExit(f"{PACKAGE / EXTENSION} is missing: run `make install` first")
+    shutil.rmtree(PYTHON_STAGE, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache")
+    shutil.copytree(PACKAGE, PYTHON_STAGE / "src" / PACKAGE.name, ignore=ignore)
+    # mutmut makes this copy too (mutating it later), but only once it runs: a PYTHONPATH entry
+    # missing when Python starts is never looked at again, and the tests would import the
+    # package unmutated from its editable install.
+    shutil.copytree(PYTHON_STAGE / "src", PYTHON_STAGE / "mutants" / "src")
+    # mutmut copies a `tests/` folder without its symlinks; this copy keeps them, and mutmut
+    # finds no `tests/` of its own to copy over it.
+    shutil.copytree(
+        ROOT / "tests", PYTHON_STAGE / "mutants" / "tests", symlinks=True, ignore=ignore
+    )
+    # Some tests read files of the repository beside them (the demo-model script, the JSON
+    # schemas): the rest of the checkout is linked in.
+    staged = PYTHON_STAGE / "mutants"
+    for entry in ROOT.iterdir():
+        skipped = entry.name.startswith(".") or entry.name in ("target", "pyproject.toml")
+        if not skipped and not (staged / entry.name).exists():
+            (staged / entry.name).symlink_to(entry)
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["pytest"]
+    mutmut_options = {
+        "source_paths": [f"src/{PACKAGE.name}"],
+        "only_mutate": [f"src/{p.relative_to(PACKAGE.parent)}" for p in files],
+        # Lines the selected tests never run, and code marked `pragma: no cover` (the Windows
+        # branches), are left alone: coverage already tells of them, and every mutant there
+        # would survive.
+        "mutate_only_covered_lines": True,
+        # The default ("fork") runs the whole selection twice in mutmut's own process and forks
+        # each mutant from it; the suite's process-wide state (ONNX Runtime's thread pools,
+        # warnings logged once per process) must start fresh for every run.
+        "process_isolation": "forkserver",
+        "pytest_add_cli_args_test_selection": list(tests),
+    }
+    lines = ["[tool.mutmut]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in mutmut_options.items()]
+    lines += ["", "[tool.pytest.ini_options]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in pytest_options["ini_options"].items()]
+    (PYTHON_STAGE / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def mutmut_verdicts(mutmut: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """``(mutant, verdict)`` of every mutant, read from ``mutmut results --all true``."""
+    listed = subprocess.run(
+        [mutmut, "results", "--all", "true"],
+        cwd=PYTHON_STAGE,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    matches = (_MUTMUT_RESULT.match(line) for line in listed.splitlines())
+    return [(match.group(1), match.group(2)) for match in matches if match]
+
+
+def run_mutmut(files: Sequence[Path], tests: Sequence[str], jobs: int) -> int | None:
+    """Run mutmut on ``files``; prints the survivors, returns how many (None: mutmut failed)."""
+    mutmut = Path(sys.executable).parent / "mutmut"
+    if not mutmut.exists():
+        raise SystemExit(f"{mutmut} is missing: run `make install` (mutmut is a dev extra)")
+    stage_python(files, tests)
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_STAGE / "mutants" / "src")}
+    env.pop("MUTANT_UNDER_TEST", None)
+    if run([mutmut, "run", "--max-children", str(jobs)], cwd=PYTHON_STAGE, env=env) != 0:
+        return None
+    verdicts = mutmut_verdicts(mutmut, env)
+    lived = [(name, verdict) for name, verdict in verdicts if verdict in _MUTMUT_LIVED]
+    for name, verdict in lived:
+        shown = subprocess.run(
+            [mutmut, "show", name], cwd=PYTHON_STAGE, env=env, capture_output=True, text=True
+        )
+        print(f"\n{shown.stdout.strip() or f'# {name}: {verdict}'}")
+    print(f"\nmutmut: {summary(len(verdicts), [verdict for _, verdict in lived])}")
+    return len(lived)
+
+
+def summary(total: int, lived: Sequence[str]) -> str:
+    """``11 mutants, 1 not killed (1 timeout)``."""
+    if not lived:
+        return f"{total} mutants, all killed"
+    counts = {verdict: lived.count(verdict) for verdict in dict.fromkeys(lived)}
+    detail = ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
+    return f"{total} mutants, {len(lived)} not killed ({detail})"
+
+
+# --- Rust: cargo-mutants ------------------------------------------------------------------------
+
+
+def tests_for(rust_files: Sequence[str]) -> list[str]:
+    """The pytest files for mutants in ``rust_files`` (repository-relative); the whole suite
+    when one of them is listed nowhere in ``RUST_TESTS``."""
+    selected: dict[str, None] = {}
+    for name in rust_files:
+        hits = [
+            tests
+            for part, tests in RUST_TESTS.items()
+            if name == part or (part.endswith("/") and name.startswith(part))
+        ]
+        if not hits:
+            return ["tests"]
+        for tests in hits:
+            selected.update(dict.fromkeys(f"tests/{test}" for test in tests))
+    return list(selected)
+
+
+def run_cargo_mutants(
+    cargo_mutants: str,
+    files: Sequence[Path],
+    diff: str | None,
+    tests: Sequence[str],
+    name_re: str | None = None,
+) -> int | None:
+    """Run cargo-mutants on ``files`` (only where ``diff`` touches them, when given); prints
+    the survivors, returns how many (None: cargo-mutants failed)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    shim = WORK / "cargo-shim"
+    shim.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" cargo-shim "$@"\n',
+        encoding="utf-8",
+    )
+    shim.chmod(0o755)
+    real_cargo = os.environ.get("CARGO") or shutil.which("cargo")
+    if real_cargo is None:
+        raise SystemExit("cargo is not on PATH")
+    names = [str(p.relative_to(ROOT)) for p in files]
+    env = {
+        **os.environ,
+        "CARGO": str(shim),
+        "MUTANTS_REAL_CARGO": real_cargo,
+        "MUTANTS_TESTS": " ".join(tests),
+        "MUTANTS_FILES": " ".join(names),
+    }
+    command = [cargo_mutants, "mutants", "--dir", str(ROOT), "--output", str(WORK)]
+    if diff is not None:
+        (WORK / "rust.diff").write_text(diff, encoding="utf-8")
+        command += ["--in-diff", str(WORK / "rust.diff")]
+    for name in names:
+        command += ["--file", name]
+    if name_re:
+        command += ["--re", name_re]
+    status = run(command, env=env)
+    # 0: all caught; 2: some missed; 3: some timed out (cargo-mutants' exit codes).
+    if status not in (0, 2, 3):
+        return None
+    outcomes = WORK / "mutants.out"
+    listed = {
+        verdict: (outcomes / f"{verdict}.txt").read_text().splitlines()
+        for verdict in ("caught", "unviable", "missed", "timeout")
+        if (outcomes / f"{verdict}.txt").exists()
+    }
+    lived = [
+        (line, verdict) for verdict in ("missed", "timeout") for line in listed.get(verdict, [])
+    ]
+    for line, verdict in lived:
+        print(f"  {verdict}: {line}")
+    total = sum(len(lines) for lines in listed.values())
+    print(f"\ncargo-mutants: {summary(total, [verdict for _, verdict in lived])}")
+    if lived:
+        print(f"  (diffs and logs: {outcomes})")
+    return len(lived)
+
+
+def cargo_shim(args: list[str]) -> int:
+    """``$CARGO`` for cargo-mutants: in its build folder, ``cargo test --no-run`` also builds
+    the extension module, and ``cargo test`` also runs the pytest files of the mutated file.
+    Every other cargo command passes through."""
+    cargo = os.environ["MUTANTS_REAL_CARGO"]
+    if not args or args[0] != "test":
+        os.execv(cargo, [cargo, *args])
+    scratch = Path.cwd()
+    env = {**os.environ, "CARGO_TARGET_DIR": str(RUST_BUILD)}
+
+    def cargo_run(cargo_args: list[str], extra_env: dict[str, str] | None = None) -> int:
+        # The descriptors stay open: cargo-mutants hands cargo its jobserver through them.
+        command = [cargo, *cargo_args]
+        run_env = {**env, **(extra_env or {})}
+        return subprocess.run(command, env=run_env, check=False, close_fds=False).returncode
+
+    core_args = args if "--no-default-features" in args else [*args, "--no-default-features"]
+    if "--no-run" in args:
+        if cargo_run(core_args):
+            return 1
+        # The extension as maturin builds it, with a release profile that builds faster: no
+        # LTO, more codegen units, incremental.
+        extension = {
+            "PYO3_PYTHON": sys.executable,
+            "PYO3_BUILD_EXTENSION_MODULE": "1",
+            "CARGO_PROFILE_RELEASE_LTO": "false",
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16",
+            "CARGO_PROFILE_RELEASE_INCREMENTAL": "true",
+        }
+        if cargo_run(["build", "--release", "--lib"], extension):
+            return 1
+        built = RUST_BUILD / "release" / "lib_core.so"
+        shutil.copy2(built, scratch / "python" / PACKAGE.name / EXTENSION)
+        return 0
+    python_env = {**env, "PYTHONPATH": str(scratch / "python")}
+    library = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from atb_prediction._runtime import find_library; print(find_library())",
+        ],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if cargo_run(core_args, {"ORT_DYLIB_PATH": library}):
+        return 1
+    files = os.environ["MUTANTS_FILES"].split()
+    mutated = [
+        name for name in files if not filecmp.cmp(scratch / name, ROOT / name, shallow=False)
+    ]
+    tests = os.environ["MUTANTS_TESTS"].split() or tests_for(mutated or files)
+    pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    return run(pytest, cwd=ROOT, env=python_env)
+
+
+def cargo_mutants_binary() -> str:
+    """cargo-mutants from PATH, else the one in ``target/tools``, installed there when missing."""
+    found = shutil.which("cargo-mutants")
+    if found is not None:
+        return found
+    local = TOOLS / "bin" / "cargo-mutants"
+    if not local.exists():
+        install = ["cargo", "install", "--locked", "--root", str(TOOLS)]
+        if run([*install, "--version", CARGO_MUTANTS_VERSION, "cargo-mutants"]) != 0:
+            raise SystemExit("cannot install cargo-mutants from crates.io")
+    return str(local)
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cargo-shim"]:
+        return cargo_shim(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders to mutate whole")
+    parser.add_argument("--base", default="main", help="diff against this branch (default main)")
+    parser.add_argument(
+        "--tests",
+        default="",
+        help="pytest files to run, space separated (default: the whole suite for Python, "
+        "RUST_TESTS for Rust)",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutmut workers")
+    parser.add_argument(
+        "--rust-re", help="only the Rust mutants whose name matches (cargo-mutants --re)"
+    )
+    args = parser.parse_args(argv)
+
+    diff: str | None = None
+    if args.paths:
+        missing = [p for p in args.paths if not (ROOT / p).exists()]
+        if missing:
+            parser.error(f"no such file or folder: {', '.join(map(str, missing))}")
+        python, rust = split([(ROOT / p).resolve() for p in args.paths])
+    else:
+        changed, diff = changed_since(args.base)
+        python, rust = split(changed)
+        print(f"changed since {args.base}: {len(python)} Python and {len(rust)} Rust file(s)")
+    if not python and not rust:
+        print("nothing to mutate: no Python module of the package and no Rust file of the core")
+        return 0
+    tests = args.tests.split()
+    lived: list[int | None] = []
+    if python:
+        lived.append(run_mutmut(python, tests or ["tests"], args.jobs))
+    if rust:
+        binary = cargo_mutants_binary()
+        lived.append(run_cargo_mutants(binary, rust, diff, tests, args.rust_re))
+    if None in lived:
+        return 2
+    return 1 if any(lived) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
