@@ -153,7 +153,10 @@ impl LoadedBundle {
         let sessions: Vec<&InferenceSession> = std::iter::once(&*self.session)
             .chain(extra.iter().map(|session| &**session))
             .collect();
-        predict_batch_parallel(&sessions, &self.spec, features, BATCH_CHUNK, timeout)
+        // At least four chunks per session where the batch allows, so that the sessions finish
+        // together: a chunk of one session's windows is the last one waited for.
+        let chunk = windows.div_ceil(workers * 4).clamp(BATCH_CHUNK / 4, BATCH_CHUNK);
+        predict_batch_parallel(&sessions, &self.spec, features, chunk, timeout)
     }
 
     /// How many extra sessions earlier batches opened (and the bundle keeps) for parallel runs.

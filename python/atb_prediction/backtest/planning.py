@@ -438,7 +438,14 @@ def plan_sweep(
                 options=options,
             )
         )
-        if reading.bundle.price_scaling == "rolling_minmax" and reading.price_target is None:
+        # A series with named columns but no target: its prices cannot be mapped back (a plain
+        # numpy array of features never has one, and its caller knows).
+        named = series.frame is not None or series.names is not None
+        if (
+            named
+            and reading.bundle.price_scaling == "rolling_minmax"
+            and reading.price_target is None
+        ):
             warnings.warn(
                 f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
                 f"series has no {reading.bundle.price_target!r} column to map them back with",
