@@ -667,3 +667,29 @@ def test_a_csv_of_numbers_without_a_header_must_be_binance_klines(
         "not column names: add a header row (a Binance kline file without one has 12 columns, "
         "this one 3)\n"
     )
+
+
+def test_named_features_without_a_close_keep_the_models_scaled_prices(
+    registry: PredictionModelRegistry,
+) -> None:
+    frame = golden_frame("BTCUSDT").iloc[:200]
+    bundle = registry.select_bundle(symbol="BTCUSDT", model_type="basic", timeframe="1h")
+    names = bundle.metadata["feature_names"]
+    features = pd.DataFrame(
+        {name: frame[name.removesuffix("_normalized")] for name in names}, index=frame.index
+    )
+    with pytest.warns(UserWarning, match=r"^sweep of BTCUSDT:1h:basic:2025-10-30_12h_v1: its "
+                      r"prices stay the model's scaled output: the series has no 'close' "
+                      r"column to map them back with$"):  # fmt: skip
+        scaled = sweep(registry, features, symbol="BTCUSDT", model_type="basic", progress=False)
+    assert scaled.price_units == (False,) and scaled.close is None
+    window = features.iloc[80:200].to_numpy()
+    assert scaled.price[0, 199] == pytest.approx(bundle.runner.predict(window).price, rel=1e-6)
+    # With the close beside them, the same features give prices.
+    priced = sweep(registry, features.assign(close=frame["close"]), symbol="BTCUSDT",
+                   model_type="basic", progress=False)  # fmt: skip
+    assert priced.price_units == (True,)
+    closes = frame["close"].iloc[80:200]
+    assert priced.price[0, 199] == pytest.approx(
+        scaled.price[0, 199] * (closes.max() - closes.min()) + closes.min(), rel=1e-9
+    )
