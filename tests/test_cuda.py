@@ -80,3 +80,51 @@ def test_a_cuda_run_past_its_deadline_raises_and_the_session_recovers(
     (got,) = cuda_session.run(x[:64], timeout=60)
     (want,) = reference.run(None, {reference.get_inputs()[0].name: x[:64]})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _registry(root: Path, provider: str) -> PredictionModelRegistry:
+    return PredictionModelRegistry(
+        PredictionConfig(
+            model_registry_path=str(root), providers=[provider], prediction_cache_enabled=False
+        )
+    )
+
+
+def test_predict_batch_on_cuda_runs_whole_and_matches_cpu(
+    cuda_session: OnnxSession, registry_copy: Path
+) -> None:
+    """A bundle on CUDA runs a large batch as one inference (no CPU sibling sessions)."""
+    windows = np.random.default_rng(5).random((3000, 120, 5))
+    batches = {}
+    for provider in ("cuda", "cpu"):
+        bundle = _registry(registry_copy, provider).select_bundle(
+            symbol="BTCUSDT", model_type="basic", timeframe="1h"
+        )
+        batches[provider] = bundle.runner.predict_batch(windows)
+        if provider == "cuda":
+            assert bundle.runner.bundle.batch_sessions == 0
+    np.testing.assert_allclose(batches["cuda"]["price"], batches["cpu"]["price"], rtol=1e-5)
+    np.testing.assert_array_equal(batches["cuda"]["direction"], batches["cpu"]["direction"])
+
+
+def test_predict_bars_on_cuda_is_upstreams_live_path(
+    cuda_session: OnnxSession, registry_copy: Path
+) -> None:
+    """Raw bars on CUDA give upstream's live prices (``tests/data/atb-live-golden.json``)."""
+    from test_bars import golden_bundle, golden_frame
+
+    bundle = _registry(registry_copy, "cuda").select_bundle(
+        symbol="BTCUSDT", model_type="basic", timeframe="1h"
+    )
+    assert "cuda" in bundle.runner.session.providers
+    golden, frame = golden_bundle("BTCUSDT"), golden_frame("BTCUSDT")
+    assert bundle.version_id == golden["version"]
+    checked = 0
+    for t in range(119, len(frame), 7):
+        if golden["price"][t] is None:
+            continue
+        prediction = bundle.runner.predict_bars(frame.iloc[: t + 1])
+        assert prediction.price == pytest.approx(golden["price"][t], rel=1e-5), t
+        assert prediction.direction == golden["direction"][t], t
+        checked += 1
+    assert checked > 30
