@@ -25,9 +25,10 @@ def interleaved(
 ) -> dict[str, list[float]]:
     """Latencies of each contender, measured in alternating rounds so drift hits all equally."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
+    per_round = calls // rounds
     for _ in range(rounds):
         for name, call in contenders.items():
-            samples[name].extend(latencies_us(call, calls // rounds, warmup=50))
+            samples[name].extend(latencies_us(call, per_round, warmup=min(50, per_round)))
     return samples
 
 

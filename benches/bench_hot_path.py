@@ -85,7 +85,8 @@ def measure_predict(calls: int) -> dict[str, float]:
     contenders = {"ours": lambda: runner.predict(window)}
     for kind, session in sessions.items():
         contenders[kind] = lambda s=session: s.run(None, {name: batched})
-    samples = interleaved(contenders, calls)
+    # Short alternating rounds, so a slow spell of this noisy host hits every contender.
+    samples = interleaved(contenders, calls, rounds=max(1, calls // 20))
     p50 = {f"predict {k}": percentile(v, 50) for k, v in samples.items()}
 
     series = rng.random((BATCH_WINDOWS + 119, 5), dtype=np.float32)
@@ -131,7 +132,7 @@ def measure_tiny(calls: int) -> dict[str, float]:
 
     samples = interleaved(
         {"run": lambda: session.run(x), "predict": lambda: runner.predict(x),
-         "iobinding": prebound}, calls * 10)  # fmt: skip
+         "iobinding": prebound}, calls * 10, rounds=max(1, calls // 10))  # fmt: skip
     return {f"tiny {k}": percentile(v, 50) for k, v in samples.items()}
 
 
