@@ -1,0 +1,129 @@
+"""The promotion journal's lines as records, the warning naming the lines skipped, and what
+``rollback`` writes: the exact values, so a slip in a default, a limit or a message shows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from atb_prediction import promotion
+from atb_prediction.promotion.journal import MAX_LINE_BYTES, parse_line
+from cli_helpers import write_small_registry
+
+V1, V2, V3 = "2025-01-01_1h_v1", "2025-01-02_1h_v1", "2025-01-03_1h_v1"
+TIME = "2025-11-26T08:00:00.123+00:00"
+#: The fields every record needs.
+REQUIRED = {"time": TIME, "symbol": "BTCUSDT", "model_type": "basic", "to": V2}
+
+
+def line(**fields: object) -> str:
+    return json.dumps({**REQUIRED, **fields})
+
+
+def test_a_line_with_only_the_required_fields_is_a_forced_free_promotion() -> None:
+    """Lines written before ``action``, ``forced``, ``id`` and ``gate`` existed read as plain
+    promotions."""
+    assert parse_line(line()) == promotion.PromotionRecord(
+        time=TIME, action="promote", symbol="BTCUSDT", model_type="basic", from_version=None,
+        to_version=V2, user="", host="", reason=None, forced=False, id=None, gate=None,
+    )  # fmt: skip
+
+
+def test_every_field_of_a_line_is_read() -> None:
+    gate = {"metric": "sharpe", "passed": True}
+    full = line(
+        action="rollback", **{"from": V3}, user="ana", host="box", reason="bad fills",
+        forced=True, id="abc", gate=gate,
+    )  # fmt: skip
+    assert parse_line(full) == promotion.PromotionRecord(
+        time=TIME, action="rollback", symbol="BTCUSDT", model_type="basic", from_version=V3,
+        to_version=V2, user="ana", host="box", reason="bad fills", forced=True, id="abc",
+        gate=gate,
+    )  # fmt: skip
+
+
+def test_empty_strings_are_read_as_written() -> None:
+    """An empty ``time`` or ``to`` is kept as it is (the version resolver then names the entry
+    as unreadable), not replaced by a stand-in."""
+    record = parse_line(line(time="", symbol="", model_type="", to=""))
+    assert (record.time, record.symbol, record.model_type, record.to_version) == ("", "", "", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "expected a JSON object, got list"),
+        ('"x"', "expected a JSON object, got str"),
+        (line(time=3), "field 'time' must be a string, got 3"),
+        (line(action="delete"), "field 'action' must be 'promote' or 'rollback', got 'delete'"),
+        (line(forced="yes"), "field 'forced' must be a boolean, got 'yes'"),
+        (line(gate=[1]), "field 'gate' must be an object, got [1]"),
+        ("x" * (MAX_LINE_BYTES + 1), f"longer than {MAX_LINE_BYTES} characters"),
+        ("[" * 5 + "]" * 5, "nested deeper than 4 levels"),
+        ('{"a": ' * 5 + "1" + "}" * 5, "nested deeper than 4 levels"),
+    ],
+)
+def test_a_line_that_is_no_record_is_refused_saying_why(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_line(text)
+    assert str(raised.value) == message
+
+
+def test_the_limits_are_inclusive() -> None:
+    """A line of exactly ``MAX_LINE_BYTES`` characters, and a gate nested exactly as deep as
+    allowed (with more brackets in all than that depth), are records."""
+    padding = MAX_LINE_BYTES - len(line(reason=""))
+    longest = line(reason="r" * padding)
+    assert len(longest) == MAX_LINE_BYTES
+    assert parse_line(longest).reason == "r" * padding
+
+    gate = {"a": {"b": {"c": 1}}, "d": {}, "e": []}  # record > gate > a > b: depth 4
+    assert parse_line(line(gate=gate)).gate == gate
+
+
+def append_lines(directory: Path, *texts: str) -> None:
+    with open(directory / promotion.JOURNAL_NAME, "a", encoding="utf-8") as journal:
+        journal.writelines(text + "\n" for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("bad", "more"),
+    [
+        (["[]"], ""),
+        (["[]", "{}"], " (and 1 more line(s))"),
+        (["[]", "{}", "[" * 5 + "]" * 5], " (and 2 more line(s))"),
+    ],
+)
+def test_one_warning_names_the_journal_the_first_line_skipped_and_how_many_more(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: list[str], more: str
+) -> None:
+    directory = write_small_registry(tmp_path, latest=V1)
+    append_lines(directory, line(), *bad, line(to=V3))
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        records = promotion.history(tmp_path, "BTCUSDT", "basic")
+    assert [r.to_version for r in records] == [V2, V3]
+    path = directory / promotion.JOURNAL_NAME
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path} line 2 skipped: expected a JSON object, got list{more}"
+    ]
+
+
+def test_rollback_to_a_named_version_records_who_and_seals_it(tmp_path: Path) -> None:
+    directory = write_small_registry(tmp_path, latest=V1)
+    for version in (V2, V3):
+        promotion.promote(tmp_path, "BTCUSDT", "basic", version, check=None, seal=False)
+    assert not (directory / V1 / "manifest.json").exists()
+
+    result = promotion.rollback(
+        tmp_path, "BTCUSDT", "basic", to=V1, check=None, user="ana", host="box"
+    )
+    record = result.record
+    assert (record.action, record.from_version, record.to_version) == ("rollback", V3, V1)
+    assert (record.user, record.host) == ("ana", "box")
+    assert os.readlink(directory / "latest") == V1
+    # Like `promote`, a rollback seals the version it makes production (by default).
+    sealed = json.loads((directory / V1 / "manifest.json").read_text("utf-8"))
+    assert set(sealed["files"]) == {"metadata.json", "model.onnx"}
