@@ -582,3 +582,37 @@ def test_a_fifo_latest_is_refused_without_blocking(registry: Path) -> None:
     os.mkfifo(directory / "latest")
     with pytest.raises(PromotionRefusedError, match="neither a symlink nor a pointer file"):
         promote(registry, V2)
+
+
+def test_refusals_name_which_part_of_the_key_is_wrong(registry: Path) -> None:
+    cases = [
+        (".hidden", "basic", "symbol '.hidden' is not a valid registry folder name"),
+        ("BTCUSDT", ".hidden", "model type '.hidden' is not a valid registry folder name"),
+        ("ETHUSDT", "basic", f"symbol not found: {registry / 'ETHUSDT'} is not a directory"),
+        (
+            "BTCUSDT",
+            "nope",
+            f"model type not found: {registry / 'BTCUSDT/nope'} is not a directory",
+        ),
+    ]
+    for symbol, model_type, message in cases:
+        with pytest.raises(PromotionRefusedError) as raised:
+            promotion.history(registry, symbol, model_type)
+        assert str(raised.value) == message
+
+
+def test_a_write_failing_before_the_temporary_exists_raises_its_own_error(tmp_path: Path) -> None:
+    """The clean-up of a failed switch must not hide why it failed (the temporary it would
+    remove was never made)."""
+    from atb_prediction.promotion.files import replace_atomically
+
+    destination = tmp_path / "latest"
+    destination.write_text("old")
+
+    def write(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError) as raised:
+        replace_atomically(tmp_path / ".latest.tmp-1", destination, write)
+    assert raised.value.errno == 28 and raised.value.__context__ is None
+    assert destination.read_text() == "old"
