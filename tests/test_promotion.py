@@ -169,8 +169,12 @@ def test_refuses_a_latest_that_is_a_real_directory(registry: Path) -> None:
         calls.append(args)
         return []
 
-    with pytest.raises(PromotionRefusedError, match="real directory"):
+    with pytest.raises(PromotionRefusedError) as refused:
         promote(registry, V2, check=check)
+    assert str(refused.value) == (
+        f"refusing to replace {directory / 'latest'}: it is a real directory, not a symlink to "
+        "a version (move it away first)"
+    )
     assert calls == []  # refused before any slow validation
     assert (directory / "latest" / "keep.txt").read_text() == "operator's files"
     assert journal_lines(directory) == []
@@ -599,6 +603,12 @@ def test_refusals_name_which_part_of_the_key_is_wrong(registry: Path) -> None:
         with pytest.raises(PromotionRefusedError) as raised:
             promotion.history(registry, symbol, model_type)
         assert str(raised.value) == message
+        with pytest.raises(PromotionRefusedError) as raised:
+            promotion.promote(registry, symbol, model_type, V2, check=None)
+        assert str(raised.value) == message
+    with pytest.raises(PromotionRefusedError) as raised:
+        promote(registry, ".hidden")
+    assert str(raised.value) == "version '.hidden' is not a valid registry folder name"
 
 
 def test_a_write_failing_before_the_temporary_exists_raises_its_own_error(tmp_path: Path) -> None:
@@ -616,3 +626,39 @@ def test_a_write_failing_before_the_temporary_exists_raises_its_own_error(tmp_pa
         replace_atomically(tmp_path / ".latest.tmp-1", destination, write)
     assert raised.value.errno == 28 and raised.value.__context__ is None
     assert destination.read_text() == "old"
+
+
+def test_the_validation_refusal_lists_every_problem(registry: Path) -> None:
+    def check(root: Path, symbol: str, model_type: str, version: str) -> list[str]:
+        return ["first problem", "second problem"]
+
+    with pytest.raises(ValidationFailedError) as caught:
+        promote(registry, V2, check=check)
+    assert str(caught.value) == (
+        f"refusing to promote BTCUSDT/basic/{V2}: it fails validation: first problem; second "
+        "problem (use --force to promote anyway)"
+    )
+
+
+def test_the_lock_file_names_the_last_holder_and_its_host(registry: Path) -> None:
+    promote(registry, V2, host="box")
+    lock = registry / "BTCUSDT/basic" / promotion.LOCK_NAME
+    assert lock.read_text() == f"pid {os.getpid()} on box\n"
+
+
+def test_promoting_production_again_returns_the_record_it_would_have_written(
+    registry: Path,
+) -> None:
+    result = promote(registry, V1, reason="again", user="ana", host="box")
+    assert not result.changed
+    record = result.record
+    assert (record.action, record.from_version, record.to_version) == ("promote", V1, V1)
+    assert (record.reason, record.user, record.host) == ("again", "ana", "box")
+
+
+def test_promote_seals_the_new_production_version_by_default(registry: Path) -> None:
+    directory = registry / "BTCUSDT/basic"
+    assert not (directory / V2 / "manifest.json").exists()
+    promote(registry, V2)
+    sealed = json.loads((directory / V2 / "manifest.json").read_text("utf-8"))
+    assert set(sealed["files"]) == {"metadata.json", "model.onnx"}

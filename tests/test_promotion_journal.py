@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
 from atb_prediction import promotion
+from atb_prediction.promotion.files import INTENT_NAME
 from atb_prediction.promotion.journal import MAX_LINE_BYTES, parse_line
 from cli_helpers import write_small_registry
 
@@ -127,3 +129,81 @@ def test_rollback_to_a_named_version_records_who_and_seals_it(tmp_path: Path) ->
     # Like `promote`, a rollback seals the version it makes production (by default).
     sealed = json.loads((directory / V1 / "manifest.json").read_text("utf-8"))
     assert set(sealed["files"]) == {"metadata.json", "model.onnx"}
+
+
+def test_the_journal_file_is_one_readable_line_per_switch(tmp_path: Path) -> None:
+    """What an operator reading ``promotions.jsonl`` sees: the fields in their documented
+    order, non-ASCII text as written, one line per switch and no blank ones, a file that is
+    not executable."""
+    directory = write_small_registry(tmp_path, latest=V1)
+    promotion.promote(tmp_path, "BTCUSDT", "basic", V2, check=None, reason="café ☕")
+    promotion.promote(tmp_path, "BTCUSDT", "basic", V3, check=None)
+    path = directory / promotion.JOURNAL_NAME
+    text = path.read_text("utf-8")
+    lines = text.split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    assert '"reason": "café ☕"' in lines[0]
+    assert list(json.loads(lines[0])) == [
+        "time", "action", "symbol", "model_type", "from", "to", "user", "host", "reason",
+        "forced", "id",
+    ]  # fmt: skip
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (promotion.JOURNAL_NAME, promotion.LOCK_NAME):
+        assert (directory / name).stat().st_mode & 0o777 == 0o644 & ~umask
+
+
+def test_a_journal_cut_after_its_first_byte_loses_only_the_cut_line(tmp_path: Path) -> None:
+    directory = write_small_registry(tmp_path, latest=V1)
+    (directory / promotion.JOURNAL_NAME).write_text("{")
+    promotion.promote(tmp_path, "BTCUSDT", "basic", V2, check=None)
+    assert (directory / promotion.JOURNAL_NAME).read_text("utf-8").split("\n")[0] == "{"
+    assert [r.to_version for r in promotion.history(tmp_path, "BTCUSDT", "basic")] == [V2]
+
+
+def test_a_journal_of_several_megabytes_is_read_whole(tmp_path: Path) -> None:
+    """The journal is read in chunks of a megabyte: every chunk is kept, in order."""
+    directory = write_small_registry(tmp_path, latest=V1)
+    count = 12_000
+    texts = [line(to=V2 if n % 2 else V3, reason=f"{n:06d}" + "r" * 200) for n in range(count)]
+    append_lines(directory, *texts)
+    assert (directory / promotion.JOURNAL_NAME).stat().st_size > 2 * (1 << 20)
+    records = promotion.history(tmp_path, "BTCUSDT", "basic")
+    assert [r.reason[:6] for r in records if r.reason] == [f"{n:06d}" for n in range(count)]
+
+
+def test_a_dangling_intent_link_is_removed_by_the_next_promotion(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = write_small_registry(tmp_path, latest=V1)
+    intent = directory / INTENT_NAME
+    os.symlink(tmp_path / "nowhere", intent)
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        promotion.promote(tmp_path, "BTCUSDT", "basic", V2, check=None)
+    assert not intent.is_symlink()
+    assert os.readlink(directory / "latest") == V2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFO")
+def test_a_fifo_journal_is_refused_without_blocking(tmp_path: Path) -> None:
+    directory = write_small_registry(tmp_path, latest=V1)
+    fifo = directory / promotion.JOURNAL_NAME
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            promotion.history(tmp_path, "BTCUSDT", "basic")
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=10)
+    blocked = reader.is_alive()
+    if blocked:  # release the reader: open the other end, then close it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+    assert not blocked
+    assert len(outcome) == 1 and isinstance(outcome[0], promotion.PromotionRefusedError)
+    assert "not a regular file" in str(outcome[0])
