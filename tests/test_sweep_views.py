@@ -1,0 +1,72 @@
+"""What a sweep's result shows a user: the per-version summary's counts, the DataFrame's time
+index, scores ranked best first whatever the row order, and the refusal of an unknown version,
+each pinned to exact values (the suite's sharper half for the backtest layer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from atb_prediction import InvalidInputError, ModelNotAvailableError, sweep
+from atb_prediction.backtest import VersionSummary
+from test_scores import RIGHT, WRONG, open_registry, signal_bars, signal_registry
+
+
+def test_the_summary_counts_directions_of_defined_windows_only(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(40)
+    bars.loc[bars.index[::5], "signal"] = 0.0  # 8 flat bars
+    bars.loc[bars.index[3], "signal"] = np.nan  # one window with no prediction
+    with pytest.warns(RuntimeWarning, match="1 windows hold NaN"):
+        result = sweep(registry, bars, symbol="BTCUSDT", model_type="basic", versions=[RIGHT],
+                       progress=False)  # fmt: skip
+    signal = bars["signal"].to_numpy()
+    (line,) = result.summary()
+    assert line == VersionSummary(
+        version_id=RIGHT, bars=40, windows=39, mean_confidence=pytest.approx(31 / 39),
+        down=int((signal < 0).sum()), flat=int((signal == 0).sum()), up=int((signal > 0).sum()),
+        seconds=result.elapsed[0],
+    )  # fmt: skip
+    assert (line.down, line.flat, line.up) == (12, 8, 19)
+
+
+def test_the_frame_is_indexed_by_utc_timestamps(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(6)
+    result = sweep(registry, bars, symbol="BTCUSDT", model_type="basic", progress=False)
+    frame = result.to_pandas()
+    assert isinstance(frame.index, pd.DatetimeIndex)
+    assert frame.index.name == "timestamp" and str(frame.index.tz) == "UTC"
+    assert list(frame.index) == list(bars.index)
+
+
+def test_scores_are_ranked_best_first_even_when_the_rows_are_not(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    result = sweep(registry, signal_bars(), symbol="BTCUSDT", model_type="basic",
+                   versions=[WRONG, RIGHT], progress=False)  # fmt: skip
+    scores = result.score()
+    assert [row["version"] for row in scores.rows()] == [WRONG, RIGHT]
+    assert [row["version"] for row in scores.rows(ranked_by="sharpe")] == [RIGHT, WRONG]
+    assert [row["version"] for row in scores.rows(ranked_by="max_drawdown")] == [RIGHT, WRONG]
+
+
+def test_an_unknown_version_is_refused_naming_those_that_can_load(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    with pytest.raises(ModelNotAvailableError) as refused:
+        sweep(registry, signal_bars(6), symbol="BTCUSDT", model_type="basic", versions=["nope"],
+              progress=False)  # fmt: skip
+    assert str(refused.value) == (
+        f"BTCUSDT/basic has no version 'nope' (versions that can load: {RIGHT}, {WRONG})"
+    )
+
+
+def test_an_as_live_sweep_without_times_says_how_to_give_them(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(6).reset_index(drop=True)
+    with pytest.raises(InvalidInputError) as refused:
+        sweep(registry, bars, symbol="BTCUSDT", model_type="basic", versions="as-live",
+              progress=False)  # fmt: skip
+    expected = 'versions="as-live" needs timestamps: pass timestamps= or a DataFrame with a '
+    assert str(refused.value) == expected + "DatetimeIndex"
