@@ -70,3 +70,34 @@ def test_an_as_live_sweep_without_times_says_how_to_give_them(tmp_path: Path) ->
               progress=False)  # fmt: skip
     expected = 'versions="as-live" needs timestamps: pass timestamps= or a DataFrame with a '
     assert str(refused.value) == expected + "DatetimeIndex"
+
+
+def test_a_mapping_series_takes_its_datetime_column_as_the_times(tmp_path: Path) -> None:
+    """A ``datetime64`` column gives the bars' times (an as-live sweep needs them); a
+    ``timedelta64`` column is no time and no feature: it is left out."""
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(6)
+    times = bars.index.tz_localize(None).to_numpy()
+    columns = {
+        "signal": bars["signal"].to_numpy(),
+        "close": bars["close"].to_numpy(),
+        "time": times,
+        "lag": np.diff(times, prepend=times[0]),
+    }
+    result = sweep(registry, columns, symbol="BTCUSDT", model_type="basic", versions="as-live",
+                   progress=False)  # fmt: skip
+    assert result.timestamps is not None
+    assert list(result.timestamps) == list(times)
+    assert result.versions == (WRONG,) and result.bars == 6
+
+
+def test_mapping_columns_of_different_lengths_are_refused(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    times = signal_bars(6).index.tz_localize(None).to_numpy()
+    for columns in (
+        {"signal": np.ones(6), "close": np.ones(5)},
+        {"signal": np.ones(6), "time": times[:5]},
+    ):
+        with pytest.raises(InvalidInputError) as refused:
+            sweep(registry, columns, symbol="BTCUSDT", model_type="basic", progress=False)
+        assert str(refused.value) == "the mapping columns differ in length: [5, 6]"
