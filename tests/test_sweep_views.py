@@ -101,3 +101,52 @@ def test_mapping_columns_of_different_lengths_are_refused(tmp_path: Path) -> Non
         with pytest.raises(InvalidInputError) as refused:
             sweep(registry, columns, symbol="BTCUSDT", model_type="basic", progress=False)
         assert str(refused.value) == "the mapping columns differ in length: [5, 6]"
+
+
+def _json_row(row: dict[str, object]) -> dict[str, object]:
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in row.items()}
+
+
+def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
+    tmp_path: Path,
+) -> None:
+    """The oracle: the same sweep and scores through the public API."""
+    from atb_prediction.backtest import Gate
+
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = signal_bars()
+    gate = Gate(bars, metric="max_drawdown", horizon=2, fee_bps=5.0)
+    evidence = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, WRONG)
+    swept = sweep(open_registry(root), bars, symbol="BTCUSDT", model_type="basic",
+                  versions=[RIGHT, WRONG], progress=False)  # fmt: skip
+    expected = swept.score(horizon=2, fee_bps=5.0)
+    assert {key: value for key, value in evidence.items() if key != "series_sha256"} == {
+        "metric": "max_drawdown", "better": "lower", "passed": True,
+        "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
+        "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
+    }  # fmt: skip
+
+    # Without another production version there is nothing to beat.
+    for production in (None, RIGHT):
+        alone = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, production)
+        assert alone["production"] is None and alone["passed"] is True
+        assert alone["candidate"] == evidence["candidate"]
+
+
+def test_the_gate_digest_covers_the_times_the_names_and_the_values(tmp_path: Path) -> None:
+    from atb_prediction.backtest import Gate
+
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = signal_bars(50)
+
+    def digest(frame: pd.DataFrame) -> str:
+        return str(Gate(frame).evaluate(root, "BTCUSDT", "basic", RIGHT, WRONG)["series_sha256"])
+
+    first = digest(bars)
+    assert len(first) == 64 and digest(bars.copy()) == first
+    later = bars.set_axis(bars.index + pd.Timedelta(hours=1))
+    changed = bars.assign(close=bars["close"] * 1.01)
+    # Same values under another name.
+    named_x, named_y = bars.assign(x=0.0), bars.assign(y=0.0)
+    digests = {first, digest(later), digest(changed), digest(named_x), digest(named_y)}
+    assert len(digests) == 5
