@@ -150,3 +150,30 @@ def test_the_gate_digest_covers_the_times_the_names_and_the_values(tmp_path: Pat
     named_x, named_y = bars.assign(x=0.0), bars.assign(y=0.0)
     digests = {first, digest(later), digest(changed), digest(named_x), digest(named_y)}
     assert len(digests) == 5
+
+
+def test_times_are_read_as_utc_from_any_zone_or_posix_seconds(tmp_path: Path) -> None:
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(6)
+    utc = list(bars.index.tz_localize(None).to_numpy())
+    in_new_york = bars.tz_convert("America/New_York")
+    result = sweep(registry, in_new_york, symbol="BTCUSDT", model_type="basic", progress=False)
+    assert result.timestamps is not None and list(result.timestamps) == utc
+    naive = bars.tz_localize(None)  # naive times are UTC
+    result = sweep(registry, naive, symbol="BTCUSDT", model_type="basic", progress=False)
+    assert result.timestamps is not None and list(result.timestamps) == utc
+
+    epoch = pd.Timestamp(0, tz="UTC")
+    seconds = (bars.index - epoch) / pd.Timedelta(seconds=1) + 0.5  # POSIX, half past
+    plain = bars.reset_index(drop=True)
+    result = sweep(registry, plain, symbol="BTCUSDT", model_type="basic", timestamps=seconds,
+                   progress=False)  # fmt: skip
+    assert result.timestamps is not None
+    assert list(result.timestamps) == [t + np.timedelta64(500, "ms") for t in utc]
+
+    with pytest.raises(InvalidInputError) as refused:
+        sweep(registry, bars.reset_index(drop=True), symbol="BTCUSDT", model_type="basic",
+              timestamps=np.array(["a"] * 6), progress=False)  # fmt: skip
+    assert str(refused.value) == (
+        "timestamps must be datetime64 values, a DatetimeIndex or POSIX seconds, got dtype <U1"
+    )
