@@ -55,10 +55,11 @@ CARGO_MUTANTS_VERSION = "27.1.0"
 EXTENSION = "_core.abi3.so"
 
 #: The pytest files that exercise each part of the core (a path, or a folder ending in "/"),
-#: run by cargo-mutants' test command for a mutant in that part. A Rust file listed nowhere gets
-#: the whole suite.
+#: run by cargo-mutants' test command for a mutant in that part; the most specific entry wins (a
+#: file's own over its folder's). A Rust file listed nowhere gets the whole suite. Each list is
+#: kept short: a mutant that survives costs the whole list's run.
 RUST_TESTS: dict[str, tuple[str, ...]] = {
-    "src/core/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_ray.py"),
+    "src/core/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_bars.py", "test_ray.py"),
     "src/py/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_sweep_cli.py"),
     "src/core/predict/": (
         "test_predict.py",
@@ -67,8 +68,18 @@ RUST_TESTS: dict[str, tuple[str, ...]] = {
         "test_validation_bounds.py",
         "test_sweep.py",
     ),
+    "src/core/predict/bars.rs": ("test_bars.py", "test_sweep.py", "test_golden.py"),
+    "src/core/predict/window.rs": ("test_sweep.py", "test_bars.py", "test_golden.py"),
+    "src/core/predict/batch.rs": ("test_batch.py", "test_predict.py"),
+    "src/core/predict/columns.rs": ("test_predict.py", "test_dataframe.py", "test_sweep.py"),
     "src/py/predictor.rs": ("test_predict.py", "test_golden.py", "test_upstream_dropin.py"),
     "src/py/prediction.rs": ("test_predict.py", "test_reprs.py"),
+    "src/core/score.rs": ("test_scores.py",),
+    "src/py/score.rs": ("test_scores.py",),
+    "src/core/layout.rs": ("test_layout.py", "test_scan.py", "test_registry.py"),
+    "src/py/layout.rs": ("test_layout.py", "test_scan.py"),
+    "src/core/alloc.rs": ("test_allocation.py",),
+    "src/core/parallel.rs": ("test_sweep.py", "test_batch.py"),
     "src/core/cache.rs": ("test_cache.py",),
     "src/py/cache.rs": ("test_cache.py",),
     "src/core/manifest.rs": ("test_integrity.py", "test_promotion.py"),
@@ -90,14 +101,14 @@ RUST_TESTS: dict[str, tuple[str, ...]] = {
     "src/core/fingerprint.rs": ("test_registry.py", "test_scan.py", "test_ray.py"),
     "src/py/bundle.rs": ("test_registry.py", "test_predict.py"),
     "src/py/registry.rs": ("test_registry.py", "test_scan.py"),
-    "src/core/session.rs": ("test_session.py", "test_session_api.py", "test_predict.py"),
+    "src/core/session/": ("test_session.py", "test_session_api.py", "test_predict.py"),
+    "src/core/session/options.rs": ("test_session.py", "test_config.py"),
+    "src/core/options.rs": ("test_session.py", "test_config.py"),
     "src/core/tensor.rs": ("test_session.py", "test_session_api.py"),
     "src/core/values.rs": ("test_session.py", "test_session_api.py"),
-    "src/core/options.rs": ("test_session.py", "test_config.py"),
     "src/core/deadline.rs": ("test_session.py", "test_predict.py"),
     "src/py/session.rs": ("test_session.py", "test_session_api.py", "test_reprs.py"),
     "src/py/arrays.rs": ("test_session.py", "test_dataframe.py"),
-    "src/core/predict/columns.rs": ("test_predict.py", "test_dataframe.py", "test_sweep.py"),
 }
 
 #: mutmut's verdicts that mean no test was seen to kill a mutant (``mutmut results`` lists
@@ -274,19 +285,21 @@ def summary(total: int, lived: Sequence[str]) -> str:
 
 
 def tests_for(rust_files: Sequence[str]) -> list[str]:
-    """The pytest files for mutants in ``rust_files`` (repository-relative); the whole suite
-    when one of them is listed nowhere in ``RUST_TESTS``."""
+    """The pytest files for mutants in ``rust_files`` (repository-relative), each from the most
+    specific entry of ``RUST_TESTS`` that holds it; the whole suite when one of them is listed
+    nowhere."""
     selected: dict[str, None] = {}
     for name in rust_files:
-        hits = [
-            tests
-            for part, tests in RUST_TESTS.items()
+        holders = [
+            part
+            for part in RUST_TESTS
             if name == part or (part.endswith("/") and name.startswith(part))
         ]
-        if not hits:
+        if not holders:
             return ["tests"]
-        for tests in hits:
-            selected.update(dict.fromkeys(f"tests/{test}" for test in tests))
+        # The file itself is longer than any folder holding it; a deeper folder is longer too.
+        tests = RUST_TESTS[max(holders, key=len)]
+        selected.update(dict.fromkeys(f"tests/{test}" for test in tests))
     return list(selected)
 
 

@@ -169,8 +169,12 @@ def test_refuses_a_latest_that_is_a_real_directory(registry: Path) -> None:
         calls.append(args)
         return []
 
-    with pytest.raises(PromotionRefusedError, match="real directory"):
+    with pytest.raises(PromotionRefusedError) as refused:
         promote(registry, V2, check=check)
+    assert str(refused.value) == (
+        f"refusing to replace {directory / 'latest'}: it is a real directory, not a symlink to "
+        "a version (move it away first)"
+    )
     assert calls == []  # refused before any slow validation
     assert (directory / "latest" / "keep.txt").read_text() == "operator's files"
     assert journal_lines(directory) == []
@@ -582,3 +586,79 @@ def test_a_fifo_latest_is_refused_without_blocking(registry: Path) -> None:
     os.mkfifo(directory / "latest")
     with pytest.raises(PromotionRefusedError, match="neither a symlink nor a pointer file"):
         promote(registry, V2)
+
+
+def test_refusals_name_which_part_of_the_key_is_wrong(registry: Path) -> None:
+    cases = [
+        (".hidden", "basic", "symbol '.hidden' is not a valid registry folder name"),
+        ("BTCUSDT", ".hidden", "model type '.hidden' is not a valid registry folder name"),
+        ("ETHUSDT", "basic", f"symbol not found: {registry / 'ETHUSDT'} is not a directory"),
+        (
+            "BTCUSDT",
+            "nope",
+            f"model type not found: {registry / 'BTCUSDT/nope'} is not a directory",
+        ),
+    ]
+    for symbol, model_type, message in cases:
+        with pytest.raises(PromotionRefusedError) as raised:
+            promotion.history(registry, symbol, model_type)
+        assert str(raised.value) == message
+        with pytest.raises(PromotionRefusedError) as raised:
+            promotion.promote(registry, symbol, model_type, V2, check=None)
+        assert str(raised.value) == message
+    with pytest.raises(PromotionRefusedError) as raised:
+        promote(registry, ".hidden")
+    assert str(raised.value) == "version '.hidden' is not a valid registry folder name"
+
+
+def test_a_write_failing_before_the_temporary_exists_raises_its_own_error(tmp_path: Path) -> None:
+    """The clean-up of a failed switch must not hide why it failed (the temporary it would
+    remove was never made)."""
+    from atb_prediction.promotion.files import replace_atomically
+
+    destination = tmp_path / "latest"
+    destination.write_text("old")
+
+    def write(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError) as raised:
+        replace_atomically(tmp_path / ".latest.tmp-1", destination, write)
+    assert raised.value.errno == 28 and raised.value.__context__ is None
+    assert destination.read_text() == "old"
+
+
+def test_the_validation_refusal_lists_every_problem(registry: Path) -> None:
+    def check(root: Path, symbol: str, model_type: str, version: str) -> list[str]:
+        return ["first problem", "second problem"]
+
+    with pytest.raises(ValidationFailedError) as caught:
+        promote(registry, V2, check=check)
+    assert str(caught.value) == (
+        f"refusing to promote BTCUSDT/basic/{V2}: it fails validation: first problem; second "
+        "problem (use --force to promote anyway)"
+    )
+
+
+def test_the_lock_file_names_the_last_holder_and_its_host(registry: Path) -> None:
+    promote(registry, V2, host="box")
+    lock = registry / "BTCUSDT/basic" / promotion.LOCK_NAME
+    assert lock.read_text() == f"pid {os.getpid()} on box\n"
+
+
+def test_promoting_production_again_returns_the_record_it_would_have_written(
+    registry: Path,
+) -> None:
+    result = promote(registry, V1, reason="again", user="ana", host="box")
+    assert not result.changed
+    record = result.record
+    assert (record.action, record.from_version, record.to_version) == ("promote", V1, V1)
+    assert (record.reason, record.user, record.host) == ("again", "ana", "box")
+
+
+def test_promote_seals_the_new_production_version_by_default(registry: Path) -> None:
+    directory = registry / "BTCUSDT/basic"
+    assert not (directory / V2 / "manifest.json").exists()
+    promote(registry, V2)
+    sealed = json.loads((directory / V2 / "manifest.json").read_text("utf-8"))
+    assert set(sealed["files"]) == {"metadata.json", "model.onnx"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -198,3 +199,93 @@ def test_journal_entries_at_the_same_time_the_later_line_wins(tmp_path: Path) ->
         PromotionSegment("2026-01-03_v", before, at),
         PromotionSegment("2026-01-02_v", at, at + timedelta(days=1)),
     ]
+
+
+def versions_created(folder: Path, days: list[str]) -> None:
+    """Version folders ``2026-01-DD_v`` whose ``created_at`` is midnight UTC of that day."""
+    for day in days:
+        (folder / f"2026-01-{day}_v").mkdir(parents=True)
+        created = {"created_at": f"2026-01-{day}T00:00:00Z"}
+        (folder / f"2026-01-{day}_v" / "metadata.json").write_text(json.dumps(created))
+
+
+def test_the_journal_takes_over_from_its_first_switch_not_a_later_one(tmp_path: Path) -> None:
+    """Upstream's approximate records count only before the journal's first switch: a version
+    made between the first and the second switch is not a switch, nor is the ``created_at`` of
+    one made at the very moment of the first switch."""
+    folder = tmp_path / "BTCUSDT" / "basic"
+    versions_created(folder, ["01", "03", "05", "07"])
+    (folder / "latest").symlink_to("2026-01-07_v")
+    write_journal(
+        folder,
+        [
+            ("2026-01-03T00:00:00+00:00", "2026-01-01_v", "2026-01-03_v"),
+            ("2026-01-09T00:00:00+00:00", "2026-01-03_v", "2026-01-07_v"),
+        ],
+    )
+
+    records = list_version_records(tmp_path, "BTCUSDT", "basic")
+    assert records == [
+        VersionRecord("2026-01-01_v", datetime(2026, 1, 1, tzinfo=UTC), "metadata"),
+        VersionRecord("2026-01-03_v", datetime(2026, 1, 3, tzinfo=UTC), "journal"),
+        VersionRecord("2026-01-07_v", datetime(2026, 1, 9, tzinfo=UTC), "journal"),
+    ]
+    # 2026-01-05_v was built but never promoted: not live between the two switches.
+    as_of = datetime(2026, 1, 6, tzinfo=UTC)
+    assert resolve_version_as_of(tmp_path, "BTCUSDT", "basic", as_of).version_id == "2026-01-03_v"
+
+
+def test_journal_entries_without_a_readable_time_or_target_are_ignored_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "BTCUSDT" / "basic"
+    versions_created(folder, ["01", "02"])
+    (folder / "latest").symlink_to("2026-01-02_v")
+    write_journal(
+        folder,
+        [
+            ("yesterday", "2026-01-01_v", "2026-01-02_v"),
+            ("2026-01-05T00:00:00+00:00", "2026-01-02_v", ""),
+            ("2026-01-06T00:00:00+00:00", "2026-01-01_v", "2026-01-02_v"),
+        ],
+    )
+
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        records = list_version_records(tmp_path, "BTCUSDT", "basic")
+    assert records == [
+        VersionRecord("2026-01-01_v", datetime(2026, 1, 1, tzinfo=UTC), "metadata"),
+        VersionRecord("2026-01-02_v", datetime(2026, 1, 2, tzinfo=UTC), "metadata"),
+        VersionRecord("2026-01-02_v", datetime(2026, 1, 6, tzinfo=UTC), "journal"),
+    ]
+    assert [r.getMessage() for r in caplog.records] == [
+        "BTCUSDT/basic promotion journal: entry to '2026-01-02_v' has no readable time; ignored",
+        "BTCUSDT/basic promotion journal: entry to '' has no readable time; ignored",
+    ]
+
+
+def test_a_version_folder_without_any_date_is_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "BTCUSDT" / "basic"
+    versions_created(folder, ["01"])
+    (folder / "no-date").mkdir()
+    with caplog.at_level(logging.WARNING, logger="atb_prediction"):
+        records = list_version_records(tmp_path, "BTCUSDT", "basic")
+    assert [r.version_id for r in records] == ["2026-01-01_v"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{folder / 'no-date'}: no created_at in metadata.json and no YYYY-MM-DD date in the "
+        "folder name; left out of the version records"
+    ]
+
+
+def test_resolution_without_any_record_names_the_model(tmp_path: Path) -> None:
+    (tmp_path / "BTCUSDT" / "basic").mkdir(parents=True)
+    with pytest.raises(ModelNotAvailableError) as raised:
+        resolve_version_as_of(tmp_path, "BTCUSDT", "basic", datetime(2026, 1, 1))
+    assert str(raised.value) == "No versions recorded for BTCUSDT/basic"
+
+
+def test_a_record_at_the_end_gives_no_zero_length_segment() -> None:
+    t = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 4)]
+    records = [VersionRecord("a", t[0], "metadata"), VersionRecord("b", t[2], "metadata")]
+    assert promotion_segments(records, t[0], t[2]) == [PromotionSegment("a", t[0], t[2])]

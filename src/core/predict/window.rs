@@ -120,4 +120,19 @@ mod tests {
             .unwrap_err()
             .contains("has 0 inputs"));
     }
+
+    #[test]
+    fn a_dimension_fixed_at_zero_is_no_window() {
+        // A model may fix a dimension at 0 (the fuzzer makes such models): no window of zero
+        // bars or zero columns is taken from it, whether or not metadata declares one.
+        let silent = spec(json!({}));
+        for shape in [[None, Some(0), Some(3)], [None, Some(30), Some(0)]] {
+            assert!(input_window(&input(&shape), &silent).is_err(), "{shape:?}");
+        }
+        let declared = spec(json!({"sequence_length": 30, "feature_names": ["a", "b"]}));
+        assert_eq!(
+            input_window(&input(&[None, Some(0), Some(2)]), &declared).unwrap_err(),
+            "the model's sequence length is 0, but metadata.json declares 30"
+        );
+    }
 }
