@@ -177,3 +177,26 @@ def test_times_are_read_as_utc_from_any_zone_or_posix_seconds(tmp_path: Path) ->
     assert str(refused.value) == (
         "timestamps must be datetime64 values, a DatetimeIndex or POSIX seconds, got dtype <U1"
     )
+
+
+def test_sweep_warnings_point_at_the_line_that_called_the_sweep(tmp_path: Path) -> None:
+    """A warning names the user's line, not a line inside the package, through ``sweep`` and
+    ``sweep_many`` (different depths) alike."""
+    from atb_prediction import sweep_many
+    from test_bars import FIXTURE_REGISTRY, golden_frame
+
+    registry = open_registry(signal_registry(tmp_path / "registry"))
+    bars = signal_bars(40)
+    bars.loc[bars.index[3], "signal"] = np.nan
+    with pytest.warns(RuntimeWarning, match="1 windows hold NaN") as direct:
+        sweep(registry, bars, symbol="BTCUSDT", model_type="basic", versions=[RIGHT],
+              progress=False)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="1 windows hold NaN") as many:
+        sweep_many(registry, {"BTCUSDT": bars}, model_type="basic", versions=[RIGHT],
+                   progress=False)  # fmt: skip
+    fixture = open_registry(FIXTURE_REGISTRY)
+    with pytest.warns(UserWarning, match="is left out") as planned:
+        sweep(fixture, golden_frame("BTCUSDT").iloc[:300], symbol="BTCUSDT", model_type="basic",
+              versions="all", progress=False)  # fmt: skip
+    for caught in (direct, many, planned):
+        assert {Path(w.filename).name for w in caught} == {Path(__file__).name}

@@ -155,7 +155,9 @@ impl LoadedBundle {
             .collect();
         // At least four chunks per session where the batch allows, so that the sessions finish
         // together: a chunk of one session's windows is the last one waited for.
-        let chunk = windows.div_ceil(workers * 4).clamp(BATCH_CHUNK / 4, BATCH_CHUNK);
+        let chunk = windows
+            .div_ceil(workers * 4)
+            .clamp(BATCH_CHUNK / 4, BATCH_CHUNK);
         predict_batch_parallel(&sessions, &self.spec, features, chunk, timeout)
     }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from atb_prediction._caller import warn_caller
 from atb_prediction._core import SweepModel
 from atb_prediction.backtest.planning import SweepPlan, SweepTask
 from atb_prediction.backtest.result import SweepResult
@@ -120,23 +120,21 @@ def finish_prices(model: SweepModel, plan: SweepPlan, task: SweepTask, result: S
         direction=result.direction[task.row],
     )
     if count:
-        warnings.warn(
+        warn_caller(
             f"sweep of {task.key}: {count} bars have a NaN or infinite model output or price "
             f"window (the first is bar {first_bar}), where live prediction raises; their "
             "results are NaN",
             RuntimeWarning,
-            stacklevel=4,
         )
 
 
 def warn_nonfinite(key: str, count: int, first_bar: int | None) -> None:
     """One warning per version whose windows held NaN or infinite values."""
     if count:
-        warnings.warn(
+        warn_caller(
             f"sweep of {key}: {count} windows hold NaN or infinite values after "
             f"normalisation (the first ends at bar {first_bar}); their results are NaN",
             RuntimeWarning,
-            stacklevel=4,
         )
 
 

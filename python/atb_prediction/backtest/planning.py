@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from atb_prediction._caller import warn_caller
 from atb_prediction._core import LoadedBundle, SweepModel, path_parts
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
@@ -321,10 +321,9 @@ class _Bundles:
                 except PredictionError as error:
                     problem = str(error)
             if problem is not None:
-                warnings.warn(
+                warn_caller(
                     f"sweep of {self.symbol}/{self.model_type}: {self.name(version_id)} "
                     f"{left_out}: {problem}",
-                    stacklevel=4,
                 )
         return readings
 
@@ -446,10 +445,9 @@ def plan_sweep(
             and reading.bundle.price_scaling == "rolling_minmax"
             and reading.price_target is None
         ):
-            warnings.warn(
+            warn_caller(
                 f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
                 f"series has no {reading.bundle.price_target!r} column to map them back with",
-                stacklevel=3,
             )
     return SweepPlan(
         symbol=symbol,
