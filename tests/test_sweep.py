@@ -307,6 +307,9 @@ import os, signal, sys, threading
 import numpy as np
 from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
 
+# Python leaves SIGINT ignored when it starts ignored (a job started in the background with `&`
+# inherits that): Ctrl-C must raise here whatever the parent's disposition.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 registry = PredictionModelRegistry(PredictionConfig(model_registry_path=sys.argv[1]))
 series = np.random.default_rng(0).standard_normal((4000, 256)).astype(np.float32)
 threads = lambda: len(os.listdir("/proc/self/task"))
