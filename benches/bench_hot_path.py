@@ -9,9 +9,11 @@ linear model.
 - **predict_batch**: 20,000 windows in 1,024-window calls of ``runner.predict_batch`` against
   hand-batched ``InferenceSession.run`` with default options, the best of 256- and
   1,024-window chunks, and against a ``sweep`` of the series those windows come from; wall
-  time.
+  time. Small batches (64 and 256 windows, one call each) against one ``run`` with default
+  options, p50.
 - **tiny model**: ``OnnxSession.run`` against pre-bound ``run_with_iobinding``, and
-  ``runner.predict`` against ``OnnxSession.run`` (the cost of predict's rules), p50.
+  ``runner.predict`` against ``OnnxSession.run`` (the cost of predict's rules), p50; a batch of
+  257 windows (too quick to split) against one ``run`` with default options.
 - **idle**: the CPU time 200 bundles opened with the defaults burn in 3 s, and the threads they
   add.
 
@@ -56,6 +58,9 @@ REGISTRY = Path(__file__).resolve().parents[1] / "tests" / "data" / "atb-registr
 TINY = files("atb_prediction") / "demo_models" / "BTCUSDT-basic-2025-11-01_1h_v1.onnx"
 BATCH_WINDOWS = 20_000
 CALL_WINDOWS = 1_024
+SMALL_BATCHES = (64, 256)
+SMALL_BATCH_CALLS = 20
+TINY_BATCH = 257
 
 
 def ort_session(model: str | bytes, kind: str) -> onnxruntime.InferenceSession:
@@ -91,6 +96,13 @@ def measure_predict(calls: int) -> dict[str, float]:
 
     series = rng.random((BATCH_WINDOWS + 119, 5), dtype=np.float32)
     x = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(series, (120, 5))[:, 0])
+    for size in SMALL_BATCHES:
+        small = x[:size]
+        samples = interleaved(
+            {"ours": lambda b=small: runner.predict_batch(b),
+             "ort": lambda b=small: sessions["default"].run(None, {name: b})},
+            SMALL_BATCH_CALLS, rounds=2)  # fmt: skip
+        p50.update({f"batch{size} {k}": percentile(v, 50) for k, v in samples.items()})
 
     def ours_batch() -> None:
         for start in range(0, BATCH_WINDOWS, CALL_WINDOWS):
@@ -130,9 +142,15 @@ def measure_tiny(calls: int) -> dict[str, float]:
     def prebound(_keep: np.ndarray = bound) -> None:
         theirs.run_with_iobinding(binding)
 
+    batch = np.random.default_rng(2).random((TINY_BATCH, 120, 5), dtype=np.float32)
+    np.testing.assert_allclose(runner.predict_batch(batch)["price"],
+                               theirs.run(None, {name: batch})[0][:, 0], rtol=1e-5)  # fmt: skip
     samples = interleaved(
         {"run": lambda: session.run(x), "predict": lambda: runner.predict(x),
-         "iobinding": prebound}, calls * 10, rounds=max(1, calls // 10))  # fmt: skip
+         "iobinding": prebound,
+         "batch ours": lambda: runner.predict_batch(batch),
+         "batch ort": lambda: theirs.run(None, {name: batch})}, calls * 10,
+        rounds=max(1, calls // 10))  # fmt: skip
     return {f"tiny {k}": percentile(v, 50) for k, v in samples.items()}
 
 
@@ -187,17 +205,23 @@ def main() -> None:
             f"{r['predict default']:.0f}, intra 1 {r['predict intra 1']:.0f}, no spin "
             f"{r['predict no spin']:.0f}; batch ours {r['batch ours']:.2f}, ort 256 "
             f"{r['batch ort 256']:.2f}, ort 1024 {r['batch ort 1024']:.2f}, sweep "
-            f"{r['batch sweep']:.2f}; tiny run "
+            f"{r['batch sweep']:.2f}; batch of 64 ours {r['batch64 ours'] / 1e3:.1f} ms, ort "
+            f"{r['batch64 ort'] / 1e3:.1f} ms; of 256 ours {r['batch256 ours'] / 1e3:.1f} ms, ort "
+            f"{r['batch256 ort'] / 1e3:.1f} ms; tiny run "
             f"{r['tiny run']:.2f}, predict {r['tiny predict']:.2f}, iobinding "
-            f"{r['tiny iobinding']:.2f}; idle {r['idle cpu s']:.3f} s CPU, "
+            f"{r['tiny iobinding']:.2f}, batch of {TINY_BATCH} ours {r['tiny batch ours']:.0f}, "
+            f"ort {r['tiny batch ort']:.0f}; idle {r['idle cpu s']:.3f} s CPU, "
             f"+{r['idle threads added']:.0f} threads ({r['threads']:.0f} in all)"
         )
         add("predict / ort default", r["predict ours"] / r["predict default"])
         add("predict / fastest ort", r["predict ours"] / fastest)
         add("predict_batch / best ort", r["batch ours"] / best_batch)
         add("predict_batch / sweep", r["batch ours"] / r["batch sweep"])
+        add("batch of 64 / ort default", r["batch64 ours"] / r["batch64 ort"])
+        add("batch of 256 / ort default", r["batch256 ours"] / r["batch256 ort"])
         add("tiny run / iobinding", r["tiny run"] / r["tiny iobinding"])
         add("tiny predict - run (µs)", r["tiny predict"] - r["tiny run"])
+        add(f"tiny batch of {TINY_BATCH} / ort", r["tiny batch ours"] / r["tiny batch ort"])
         add("idle CPU over 3 s (s)", r["idle cpu s"])
         add("threads (200 idle bundles)", r["threads"])
     targets = {
@@ -205,8 +229,11 @@ def main() -> None:
         "predict / fastest ort": "≤ 1.0",
         "predict_batch / best ort": "≤ 1.0",
         "predict_batch / sweep": "no slower: ≈ 1",
+        "batch of 64 / ort default": "≤ 1.0",
+        "batch of 256 / ort default": "≤ 1.0",
         "tiny run / iobinding": "≤ 1.0",
         "tiny predict - run (µs)": "≤ 0.5",
+        f"tiny batch of {TINY_BATCH} / ort": "none: reported",
         "idle CPU over 3 s (s)": "≤ 0.05",
         "threads (200 idle bundles)": f"≤ {len(os.sched_getaffinity(0)) + 8}",
     }

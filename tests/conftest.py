@@ -138,8 +138,17 @@ def linear_model(
     return _model(graph, metadata)
 
 
-def lstm_model(seq: int = 120, features: int = 5, hidden: int = 16, *, seed: int = 1) -> bytes:
-    """A Keras-like LSTM: ``[batch, seq, features]`` -> LSTM -> dense -> ``[batch, 1]``."""
+def lstm_model(
+    seq: int = 120,
+    features: int = 5,
+    hidden: int = 16,
+    *,
+    seed: int = 1,
+    outputs: int = 1,
+    softmax: bool = False,
+) -> bytes:
+    """A Keras-like LSTM: ``[batch, seq, features]`` -> LSTM -> dense -> ``[batch, outputs]``,
+    with a softmax over the outputs for a classifier."""
     rng = np.random.default_rng(seed)
 
     def init(*shape: int) -> np.ndarray:
@@ -152,21 +161,23 @@ def lstm_model(seq: int = 120, features: int = 5, hidden: int = 16, *, seed: int
         ),
         helper.make_node("Squeeze", ["last_hidden", "squeeze_axes"], ["hidden"]),
         helper.make_node("MatMul", ["hidden", "dense_w"], ["dense"]),
-        helper.make_node("Add", ["dense", "dense_b"], ["output_0"]),
+        helper.make_node("Add", ["dense", "dense_b"], ["logits" if softmax else "output_0"]),
     ]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["output_0"], axis=-1))
     initializers = [
         numpy_helper.from_array(init(1, 4 * hidden, features), "W"),
         numpy_helper.from_array(init(1, 4 * hidden, hidden), "R"),
         numpy_helper.from_array(init(1, 8 * hidden), "B"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "squeeze_axes"),
-        numpy_helper.from_array(init(hidden, 1), "dense_w"),
-        numpy_helper.from_array(init(1), "dense_b"),
+        numpy_helper.from_array(init(hidden, outputs), "dense_w"),
+        numpy_helper.from_array(init(outputs), "dense_b"),
     ]
     graph = helper.make_graph(
         nodes,
         "lstm",
         [helper.make_tensor_value_info("input_layer", TensorProto.FLOAT, ["batch", seq, features])],
-        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, ["batch", outputs])],
         initializers,
     )
     return _model(graph)

@@ -31,28 +31,42 @@ def runner(tmp_path: Path, model: bytes, metadata: dict[str, object] | None = No
 
 
 def test_a_large_batch_runs_in_chunks_on_one_session_per_core(tmp_path: Path) -> None:
-    model = lstm_model(seq=20, features=3, hidden=8)
+    model = lstm_model(seq=20, features=3, hidden=8)  # ~3 µs a window: 1,000 take ~3 ms
     bundle = runner(tmp_path, model)
     x = np.random.default_rng(1).standard_normal((1000, 20, 3)).astype(np.float32)
-    small = bundle.predict_batch(x[:256])  # one chunk: the bundle's own session
+    small = bundle.predict_batch(x[:48])  # under two 32-window chunks: the bundle's own session
     assert bundle.bundle.batch_sessions == 0
     batch = bundle.predict_batch(x)
-    # 4 chunks of 256 windows: one session per core, up to 4, the bundle's own among them.
-    assert bundle.bundle.batch_sessions == min(CORES, 4) - 1
+    # Chunks of at least 32 windows: one session per core, the bundle's own among them.
+    assert bundle.bundle.batch_sessions == min(CORES, 1000 // 32) - 1
     session = reference_session(model)
     expected = session.run(None, {session.get_inputs()[0].name: x})[0][:, 0]
     np.testing.assert_allclose(batch["price"], expected, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(small["price"], expected[:256], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(small["price"], expected[:48], rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(batch["direction"], np.where(
         expected > 0.01, 1, np.where(expected < -0.01, -1, 0)))  # fmt: skip
     assert batch["price"].shape == (1000,) and batch["price"].dtype == np.float64
     bundle.predict_batch(x)
-    assert bundle.bundle.batch_sessions == min(CORES, 4) - 1  # kept, not opened again
+    assert bundle.bundle.batch_sessions == min(CORES, 1000 // 32) - 1  # kept, not opened again
+
+
+def test_a_batch_too_quick_to_split_runs_whole(tmp_path: Path) -> None:
+    """A split costs ~150 µs a call; a linear model's 257 windows take ~70 µs whole (they took
+    249 µs split), and its 500 windows ~130 µs."""
+    model = affine_model(120, 5, weight=0.01, bias=(0.5,))
+    bundle = runner(tmp_path, model)
+    x = np.random.default_rng(2).standard_normal((500, 120, 5)).astype(np.float32)
+    for windows in (257, 500):
+        batch = bundle.predict_batch(x[:windows])
+        session = reference_session(model)
+        expected = session.run(None, {session.get_inputs()[0].name: x[:windows]})[0][:, 0]
+        np.testing.assert_allclose(batch["price"], expected, rtol=1e-5, atol=1e-6)
+    assert bundle.bundle.batch_sessions == 0
 
 
 def test_the_first_bad_window_is_named_in_the_whole_batch(tmp_path: Path) -> None:
-    bundle = runner(tmp_path, affine_model(4, 2, weight=1.0))
-    x = np.ones((2000, 4, 2), dtype=np.float32)
+    bundle = runner(tmp_path, lstm_model(seq=4, features=2, hidden=32))
+    x = np.ones((4000, 4, 2), dtype=np.float32)
     x[1700, 1, 0] = np.inf
     x[700, 3, 1] = np.nan
     with pytest.raises(InvalidInputError, match=r"first at window 700, step 3, feature 1\)"):
@@ -60,15 +74,20 @@ def test_the_first_bad_window_is_named_in_the_whole_batch(tmp_path: Path) -> Non
     x[700, 3, 1] = 0.0
     with pytest.raises(InvalidInputError, match=r"first at window 1700, step 1, feature 0\)"):
         bundle.predict_batch(x)
+    x[1700, 1, 0] = 0.0
+    bundle.predict_batch(x)
+    # The errors came from chunks run on one session per core.
+    assert bundle.bundle.batch_sessions == min(CORES, 4000 // 32) - 1
 
 
 def test_a_classifier_batch_in_chunks_keeps_its_probabilities(tmp_path: Path) -> None:
     metadata = {"task_type": "ternary_classification", "class_labels": [-1, 0, 1],
-                "sequence_length": 4}  # fmt: skip
-    model = affine_model(4, 2, weight=0.3, bias=(0.1, 0.2, 0.3), activation="softmax")
+                "sequence_length": 20}  # fmt: skip
+    model = lstm_model(seq=20, features=3, hidden=8, outputs=3, softmax=True)
     bundle = runner(tmp_path, model, metadata)
-    x = np.random.default_rng(4).standard_normal((777, 4, 2)).astype(np.float32)
+    x = np.random.default_rng(4).standard_normal((777, 20, 3)).astype(np.float32)
     batch = bundle.predict_batch(x)
+    assert bundle.bundle.batch_sessions == min(CORES, 777 // 32) - 1
     session = reference_session(model)
     expected = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(batch["probabilities"], expected, rtol=1e-5)

@@ -3,8 +3,8 @@
 //! already parsed; the registry, a reload and a sweep all share it through an `Arc`.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -13,6 +13,7 @@ use crate::core::documents::{faithful_value, DocumentKind};
 use crate::core::error::{Error, Result};
 use crate::core::json::read_object;
 use crate::core::manifest::{open_checked_session, Integrity, IntegrityCheck};
+use crate::core::parallel::usable_cores;
 use crate::core::predict::{
     metadata_feature_count, predict_batch_parallel, schema_feature_count, BatchPrediction,
     Features, InputWindow, PredictionSpec, Predictor,
@@ -57,11 +58,25 @@ pub struct LoadedBundle {
     /// More single-threaded sessions of the model, opened by the first `predict_batch` large
     /// enough to run on several cores, and kept for the next.
     batch_sessions: Mutex<Vec<Arc<InferenceSession>>>,
+    /// Nanoseconds per window of a run on one session, timed on the first batch large enough
+    /// to split ([`LoadedBundle::splits`]).
+    window_cost_ns: OnceLock<u128>,
 }
 
 /// Windows per chunk of a parallel `predict_batch`: the sweep's batch size, large enough to
 /// amortise a run, small enough to stay in cache and to balance the cores.
 pub const BATCH_CHUNK: usize = 256;
+
+/// The fewest windows a chunk of a parallel `predict_batch` holds: on the fixture LSTM a run of
+/// 32 windows costs 1.2x a run of 256 per window, so two chunks of 32 on two cores still finish
+/// in about 60% of the time one run of 64 takes.
+pub const MIN_BATCH_CHUNK: usize = 32;
+
+/// The shortest batch worth splitting, in nanoseconds on one session. A split costs about
+/// 150 µs a call here (threads started, chunks handed out, the sibling sessions' cold caches:
+/// a 64-window batch of a small linear model took 124 µs split against 9 µs whole), so on two
+/// cores it pays from about 300 µs; from 1 ms it is 1.3x faster or more.
+const SPLIT_MIN_BATCH_NS: u128 = 1_000_000;
 
 impl LoadedBundle {
     /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
@@ -90,6 +105,7 @@ impl LoadedBundle {
             model: Arc::from(model),
             session_options: options.session.clone(),
             batch_sessions: Mutex::new(Vec::new()),
+            window_cost_ns: OnceLock::new(),
         })
     }
 
@@ -135,30 +151,62 @@ impl LoadedBundle {
     }
 
     /// Predictions for every window of a `[windows, seq, features]` batch. A session of one
-    /// thread on the CPU (the registry's default) runs a batch of more than [`BATCH_CHUNK`]
-    /// windows in chunks on one such session per core, as a sweep does
-    /// ([`predict_batch_parallel`]); a session with threads of its own, or on an accelerator,
-    /// runs it whole.
+    /// thread on the CPU (the registry's default) runs a batch of at least two
+    /// [`MIN_BATCH_CHUNK`]s that takes long enough ([`Self::splits`]) in chunks on one such
+    /// session per core, as a sweep does ([`predict_batch_parallel`]); a session with
+    /// threads of its own, or on an accelerator, runs it whole.
     pub fn predict_batch(
         &self,
         features: &Features<'_>,
         timeout: Option<Duration>,
     ) -> Result<BatchPrediction> {
         let windows = features.shape.first().copied().unwrap_or(0);
-        let workers = self.batch_workers(windows.div_ceil(BATCH_CHUNK));
-        if workers <= 1 || features.shape.len() != 3 {
+        let workers = self.batch_workers(windows / MIN_BATCH_CHUNK);
+        if workers <= 1 || features.shape.len() != 3 || !self.splits(features, timeout)? {
             return self.predictor().predict_batch(features, timeout);
         }
         let extra = self.batch_sessions(workers - 1)?;
         let sessions: Vec<&InferenceSession> = std::iter::once(&*self.session)
             .chain(extra.iter().map(|session| &**session))
             .collect();
-        // At least four chunks per session where the batch allows, so that the sessions finish
-        // together: a chunk of one session's windows is the last one waited for.
-        let chunk = windows
-            .div_ceil(workers * 4)
-            .clamp(BATCH_CHUNK / 4, BATCH_CHUNK);
+        let chunk = chunk_size(windows, workers);
         predict_batch_parallel(&sessions, &self.spec, features, chunk, timeout)
+    }
+
+    /// Whether `features` (at least two [`MIN_BATCH_CHUNK`]s of windows) would take at least
+    /// [`SPLIT_MIN_BATCH_NS`] on one session. The cost of a window is timed once, on the first
+    /// such batch: its first [`MIN_BATCH_CHUNK`] windows on the bundle's own session, the
+    /// fastest of three runs (the first run of a new batch size grows ONNX Runtime's buffers,
+    /// and one slow spell of the host should not decide).
+    fn splits(&self, features: &Features<'_>, timeout: Option<Duration>) -> Result<bool> {
+        let windows = features.shape[0];
+        if let Some(&cost) = self.window_cost_ns.get() {
+            return Ok(cost.saturating_mul(windows as u128) >= SPLIT_MIN_BATCH_NS);
+        }
+        let (seq, columns) = (features.shape[1], features.shape[2]);
+        let values = seq.saturating_mul(columns).saturating_mul(MIN_BATCH_CHUNK);
+        let Some(data) = features.data.get(0..values) else {
+            // Fewer values than the shape says: the whole batch's checks name the problem.
+            return Ok(false);
+        };
+        let probe_shape = [MIN_BATCH_CHUNK, seq, columns];
+        let probe = Features {
+            shape: &probe_shape,
+            data,
+        };
+        let predictor = self.predictor();
+        let mut fastest = Duration::MAX;
+        for _ in 0..3 {
+            let start = Instant::now();
+            // An error here is the whole batch's error at the same window: the probe is its
+            // first windows, numbered as in the batch.
+            predictor.predict_batch(&probe, timeout)?;
+            fastest = fastest.min(start.elapsed());
+        }
+        let cost = *self
+            .window_cost_ns
+            .get_or_init(|| fastest.as_nanos() / MIN_BATCH_CHUNK as u128);
+        Ok(cost.saturating_mul(windows as u128) >= SPLIT_MIN_BATCH_NS)
     }
 
     /// How many extra sessions earlier batches opened (and the bundle keeps) for parallel runs.
@@ -166,16 +214,15 @@ impl LoadedBundle {
         self.batch_sessions.lock().len()
     }
 
-    /// How many sessions a batch of `chunks` chunks runs on: one per core the process may use,
-    /// when the session runs on one CPU thread; else 1.
+    /// How many sessions a batch with room for `chunks` chunks runs on: one per core the process
+    /// may use, up to `chunks`, when the session runs on one CPU thread; else 1.
     fn batch_workers(&self, chunks: usize) -> usize {
         let single_threaded = self.session_options.intra_op_threads == Some(1)
             && self.session.providers() == [Provider::Cpu];
         if !single_threaded || chunks <= 1 {
             return 1;
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        cores.min(chunks)
+        usable_cores().min(chunks)
     }
 
     /// `count` more sessions of this bundle's model, opening (in parallel, without warm-up) the
@@ -210,6 +257,18 @@ impl LoadedBundle {
     pub fn is_opened_from(&self, record: &Arc<BundleRecord>) -> bool {
         Arc::ptr_eq(&self.record, record)
     }
+}
+
+/// Windows per chunk of a batch of `windows` on `workers` sessions (with `windows` at least
+/// `workers` [`MIN_BATCH_CHUNK`]s): chunks of equal size, at most about [`BATCH_CHUNK`]
+/// windows each. While the batch is small, a whole number of chunks per session (two where each
+/// keeps [`MIN_BATCH_CHUNK`] windows, so that a slow spell of one core leaves half a share to the
+/// others): an odd chunk left over would run alone while the other cores idle.
+fn chunk_size(windows: usize, workers: usize) -> usize {
+    let workers = workers.max(1);
+    let per_session = (windows / (workers * MIN_BATCH_CHUNK)).clamp(1, 2);
+    let chunks = (workers * per_session).max(windows.div_ceil(BATCH_CHUNK));
+    windows.div_ceil(chunks).max(1)
 }
 
 fn dim_text(value: Option<i64>) -> String {
@@ -287,6 +346,24 @@ mod tests {
     use super::*;
     use crate::core::tensor::ElementType;
     use serde_json::json;
+
+    #[test]
+    fn chunks_are_even_and_a_whole_number_per_session_while_the_batch_is_small() {
+        // 65 windows on 2 sessions: one chunk each, not 32 + 32 + 1.
+        assert_eq!(chunk_size(65, 2), 33);
+        // Two chunks each once every chunk keeps 32 windows.
+        assert_eq!(chunk_size(100, 2), 50);
+        assert_eq!(chunk_size(128, 2), 32);
+        assert_eq!(chunk_size(1_024, 2), 256);
+        assert_eq!(chunk_size(1_000, 16), 63);
+        // Large batches: chunks of about BATCH_CHUNK, evened out (79 chunks of 254 or 253).
+        assert_eq!(chunk_size(20_000, 2), 254);
+        for (windows, workers) in [(64, 2), (65, 2), (777, 3), (20_000, 16), (5_000, 7)] {
+            let chunk = chunk_size(windows, workers);
+            assert!(chunk >= MIN_BATCH_CHUNK, "{windows} on {workers}: {chunk}");
+            assert!(chunk <= BATCH_CHUNK + 1, "{windows} on {workers}: {chunk}");
+        }
+    }
 
     fn input(shape: &[Option<i64>]) -> TensorSpec {
         TensorSpec {
