@@ -96,7 +96,12 @@ RUST_TESTS: dict[str, tuple[str, ...]] = {
     "src/core/documents.rs": ("test_schemas.py", "test_scan.py", "test_registry.py"),
     "src/core/json.rs": ("test_schemas.py", "test_scan.py", "test_fuzz_replay.py"),
     "src/py/documents.rs": ("test_registry.py", "test_scan.py"),
-    "src/core/bundle.rs": ("test_registry.py", "test_predict.py", "test_mutations.py"),
+    "src/core/bundle.rs": (
+        "test_registry.py",
+        "test_predict.py",
+        "test_mutations.py",
+        "test_batch.py",
+    ),
     "src/core/bundle_reload.rs": ("test_registry.py", "test_cache.py"),
     "src/core/fingerprint.rs": ("test_registry.py", "test_scan.py", "test_ray.py"),
     "src/py/bundle.rs": ("test_registry.py", "test_predict.py"),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from atb_prediction import OnnxRunner, PredictionConfig
 from atb_prediction.models.exceptions import InvalidInputError
-from conftest import affine_model, lstm_model, reference_session
+from conftest import FIXTURE_REGISTRY, affine_model, lstm_model, reference_session
 from test_session import _run_python
 
 CORES = len(os.sched_getaffinity(0))
@@ -48,6 +48,23 @@ def test_a_large_batch_runs_in_chunks_on_one_session_per_core(tmp_path: Path) ->
     assert batch["price"].shape == (1000,) and batch["price"].dtype == np.float64
     bundle.predict_batch(x)
     assert bundle.bundle.batch_sessions == min(CORES, 1000 // 32) - 1  # kept, not opened again
+
+
+@pytest.mark.skipif(CORES < 2, reason="a split needs two cores")
+def test_a_batch_splits_from_two_chunks_of_32_windows() -> None:
+    """The fixture LSTM takes ~0.4 ms a window, so any batch of it is worth splitting once it
+    holds two 32-window chunks; 63 windows still run whole on the bundle's own session."""
+    model = FIXTURE_REGISTRY / "BTCUSDT" / "basic" / "2025-10-30_12h_v1" / "model.onnx"
+    bundle = OnnxRunner(model, PredictionConfig(prediction_cache_enabled=False))
+    x = np.random.default_rng(3).random((64, 120, 5), dtype=np.float32)
+    session = reference_session(model.read_bytes())
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0][:, 0]
+    whole = bundle.predict_batch(x[:63])
+    assert bundle.bundle.batch_sessions == 0
+    split = bundle.predict_batch(x)
+    assert bundle.bundle.batch_sessions == 1  # two chunks of 32: the bundle's own and one more
+    np.testing.assert_allclose(whole["price"], expected[:63], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(split["price"], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_a_batch_too_quick_to_split_runs_whole(tmp_path: Path) -> None:
