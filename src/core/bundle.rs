@@ -175,19 +175,32 @@ impl LoadedBundle {
 
     /// Whether `features` (at least two [`MIN_BATCH_CHUNK`]s of windows) would take at least
     /// [`SPLIT_MIN_BATCH_NS`] on one session. The cost of a window is timed once, on the first
-    /// such batch: its first [`MIN_BATCH_CHUNK`] windows on the bundle's own session, the
-    /// fastest of three runs (the first run of a new batch size grows ONNX Runtime's buffers,
-    /// and one slow spell of the host should not decide).
+    /// such batch ([`Self::time_window`]), and kept.
     fn splits(&self, features: &Features<'_>, timeout: Option<Duration>) -> Result<bool> {
-        let windows = features.shape[0];
-        if let Some(&cost) = self.window_cost_ns.get() {
-            return Ok(cost.saturating_mul(windows as u128) >= SPLIT_MIN_BATCH_NS);
-        }
+        let cost = match self.window_cost_ns.get() {
+            Some(&cost) => Some(cost),
+            None => self
+                .time_window(features, timeout)?
+                .map(|cost| *self.window_cost_ns.get_or_init(|| cost)),
+        };
+        let windows = features.shape[0] as u128;
+        Ok(cost.is_some_and(|cost| cost.saturating_mul(windows) >= SPLIT_MIN_BATCH_NS))
+    }
+
+    /// Nanoseconds per window of a run on the bundle's own session: the fastest of three runs of
+    /// the first [`MIN_BATCH_CHUNK`] windows of `features` (the first run of a new batch size
+    /// grows ONNX Runtime's buffers, and one slow spell of the host should not decide). `None`
+    /// when `features` hold fewer values than their shape says: the whole batch's checks then
+    /// name the problem.
+    fn time_window(
+        &self,
+        features: &Features<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<u128>> {
         let (seq, columns) = (features.shape[1], features.shape[2]);
         let values = seq.saturating_mul(columns).saturating_mul(MIN_BATCH_CHUNK);
         let Some(data) = features.data.get(0..values) else {
-            // Fewer values than the shape says: the whole batch's checks name the problem.
-            return Ok(false);
+            return Ok(None);
         };
         let probe_shape = [MIN_BATCH_CHUNK, seq, columns];
         let probe = Features {
@@ -203,10 +216,7 @@ impl LoadedBundle {
             predictor.predict_batch(&probe, timeout)?;
             fastest = fastest.min(start.elapsed());
         }
-        let cost = *self
-            .window_cost_ns
-            .get_or_init(|| fastest.as_nanos() / MIN_BATCH_CHUNK as u128);
-        Ok(cost.saturating_mul(windows as u128) >= SPLIT_MIN_BATCH_NS)
+        Ok(Some(fastest.as_nanos() / MIN_BATCH_CHUNK as u128))
     }
 
     /// How many extra sessions earlier batches opened (and the bundle keeps) for parallel runs.
