@@ -200,3 +200,16 @@ def test_sweep_warnings_point_at_the_line_that_called_the_sweep(tmp_path: Path) 
               versions="all", progress=False)  # fmt: skip
     for caught in (direct, many, planned):
         assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
+
+
+def test_a_warning_from_a_sibling_folder_of_the_package_names_that_folder() -> None:
+    """Only files inside the package's own folder are skipped: ``atb_prediction_extra/`` beside
+    it shares the name's prefix but is the user's code."""
+    import atb_prediction
+    from atb_prediction._caller import warn_caller
+
+    sibling = Path(atb_prediction.__file__).resolve().parent.with_name("atb_prediction_extra")
+    code = compile("warn_caller('from the sibling')", str(sibling / "strategy.py"), "exec")
+    with pytest.warns(UserWarning, match="from the sibling") as caught:
+        exec(code, {"warn_caller": warn_caller})
+    assert [w.filename for w in caught] == [str(sibling / "strategy.py")]

@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["warn_caller"]
 
 #: This package's folder, as frames name their files.
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
@@ -22,7 +22,7 @@ def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
     """
     frame = sys._getframe(1)
     level = 2  # warnings.warn's level of the frame that called this function
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     warnings.warn(message, category, stacklevel=level)
