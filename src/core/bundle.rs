@@ -162,6 +162,7 @@ impl LoadedBundle {
     ) -> Result<BatchPrediction> {
         let windows = features.shape.first().copied().unwrap_or(0);
         let workers = self.batch_workers(windows / MIN_BATCH_CHUNK);
+        // The shape check comes before `splits`, which reads `shape[1]` and `shape[2]`.
         if workers <= 1 || features.shape.len() != 3 || !self.splits(features, timeout)? {
             return self.predictor().predict_batch(features, timeout);
         }
