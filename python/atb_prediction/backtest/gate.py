@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from atb_prediction.backtest.scores import check_settings
 from atb_prediction.backtest.series import Series, as_series
 from atb_prediction.backtest.sweeping import sweep
 from atb_prediction.config import PredictionConfig
@@ -65,6 +66,7 @@ class Gate:
             PredictionError: a version cannot be swept over these bars.
         """
         better = better_direction(self.metric)  # raises for an unknown metric, before any work
+        check_settings(horizon=self.horizon, fee_bps=self.fee_bps)  # and for a bad setting
         series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
         registry = PredictionModelRegistry(
             PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
