@@ -158,8 +158,10 @@ def reference_scores_2d(
         steps = pnl.shape[1]
         std = np.std(pnl, ddof=1, axis=1) if steps > 1 else np.full(pnl.shape[0], np.nan)
         sharpe = np.where(std > 0, np.mean(pnl, axis=1) / std * np.sqrt(periods_per_year), np.nan)
+        # The running peak starts from the initial capital, 1.
+        peak = np.maximum(1.0, np.maximum.accumulate(equity, axis=1))
         drawdown = (
-            np.max(1.0 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
+            np.max(1.0 - equity / peak, axis=1)
             if steps
             else np.full(pnl.shape[0], np.nan)
         )

@@ -36,9 +36,11 @@
 //!   `pnl[t] = position[t] * m[t] - fee * |position[t] - position[t - 1]|` (`position[-1] = 0`,
 //!   `fee = fee_bps / 1e4`) for `t` in `0 .. T - 1`: the per-bar *returns* of the row.
 //!   `equity = cumprod(1 + pnl)`, `total_return = equity[-1] - 1`, `sharpe = mean(pnl) /
-//!   std(pnl, ddof=1) * sqrt(periods_per_year)`, `max_drawdown = max(1 - equity /
-//!   running_max(equity))` (the running maximum over equity itself, as quantstats computes it),
-//!   `turnover = mean(|position[t] - position[t - 1]|)`.
+//!   std(pnl, ddof=1) * sqrt(periods_per_year)`, `max_drawdown = max(1 - equity / peak)` with
+//!   `peak` the running maximum of the initial capital 1 and `equity` (so a loss from the first
+//!   bar on counts, as quantstats, empyrical and pyfolio count it), and `turnover =
+//!   mean(|position[t] - position[t - 1]|)`. These are exactly quantstats' `comp`, `sharpe` and
+//!   `max_drawdown` of the returns.
 //!
 //! Unusable closes thus never turn a metric into NaN: a metric is NaN only when it has nothing
 //! to be computed from (no scored bar, fewer than two returns, no spread of returns).
@@ -605,8 +607,9 @@ fn walk(
     // The variance of pnl from sums shifted by its first value: no division per bar, and no
     // cancellation when the mean is large against the spread.
     let (mut count, mut shift, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-    // `peak` is NaN until the first equity value: the running maximum is over equity itself.
-    let (mut equity, mut peak, mut drawdown) = (1.0f64, f64::NAN, 0.0f64);
+    // The running maximum starts from the initial capital, 1: a loss from the first bar on is a
+    // drawdown (as quantstats, empyrical and pyfolio count it).
+    let (mut equity, mut peak, mut drawdown) = (1.0f64, 1.0f64, 0.0f64);
     let (mut previous, mut turnover) = (0i8, 0.0f64);
     for t in 0..bars_total {
         let bar = bar_at(t, close[t]);
@@ -641,9 +644,9 @@ fn walk(
             sum += shifted;
             squares += shifted * shifted;
             equity *= 1.0 + pnl;
-            if peak.is_nan() || equity > peak {
+            if equity > peak {
                 peak = equity;
-            } else if equity < peak * (1.0 - drawdown) || peak <= 0.0 {
+            } else if equity < peak * (1.0 - drawdown) {
                 drawdown = drawdown.max(1.0 - equity / peak);
             }
             if let Some(out) = curves.returns.as_mut() {
@@ -1199,6 +1202,16 @@ mod tests {
         let never = run(&Row::BuyAndHold { from: None }, &close, &options(1, 1.0));
         assert_eq!((never.bars, never.total_return), (0, 0.0));
         assert!(never.exposure.is_nan() && never.sharpe.is_nan());
+    }
+
+    #[test]
+    fn a_drawdown_counts_from_the_initial_capital() {
+        // Short into a steady rise: equity only ever falls, from the first bar on.
+        let close = [1.0, 1.1, 1.2, 1.3];
+        let row = version(&[1.0; 4], &[1.0; 4], &[-1; 4], false, false);
+        let score = run(&row, &close, &options(1, 0.0));
+        assert!(score.total_return < 0.0);
+        assert!((score.max_drawdown + score.total_return).abs() < 1e-15);
     }
 
     #[test]

@@ -66,8 +66,9 @@ class Gate:
             PredictionError: a version cannot be swept over these bars.
         """
         better = better_direction(self.metric)  # raises for an unknown metric, before any work
-        check_settings(horizon=self.horizon, fee_bps=self.fee_bps)  # and for a bad setting
         series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
+        # ...and for a setting no score can be computed with, before the sweep.
+        check_settings(horizon=self.horizon, fee_bps=self.fee_bps, bars=series.bars)
         registry = PredictionModelRegistry(
             PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
         )
