@@ -206,6 +206,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
     from atb_prediction.cli.backtesting import read_series
 
     series = read_series(args.gate)
+    check_score_options(args, series.bars)
     with open(args.gate, "rb") as file:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
     return Gate(
