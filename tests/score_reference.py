@@ -160,11 +160,7 @@ def reference_scores_2d(
         sharpe = np.where(std > 0, np.mean(pnl, axis=1) / std * np.sqrt(periods_per_year), np.nan)
         # The running peak starts from the initial capital, 1.
         peak = np.maximum(1.0, np.maximum.accumulate(equity, axis=1))
-        drawdown = (
-            np.max(1.0 - equity / peak, axis=1)
-            if steps
-            else np.full(pnl.shape[0], np.nan)
-        )
+        drawdown = np.max(1.0 - equity / peak, axis=1) if steps else np.full(pnl.shape[0], np.nan)
         priced = np.count_nonzero(scored, axis=1)
         bars = np.count_nonzero(counted, axis=1)
         decided_count = np.count_nonzero(decided, axis=1)
