@@ -1,6 +1,6 @@
 """Write ``tests/data/atb-signal-golden.json``: the position upstream's live strategy takes for a
 predicted price against a close, computed by upstream's own code, as the oracle of the signal
-rule that scores trade (``src/core/score.rs``).
+rule that scores trade (``src/core/backtest/score.rs``).
 
 For each case (a close and a predicted price) and each pair of thresholds, the upstream bot
 (bumpy-croc/ai-trading-bot, MIT) decides with ``MLBasicSignalGenerator.generate_signal``

@@ -1,7 +1,7 @@
 """The scores of a sweep row written out in vectorised numpy, straight from their definitions
 (issues "Which version would have earned most" and "Evidence that means something": live's
 signal rule with its thresholds, skipped closes, exposure): the oracle of
-``tests/test_scores.py`` and the competitor of ``benches/bench_score.py``."""
+``tests/backtest/test_scores.py`` and the competitor of ``benches/bench_score.py``."""
 
 from __future__ import annotations
 

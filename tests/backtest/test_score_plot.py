@@ -10,7 +10,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pytest
 from atb_prediction.backtest.scores import AS_LIVE, BUY_AND_HOLD
-from sweep_results import random_walk, sweep_result
+from sweep_helpers import random_walk, sweep_result
 
 
 def test_the_picture_shows_the_benchmark_the_settings_and_when_nothing_was_live(

@@ -13,10 +13,8 @@ import quantstats.stats as qs
 from atb_prediction import sweep
 from atb_prediction.backtest import SweepResult
 from atb_prediction.backtest.scores import AS_LIVE, BUY_AND_HOLD, score_result
-from conftest import FIXTURE_REGISTRY
-from sweep_results import random_walk, sweep_result
-from test_bars import golden_frame
-from test_scores import open_registry
+from conftest import FIXTURE_REGISTRY, golden_frame
+from sweep_helpers import open_registry, random_walk, sweep_result
 
 
 def as_live_sweep() -> SweepResult:

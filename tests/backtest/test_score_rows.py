@@ -13,8 +13,15 @@ import pytest
 from atb_prediction import sweep
 from atb_prediction.backtest.scores import AS_LIVE, BUY_AND_HOLD, score_result
 from atb_prediction.metrics import MIN_BARS
-from sweep_results import random_walk, sweep_result
-from test_scores import RIGHT, WRONG, open_registry, signal_bars, signal_registry
+from sweep_helpers import (
+    RIGHT,
+    WRONG,
+    open_registry,
+    random_walk,
+    signal_bars,
+    signal_registry,
+    sweep_result,
+)
 
 NAN = float("nan")
 

@@ -13,8 +13,7 @@ import pytest
 from atb_prediction.backtest import Gate
 from atb_prediction.backtest.scores import check_settings
 from atb_prediction.models.exceptions import InvalidArgumentError
-from sweep_results import random_walk, sweep_result
-from test_scores import RIGHT, WRONG, signal_bars, signal_registry
+from sweep_helpers import RIGHT, WRONG, random_walk, signal_bars, signal_registry, sweep_result
 
 BAD: list[tuple[dict[str, Any], str]] = [
     ({"horizon": 0}, "horizon must be at least 1 bar, got 0"),

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from atb_prediction.metrics import LONG_THRESHOLD, SHORT_THRESHOLD
-from sweep_results import sweep_result
+from sweep_helpers import sweep_result
 
 GOLDEN = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "atb-signal-golden.json").read_text()

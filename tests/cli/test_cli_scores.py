@@ -18,10 +18,9 @@ from atb_prediction import sweep
 from atb_prediction.backtest.scores import BUY_AND_HOLD, score_result
 from atb_prediction.cli import main
 from atb_prediction.metrics import LONG_THRESHOLD, METRICS, MIN_BARS, SHORT_THRESHOLD
-from conftest import FIXTURE_REGISTRY, affine_model, point_latest, write_bundle
+from conftest import FIXTURE_REGISTRY, affine_model, golden_frame, point_latest, write_bundle
 from score_reference import reference_scores
-from test_bars import golden_frame
-from test_scores import open_registry, signal_bars
+from sweep_helpers import bars_file, open_registry, signal_bars
 
 #: Ids whose order is not the order of their Sharpe ratios: the best one sorts last.
 BEST, WORST, MIDDLE = "2026-01-09_1h_v1", "2026-01-01_1h_v1", "2026-01-05_1h_v1"
@@ -44,11 +43,6 @@ def ranked_bars() -> pd.DataFrame:
     bars = signal_bars()
     bars["noise"] = np.random.default_rng(3).choice([-1.0, 1.0], len(bars))
     return bars
-
-
-def bars_file(path: Path, bars: pd.DataFrame) -> Path:
-    bars.to_csv(path, index_label="timestamp")
-    return path
 
 
 def sweep_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -157,7 +157,7 @@ class SweepResult:
         to close ``t + 1``, paying ``fee_bps`` per unit of position changed. Buy-and-hold is
         long from the first bar at which any version predicts, paying one entry. Bars whose
         close (or close ``horizon`` bars ahead) is not a positive number are skipped, with a
-        warning. See ``src/core/score.rs`` for every definition; :meth:`returns` gives the
+        warning. See ``src/core/backtest/score.rs`` for every definition; :meth:`returns` gives the
         per-bar returns the metrics are computed from.
 
         Args:
