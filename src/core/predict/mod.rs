@@ -11,6 +11,7 @@ mod columns;
 mod decode;
 mod prepare;
 mod spec;
+pub mod times;
 mod window;
 
 use std::time::Duration;
