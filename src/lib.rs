@@ -27,7 +27,9 @@ mod _core {
     #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
-    use crate::py::predictor::{feature_positions, series_columns, PyPredictor};
+    use crate::py::predictor::{
+        bar_positions, column_position, feature_positions, series_columns, PyPredictor,
+    };
     #[pymodule_export]
     use crate::py::registry::{
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,

@@ -26,7 +26,9 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
+    "bar_positions",
     "check_time_order",
+    "column_position",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
@@ -473,6 +475,14 @@ def feature_positions(what: str, columns: Iterable[object], feature_names: list[
     """Where each of ``feature_names`` is among the column labels ``columns`` (the first of that
     name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
     lacks."""
+
+def bar_positions(what: str, columns: Iterable[object]) -> list[int]:
+    """Where open, high, low, close and volume are among the column labels ``columns``, in any
+    case (exact names first); ``InvalidInputError`` names those ``what`` lack."""
+
+def column_position(columns: Iterable[object], name: str) -> int | None:
+    """The position of the column ``name``: exactly that name, else the first equal to it in
+    any case; ``None`` without one."""
 
 def series_columns(
     what: str, columns: Iterable[object], feature_names: list[str], takes_bars: bool

@@ -24,7 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._caller import warn_caller
-from atb_prediction._core import LoadedBundle, SweepModel, path_parts
+from atb_prediction._core import (
+    LoadedBundle,
+    SweepModel,
+    path_parts,
+    spacing_mismatch,
+    spacing_periods_per_year,
+)
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -372,6 +378,31 @@ def _full_windows(
     return tuple((start, stop) for start, stop in clipped if start < stop)
 
 
+def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> None:
+    """Warns once per timeframe when the series' median spacing is not the bars of a version's
+    timeframe, naming both: scores then annualise with the series' own spacing."""
+    spacing = series.spacing
+    if spacing is None:
+        return
+    seen: set[str] = set()
+    for task in tasks:
+        timeframe = task.bundle.timeframe
+        if not timeframe or timeframe in seen:
+            continue
+        seen.add(timeframe)
+        try:
+            mismatch = spacing_mismatch(spacing, timeframe)
+        except PredictionError:
+            continue  # a timeframe of no known duration: nothing to compare with
+        if mismatch is not None:
+            warn_caller(
+                f"sweep of {where}: the series has {mismatch}, the timeframe of {task.key}; "
+                "scores annualise with the series' spacing "
+                f"({spacing_periods_per_year(spacing):,.6g} bars a year) unless "
+                "periods_per_year is given"
+            )
+
+
 def plan_sweep(
     registry: PredictionModelRegistry,
     series: Series,
@@ -449,6 +480,7 @@ def plan_sweep(
                 f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
                 f"series has no {reading.bundle.price_target!r} column to map them back with",
             )
+    _check_spacing(series, tasks, f"{symbol}/{model_type}")
     return SweepPlan(
         symbol=symbol,
         model_type=model_type,

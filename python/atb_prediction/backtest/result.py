@@ -153,12 +153,16 @@ class SweepResult:
             close: One close per bar; the ``close`` column of the bars swept by default.
             horizon: Bars ahead that the hit rate and the price errors are judged against.
             fee_bps: Cost of changing the position by one unit, in basis points.
-            periods_per_year: Bars per year for the Sharpe ratio; from :attr:`timeframe` by
-                default (``1h`` 8760, ``4h`` 2190, ``1d`` 365, ``Nm`` 525600 / N).
+            periods_per_year: Bars per year for the Sharpe ratio. By default a 365-day year
+                over the series' own median spacing (bars 1h apart: 8,760; 4h: 2,190; 1d:
+                365; 15m: 35,040), whatever the versions' timeframe; without times, over the
+                timeframe's. Markets that close (equities' 252 trading days) need it given.
+                The scores say which they used (:attr:`SweepScores.periods_per_year`).
 
         Raises:
             ValueError: no close (the series had no ``close`` column and none was given), a
-                close of the wrong length, an unknown timeframe, or a bad horizon or fee.
+                close of the wrong length, neither times nor a known timeframe, or a bad
+                horizon, fee or ``periods_per_year``.
         """
         return score_result(self, close, horizon=horizon, fee_bps=fee_bps, periods=periods_per_year)
 

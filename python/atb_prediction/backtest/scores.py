@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import periods_per_year, score_sweep
+from atb_prediction._core import (
+    median_spacing,
+    periods_per_year,
+    score_sweep,
+    spacing_periods_per_year,
+)
 from atb_prediction.metrics import LOWER_IS_BETTER, METRICS
+from atb_prediction.times import utc_nanos
 
 if TYPE_CHECKING:
     from atb_prediction.backtest.result import SweepResult
 
-__all__ = ["AS_LIVE", "SweepScores", "score_result"]
+__all__ = ["AS_LIVE", "SweepScores", "default_periods_per_year", "score_result"]
 
 #: The name of the as-live composite's row.
 AS_LIVE = "as-live"
@@ -54,6 +60,8 @@ class SweepScores:
     horizon: int
     fee_bps: float
     periods_per_year: float
+    """The bars a year the Sharpe ratio was annualised with: the one given, else from the
+    series' median spacing (1h: 8,760; 1d: 365), else from the timeframe."""
     equity: npt.NDArray[np.float64] | None = None
     """``[rows, bars - 1]`` equity curves of the strategy, when asked for."""
 
@@ -89,6 +97,23 @@ class SweepScores:
         return frame
 
 
+def default_periods_per_year(result: SweepResult) -> float:
+    """The bars a year that annualise ``result``'s scores: from the series' own median spacing
+    when it has times (a 1d series: 365, whatever the model's timeframe), else from the
+    versions' timeframe.
+
+    Raises:
+        ValueError: neither times nor a known timeframe.
+    """
+    if result.timestamps is not None and result.bars >= 2:
+        spacing = median_spacing(utc_nanos(result.timestamps, "the sweep's timestamps"))
+        if spacing is not None:
+            return spacing_periods_per_year(spacing)
+    if result.timeframe is None:
+        raise ValueError("the sweep has no times and no timeframe: pass periods_per_year")
+    return periods_per_year(result.timeframe)
+
+
 def score_result(
     result: SweepResult,
     close: npt.ArrayLike | None = None,
@@ -110,9 +135,7 @@ def score_result(
     if closes.shape != (result.bars,):
         raise ValueError(f"close must have one value per bar ({result.bars}), got {closes.shape}")
     if periods is None:
-        if result.timeframe is None:
-            raise ValueError("the sweep's timeframe is unknown: pass periods_per_year")
-        periods = periods_per_year(result.timeframe)
+        periods = default_periods_per_year(result)
     classifiers = list(result.classifiers) or [False] * len(result.versions)
     units = list(result.price_units) or [False] * len(result.versions)
     columns, curves = score_sweep(
