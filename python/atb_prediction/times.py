@@ -76,9 +76,11 @@ def _one_time(value: object, what: str, bar: int) -> np.datetime64 | float:
     if isinstance(value, datetime):
         return np.datetime64(as_utc(value).replace(tzinfo=None), "us")
     if isinstance(value, date):
-        return np.datetime64(value, "D").astype("datetime64[us]")
+        day: np.datetime64 = np.datetime64(value, "D").astype("datetime64[us]")
+        return day
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[us]")
+        stamp: np.datetime64 = value.astype("datetime64[us]")
+        return stamp
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
     raise InvalidInputError(f"{what} at bar {bar}: {value!r} is not a time")

@@ -38,6 +38,8 @@ class Gate:
         horizon: Bars ahead the hit rate and price errors are judged against.
         fee_bps: Cost per unit of position changed, in basis points.
         close: One close per bar, when ``bars`` has no ``close`` column.
+        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
+            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
         series_sha256: The digest journaled for the series; by default the sha256 of the
             series' values (the command line passes its file's).
     """
@@ -47,6 +49,7 @@ class Gate:
     horizon: int = 1
     fee_bps: float = 0.0
     close: Any = None
+    periods_per_year: float | None = None
     series_sha256: str | None = field(default=None)
 
     def evaluate(
@@ -72,7 +75,12 @@ class Gate:
         versions = [candidate] if production in (None, candidate) else [candidate, production]
         result = sweep(registry, series, symbol=symbol, model_type=model_type, versions=versions,
                        progress=False)  # fmt: skip
-        scores = result.score(self.close, horizon=self.horizon, fee_bps=self.fee_bps)
+        scores = result.score(
+            self.close,
+            horizon=self.horizon,
+            fee_bps=self.fee_bps,
+            periods_per_year=self.periods_per_year,
+        )
         candidate_row = scores.row(candidate)
         production_row = scores.row(production) if production in versions[1:] else None
         incumbent = None if production_row is None else float(production_row[self.metric])
@@ -85,6 +93,7 @@ class Gate:
             "bars": series.bars,
             "horizon": self.horizon,
             "fee_bps": float(self.fee_bps),
+            "periods_per_year": scores.periods_per_year,
             "series_sha256": self.series_sha256 or _digest(series),
         }
 

@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ from atb_prediction._caller import warn_caller
 from atb_prediction._core import (
     LoadedBundle,
     SweepModel,
+    format_utc,
     path_parts,
     spacing_mismatch,
     spacing_periods_per_year,
@@ -43,6 +44,7 @@ from atb_prediction.promotion.version_resolver import list_version_records
 if TYPE_CHECKING:
     from atb_prediction.config import PredictionConfig
     from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
+    from atb_prediction.promotion.version_resolver import VersionRecord
 
 __all__ = [
     "BundlePayload",
@@ -334,6 +336,26 @@ class _Bundles:
         return readings
 
 
+def _nothing_live(bundles: _Bundles, series: Series, records: Sequence[VersionRecord]) -> NoReturn:
+    """No version was live at any bar of the series (times strictly increase, so its last bar
+    is before the first version went live): say when the series runs and when that was."""
+    assert series.timestamps is not None
+    nanos = series.timestamps.view(np.int64)
+    first, last = format_utc(int(nanos[0])), format_utc(int(nanos[-1]))
+    where = f"{bundles.symbol}/{bundles.model_type}"
+    if not records:
+        raise ModelNotAvailableError(
+            f"no version of {where} was ever live, so none was during the series ({first} to "
+            f"{last})"
+        )
+    went_live = np.datetime64(records[0].effective_at.replace(tzinfo=None), "ns")
+    raise ModelNotAvailableError(
+        f"no version of {where} was live during the series ({first} to {last}): its first "
+        f"version, {records[0].version_id}, went live at "
+        f"{format_utc(int(went_live.view(np.int64)))}"
+    )
+
+
 def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArray[np.int64]]:
     """Per bar, the index (into the returned version ids) of the version live at its time."""
     if series.timestamps is None:
@@ -349,6 +371,8 @@ def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArra
     # The last record effective at or before each bar's time (resolve_version_as_of's rule);
     # records are in time order, so a binary search finds it.
     position = np.searchsorted(effective, series.timestamps, side="right") - 1
+    if not records or (position.size and position[-1] < 0):
+        _nothing_live(bundles, series, records)
     ids = list(dict.fromkeys(r.version_id for r in records))
     id_of_record = np.array([ids.index(r.version_id) for r in records] + [-1], dtype=np.int64)
     bar_ids = id_of_record[position]  # position -1 picks the trailing -1: nothing live

@@ -195,12 +195,12 @@ def _frame_times(frame: Any) -> tuple[object, str] | None:
     if name is not None and time_column([name]) is not None:
         return index, f"the DataFrame's index {name!r}"
     labels = list(frame.columns)
-    for position, label in enumerate(labels):
-        if str(frame.dtypes.iloc[position]).startswith("datetime64"):
-            return frame.iloc[:, position], f"the DataFrame's column {label!r}"
-    position = time_column(labels)
-    if position is not None:
-        return frame.iloc[:, position], f"the DataFrame's column {labels[position]!r}"
+    for stamped, label in enumerate(labels):
+        if str(frame.dtypes.iloc[stamped]).startswith("datetime64"):
+            return frame.iloc[:, stamped], f"the DataFrame's column {label!r}"
+    named = time_column(labels)
+    if named is not None:
+        return frame.iloc[:, named], f"the DataFrame's column {labels[named]!r}"
     return None
 
 
@@ -269,10 +269,10 @@ def as_series(
             if isinstance(series, np.ndarray)
             else series
         )
-        array, found, times_column = _named_columns(columns, what)
+        array, labels, times_column = _named_columns(columns, what)
         given = (timestamps, times_name) if timestamps is not None else times_column
         times = None if given is None else as_timestamps(given[0], array.shape[0], given[1])
-        return Series(bars=array.shape[0], array=array, frame=None, timestamps=times, names=found)
+        return Series(bars=array.shape[0], array=array, frame=None, timestamps=times, names=labels)
     if not isinstance(series, np.ndarray):
         raise InvalidInputError(
             "series must be a numpy array [bars, features], a pandas DataFrame, a mapping of "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from atb_prediction.cli.arguments import ParserParts, SubParsers
+from atb_prediction.cli.arguments import ParserParts, SubParsers, positive_int
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
 
 if TYPE_CHECKING:
@@ -94,7 +94,9 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
     parser.add_argument(
         "--plot", metavar="FILE.png", help="draw the predictions (needs matplotlib)"
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions (Ray: actors)")
+    parser.add_argument(
+        "--workers", type=positive_int, metavar="N", help="parallel sessions (Ray: actors)"
+    )
     parser.add_argument(
         "--engine",
         choices=("local", "ray"),
@@ -107,7 +109,9 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
         help="Ray cluster to join: auto or ray://HOST:PORT (default: the running Ray, else a "
         "new local one)",
     )
-    parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
+    parser.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="windows per inference call"
+    )
     parser.add_argument(
         "--score",
         action="store_true",
@@ -135,6 +139,24 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="cost of each unit of position changed, in basis points (default 0)",
     )
+    parser.add_argument(
+        "--periods-per-year",
+        type=_positive_number,
+        metavar="N",
+        help="bars a year to annualise the Sharpe ratio with (default: from the series' own "
+        "median spacing, 8760 for hourly bars, 365 for daily; else from the timeframe)",
+    )
+
+
+def _positive_number(text: str) -> float:
+    """An ``argparse`` type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+    return value
 
 
 class _CappedReader(io.RawIOBase):
@@ -428,6 +450,20 @@ def _versions(text: str) -> str | list[str]:
     return versions
 
 
+def _require_extras(args: argparse.Namespace) -> None:
+    """The optional packages ``--plot`` and a ``.parquet`` ``--out`` need, checked before any
+    work: a missing one is a one-line error naming the extra, not a traceback after the sweep."""
+    if args.plot:
+        try:
+            importlib.import_module("matplotlib.figure")
+        except ImportError as error:
+            raise CommandError(
+                f'--plot {args.plot} needs matplotlib: pip install "atb-prediction[plot]"'
+            ) from error
+    if args.out and Path(args.out).suffix.lower() == ".parquet":
+        _pyarrow("writing")
+
+
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
     from atb_prediction.backtest import LocalEngine, RayEngine, sweep
@@ -446,6 +482,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
             raise CommandError(
                 f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
             )
+    _require_extras(args)
     series = read_series(args.series)
     root = args.registry
     require_registry(root)
@@ -468,12 +505,15 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         write_result(result, args.out)
     if args.plot:
         result.plot(path=args.plot, horizon=args.horizon, fee_bps=args.fee_bps)
-    scores = None
+    scores, scored = None, None
     if args.score:
         try:
-            scores = result.score(horizon=args.horizon, fee_bps=args.fee_bps).rows(
-                ranked_by="sharpe"
+            scored = result.score(
+                horizon=args.horizon,
+                fee_bps=args.fee_bps,
+                periods_per_year=args.periods_per_year,
             )
+            scores = scored.rows(ranked_by="sharpe")
         except ValueError as error:
             raise CommandError(f"--score: {error}", EXIT_USAGE) from error
     summary = result.summary()
@@ -496,7 +536,8 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
                 for line in summary
             ],
         }
-        if scores is not None:
+        if scored is not None:
+            document["periods_per_year"] = scored.periods_per_year
             document["scores"] = scores
         console.json(document)
         return EXIT_OK
@@ -529,6 +570,8 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
 
         console.print()
         console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
+        assert scored is not None
+        console.print(f"Sharpe annualised with {scored.periods_per_year:,.6g} bars a year.")
     if args.out:
         console.note(f"wrote {args.out}")
     if args.plot:

@@ -91,7 +91,7 @@ def _positions(columns: Any) -> list[int] | None:
     if last is not None and (last is columns or last.equals(columns)):
         return positions
     try:
-        positions: list[int] | None = _core.bar_positions("bars", columns)
+        positions = _core.bar_positions("bars", columns)
     except InvalidInputError:
         positions = None
     _LAST_COLUMNS = (columns, positions)
