@@ -102,6 +102,7 @@ pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 /// Where each of [`BAR_COLUMNS`] is among `columns` ([`column_position`]: any case), or the
 /// bar columns it lacks.
 fn bars_found(columns: &[Option<String>]) -> Result<Vec<usize>, Vec<String>> {
+    // alloc: five bar columns.
     let mut positions = Vec::with_capacity(BAR_COLUMNS.len());
     let mut missing = Vec::new();
     for name in BAR_COLUMNS {
