@@ -97,14 +97,15 @@ def _from_objects(array: npt.NDArray[Any], what: str) -> npt.NDArray[Any]:
                 return array.astype(kind)
             except (ValueError, OverflowError):
                 continue
-    values = [_one_time(value, what, bar) for bar, value in enumerate(array.tolist())]
+    items = array.tolist()
+    values = [_one_time(value, what, bar) for bar, value in enumerate(items)]
     epochs = [isinstance(value, float) for value in values]
     if all(epochs):
         return np.array(values, dtype=np.float64)
     if any(epochs):
         bar = epochs.index(not epochs[0])
         raise InvalidInputError(
-            f"{what} at bar {bar}: {array[bar]!r} mixes epochs and calendar times; give one kind"
+            f"{what} at bar {bar}: {items[bar]!r} mixes epochs and calendar times; give one kind"
         )
     return np.array(values, dtype="datetime64[us]")
 

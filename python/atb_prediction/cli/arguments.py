@@ -62,8 +62,8 @@ Completer = Callable[..., Any]
 
 
 class UsageExit(SystemExit):
-    """A usage error already printed as one line on stderr; exit status 2. ``message`` is the
-    line, for the JSON document ``--json`` asks for."""
+    """A usage error already printed as one line on stderr; exit status 2. ``message`` is what
+    the line says, for the JSON document ``--json`` asks for."""
 
     def __init__(self, message: str) -> None:
         super().__init__(EXIT_USAGE)
@@ -74,9 +74,9 @@ class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line on stderr, with exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        line = f"{self.prog}: error: {message} (see '{self.prog} --help')"
-        self._print_message(line + "\n", sys.stderr)
-        raise UsageExit(line)
+        text = f"{message} (see '{self.prog} --help')"
+        self._print_message(f"{self.prog}: error: {text}\n", sys.stderr)
+        raise UsageExit(text)
 
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[Parser]"
