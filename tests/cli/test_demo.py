@@ -149,9 +149,8 @@ def test_demo_defaults_to_atb_demo_in_the_current_folder(tmp_path: Path) -> None
     created = tmp_path / "atb-demo"
     assert str(created) in completed.stdout
     assert (created / "BTCUSDT/basic/latest").is_symlink()
-    assert (created / "bars.csv").read_text("utf-8").splitlines()[1].startswith(
-        "2025-10-28T00:00:00Z,"
-    )
+    first_bar = (created / "bars.csv").read_text("utf-8").splitlines()[1]
+    assert first_bar.startswith("2025-10-28T00:00:00Z,")
     again = run_atb("demo", cwd=tmp_path, expect=1)
     assert_one_error_line(again.stderr)
     assert "atb-demo is not empty; give a new or empty folder (remove it, or pass --out DIR)" in (

@@ -398,3 +398,19 @@ def test_a_refusal_that_printed_its_document_adds_no_second_one(
     document = json.loads(completed.stdout)  # exactly one document
     assert document["changed"] is False and "not better" in document["refused"]
     assert "error" not in document
+
+
+def test_the_gate_annualises_as_told_or_from_the_bars(
+    root: Path, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "bars.csv"
+    frame.to_csv(path)
+    arguments = ("models", "promote", "BTCUSDT:1h:basic:2025-11-01_1h_v1", "--gate", path,
+                 "--registry", root, "--dry-run", "--json")  # fmt: skip
+    told = json.loads(run_atb(*arguments, "--periods-per-year", "6240", expect=None).stdout)
+    assert told["gate"]["periods_per_year"] == 6240.0
+    spaced = json.loads(run_atb(*arguments, expect=None).stdout)
+    assert spaced["gate"]["periods_per_year"] == 8760.0
+    assert told["gate"]["candidate"]["sharpe"] == pytest.approx(
+        spaced["gate"]["candidate"]["sharpe"] * np.sqrt(6240 / 8760)
+    )
