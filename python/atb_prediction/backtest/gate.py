@@ -38,10 +38,10 @@ class Gate:
         horizon: Bars ahead the hit rate and price errors are judged against.
         fee_bps: Cost per unit of position changed, in basis points.
         close: One close per bar, when ``bars`` has no ``close`` column.
-        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
-            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
         series_sha256: The digest journaled for the series; by default the sha256 of the
             series' values (the command line passes its file's).
+        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
+            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
     """
 
     bars: object
@@ -49,8 +49,8 @@ class Gate:
     horizon: int = 1
     fee_bps: float = 0.0
     close: Any = None
-    periods_per_year: float | None = None
     series_sha256: str | None = field(default=None)
+    periods_per_year: float | None = None
 
     def evaluate(
         self,
