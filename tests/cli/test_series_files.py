@@ -106,7 +106,7 @@ def test_every_file_shape_gives_the_same_times_and_answers(
     code, document = sweep_json(capsys, root, "--series", str(path), "--versions", "as-live",
                                 "--score", "--out", str(out))  # fmt: skip
     assert code == 0
-    assert document["periods_per_year"] == 8760.0
+    assert document["scoring"]["periods_per_year"] == 8760.0
     as_live = {row["version"]: row for row in document["scores"]}["as-live"]
     assert as_live["bars"] == 600  # live from 2025-11-01T06:00Z, the first full window on
     rows = _rows(out)
@@ -295,10 +295,10 @@ def test_daily_bars_warn_and_annualise_with_their_own_spacing(root: Path, tmp_pa
                  "--versions", "all", "--score")  # fmt: skip
     completed = run_atb(*arguments, "--json")
     document = json.loads(completed.stdout)
-    assert document["periods_per_year"] == 365.0
+    assert document["scoring"]["periods_per_year"] == 365.0
     assert completed.stderr.count("bars 1d apart (the series' median spacing), not 1h") == 1
     told = json.loads(run_atb(*arguments, "--json", "--periods-per-year", "252").stdout)
-    assert told["periods_per_year"] == 252.0
+    assert told["scoring"]["periods_per_year"] == 252.0
     by_version = {row["version"]: row["sharpe"] for row in document["scores"]}
     for row in told["scores"]:
         assert row["sharpe"] == pytest.approx(by_version[row["version"]] * np.sqrt(252 / 365))
