@@ -616,9 +616,6 @@ def time_column(columns: Iterable[object]) -> int | None:
     """The position of the first column named open_time, timestamp, time, date or datetime
     (any case), or ``None``."""
 
-def score_columns() -> list[str]:
-    """The names of a score's columns, in order: ``bars``, then the metrics."""
-
 def score_sweep(
     price: npt.NDArray[np.float64],
     confidence: npt.NDArray[np.float64],
