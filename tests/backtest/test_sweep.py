@@ -243,6 +243,25 @@ def test_to_pandas_columns_are_field_major(tmp_path: Path) -> None:
     assert frame.iloc[:, -1].tolist() == live
 
 
+def test_as_live_bars_before_any_version_was_live_name_none(tmp_path: Path) -> None:
+    """Issue 28, behaviour 8 through the Python API: bars before the first version went live
+    have no live version (-1, and a missing value in ``to_pandas``), not the last version's name."""
+    versions = {
+        version: (linear_model(SEQ, FEATURES, seed=seed), {"created_at": f"{version[:10]}T00:00Z"})
+        for seed, version in ((4, "2026-01-01_1h_v1"), (5, "2026-01-02_1h_v1"))
+    }
+    registry = open_registry(make_registry(tmp_path / "registry", versions))
+    stamps = np.datetime64("2025-12-31T12:00", "ns") + np.arange(60) * np.timedelta64(1, "h")
+    result = sweep(registry, series_of(60), symbol="BTCUSDT", model_type="basic",
+                   versions="as-live", timestamps=stamps)  # fmt: skip
+    assert result.live_version is not None
+    assert result.live_version.tolist() == [-1] * 12 + [0] * 24 + [1] * 24
+    assert np.isnan(result.price[:, :12]).all()
+    live = result.to_pandas()[("live_version", "")]
+    assert live.isna().tolist() == [True] * 12 + [False] * 48
+    assert live.iloc[12:].tolist() == [result.versions[0]] * 24 + [result.versions[1]] * 24
+
+
 def test_all_versions_leave_out_broken_ones_with_one_warning(regression_root: Path) -> None:
     write_bundle(regression_root, "BTCUSDT", "basic", "2026-01-03_1h_v1", model=b"\x08\x01junk")
     registry = open_registry(regression_root)
