@@ -17,8 +17,12 @@ Python: mutmut 3 imports the code it mutates from a copy laid out as ``src/<pack
 pytest in its own folder. This package's source is under ``python/`` and its tests need the
 fixture registry's ``latest`` symlinks, so the run is staged in ``target/mutants/python``: the
 package (with the built extension) under ``src/``, the tests copied with their symlinks, and a
-``pyproject.toml`` naming the files to mutate. ``PYTHONPATH`` points at the mutated copy, so the
-tests that run ``atb`` in a child process run the mutant too.
+``pyproject.toml`` naming the files to mutate and the tests to run (:func:`tests_of` of each
+file, unless ``--tests``). ``PYTHONPATH`` points at the mutated copy, so the tests that run
+``atb`` in a child process run the mutant too; and, through ``scripts/mutmut_subprocesses.py``
+(staged on that ``PYTHONPATH``), mutmut also sees which lines and functions those children ran,
+so the command line's code that only ``atb`` in a child reaches is mutated and its mutants are
+run by those tests.
 
 Rust: most of the core's tests are the Python suite, so cargo-mutants runs with ``$CARGO``
 pointing at this script (``cargo-shim``). For cargo-mutants' build it builds the core's tests
@@ -43,12 +47,17 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+import mutmut_child
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "python" / "atb_prediction"
 TESTS = ROOT / "tests"
 CORE = ROOT / "src" / "core"
 WORK = ROOT / "target" / "mutants"
 PYTHON_STAGE = WORK / "python"
+#: Staged on the run's PYTHONPATH: scripts/mutmut_subprocesses.py, its child side, and the
+#: ``sitecustomize.py`` that starts that in every process.
+HOOKS = PYTHON_STAGE / "hooks"
 RUST_BUILD = WORK / "build"
 TOOLS = ROOT / "target" / "tools"
 #: The cargo-mutants release installed when none is on PATH (its options and output files are
@@ -176,6 +185,13 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
         skipped = entry.name.startswith(".") or entry.name in ("target", "pyproject.toml")
         if not skipped and not (staged / entry.name).exists():
             (staged / entry.name).symlink_to(entry)
+    # Tests that run `atb` in a child process: see scripts/mutmut_subprocesses.py.
+    HOOKS.mkdir()
+    for hook in ("mutmut_child.py", "mutmut_subprocesses.py"):
+        shutil.copy2(ROOT / "scripts" / hook, HOOKS / hook)
+    (HOOKS / "sitecustomize.py").write_text(
+        "import mutmut_child\n\nmutmut_child.start()\n", encoding="utf-8"
+    )
     pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["pytest"]
     mutmut_options = {
         "source_paths": [f"src/{PACKAGE.name}"],
@@ -189,7 +205,10 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
         # warnings logged once per process) must start fresh for every run.
         "process_isolation": "forkserver",
         "pytest_add_cli_args_test_selection": list(tests),
-        "pytest_add_cli_args": [arg for test in MUTMUT_DESELECT for arg in ("--deselect", test)],
+        "pytest_add_cli_args": [
+            *("-p", "mutmut_subprocesses"),
+            *(arg for test in MUTMUT_DESELECT for arg in ("--deselect", test)),
+        ],
     }
     lines = ["[tool.mutmut]"]
     lines += [f"{key} = {_toml(value)}" for key, value in mutmut_options.items()]
@@ -218,7 +237,11 @@ def run_mutmut(files: Sequence[Path], tests: Sequence[str], jobs: int) -> int | 
     if not mutmut.exists():
         raise SystemExit(f"{mutmut} is missing: run `make install` (mutmut is a dev extra)")
     stage_python(files, tests)
-    env = {**os.environ, "PYTHONPATH": str(PYTHON_STAGE / "mutants" / "src")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join((str(PYTHON_STAGE / "mutants" / "src"), str(HOOKS))),
+        mutmut_child.STAGE: str(PYTHON_STAGE),
+    }
     env.pop("MUTANT_UNDER_TEST", None)
     if run([mutmut, "run", "--max-children", str(jobs)], cwd=PYTHON_STAGE, env=env) != 0:
         return None
@@ -254,13 +277,37 @@ def _area(folder: str) -> str:
 
 
 def _named_after(name: str) -> list[Path]:
-    """The test files named after ``name``: ``test_<name>.py`` and ``test_<name>_*.py`` or
-    ``test_<name>s.py`` (``scan`` -> ``test_scan.py``, ``sweep`` -> ``test_sweep_live.py``,
-    ``score`` -> ``test_scores.py``), anywhere under ``tests/``."""
+    """The test files named after ``name``, in the singular or the plural: ``test_<name>.py``,
+    ``test_<name>_*.py`` and ``test_*_<name>.py`` (``scan`` -> ``test_scan.py``, ``sweep`` ->
+    ``test_sweep_live.py``, ``times`` -> ``test_series_times.py``; ``score`` ->
+    ``test_scores.py``, ``scores`` -> ``test_score_rows.py``), anywhere under ``tests/``."""
+    singular = name[:-1] if name.endswith("s") else name
+    stems = {name, singular, f"{singular}s"}
     return sorted(
         path
         for path in TESTS.rglob("test_*.py")
-        if path.stem[len("test_") :] in (name, f"{name}s") or path.stem.startswith(f"test_{name}_")
+        if any(
+            path.stem == f"test_{stem}"
+            or path.stem.startswith(f"test_{stem}_")
+            or path.stem.endswith(f"_{stem}")
+            for stem in stems
+        )
+    )
+
+
+#: What a test file holds when it drives the command line: it calls ``atb_prediction.cli.main``
+#: in-process, or runs ``atb`` in a child (``tests/cli_helpers.py``).
+_CLI_DRIVERS = ("atb_prediction.cli import", "run_atb(", "run_json(")
+
+
+def _cli_drivers() -> list[Path]:
+    """The test files outside ``tests/cli/`` that drive the command line (the gate's tests run
+    ``atb models promote --gate``, the sweep's ``atb backtest sweep``, ...)."""
+    return sorted(
+        path
+        for path in TESTS.rglob("test_*.py")
+        if not path.is_relative_to(TESTS / "cli")
+        and any(marker in path.read_text("utf-8") for marker in _CLI_DRIVERS)
     )
 
 
@@ -269,8 +316,18 @@ def tests_of(module: Path) -> list[Path] | None:
     or a Rust file under ``src/``), read from the layout: the test files named after the module
     win; else, going up its folders, the first that is a test area (``src/core/registry/`` ->
     ``tests/registry/``) or has test files named after it (``onnx/session/`` ->
-    ``test_session.py``). A binding in ``src/py/`` with no test of its own is tested where the core
-    module of its name is. ``None``: nothing in the layout says, so the whole suite."""
+    ``test_session.py``). A module of the command line (``cli/``) is also tested by every test
+    file elsewhere that drives ``atb`` (:func:`_cli_drivers`). A binding in ``src/py/`` with no
+    test of its own is tested where the core module of its name is. ``None``: nothing in the
+    layout says, so the whole suite."""
+    found = _tests_in_layout(module)
+    if found is not None and module.is_relative_to(PACKAGE / "cli"):
+        found = list(dict.fromkeys([*found, *_cli_drivers()]))
+    return found
+
+
+def _tests_in_layout(module: Path) -> list[Path] | None:
+    """:func:`tests_of` but for the command line's drivers."""
     stem = module.parent.name if module.stem in ("mod", "__init__") else module.stem
     named = _named_after(stem)
     if named:
