@@ -120,7 +120,9 @@ def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
     swept = sweep(open_registry(root), bars, symbol="BTCUSDT", model_type="basic",
                   versions=[RIGHT, WRONG], progress=False)  # fmt: skip
     expected = swept.score(horizon=2, fee_bps=5.0)
-    assert {key: value for key, value in evidence.items() if key != "series_sha256"} == {
+    digests = ("series_sha256", "candidate_sha256", "production_sha256")
+    assert all(len(evidence[key]) == 64 for key in digests)
+    assert {key: value for key, value in evidence.items() if key not in digests} == {
         "metric": "max_drawdown", "better": "lower", "passed": True,
         "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
         "bars": len(bars), "horizon": 2, "fee_bps": 5.0,

@@ -2,6 +2,7 @@
 //! interpreter.
 
 pub mod alloc;
+pub mod backtest;
 pub mod bundle;
 pub mod bundle_reload;
 pub mod cache;

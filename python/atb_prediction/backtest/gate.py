@@ -1,11 +1,14 @@
-"""The evidence a gated promotion asks for: the candidate must score strictly better than the
-current production version over the gate's bars.
+"""The evidence a gated promotion asks for: the candidate must score better than the current
+production version over the gate's bars.
 
-Both versions are swept over the same bars (raw OHLCV or named features) through the registry
-and scored (:mod:`atb_prediction.backtest.scores`; which direction of a metric is better is
-:mod:`atb_prediction.metrics`'). :func:`atb_prediction.promotion.promote` takes a :class:`Gate`
-and journals its evidence (the metric, both rows of scores, how many bars, and the sha256 of
-the series), passed or forced; promotion itself never imports the backtest machinery.
+Both versions are the bundles the promotion opened once through its index
+(:meth:`Gate.evaluate_bundles`): each runs the very bytes it was read (and checked) from, and
+the evidence names those bytes by their sha256. They are swept over the same bars (raw OHLCV or
+named features) and scored (:mod:`atb_prediction.backtest.scores`; which direction of a metric
+is better is :mod:`atb_prediction.metrics`'). :func:`atb_prediction.promotion.promote` takes a
+:class:`Gate` and journals its evidence (the metric, both rows of scores, how many bars, the
+sha256 of the series and of both models), passed or forced; promotion itself never imports the
+backtest machinery.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from atb_prediction.backtest.series import Series, as_series
-from atb_prediction.backtest.sweeping import sweep
-from atb_prediction.config import PredictionConfig
+from atb_prediction.backtest.sweeping import sweep_opened
 from atb_prediction.metrics import better_direction, is_better
-from atb_prediction.models.registry import PredictionModelRegistry
+
+if TYPE_CHECKING:
+    from atb_prediction._core import LoadedBundle
 
 __all__ = ["Gate"]
 
@@ -39,7 +45,8 @@ class Gate:
         fee_bps: Cost per unit of position changed, in basis points.
         close: One close per bar, when ``bars`` has no ``close`` column.
         series_sha256: The digest journaled for the series; by default the sha256 of the
-            series' values (the command line passes its file's).
+            series' times, column names and numeric values (the command line passes its
+            file's).
     """
 
     bars: object
@@ -57,8 +64,29 @@ class Gate:
         candidate: str,
         production: str | None,
     ) -> dict[str, Any]:
-        """Sweeps and scores ``candidate`` and ``production`` over the gate's bars; returns the
-        evidence, with ``passed`` saying whether the candidate is strictly better.
+        """:meth:`evaluate_bundles` of two versions of the registry at ``root``, each opened
+        once through one scan (no other bundle is opened).
+
+        Raises:
+            ModelNotAvailableError: no such version.
+            ModelLoadError: a version's folder is unreadable or its model does not open.
+        """
+        from atb_prediction.models.opening import open_versions
+        from atb_prediction.models.scanning import scan_registry
+
+        better_direction(self.metric)  # raises for an unknown metric, before any work
+        index = scan_registry(os.fspath(root), only=(symbol, model_type))
+        wanted = [candidate] if production in (None, candidate) else [candidate, production]
+        bundles = open_versions(index, symbol, model_type, wanted)
+        return self.evaluate_bundles(bundles[0], bundles[1] if len(bundles) > 1 else None)
+
+    def evaluate_bundles(
+        self, candidate: LoadedBundle, production: LoadedBundle | None
+    ) -> dict[str, Any]:
+        """Sweeps and scores ``candidate`` and ``production`` (bundles of one model type,
+        already opened) over the gate's bars; returns the evidence, with ``passed`` saying
+        whether the candidate is strictly better, and the sha256 of each model's bytes as
+        swept.
 
         Raises:
             ValueError: an unknown metric, or a series without close.
@@ -66,15 +94,13 @@ class Gate:
         """
         better = better_direction(self.metric)  # raises for an unknown metric, before any work
         series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
-        registry = PredictionModelRegistry(
-            PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
-        )
-        versions = [candidate] if production in (None, candidate) else [candidate, production]
-        result = sweep(registry, series, symbol=symbol, model_type=model_type, versions=versions,
-                       progress=False)  # fmt: skip
+        if production is not None and production.key == candidate.key:
+            production = None
+        bundles = [candidate] if production is None else [candidate, production]
+        result = sweep_opened(bundles, series)
         scores = result.score(self.close, horizon=self.horizon, fee_bps=self.fee_bps)
-        candidate_row = scores.row(candidate)
-        production_row = scores.row(production) if production in versions[1:] else None
+        candidate_row = scores.row(candidate.version_id)
+        production_row = None if production is None else scores.row(production.version_id)
         incumbent = None if production_row is None else float(production_row[self.metric])
         return {
             "metric": self.metric,
@@ -86,17 +112,30 @@ class Gate:
             "horizon": self.horizon,
             "fee_bps": float(self.fee_bps),
             "series_sha256": self.series_sha256 or _digest(series),
+            "candidate_sha256": candidate.model_sha256,
+            "production_sha256": None if production is None else production.model_sha256,
         }
 
 
-def _digest(series: Any) -> str:
-    """The sha256 of a series' timestamps, names and values, as the sweep reads them."""
+def _digest(series: Series) -> str:
+    """The sha256 of a series' timestamps, and of the names and values of its numeric columns
+    (the columns a sweep can read; a text column such as ``symbol`` is left out)."""
     digest = hashlib.sha256()
     if series.timestamps is not None:
         digest.update(series.timestamps.tobytes())
-    names = list(series.frame.columns) if series.frame is not None else series.names
+    if series.frame is not None:
+        frame: Any = series.frame
+        numeric = [
+            position
+            for position, dtype in enumerate(frame.dtypes)
+            if getattr(dtype, "kind", "O") in "iuf"
+        ]
+        names = [frame.columns[position] for position in numeric]
+        values = series.values(numeric)
+    else:
+        names, values = list(series.names or ()), series.values(None)
     digest.update(repr(names).encode())
-    digest.update(series.values(None).tobytes())
+    digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
 
 

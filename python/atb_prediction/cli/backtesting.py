@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import importlib
+import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from atb_prediction.cli.arguments import ParserParts, SubParsers
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
@@ -20,7 +22,19 @@ if TYPE_CHECKING:
     from atb_prediction.backtest import SweepResult
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
+__all__ = [
+    "MAX_SERIES_BYTES",
+    "add_parsers",
+    "add_score_options",
+    "read_series",
+    "read_series_file",
+    "run_sweep",
+    "write_result",
+]
+
+#: The largest series file read: it is read whole into memory, once (its bytes are parsed and
+#: hashed), so a path such as ``/dev/zero`` is refused rather than read until memory runs out.
+MAX_SERIES_BYTES = 1 << 30
 
 #: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
 #: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
@@ -166,11 +180,10 @@ def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
     return np.array(times, dtype="datetime64[ns]")
 
 
-def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
+def _read_csv(file: IO[str]) -> tuple[Any, Any, list[str]]:
     import numpy as np
 
-    with path.open(newline="", encoding="utf-8") as file:
-        rows = list(csv.reader(file))
+    rows = list(csv.reader(file))
     if not rows:
         raise ValueError("the file is empty")
     header, body = [h.strip() for h in rows[0]], rows[1:]
@@ -222,14 +235,14 @@ def _pyarrow(doing: str) -> tuple[Any, Any]:
         raise CommandError(message) from error
 
 
-def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
+def _read_parquet(file: IO[bytes]) -> tuple[Any, Any, list[str]]:
     """Its numeric columns are the features; the time column is one named as in a CSV, else
     the only column of a timestamp or date type (so Binance's ``open_time`` is found); columns
     of other types (a symbol, say) are left out."""
     import numpy as np
 
     pa, pq = _pyarrow("reading")
-    table = pq.read_table(path)
+    table = pq.read_table(file)
     fields = list(table.schema)
     time_name = next((f.name for f in fields if f.name.lower() in _TIME_COLUMNS), None)
     if time_name is None:
@@ -256,6 +269,23 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
 def read_series(path_text: str) -> Series:
     """The series in a ``.csv``, ``.npy`` or ``.parquet`` file; a bad file is a
     :class:`CommandError` naming it."""
+    return read_series_file(path_text)[0]
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The whole file, read once (a FIFO too), at most :data:`MAX_SERIES_BYTES`."""
+    with path.open("rb") as file:
+        data = file.read(MAX_SERIES_BYTES + 1)
+    if len(data) > MAX_SERIES_BYTES:
+        raise ValueError(f"the file is larger than {MAX_SERIES_BYTES} bytes")
+    return data
+
+
+def read_series_file(path_text: str) -> tuple[Series, str]:
+    """The series in a ``.csv``, ``.npy`` or ``.parquet`` file, and the sha256 of the bytes
+    it was parsed from: the file is read once, so the digest is of the bytes parsed even when
+    the file is rewritten meanwhile (or is a pipe). A bad file is a :class:`CommandError`
+    naming it."""
     import numpy as np
 
     from atb_prediction.backtest.series import as_series
@@ -263,19 +293,23 @@ def read_series(path_text: str) -> Series:
 
     path = Path(path_text)
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv", ".parquet"):
+        raise CommandError(
+            f"cannot read series {path}: expected a .csv, .npy or .parquet file", EXIT_USAGE
+        )
+    if suffix == ".parquet":
+        _pyarrow("reading")  # a missing extra is named before the file is read
     try:
+        data = _read_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()
         if suffix == ".npy":
-            return as_series(np.load(path, allow_pickle=False), None)
+            return as_series(np.load(io.BytesIO(data), allow_pickle=False), None), digest
         if suffix == ".csv":
-            values, times, names = _read_csv(path)
-        elif suffix == ".parquet":
-            values, times, names = _read_parquet(path)
+            text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+            values, times, names = _read_csv(text)
         else:
-            raise CommandError(
-                f"cannot read series {path}: expected a .csv, .npy or .parquet file",
-                EXIT_USAGE,
-            )
-        return as_series(values, times, names)
+            values, times, names = _read_parquet(io.BytesIO(data))
+        return as_series(values, times, names), digest
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
 

@@ -125,7 +125,10 @@ def _named(
     root = args.registry
     require_registry(root)
     name = parse_model(args.model, form)
-    index = open_index(root) if name.timeframe else None
+    # The model type alone: everything these commands check is about it, so other symbols of
+    # the registry cost nothing.
+    only = (name.symbol, name.model_type)
+    index = open_index(root, only) if name.timeframe else None
     require_existing(root, name, index)
     return root, name, index
 
@@ -140,25 +143,25 @@ def _refuse_timeframe_change(index: RegistryIndex, name: ModelName, version: str
 def _dry_run(
     console: Console, args: argparse.Namespace, root: str, name: ModelName, index: RegistryIndex
 ) -> int:
-    """Print what ``promote`` would change and whether it would be refused; change nothing."""
-    from atb_prediction.models.validation import check_version
+    """Print what ``promote`` would change and whether it would be refused; change nothing.
+    The version is opened and evaluated as ``promote`` does: once, through ``index``."""
+    from atb_prediction.promotion.operations import evaluate_candidate, run_gate
 
     assert name.version is not None
     current = promotion.current_version(root, name.symbol, name.model_type)
     change = timeframe_change(index, name.symbol, name.model_type, name.version)
-    problems = (
-        []
-        if args.force
-        else check_version(root, name.symbol, name.model_type, name.version).problems
-    )
-    refusals = [f"fails validation: {p}" for p in problems]
+    gate, evidence = _gate(args), None
+    candidate = evaluate_candidate(
+        root, name.symbol, name.model_type, name.version,
+        force=args.force, for_gate=gate is not None, index=index,
+    )  # fmt: skip
+    refusals = [f"fails validation: {p}" for p in candidate.problems]
     if change is not None and not args.force:
         refusals.append(change.message())
-    gate, evidence = _gate(args), None
-    if gate is not None:
+    if gate is not None and candidate.bundle is not None:
         from atb_prediction.promotion.gate import refusal
 
-        evidence = gate.evaluate(root, name.symbol, name.model_type, name.version, current)
+        evidence = run_gate(gate, candidate, name.symbol, name.model_type, current)
         if not evidence["passed"] and not args.force:
             refusals.append(str(refusal(evidence)))
     if args.json:
@@ -199,14 +202,11 @@ def _gate(args: argparse.Namespace) -> Gate | None:
     and the sha256 of the file journaled as the evidence's series."""
     if args.gate is None:
         return None
-    import hashlib
-
     from atb_prediction.backtest import Gate
-    from atb_prediction.cli.backtesting import read_series
+    from atb_prediction.cli.backtesting import read_series_file
 
-    series = read_series(args.gate)
-    with open(args.gate, "rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    # Read once: the digest journaled is of the very bytes parsed.
+    series, digest = read_series_file(args.gate)
     return Gate(
         series,
         metric=args.metric,
@@ -247,10 +247,12 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
     assert name.version is not None
     if not args.force or args.gate:
         require_runtime()
+    # One scan for the whole command: the guard, validation and the gate all read it.
+    index = index or open_index(root, (name.symbol, name.model_type))
     if args.dry_run:
-        return _dry_run(console, args, root, name, index or open_index(root))
+        return _dry_run(console, args, root, name, index)
     if not args.force:
-        _refuse_timeframe_change(index or open_index(root), name, name.version)
+        _refuse_timeframe_change(index, name, name.version)
     try:
         result = promotion.promote(
             root,
@@ -260,6 +262,7 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
             reason=args.reason,
             force=args.force,
             gate=_gate(args),
+            index=index,
         )
     except promotion.GateRefusedError as refused:
         if args.json:

@@ -7,27 +7,26 @@ the candidate passed, and journals it. Promotion imports nothing of the backtest
 
 from __future__ import annotations
 
-import os
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from atb_prediction.models.exceptions import GateRefusedError
+
+if TYPE_CHECKING:
+    from atb_prediction._core import LoadedBundle
 
 __all__ = ["GateLike", "refusal"]
 
 
 class GateLike(Protocol):
-    """Anything that can judge a candidate against production: ``evaluate`` returns the
-    evidence, a JSON-ready dict with at least ``metric``, ``better`` (``"higher"`` or
-    ``"lower"``), ``passed``, ``candidate`` and ``production`` (rows of scores, each with
-    ``version``; ``production`` is ``None`` when there is none) and ``bars``."""
+    """Anything that can judge a candidate against production: ``evaluate_bundles`` is given
+    both versions as the promotion opened them (each read once, through the command's index)
+    and returns the evidence, a JSON-ready dict with at least ``metric``, ``better``
+    (``"higher"`` or ``"lower"``), ``passed``, ``candidate`` and ``production`` (rows of
+    scores, each with ``version``; ``production`` is ``None`` when there is none) and
+    ``bars``."""
 
-    def evaluate(
-        self,
-        root: str | os.PathLike[str],
-        symbol: str,
-        model_type: str,
-        candidate: str,
-        production: str | None,
+    def evaluate_bundles(
+        self, candidate: LoadedBundle, production: LoadedBundle | None
     ) -> dict[str, Any]: ...
 
 
@@ -37,7 +36,13 @@ def refusal(evidence: dict[str, Any]) -> GateRefusedError:
     candidate, production = evidence["candidate"], evidence["production"]
     return GateRefusedError(
         f"{candidate['version']} is not better than production {production['version']} on "
-        f"{metric} ({evidence['better']} is better): {candidate[metric]} against "
-        f"{production[metric]} over {evidence['bars']} bars; promote with --force to override",
+        f"{metric} ({evidence['better']} is better): {_number(candidate[metric])} against "
+        f"{_number(production[metric])} over {evidence['bars']} bars; promote with --force to "
+        "override",
         evidence,
     )
+
+
+def _number(value: object) -> str:
+    """A metric's value as messages give it: 4 significant digits, ``nan`` for none."""
+    return f"{value:.4g}" if isinstance(value, int | float) else "nan"

@@ -1,0 +1,3 @@
+//! Backtests: what a sweep's evidence is worth.
+
+pub mod bootstrap;
