@@ -8,7 +8,9 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
-    use crate::py::bootstrap::{bootstrap_compare, bootstrap_differences, optimal_block_length};
+    use crate::py::bootstrap::{
+        bootstrap_compare, bootstrap_differences, check_bootstrap, optimal_block_length,
+    };
     #[pymodule_export]
     use crate::py::bundle::{
         open_version, refresh_bundles, shape_problems, PyBundleOptions, PyLoadedBundle, PyRefresh,
@@ -41,7 +43,17 @@ mod _core {
     #[pymodule_export]
     use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
     #[pymodule_export]
-    use crate::py::score::{periods_per_year, score_columns, score_sweep};
+    use crate::py::score::{check_score_settings, periods_per_year, score_metrics, score_sweep};
+    #[pymodule_export]
+    const LONG_THRESHOLD: f64 = crate::core::score::LONG_THRESHOLD;
+    #[pymodule_export]
+    const SHORT_THRESHOLD: f64 = crate::core::score::SHORT_THRESHOLD;
+    #[pymodule_export]
+    const MIN_BARS: usize = crate::core::score::MIN_BARS;
+    #[pymodule_export]
+    const BUY_AND_HOLD: &str = crate::core::score::BUY_AND_HOLD;
+    #[pymodule_export]
+    const AS_LIVE: &str = crate::core::score::AS_LIVE;
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]

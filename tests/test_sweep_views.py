@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from atb_prediction import InvalidInputError, ModelNotAvailableError, sweep
 from atb_prediction.backtest import VersionSummary
+from atb_prediction.backtest.scores import BUY_AND_HOLD
 from test_scores import RIGHT, WRONG, open_registry, signal_bars, signal_registry
 
 
@@ -47,9 +48,11 @@ def test_scores_are_ranked_best_first_even_when_the_rows_are_not(tmp_path: Path)
     result = sweep(registry, signal_bars(), symbol="BTCUSDT", model_type="basic",
                    versions=[WRONG, RIGHT], progress=False)  # fmt: skip
     scores = result.score()
-    assert [row["version"] for row in scores.rows()] == [WRONG, RIGHT]
-    assert [row["version"] for row in scores.rows(ranked_by="sharpe")] == [RIGHT, WRONG]
-    assert [row["version"] for row in scores.rows(ranked_by="max_drawdown")] == [RIGHT, WRONG]
+    assert [row["version"] for row in scores.rows()] == [WRONG, RIGHT, BUY_AND_HOLD]
+    by_sharpe = [row["version"] for row in scores.rows(ranked_by="sharpe")]
+    assert by_sharpe == [RIGHT, BUY_AND_HOLD, WRONG]
+    by_drawdown = [row["version"] for row in scores.rows(ranked_by="max_drawdown")]
+    assert by_drawdown.index(RIGHT) < by_drawdown.index(WRONG)
 
 
 def test_an_unknown_version_is_refused_naming_those_that_can_load(tmp_path: Path) -> None:
@@ -122,17 +125,24 @@ def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
     expected = swept.score(horizon=2, fee_bps=5.0)
     digests = ("series_sha256", "candidate_sha256", "production_sha256")
     assert all(len(evidence[key]) == 64 for key in digests)
-    assert {key: value for key, value in evidence.items() if key not in digests} == {
+    settings = ("metric", "better", "passed", "candidate", "production", "bars", "horizon",
+                "fee_bps")  # fmt: skip
+    assert {key: evidence[key] for key in settings} == {
         "metric": "max_drawdown", "better": "lower", "passed": True,
         "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
         "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
     }  # fmt: skip
+    benchmark = {**_json_row(expected.row("buy-and-hold")), "p_value": evidence["p_value"]}
+    assert evidence["benchmark"] == {**benchmark, "p_value": evidence["benchmark"]["p_value"]}
+    assert evidence["p_value"] == evidence["comparisons"]["production"]["p_value"]
 
-    # Without another production version there is nothing to beat.
+    # Without another production version only buy-and-hold is there to beat.
     for production in (None, RIGHT):
         alone = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, production)
         assert alone["production"] is None and alone["passed"] is True
+        assert alone["p_value"] is None and alone["comparisons"]["production"] is None
         assert alone["candidate"] == evidence["candidate"]
+        assert alone["benchmark"] == evidence["benchmark"]
 
 
 def test_the_gate_digest_covers_the_times_the_names_and_the_values(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ fn contiguous<'a>(array: &'a PyReadonlyArray1<'_, f64>, what: &str) -> PyResult<
 /// `candidate`, `reference`, `p_value` (one-sided, that the candidate is not better),
 /// `block_length`, `resamples` and `seed`.
 #[pyfunction]
-#[pyo3(signature = (candidate, reference, *, metric, periods_per_year, resamples=DEFAULT_RESAMPLES as i64, block_length=None, seed=0))]
+#[pyo3(signature = (candidate, reference, *, metric, periods_per_year, resamples=DEFAULT_RESAMPLES as i128, block_length=None, seed=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn bootstrap_compare<'py>(
     py: Python<'py>,
@@ -28,26 +28,12 @@ pub fn bootstrap_compare<'py>(
     reference: PyReadonlyArray1<'py, f64>,
     metric: &str,
     periods_per_year: f64,
-    resamples: i64,
+    resamples: i128,
     block_length: Option<f64>,
     seed: i128,
 ) -> PyResult<Bound<'py, PyDict>> {
     let metric = ReturnMetric::parse(metric)?;
-    // Checked here, not left to an OverflowError: a negative count is a bad argument.
-    let resamples = usize::try_from(resamples).map_err(|_| {
-        Error::InvalidArgument(format!("resamples must be at least 1, got {resamples}"))
-    })?;
-    let seed = u64::try_from(seed).map_err(|_| {
-        Error::InvalidArgument(format!(
-            "seed must be an integer from 0 to 2**64 - 1, got {seed}"
-        ))
-    })?;
-    let options = BootstrapOptions {
-        resamples,
-        block_length,
-        seed,
-        periods_per_year,
-    };
+    let options = BootstrapOptions::from_values(resamples, block_length, seed, periods_per_year)?;
     let (candidate, reference) = (
         contiguous(&candidate, "candidate")?,
         contiguous(&reference, "reference")?,
@@ -65,6 +51,21 @@ pub fn bootstrap_compare<'py>(
     out.set_item("resamples", comparison.resamples)?;
     out.set_item("seed", comparison.seed)?;
     Ok(out)
+}
+
+/// Refuses a metric the bootstrap cannot compare, or options it cannot run with, naming them:
+/// what a gate checks before any work.
+#[pyfunction]
+#[pyo3(signature = (*, metric, resamples, block_length, seed))]
+pub fn check_bootstrap(
+    metric: &str,
+    resamples: i128,
+    block_length: Option<f64>,
+    seed: i128,
+) -> PyResult<()> {
+    ReturnMetric::parse(metric)?;
+    BootstrapOptions::from_values(resamples, block_length, seed, 1.0)?;
+    Ok(())
 }
 
 /// Politis and White's automatic mean block length for the stationary bootstrap, as

@@ -36,7 +36,8 @@ def total_return(r: Returns) -> float:
 
 
 def max_drawdown(r: Returns) -> float:
-    equity = np.cumprod(1.0 + r)
+    """From the initial capital 1, as quantstats and empyrical count it."""
+    equity = np.concatenate(([1.0], np.cumprod(1.0 + r)))
     return float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
 
 
@@ -186,3 +187,31 @@ def test_series_that_cannot_be_paired_are_refused() -> None:
         compare_returns(np.full(5, np.nan), np.zeros(5))
     with pytest.raises(InvalidInputError, match="automatic block length needs more bars"):
         compare_returns(np.arange(6.0), np.zeros(6))
+
+
+@pytest.mark.parametrize("metric", ["sharpe", "total_return"])
+def test_the_metrics_compared_are_the_scores_own(metric: str) -> None:
+    """Over every bar of a row's returns, the bootstrap's observed value is the score's."""
+    from atb_prediction.backtest import SweepResult
+    from atb_prediction.backtest.scores import score_result
+
+    rng = np.random.default_rng(12)
+    bars = 800
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, bars)))
+    direction = np.sign(rng.normal(size=(2, bars))).astype(np.int8)
+    result = SweepResult(
+        symbol="BTCUSDT", model_type="basic", versions=("a", "b"),
+        price=np.tile(close, (2, 1)), confidence=np.full((2, bars), 0.5),
+        direction=direction, probabilities=None, timestamps=None, live_version=None,
+        windows=(bars, bars), elapsed=(0.0, 0.0), price_units=(False, False), close=close,
+        timeframe="1h", classifiers=(False, False),
+    )  # fmt: skip
+    scores = score_result(result, fee_bps=1.0, returns=True)
+    assert scores.returns is not None
+    comparison = compare_returns(
+        scores.returns[0], scores.returns[1], metric=metric, periods_per_year=PERIODS,
+        resamples=10,
+    )  # fmt: skip
+    assert comparison.bars == bars - 1 and float(scores.exposure[0]) == 1.0
+    assert comparison.candidate == pytest.approx(float(getattr(scores, metric)[0]), rel=1e-12)
+    assert comparison.reference == pytest.approx(float(getattr(scores, metric)[1]), rel=1e-12)

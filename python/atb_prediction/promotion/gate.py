@@ -23,7 +23,7 @@ class GateLike(Protocol):
     and returns the evidence, a JSON-ready dict with at least ``metric``, ``better``
     (``"higher"`` or ``"lower"``), ``passed``, ``candidate`` and ``production`` (rows of
     scores, each with ``version``; ``production`` is ``None`` when there is none) and
-    ``bars``."""
+    ``bars``; and, when it did not pass, ``refusals``: one sentence per reason."""
 
     def evaluate_bundles(
         self, candidate: LoadedBundle, production: LoadedBundle | None
@@ -31,14 +31,23 @@ class GateLike(Protocol):
 
 
 def refusal(evidence: dict[str, Any]) -> GateRefusedError:
-    """The error of a gate the candidate did not pass."""
+    """The error of a gate the candidate did not pass: each of the gate's ``refusals`` (the
+    candidate's value first, then the other's, with the p-value), or for a gate that gives none,
+    both values of the metric."""
     metric = evidence["metric"]
     candidate, production = evidence["candidate"], evidence["production"]
+    reasons = evidence.get("refusals")
+    if not reasons:
+        against = f"production {production['version']}" if production else "the gate"
+        reasons = [
+            f"not better than {against} on {metric} ({evidence['better']} is better): "
+            f"{_number(candidate[metric])} against "
+            f"{_number(production[metric] if production else None)} over {evidence['bars']} "
+            "bars"
+        ]
     return GateRefusedError(
-        f"{candidate['version']} is not better than production {production['version']} on "
-        f"{metric} ({evidence['better']} is better): {_number(candidate[metric])} against "
-        f"{_number(production[metric])} over {evidence['bars']} bars; promote with --force to "
-        "override",
+        f"{candidate['version']} is refused by the gate: {'; '.join(reasons)}; promote with "
+        "--force to override",
         evidence,
     )
 

@@ -34,7 +34,7 @@
 //! **Metrics** (of the returns `r`, as `core::score` defines them for a sweep's strategy):
 //! `sharpe` = `mean(r) / std(r, ddof=1) * sqrt(periods_per_year)` (NaN without spread),
 //! `total_return` = `prod(1 + r) - 1`, `max_drawdown` = the largest fall of `cumprod(1 + r)`
-//! from its running maximum (lower is better). The gate's other metrics (hit rate, price
+//! from its running maximum, which starts at the initial capital 1 (lower is better). The gate's other metrics (hit rate, price
 //! errors, turnover, exposure) are properties of predictions or positions, not of returns, and
 //! are refused ([`ReturnMetric::parse`]).
 
@@ -186,8 +186,8 @@ impl Accumulator for Compounded {
     }
 }
 
-/// The running maximum is over the equity values themselves (the first included), as in
-/// `core::score`.
+/// The running maximum starts from the initial capital, 1 (a loss from the first bar on is a
+/// drawdown), as `core::score`, quantstats and empyrical count it.
 struct Drawdown {
     count: usize,
     equity: f64,
@@ -200,7 +200,7 @@ impl Default for Drawdown {
         Self {
             count: 0,
             equity: 1.0,
-            peak: f64::NAN,
+            peak: 1.0,
             drawdown: 0.0,
         }
     }
@@ -211,7 +211,7 @@ impl Accumulator for Drawdown {
     fn push(&mut self, value: f64) {
         self.count += 1;
         self.equity *= 1.0 + value;
-        if self.peak.is_nan() || self.equity > self.peak {
+        if self.equity > self.peak {
             self.peak = self.equity;
         } else {
             self.drawdown = self.drawdown.max(1.0 - self.equity / self.peak);
@@ -272,26 +272,56 @@ pub struct Comparison {
     pub seed: u64,
 }
 
-fn check_options(options: &BootstrapOptions) -> Result<()> {
-    if options.resamples == 0 {
-        return Err(Error::InvalidArgument(
-            "resamples must be at least 1".to_owned(),
-        ));
+impl BootstrapOptions {
+    /// Options from a caller's values, checked ([`Self::check`]): any integer for `resamples`
+    /// and `seed` (a negative count or seed is refused by name, not overflowed).
+    pub fn from_values(
+        resamples: i128,
+        block_length: Option<f64>,
+        seed: i128,
+        periods_per_year: f64,
+    ) -> Result<Self> {
+        let resamples = usize::try_from(resamples).map_err(|_| {
+            Error::InvalidArgument(format!("resamples must be at least 1, got {resamples}"))
+        })?;
+        let seed = u64::try_from(seed).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "seed must be an integer from 0 to 2**64 - 1, got {seed}"
+            ))
+        })?;
+        let options = Self {
+            resamples,
+            block_length,
+            seed,
+            periods_per_year,
+        };
+        options.check()?;
+        Ok(options)
     }
-    if let Some(length) = options.block_length {
-        if !(length.is_finite() && length >= 1.0) {
+
+    /// Refuses options no bootstrap can run with, naming the option: no resample, a block
+    /// length below one bar or not a number, a periods per year that is not a positive number.
+    pub fn check(&self) -> Result<()> {
+        if self.resamples == 0 {
+            return Err(Error::InvalidArgument(
+                "resamples must be at least 1, got 0".to_owned(),
+            ));
+        }
+        if let Some(length) = self.block_length {
+            if !(length.is_finite() && length >= 1.0) {
+                return Err(Error::InvalidArgument(format!(
+                    "block_length must be a number of bars, 1 or more, got {length}"
+                )));
+            }
+        }
+        if !(self.periods_per_year.is_finite() && self.periods_per_year > 0.0) {
             return Err(Error::InvalidArgument(format!(
-                "block_length must be a number of bars, 1 or more, got {length}"
+                "periods_per_year must be a positive number, got {}",
+                self.periods_per_year
             )));
         }
+        Ok(())
     }
-    if !(options.periods_per_year.is_finite() && options.periods_per_year > 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "periods_per_year must be a positive number, got {}",
-            options.periods_per_year
-        )));
-    }
-    Ok(())
 }
 
 /// The bars of `candidate` and `reference` where both hold a (finite) number, as pairs: a
@@ -331,7 +361,7 @@ pub fn compare(
     metric: ReturnMetric,
     options: &BootstrapOptions,
 ) -> Result<Comparison> {
-    check_options(options)?;
+    options.check()?;
     let pairs = paired(candidate, reference)?;
     let bars = pairs.len();
     if bars < 2 {
@@ -635,16 +665,18 @@ mod tests {
             })
             .collect();
         assert!((total - (equity[4] - 1.0)).abs() < 1e-12);
-        // Peak 1.045 after bar 2 (1.1 * 0.95 = 1.045 < 1.1, so the peak is 1.1).
         let drawdown = ReturnMetric::MaxDrawdown.of(returns, 1.0);
         let expected = equity
             .iter()
-            .scan(f64::NAN, |peak: &mut f64, &e| {
-                *peak = if peak.is_nan() { e } else { peak.max(e) };
+            .scan(1.0, |peak: &mut f64, &e| {
+                *peak = peak.max(e);
                 Some(1.0 - e / *peak)
             })
             .fold(0.0, f64::max);
         assert!((drawdown - expected).abs() < 1e-12);
+        // From the initial capital: a loss from the first bar on counts.
+        let falling = ReturnMetric::MaxDrawdown.of([-0.1, -0.1], 1.0);
+        assert!((falling - 0.19).abs() < 1e-12);
         assert!(ReturnMetric::Sharpe.of([0.01; 10], 1.0).is_nan());
         assert!(ReturnMetric::TotalReturn.of([], 1.0).is_nan());
     }
