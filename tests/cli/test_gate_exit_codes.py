@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from atb_prediction import promotion
@@ -25,11 +26,12 @@ def _refused_run(
     return code, captured.out, captured.err, root
 
 
-def _values_in_order(message: str, gate: dict[str, object]) -> None:
-    """The candidate's value of the metric comes first, production's after it."""
-    metric = str(gate["metric"])
-    candidate = gate["candidate"][metric]  # type: ignore[index]
-    production = gate["production"][metric]  # type: ignore[index]
+def _values_in_order(message: str, gate: dict[str, Any]) -> None:
+    """The candidate's value of the metric comes first, production's after it: the values
+    compared (over the bars both score), as ``comparisons`` records them."""
+    compared = gate["comparisons"]["production"]
+    candidate, production = compared["candidate"], compared["reference"]
+    assert candidate != production
     first, second = message.find(f"{candidate:.4g}"), message.find(f"{production:.4g}")
     assert 0 <= first < second, (message, candidate, production)
 

@@ -72,6 +72,9 @@ def test_a_lucky_random_version_is_refused_with_its_p_value(tmp_path: Path) -> N
     assert is_better("sharpe", candidate, production)  # what the old gate looked at
     p_value = evidence["p_value"]
     assert 0.05 < p_value < 0.5
+    compared = evidence["comparisons"]["production"]
+    # Every bar is scored by both (one-bar windows): the values compared are the rows'.
+    assert (compared["candidate"], compared["reference"]) == pytest.approx((candidate, production))
     assert f"p = {p_value:.4g}" in evidence["message"]
     assert f"{candidate:.4g} against {production:.4g}" in evidence["message"]
 
@@ -106,13 +109,19 @@ def test_a_version_right_80_percent_of_the_time_passes_and_its_evidence_is_journ
     for test in gate["comparisons"].values():
         assert test["bars"] >= MIN_BARS and test["block_length"] >= 1.0
     # Pass or refuse, both values and each p-value are printed.
-    production = gate["comparisons"]["production"]
-    assert (
-        f"against production {WRONG}: {production['candidate']:.4g} vs "
-        f"{production['reference']:.4g} over {production['bars']:,} bars, "
-        f"p = {production['p_value']:.4g}"
-    ) in out
-    assert "against buy-and-hold: " in out
+    for against, test in ((f"production {WRONG}", gate["comparisons"]["production"]),
+                          ("buy-and-hold", gate["comparisons"]["benchmark"])):  # fmt: skip
+        assert (
+            f"against {against}, over the {test['bars']:,} bars both score: sharpe "
+            f"{test['candidate']:.4g} vs {test['reference']:.4g}, p = {test['p_value']:.4g}"
+        ) in out
+    # The history names both p-values beside the metric.
+    assert main(["models", "history", SYMBOL, TYPE, "--registry", str(root)]) == 0
+    history = " ".join(capsys.readouterr().out.split())
+    expected = (
+        f"production p {gate['p_value']:.3g}, buy-and-hold p {gate['benchmark']['p_value']:.3g}"
+    )
+    assert expected in history
 
 
 def test_the_gate_s_knobs_are_used_and_journaled(tmp_path: Path) -> None:

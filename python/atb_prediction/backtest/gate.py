@@ -228,8 +228,9 @@ class Gate:
             )
         return (
             f"not better than {against} on {self.metric} ({better_direction(self.metric)} is "
-            f"better): {_number(test['candidate'])} against {_number(test['reference'])} over "
-            f"{test['bars']:,} bars, p = {test['p_value']:.4g} (alpha {self.alpha:g})"
+            f"better) over the {test['bars']:,} bars both score: {_number(test['candidate'])} "
+            f"against {_number(test['reference'])}, p = {test['p_value']:.4g} (alpha "
+            f"{self.alpha:g})"
         )
 
 

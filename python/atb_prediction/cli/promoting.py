@@ -305,12 +305,17 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
             else "buy-and-hold"
         )
         if test.get("p_value") is None:
-            console.print(f"  against {against}: {test['bars']:,} bars in common, no p-value")
+            console.print(f"  against {against}: {test['bars']:,} bars both score, no p-value")
             continue
         console.print(
-            f"  against {against}: {_value(test['candidate'])} vs {_value(test['reference'])} "
-            f"over {test['bars']:,} bars, p = {test['p_value']:.4g} (alpha "
-            f"{evidence['alpha']:g}, block length {test['block_length']:.3g})"
+            f"  against {against}, over the {test['bars']:,} bars both score: {metric} "
+            f"{_value(test['candidate'])} vs {_value(test['reference'])}, p = "
+            f"{test['p_value']:.4g} (alpha {evidence['alpha']:g}, block length "
+            f"{test['block_length']:.3g})"
+        )
+    if comparisons:
+        console.print(
+            "Scores over every bar (a version without a window yet holds no position):"
         )
     console.print(
         score_table(
