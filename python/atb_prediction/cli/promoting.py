@@ -314,9 +314,7 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
             f"{test['block_length']:.3g})"
         )
     if comparisons:
-        console.print(
-            "Scores over every bar (a version without a window yet holds no position):"
-        )
+        console.print("Scores over every bar (a version without a window yet holds no position):")
     console.print(
         score_table(
             rows,
