@@ -711,6 +711,33 @@ mod tests {
     }
 
     #[test]
+    fn blocks_are_geometric_with_the_mean_asked_and_starts_uniform() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let n = 200_000;
+        let indices: Vec<usize> = StationaryIndices::new(&mut rng, n, 0.1).collect();
+        let starts: Vec<usize> = indices
+            .windows(2)
+            .filter(|w| w[1] != (w[0] + 1) % n)
+            .map(|w| w[1])
+            .collect();
+        // About n * p new blocks (a fresh start may continue the last by chance: rare).
+        let mean = n as f64 / (starts.len() + 1) as f64;
+        assert!((mean - 10.0).abs() < 0.3, "mean block length {mean}");
+        // Fresh starts fall evenly over the bars: each tenth holds a tenth of them.
+        let mut tenths = [0usize; 10];
+        for start in &starts {
+            tenths[start * 10 / n] += 1;
+        }
+        let expected = starts.len() as f64 / 10.0;
+        for count in tenths {
+            assert!(
+                (count as f64 - expected).abs() < 5.0 * expected.sqrt(),
+                "{tenths:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_clear_edge_has_a_small_p_value_and_no_edge_a_large_one() {
         let market = noise(2000, 1);
         let right: Vec<f64> = market.iter().map(|r| r.abs()).collect();
@@ -773,7 +800,17 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert_eq!(refused(options(0)), "resamples must be at least 1");
+        assert_eq!(refused(options(0)), "resamples must be at least 1, got 0");
+        assert_eq!(
+            BootstrapOptions::from_values(-3, None, 0, 1.0)
+                .unwrap_err()
+                .to_string(),
+            "resamples must be at least 1, got -3"
+        );
+        assert!(BootstrapOptions::from_values(10, None, -1, 1.0)
+            .unwrap_err()
+            .to_string()
+            .starts_with("seed must be an integer"));
         assert_eq!(
             refused(BootstrapOptions {
                 block_length: Some(0.5),
