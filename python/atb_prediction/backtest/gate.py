@@ -44,6 +44,7 @@ from atb_prediction.metrics import (
     better_direction,
 )
 from atb_prediction.models.exceptions import InvalidArgumentError, InvalidInputError
+from atb_prediction.promotion.gate import format_value
 
 if TYPE_CHECKING:
     from atb_prediction._core import LoadedBundle
@@ -228,8 +229,8 @@ class Gate:
             )
         return (
             f"not better than {against} on {self.metric} ({better_direction(self.metric)} is "
-            f"better) over the {test['bars']:,} bars both score: {_number(test['candidate'])} "
-            f"against {_number(test['reference'])}, p = {test['p_value']:.4g} (alpha "
+            f"better) over the {test['bars']:,} bars both score: {format_value(test['candidate'])} "
+            f"against {format_value(test['reference'])}, p = {test['p_value']:.4g} (alpha "
             f"{self.alpha:g})"
         )
 
@@ -243,11 +244,6 @@ def _comparison_json(comparison: Comparison) -> dict[str, Any]:
     found = comparison.to_json()
     return {key: found[key] for key in ("bars", "candidate", "reference", "p_value",
                                           "block_length")}  # fmt: skip
-
-
-def _number(value: object) -> str:
-    """A value as messages give it: 4 significant digits, ``nan`` for none."""
-    return f"{value:.4g}" if isinstance(value, int | float) else "nan"
 
 
 def _evidence(

@@ -16,6 +16,7 @@ from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandE
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.metrics import DEFAULT_ALPHA
+from atb_prediction.promotion.gate import format_value
 from atb_prediction.promotion.guard import timeframe_change
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
             continue
         console.print(
             f"  against {against}, over the {test['bars']:,} bars both score: {metric} "
-            f"{_value(test['candidate'])} vs {_value(test['reference'])}, p = "
+            f"{format_value(test['candidate'])} vs {format_value(test['reference'])}, p = "
             f"{test['p_value']:.4g} (alpha {evidence['alpha']:g}, block length "
             f"{test['block_length']:.3g})"
         )
@@ -324,10 +325,6 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
             labels=labels,
         )
     )
-
-
-def _value(number: object) -> str:
-    return f"{number:.4g}" if isinstance(number, int | float) else "-"
 
 
 def run_promote(args: argparse.Namespace, console: Console) -> int:

@@ -14,7 +14,7 @@ from atb_prediction.models.exceptions import GateRefusedError
 if TYPE_CHECKING:
     from atb_prediction._core import LoadedBundle
 
-__all__ = ["GateLike", "refusal"]
+__all__ = ["GateLike", "format_value", "refusal"]
 
 
 class GateLike(Protocol):
@@ -41,8 +41,8 @@ def refusal(evidence: dict[str, Any]) -> GateRefusedError:
         against = f"production {production['version']}" if production else "the gate"
         reasons = [
             f"not better than {against} on {metric} ({evidence['better']} is better): "
-            f"{_number(candidate[metric])} against "
-            f"{_number(production[metric] if production else None)} over {evidence['bars']} "
+            f"{format_value(candidate[metric])} against "
+            f"{format_value(production[metric] if production else None)} over {evidence['bars']} "
             "bars"
         ]
     return GateRefusedError(
@@ -52,6 +52,6 @@ def refusal(evidence: dict[str, Any]) -> GateRefusedError:
     )
 
 
-def _number(value: object) -> str:
-    """A metric's value as messages give it: 4 significant digits, ``nan`` for none."""
+def format_value(value: object) -> str:
+    """A metric's value as a gate's messages give it: 4 significant digits, ``nan`` for none."""
     return f"{value:.4g}" if isinstance(value, int | float) else "nan"
