@@ -45,15 +45,15 @@ mod _core {
     #[pymodule_export]
     use crate::py::score::{check_score_settings, periods_per_year, score_metrics, score_sweep};
     #[pymodule_export]
-    const LONG_THRESHOLD: f64 = crate::core::score::LONG_THRESHOLD;
+    const LONG_THRESHOLD: f64 = crate::core::backtest::score::LONG_THRESHOLD;
     #[pymodule_export]
-    const SHORT_THRESHOLD: f64 = crate::core::score::SHORT_THRESHOLD;
+    const SHORT_THRESHOLD: f64 = crate::core::backtest::score::SHORT_THRESHOLD;
     #[pymodule_export]
-    const MIN_BARS: usize = crate::core::score::MIN_BARS;
+    const MIN_BARS: usize = crate::core::backtest::score::MIN_BARS;
     #[pymodule_export]
-    const BUY_AND_HOLD: &str = crate::core::score::BUY_AND_HOLD;
+    const BUY_AND_HOLD: &str = crate::core::backtest::score::BUY_AND_HOLD;
     #[pymodule_export]
-    const AS_LIVE: &str = crate::core::score::AS_LIVE;
+    const AS_LIVE: &str = crate::core::backtest::score::AS_LIVE;
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]

@@ -1,5 +1,6 @@
 """Registries and bars for the gate's tests: versions that read a ``signal`` column with real
-ONNX models, and bars whose next move the signal foretells as often as asked."""
+ONNX models (those of ``sweep_helpers``, a market-holder beside them, and their versions in
+price units), and bars whose next move the signal foretells as often as asked."""
 
 from __future__ import annotations
 
@@ -10,12 +11,25 @@ import onnx
 import pandas as pd
 from conftest import affine_model, point_latest, write_bundle
 from onnx import TensorProto, helper, numpy_helper
+from sweep_helpers import RIGHT, WRONG, bars_file
+
+__all__ = [
+    "HOLD",
+    "RIGHT",
+    "SYMBOL",
+    "TYPE",
+    "WRONG",
+    "bars_file",
+    "price_model",
+    "signal_frame",
+    "signal_registry",
+]
 
 SYMBOL, TYPE = "BTCUSDT", "basic"
 
-#: A version that says the signal, one that says its opposite, and one that always says "up"
-#: (it holds the market: buy-and-hold in disguise).
-RIGHT, WRONG, HOLD = "2026-01-01_1h_v1", "2026-01-02_1h_v1", "2026-01-03_1h_v1"
+#: Beside ``RIGHT`` (says the signal) and ``WRONG`` (its opposite): a version that always says
+#: "up" (it holds the market: buy-and-hold in disguise).
+HOLD = "2026-01-03_1h_v1"
 
 #: ``signal -> weight * signal + bias``: the sign is the version's direction.
 MODELS = {RIGHT: (1.0, 0.0), WRONG: (-1.0, 0.0), HOLD: (0.0, 1.0)}
@@ -91,9 +105,3 @@ def signal_registry(
     if production is not None:
         point_latest(root, SYMBOL, TYPE, production)
     return root
-
-
-def bars_file(path: Path, frame: pd.DataFrame) -> Path:
-    """``frame`` as a CSV file with a ``timestamp`` column, as the CLI reads a series."""
-    frame.to_csv(path, index_label="timestamp")
-    return path

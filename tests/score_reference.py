@@ -1,7 +1,7 @@
 """The scores of a sweep row written out in vectorised numpy, straight from their definitions
 (issues "Which version would have earned most" and "Evidence that means something": live's
 signal rule with its thresholds, skipped closes, exposure): the oracle of
-``tests/test_scores.py`` and the competitor of ``benches/bench_score.py``."""
+``tests/backtest/test_scores.py`` and the competitor of ``benches/bench_score.py``."""
 
 from __future__ import annotations
 
@@ -158,11 +158,9 @@ def reference_scores_2d(
         steps = pnl.shape[1]
         std = np.std(pnl, ddof=1, axis=1) if steps > 1 else np.full(pnl.shape[0], np.nan)
         sharpe = np.where(std > 0, np.mean(pnl, axis=1) / std * np.sqrt(periods_per_year), np.nan)
-        drawdown = (
-            np.max(1.0 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
-            if steps
-            else np.full(pnl.shape[0], np.nan)
-        )
+        # The running peak starts from the initial capital, 1.
+        peak = np.maximum(1.0, np.maximum.accumulate(equity, axis=1))
+        drawdown = np.max(1.0 - equity / peak, axis=1) if steps else np.full(pnl.shape[0], np.nan)
         priced = np.count_nonzero(scored, axis=1)
         bars = np.count_nonzero(counted, axis=1)
         decided_count = np.count_nonzero(decided, axis=1)

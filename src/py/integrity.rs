@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::core::manifest::{Manifest, SealCheck};
+use crate::core::registry::manifest::{Manifest, SealCheck};
 use crate::core::Error;
 use crate::py::gil::detached;
 

@@ -10,14 +10,14 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
-use crate::core::bundle::LoadedBundle;
-use crate::core::cache::{
+use crate::core::onnx::options::timeout_from_seconds;
+use crate::core::onnx::session::KeepAlive;
+use crate::core::onnx::tensor::TensorView;
+use crate::core::predict::cache::{
     config_digest, tensor_digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
-use crate::core::options::timeout_from_seconds;
 use crate::core::predict::{self, ColumnSource, Features, Prediction, Predictor};
-use crate::core::session::KeepAlive;
-use crate::core::tensor::TensorView;
+use crate::core::registry::bundle::LoadedBundle;
 use crate::py::arrays::hold_any;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;

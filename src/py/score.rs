@@ -6,7 +6,7 @@ use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::core::score::{self, Keep, Settings, Sweep, METRICS};
+use crate::core::backtest::score::{self, Keep, Settings, Sweep, METRICS};
 use crate::py::gil::detached;
 
 /// A Python integer as an `i128`, one beyond that range saturated: the core refuses it either

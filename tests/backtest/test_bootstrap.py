@@ -189,7 +189,7 @@ def test_series_that_cannot_be_paired_are_refused() -> None:
         compare_returns(np.arange(6.0), np.zeros(6))
 
 
-@pytest.mark.parametrize("metric", ["sharpe", "total_return"])
+@pytest.mark.parametrize("metric", ["sharpe", "total_return", "max_drawdown"])
 def test_the_metrics_compared_are_the_scores_own(metric: str) -> None:
     """Over every bar of a row's returns, the bootstrap's observed value is the score's."""
     from atb_prediction.backtest import SweepResult

@@ -157,7 +157,7 @@ class SweepResult:
         to close ``t + 1``, paying ``fee_bps`` per unit of position changed. Buy-and-hold is
         long from the first bar at which any version predicts, paying one entry. Bars whose
         close (or close ``horizon`` bars ahead) is not a positive number are skipped, with a
-        warning. See ``src/core/score.rs`` for every definition; :meth:`returns` gives the
+        warning. See ``src/core/backtest/score.rs`` for every definition; :meth:`returns` gives the
         per-bar returns the metrics are computed from.
 
         Args:
@@ -246,8 +246,8 @@ class SweepResult:
         versions whose prices are in price units; for ``"as-live"``, each version drawn bold
         where it was live), and each row's cumulative strategy return (:meth:`score`): the
         versions, buy-and-hold dashed, the as-live composite in bold. Stretches where no
-        version was live (predicted) are shaded. The title names the series (``series``, by
-        default the symbol), the fee, the horizon and the thresholds.
+        version was live (predicted) are shaded. The title names the series (the symbol, and the
+        ``series`` file or name when given), the fee, the horizon and the thresholds.
 
         ``close`` is the sweep's own close column by default; without one, only the predictions
         are drawn. Returns the matplotlib figure; ``path`` also saves it as PNG. Needs the
@@ -289,7 +289,7 @@ class SweepResult:
                 live = np.where(self.live_version == row, values, np.nan)
                 prices.plot(x, live, lw=2.0, color=line.get_color())
         prices.set_ylabel("price" if closes is not None else "prediction")
-        title = f"{series or self.symbol} {self.model_type} sweep"
+        title = f"{self.symbol}/{self.model_type} " + (f"over {series}" if series else "sweep")
         if scores is not None:
             title += (
                 f": fee {fee_bps:g} bps, horizon {horizon}, long above {long_threshold:g}, "

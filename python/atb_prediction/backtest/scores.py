@@ -3,7 +3,7 @@ market would have earned.
 
 The definitions (signal, scored bars, hit rate, exposure, errors, the strategy's per-bar
 returns, Sharpe ratio, drawdown, turnover, buy-and-hold, the as-live composite) and the checks
-of every setting live once, in the core (``src/core/score.rs``); the column names, which
+of every setting live once, in the core (``src/core/backtest/score.rs``); the column names, which
 direction of each is better, and the defaults are read from there by
 :mod:`atb_prediction.metrics`. This module holds a sweep's scores and ranks them.
 """

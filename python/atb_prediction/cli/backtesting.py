@@ -589,11 +589,14 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     ]
     console.print(render_table(columns, rows, width=console.width, style=console.style))
     if ranked is not None and scores is not None:
-        from atb_prediction.cli.scoring import score_table, scoring_line
+        from atb_prediction.cli.scoring import score_table, scoring_line, unranked_note
 
         console.print()
         console.print(scoring_line(scores))
         console.print(score_table(ranked, width=console.width, style=console.style, best="sharpe"))
+        note = unranked_note(ranked, scores.min_bars)
+        if note is not None:
+            console.print(note)
     if args.out:
         console.note(f"wrote {args.out}")
     if args.returns:

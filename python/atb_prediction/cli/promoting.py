@@ -274,6 +274,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
         raise CommandError(message, EXIT_USAGE) from error
     # Read once: the digest journaled is of the very bytes parsed.
     series, digest = read_series_file(args.gate)
+    check_score_options(args, series.bars)  # the horizon must leave a bar to judge
     return Gate(series, series_sha256=digest, **settings)
 
 

@@ -13,7 +13,7 @@ from atb_prediction.cli.tables import Cell, Column, Style, render_table
 if TYPE_CHECKING:
     from atb_prediction.backtest.scores import SweepScores
 
-__all__ = ["score_table", "scoring_line", "scoring_settings"]
+__all__ = ["score_table", "scoring_line", "scoring_settings", "unranked_note"]
 
 #: (header, key, decimals, optional) of each column after the version's: numbers are never cut
 #: (a cut number is a wrong number); on a narrow terminal the optional ones are left out.
@@ -58,9 +58,15 @@ def scoring_line(scores: SweepScores) -> str:
     """How ``scores`` were computed, in one line above the table."""
     return (
         f"Scores (horizon {scores.horizon}, fee {scores.fee_bps:g} bps, long above "
-        f"{scores.long_threshold:g}, short below {scores.short_threshold:g}; rank {UNRANKED}: "
-        f"fewer than {scores.min_bars:,} scored bars, or no value):"
+        f"{scores.long_threshold:g}, short below {scores.short_threshold:g}):"
     )
+
+
+def unranked_note(rows: Sequence[dict[str, Any]], min_bars: int) -> str | None:
+    """A line below the table saying why some rows have no rank, when some have none."""
+    if all(row.get("rank") is not None for row in rows):
+        return None
+    return f"RANK {UNRANKED}: not ranked (fewer than {min_bars:,} scored bars, or no value)"
 
 
 def score_table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from atb_prediction.models.exceptions import GateRefusedError
+from atb_prediction.promotion.exceptions import GateRefusedError
 
 if TYPE_CHECKING:
     from atb_prediction._core import LoadedBundle

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from atb_prediction.promotion.errors import PromotionRefusedError, ValidationFailedError
+from atb_prediction.promotion.exceptions import PromotionRefusedError, ValidationFailedError
 
 __all__ = [
     "CheckFunction",
