@@ -261,7 +261,9 @@ impl PyLoadedBundle {
     #[getter]
     fn model_sha256(&self, py: Python<'_>) -> PyResult<String> {
         let model = Arc::clone(&self.inner.model);
-        detached(py, move || Ok(crate::core::registry::manifest::sha256_hex(&model)))
+        detached(py, move || {
+            Ok(crate::core::registry::manifest::sha256_hex(&model))
+        })
     }
     /// How many more single-threaded sessions large `predict_batch` calls opened (and the bundle
     /// keeps) to run their chunks on several cores.
