@@ -3,7 +3,8 @@ ranks by, what a gated promotion compares, and what ``atb models promote --metri
 with the scoring defaults (live's signal thresholds, the fewest bars a ranked row needs).
 
 Every name, direction and default here is read from the core's one table
-(``src/core/backtest/score.rs``: ``METRICS``, ``LONG_THRESHOLD``, ``SHORT_THRESHOLD``, ``MIN_BARS``).
+(``src/core/backtest/score.rs``: ``METRICS``, ``LONG_THRESHOLD``, ``SHORT_THRESHOLD``,
+``MIN_BARS``).
 Kept free of numpy, so the command line's parsers can list the metrics without importing it.
 """
 
