@@ -206,3 +206,19 @@ def test_a_bars_file_rewritten_after_it_was_read_leaves_the_digest_of_the_bytes_
     gate = json.loads(line)["gate"]
     assert gate["series_sha256"] == hashlib.sha256(parsed).hexdigest()
     assert gate["bars"] == 500
+
+
+def test_a_bars_file_past_the_bound_is_refused_without_reading_it_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bars are read whole into memory, once: a file past ``MAX_SERIES_BYTES`` (here an
+    endless ``/dev/zero`` behind a ``.csv`` name) is refused in one line."""
+    from atb_prediction.cli import backtesting, main
+
+    monkeypatch.setattr(backtesting, "MAX_SERIES_BYTES", 1 << 20)
+    root = signal_registry(tmp_path / "registry")
+    endless = tmp_path / "bars.csv"
+    endless.symlink_to("/dev/zero")
+    assert main(_promote_command(root, endless, "--dry-run")) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read series {endless}: the file is larger than {1 << 20} bytes" in err
