@@ -19,3 +19,4 @@ pub mod runtime;
 pub mod score;
 pub mod session;
 pub mod sweep;
+pub mod times;

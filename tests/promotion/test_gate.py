@@ -34,11 +34,11 @@ def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
     digests = ("series_sha256", "candidate_sha256", "production_sha256")
     assert all(len(evidence[key]) == 64 for key in digests)
     settings = ("metric", "better", "passed", "candidate", "production", "bars", "horizon",
-                "fee_bps")  # fmt: skip
+                "fee_bps", "periods_per_year")  # fmt: skip
     assert {key: evidence[key] for key in settings} == {
         "metric": "max_drawdown", "better": "lower", "passed": True,
         "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
-        "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
+        "bars": len(bars), "horizon": 2, "fee_bps": 5.0, "periods_per_year": 8760.0,
     }  # fmt: skip
     benchmark = {**_json_row(expected.row("buy-and-hold")), "p_value": evidence["p_value"]}
     assert evidence["benchmark"] == {**benchmark, "p_value": evidence["benchmark"]["p_value"]}

@@ -12,10 +12,10 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from atb_prediction import promotion
 from atb_prediction.backtest import Gate
@@ -147,78 +147,82 @@ def _promote_command(root: Path, path: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_a_bars_fifo_is_read_once_and_the_dry_run_finishes(tmp_path: Path) -> None:
-    """D19: a pipe can be read once; reading it twice waited forever, even with --dry-run."""
+def test_a_bars_fifo_is_refused_at_once_and_the_dry_run_does_not_wait(tmp_path: Path) -> None:
+    """D19: the gate read the bars twice, so a pipe (which can be read once) hung the dry run.
+    The bars are read once, from a regular file: a pipe is refused in one line, without
+    waiting for a writer."""
     root = signal_registry(tmp_path / "registry")
-    content = bars_file(tmp_path / "bars-source.csv", signal_frame(500)).read_bytes()
     fifo = tmp_path / "bars.csv"
     os.mkfifo(fifo)
-
-    def write() -> None:
-        with open(fifo, "wb") as pipe:
-            pipe.write(content)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
     command = [sys.executable, "-m", "atb_prediction", *_promote_command(root, fifo, "--dry-run")]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:  # pragma: no cover - the defect: a second read waits
-        pytest.fail("the gated dry run did not finish: the bars pipe was read twice")
-    writer.join(timeout=10)
-    assert done.returncode == 0, done.stderr
+    except subprocess.TimeoutExpired:  # pragma: no cover - the defect: a read waits forever
+        pytest.fail("the gated dry run waited on the bars pipe")
+    assert done.returncode == 1
     document = json.loads(done.stdout)
-    assert document["refused"] is False
-    assert document["gate"]["series_sha256"] == hashlib.sha256(content).hexdigest()
+    assert "it is not a regular file" in document["error"]["message"]
+    assert str(fifo) in done.stderr and done.stderr.count("\n") == 1
 
 
-def test_a_bars_file_rewritten_after_it_was_read_leaves_the_digest_of_the_bytes_parsed(
+def test_a_bars_file_replaced_after_it_was_opened_leaves_the_digest_of_the_bytes_parsed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """D19: the file is rewritten right after the gate first opened it; the journal's digest
-    is that of the bars the gate swept (500 of them), not of the new file."""
+    """D19: another writer replaces the bars file right after the gate first opened it. Any
+    second read would see the new file; the journal's digest is that of the bars the gate
+    swept (500 of them), as they were when first opened."""
     from atb_prediction.cli import main
 
     root = signal_registry(tmp_path / "registry")
     path = bars_file(tmp_path / "bars.csv", signal_frame(500))
     parsed = path.read_bytes()
-    rewritten = bars_file(tmp_path / "other.csv", signal_frame(400, seed=5)).read_bytes()
-    real_open = builtins.open
+    replacement = bars_file(tmp_path / "other.csv", signal_frame(400, seed=5))
     opened: list[str] = []
 
-    def open_then_rewrite(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if isinstance(file, str | os.PathLike) and Path(file) == path and not opened:
-            opened.append(mode)
-            with real_open(path, "rb") as handle:
-                data = handle.read()
-            path.write_bytes(rewritten)  # another writer, right after the first read
-            if "b" in mode:
-                return io.BytesIO(data)
-            return io.StringIO(data.decode(kwargs.get("encoding") or "utf-8"), newline="")
-        return real_open(file, mode, *args, **kwargs)
+    def replace_after_first(opening: Any) -> Any:
+        def opens(file: Any, *args: Any, **kwargs: Any) -> Any:
+            handle = opening(file, *args, **kwargs)
+            if isinstance(file, str | os.PathLike) and Path(file) == path and not opened:
+                opened.append(str(file))
+                os.replace(replacement, path)  # a new file under the old name
+            return handle
 
-    monkeypatch.setattr(builtins, "open", open_then_rewrite)
-    monkeypatch.setattr(io, "open", open_then_rewrite)
+        return opens
+
+    monkeypatch.setattr(os, "open", replace_after_first(os.open))
+    monkeypatch.setattr(builtins, "open", replace_after_first(builtins.open))
+    monkeypatch.setattr(io, "open", replace_after_first(io.open))
     code = main(_promote_command(root, path))
     assert code == 0, capsys.readouterr().err
     assert opened, "the bars file was never opened"
+    assert path.read_bytes() != parsed  # it was replaced
     (line,) = (root / SYMBOL / TYPE / promotion.JOURNAL_NAME).read_text().splitlines()
     gate = json.loads(line)["gate"]
     assert gate["series_sha256"] == hashlib.sha256(parsed).hexdigest()
     assert gate["bars"] == 500
 
 
-def test_a_bars_file_past_the_bound_is_refused_without_reading_it_all(
+def test_a_bars_file_past_the_bound_is_refused_and_the_digest_covers_every_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The bars are read whole into memory, once: a file past ``MAX_SERIES_BYTES`` (here an
-    endless ``/dev/zero`` behind a ``.csv`` name) is refused in one line."""
+    """The bars are read once, at most ``MAX_SERIES_BYTES`` of them: a larger file is refused in
+    one line; a file within the bound is hashed whole (a CSV is parsed as it streams, and every
+    byte streamed is hashed), for each of the formats."""
     from atb_prediction.cli import backtesting, main
+    from atb_prediction.cli.backtesting import read_series_file
 
-    monkeypatch.setattr(backtesting, "MAX_SERIES_BYTES", 1 << 20)
     root = signal_registry(tmp_path / "registry")
-    endless = tmp_path / "bars.csv"
-    endless.symlink_to("/dev/zero")
-    assert main(_promote_command(root, endless, "--dry-run")) == 1
+    frame = signal_frame(300)
+    files = [bars_file(tmp_path / "bars.csv", frame)]
+    files.append(tmp_path / "bars.parquet")
+    frame.to_parquet(files[-1])
+    files.append(tmp_path / "bars.npy")
+    np.save(files[-1], frame.to_numpy())
+    for path in files:
+        series, digest = read_series_file(str(path))
+        assert series.bars == 300
+        assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(backtesting, "MAX_SERIES_BYTES", 1 << 10)
+    assert main(_promote_command(root, files[0], "--dry-run")) == 1
     err = capsys.readouterr().err
-    assert f"cannot read series {endless}: the file is larger than {1 << 20} bytes" in err
+    assert f"cannot read series {files[0]}: it is " in err and "larger than 1,024" in err

@@ -76,6 +76,8 @@ class Gate:
         block_length: Mean block length in bars; by default Politis and White's automatic
             choice, per comparison.
         seed: Seeds the resamples (the same bars and seed, the same p-values).
+        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
+            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
     """
 
     bars: object
@@ -91,6 +93,7 @@ class Gate:
     resamples: int = DEFAULT_RESAMPLES
     block_length: float | None = None
     seed: int = DEFAULT_SEED
+    periods_per_year: float | None = None
 
     def check(self, bars: int | None = None) -> None:
         """Refuses settings the gate cannot run with, naming the setting, before any work.
@@ -111,6 +114,7 @@ class Gate:
             fee_bps=self.fee_bps,
             long_threshold=self.long_threshold,
             short_threshold=self.short_threshold,
+            periods_per_year=self.periods_per_year,
             min_bars=self.min_bars,
             bars=bars,
         )
@@ -169,6 +173,7 @@ class Gate:
             self.close,
             horizon=self.horizon,
             fee_bps=self.fee_bps,
+            periods=self.periods_per_year,
             long_threshold=self.long_threshold,
             short_threshold=self.short_threshold,
             min_bars=self.min_bars,

@@ -262,6 +262,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
         "resamples": args.resamples,
         "block_length": args.block_length,
         "seed": args.seed,
+        "periods_per_year": args.periods_per_year,
     }
     try:
         Gate(None, **settings).check()
@@ -295,7 +296,8 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
     verdict = "passes" if evidence["passed"] else "is refused"
     console.print(
         f"Gate over {evidence['bars']:,} bars (horizon {evidence['horizon']}, fee "
-        f"{evidence['fee_bps']:g} bps): the candidate {verdict} on {metric}"
+        f"{evidence['fee_bps']:g} bps, {evidence['periods_per_year']:,.6g} bars a year): the "
+        f"candidate {verdict} on {metric}"
     )
     comparisons = evidence.get("comparisons") or {}
     for role, test in comparisons.items():
