@@ -76,8 +76,8 @@ class Gate:
         block_length: Mean block length in bars; by default Politis and White's automatic
             choice, per comparison.
         seed: Seeds the resamples (the same bars and seed, the same p-values).
-        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
-            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
+        periods_per_year: Bars a year for the Sharpe ratio; by default the bars a year the
+            bars' times show (else the timeframe's), as :meth:`SweepResult.score` does.
     """
 
     bars: object
