@@ -67,15 +67,19 @@ CARGO_MUTANTS_VERSION = "27.1.0"
 EXTENSION = "_core.abi3.so"
 
 #: mutmut calls every function of a mutated module through its trampoline, a frame outside the
-#: package. ``_caller.warn_caller`` looks for the first such frame, so under mutmut it names the
-#: trampoline even on the real code. So the module is not mutated (``split``), and the tests
-#: that check which line a warning names are left out of mutmut's runs (they would fail on the
-#: unmutated baseline).
+#: package. ``_caller.warn_caller`` names the first frame outside the package as the line that
+#: called it, so under mutmut it would name the trampoline, and every test of which line a
+#: warning names would fail on the unmutated code. So the staged copy of ``_caller.py`` also
+#: steps over mutmut's frames (:func:`_step_over_mutmut`), and is not mutated itself.
 MUTMUT_DO_NOT_MUTATE = ("_caller.py",)
-MUTMUT_DESELECT = (
-    "tests/backtest/test_sweep_views.py::test_sweep_warnings_point_at_the_line_that_called_the_sweep",
-    "tests/backtest/test_sweep_views.py::"
-    "test_a_warning_from_a_sibling_folder_of_the_package_names_that_folder",
+#: The line of ``_caller.py`` that steps over the package's frames, and what the staged copy
+#: has instead.
+_CALLER_LOOP = (
+    "while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE):"
+)
+_CALLER_LOOP_STAGED = (
+    "while frame is not None and any(Path(frame.f_code.co_filename).resolve().is_relative_to(p)"
+    " for p in (_PACKAGE, Path(__import__('mutmut').__file__).resolve().parent)):"
 )
 
 #: mutmut's verdicts that mean no test was seen to kill a mutant (``mutmut results`` lists
@@ -162,6 +166,18 @@ def _toml(value: object) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
+def _step_over_mutmut(caller: Path) -> None:
+    """Makes the staged ``_caller.py`` step over mutmut's trampolines as over the package's own
+    frames (see :data:`MUTMUT_DO_NOT_MUTATE`)."""
+    text = caller.read_text(encoding="utf-8")
+    if text.count(_CALLER_LOOP) != 1:
+        raise SystemExit(
+            f"{caller.name} no longer has the loop scripts/mutants.py adapts for mutmut: "
+            "update _CALLER_LOOP"
+        )
+    caller.write_text(text.replace(_CALLER_LOOP, _CALLER_LOOP_STAGED), encoding="utf-8")
+
+
 def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
     """A fresh ``target/mutants/python`` laid out as mutmut expects (see the module docstring)."""
     if not (PACKAGE / EXTENSION).is_file():
@@ -169,6 +185,7 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
     shutil.rmtree(PYTHON_STAGE, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache")
     shutil.copytree(PACKAGE, PYTHON_STAGE / "src" / PACKAGE.name, ignore=ignore)
+    _step_over_mutmut(PYTHON_STAGE / "src" / PACKAGE.name / "_caller.py")
     # mutmut makes this copy too (mutating it later), but only once it runs: a PYTHONPATH entry
     # missing when Python starts is never looked at again, and the tests would import the
     # package unmutated from its editable install.
@@ -205,10 +222,7 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
         # warnings logged once per process) must start fresh for every run.
         "process_isolation": "forkserver",
         "pytest_add_cli_args_test_selection": list(tests),
-        "pytest_add_cli_args": [
-            *("-p", "mutmut_subprocesses"),
-            *(arg for test in MUTMUT_DESELECT for arg in ("--deselect", test)),
-        ],
+        "pytest_add_cli_args": ["-p", "mutmut_subprocesses"],
     }
     lines = ["[tool.mutmut]"]
     lines += [f"{key} = {_toml(value)}" for key, value in mutmut_options.items()]
