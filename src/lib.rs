@@ -14,6 +14,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::cache::{features_digest, PyPredictionStore};
     #[pymodule_export]
+    use crate::py::documents::read_json_document;
+    #[pymodule_export]
     use crate::py::integrity::{seal_bundle, verify_bundle};
     #[pymodule_export]
     use crate::py::layout::{
@@ -33,11 +35,15 @@ mod _core {
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
     };
     #[pymodule_export]
-    use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
+    use crate::py::runtime::{
+        configure_thread_pools, load_runtime, runtime_library_path, usable_cores,
+    };
     #[pymodule_export]
     use crate::py::score::{periods_per_year, score_columns, score_sweep};
     #[pymodule_export]
-    use crate::py::session::{PyOnnxSession, PyTensorInfo};
+    use crate::py::session::{zero_input_shapes, PyOnnxSession, PyTensorInfo};
+    #[pymodule_export]
+    const DEFAULT_WARMUP_MAX_BYTES: usize = crate::core::onnx::session::DEFAULT_WARMUP_MAX_BYTES;
     #[pymodule_export]
     use crate::py::sweep::PySweepModel;
 }

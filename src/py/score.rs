@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::core::alloc;
 use crate::core::backtest::score::{self, Flag, Row, Score, ScoreOptions};
+use crate::core::parallel;
 use crate::core::Error;
 use crate::py::gil::detached;
 
@@ -143,10 +144,12 @@ pub fn score_sweep<'py>(
             None => (0..rows).map(|_| None).collect(),
         };
         let closes = score::Closes::new(close, horizon);
-        work.par_iter()
-            .zip(outs)
-            .map(|(row, out)| score::score(row, &closes, &options, out))
-            .collect::<Result<Vec<_>, Error>>()
+        parallel::install(|| {
+            work.par_iter()
+                .zip(outs)
+                .map(|(row, out)| score::score(row, &closes, &options, out))
+                .collect::<Result<Vec<_>, Error>>()
+        })
     })?;
     let columns = PyDict::new(py);
     let values = |pick: fn(&Score) -> f64| -> Vec<f64> { scores.iter().map(pick).collect() };

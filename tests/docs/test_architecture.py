@@ -1,0 +1,106 @@
+"""``docs/architecture.md`` stays true: each row of its "where each rule lives" table names a home
+file and the functions (or constants, types, methods) that hold the rule there; each is defined
+in that file, and nowhere else in the core or the Python package, so a rule restated in a second
+place fails here. The bindings (``src/py/``, ``_core.pyi``) expose core functions under their
+names and decide no rule, so they are not counted; neither is test code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+#: Where rules may live: the Rust core and the Python package.
+RUST_ROOT = REPO / "src" / "core"
+PYTHON_ROOT = REPO / "python" / "atb_prediction"
+
+#: A name as a row gives it: ``name`` or ``Type::name``.
+_NAME = re.compile(r"`((?:[A-Za-z_][A-Za-z0-9_]*::)?[A-Za-z_][A-Za-z0-9_]*)`")
+_HOME = re.compile(r"`((?:src|python)/[^`]+\.(?:rs|py))`\s*\(([^)]*)\)")
+
+
+@dataclass(frozen=True)
+class Row:
+    rule: str
+    file: str
+    names: tuple[str, ...]
+
+
+def table_rows() -> list[Row]:
+    """The rows of the table under "## Where each rule lives"."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text.split("## Where each rule lives", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or cells[0] in ("rule", "---") or set(cells[0]) <= {"-"}:
+            continue
+        rule, home = cells
+        found = _HOME.search(home)
+        assert found, f"the row {rule!r} names no home as `path` (`name`, ...): {home!r}"
+        names = tuple(_NAME.findall(found.group(2)))
+        assert names, f"the row {rule!r} names no function in its home: {home!r}"
+        rows.append(Row(rule, found.group(1), names))
+    return rows
+
+
+def _rust_code(path: Path) -> str:
+    """A Rust file without its comments and its test module."""
+    text = path.read_text(encoding="utf-8")
+    text = re.split(r"\n#\[cfg\(test\)\]\s*\nmod \w+ \{", text, maxsplit=1)[0]
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def _python_code(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def defines(path: Path, name: str) -> bool:
+    """Whether ``path`` defines ``name`` (the last part of ``Type::name``)."""
+    bare = name.rsplit("::", 1)[-1]
+    if path.suffix == ".rs":
+        pattern = rf"\b(?:fn|const|static|struct|enum|type|trait)\s+{bare}\b"
+        return re.search(pattern, _rust_code(path)) is not None
+    pattern = rf"^\s*(?:def|class)\s+{bare}\b|^{bare}\s*(?::[^=\n]*)?="
+    return re.search(pattern, _python_code(path), re.MULTILINE) is not None
+
+
+def sources(suffix: str) -> list[Path]:
+    root = RUST_ROOT if suffix == ".rs" else PYTHON_ROOT
+    return sorted(p for p in root.rglob(f"*{suffix}") if "source_checks" not in p.parts)
+
+
+ROWS = table_rows()
+
+
+def test_the_table_has_rows() -> None:
+    assert len(ROWS) >= 30
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.rule[:60] for row in ROWS])
+def test_each_row_names_functions_defined_in_its_home(row: Row) -> None:
+    home = REPO / row.file
+    assert home.is_file(), f"{row.rule!r}: {row.file} does not exist"
+    missing = [name for name in row.names if not defines(home, name)]
+    assert not missing, f"{row.rule!r}: {row.file} defines none of {missing}"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.rule[:60] for row in ROWS])
+def test_no_rule_is_defined_twice(row: Row) -> None:
+    """A free name is looked for in both languages (a Python function restating a core rule under
+    the same name fails); a method (``Type::name``) in its home's language."""
+    home = REPO / row.file
+    elsewhere = []
+    for name in row.names:
+        suffixes = [home.suffix] if "::" in name else [".rs", ".py"]
+        for suffix in suffixes:
+            elsewhere += [
+                f"{path.relative_to(REPO)}: {name}"
+                for path in sources(suffix)
+                if path != home and defines(path, name)
+            ]
+    assert not elsewhere, f"{row.rule!r} is defined in {row.file} and also in {elsewhere}"
