@@ -13,6 +13,7 @@ from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
     "BAR_COLUMNS",
+    "DEFAULT_WARMUP_MAX_BYTES",
     "LATEST",
     "BundleOptions",
     "BundleRecord",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_key",
     "path_parts",
     "periods_per_year",
+    "read_json_document",
     "read_latest",
     "refresh_bundles",
     "registry_folders",
@@ -48,8 +50,10 @@ __all__ = [
     "series_columns",
     "shape_problems",
     "split_key",
+    "usable_cores",
     "verify_bundle",
     "version_date",
+    "zero_input_shapes",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]

@@ -151,7 +151,7 @@ mod tests {
             sequence_length: 1,
             feature_count: 1,
         };
-        assert_eq!(one_bar.full_windows(&[0..3]), vec![0..3]);
+        assert_eq!(one_bar.full_windows(&[0..3, 5..6]), vec![0..3, 5..6]);
     }
 
     #[test]
