@@ -39,7 +39,17 @@ mod _core {
         configure_thread_pools, load_runtime, runtime_library_path, usable_cores,
     };
     #[pymodule_export]
-    use crate::py::score::{periods_per_year, score_columns, score_sweep};
+    use crate::py::score::{check_score_settings, periods_per_year, score_metrics, score_sweep};
+    #[pymodule_export]
+    const LONG_THRESHOLD: f64 = crate::core::backtest::score::LONG_THRESHOLD;
+    #[pymodule_export]
+    const SHORT_THRESHOLD: f64 = crate::core::backtest::score::SHORT_THRESHOLD;
+    #[pymodule_export]
+    const MIN_BARS: usize = crate::core::backtest::score::MIN_BARS;
+    #[pymodule_export]
+    const BUY_AND_HOLD: &str = crate::core::backtest::score::BUY_AND_HOLD;
+    #[pymodule_export]
+    const AS_LIVE: &str = crate::core::backtest::score::AS_LIVE;
     #[pymodule_export]
     use crate::py::session::{zero_input_shapes, PyOnnxSession, PyTensorInfo};
     #[pymodule_export]

@@ -12,9 +12,14 @@ from typing_extensions import disjoint_base
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
+    "AS_LIVE",
     "BAR_COLUMNS",
+    "BUY_AND_HOLD",
     "DEFAULT_WARMUP_MAX_BYTES",
     "LATEST",
+    "LONG_THRESHOLD",
+    "MIN_BARS",
+    "SHORT_THRESHOLD",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -26,6 +31,7 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
+    "check_score_settings",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
@@ -44,7 +50,7 @@ __all__ = [
     "registry_root",
     "runtime_library_path",
     "scan_registry_with",
-    "score_columns",
+    "score_metrics",
     "score_sweep",
     "seal_bundle",
     "series_columns",
@@ -567,8 +573,30 @@ class SweepModel:
 def periods_per_year(timeframe: str) -> float:
     """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
 
-def score_columns() -> list[str]:
-    """The names of a score's columns, in order: ``bars``, then the metrics."""
+LONG_THRESHOLD: float
+"""Live's default long threshold on the predicted return (upstream's ``LONG_ENTRY_THRESHOLD``)."""
+SHORT_THRESHOLD: float
+"""Live's default short threshold (upstream's ``SHORT_ENTRY_THRESHOLD``)."""
+MIN_BARS: int
+"""The fewest scored bars a row needs to be ranked, or to pass a gate."""
+BUY_AND_HOLD: str
+"""The name of the buy-and-hold benchmark's row."""
+AS_LIVE: str
+"""The name of the as-live composite's row."""
+
+def score_metrics() -> list[tuple[str, str]]:
+    """Every score column, in order, with which values are better (higher, lower, neither)."""
+
+def check_score_settings(
+    *,
+    horizon: int,
+    fee_bps: float,
+    long_threshold: float,
+    short_threshold: float,
+    periods_per_year: float | None = None,
+    bars: int | None = None,
+) -> None:
+    """Refuses scoring settings no score can be computed with, naming the setting."""
 
 def score_sweep(
     price: npt.NDArray[np.float64],
@@ -578,10 +606,15 @@ def score_sweep(
     classifier: list[bool],
     close: npt.NDArray[np.float64],
     *,
+    versions: list[str],
     live_version: npt.NDArray[np.int64] | None = None,
-    horizon: int = 1,
-    fee_bps: float = 0.0,
+    horizon: int,
+    fee_bps: float,
     periods_per_year: float,
+    long_threshold: float,
+    short_threshold: float,
+    returns: bool = False,
     equity: bool = False,
-) -> tuple[dict[str, npt.NDArray[Any]], npt.NDArray[np.float64] | None]:
-    """Scores per row of a sweep (and the as-live composite with ``live_version``)."""
+) -> dict[str, Any]:
+    """Scores per row of a sweep: the versions, buy-and-hold, and the as-live composite with
+    ``live_version``; with their per-bar returns, scored bars and equity when asked for."""

@@ -84,10 +84,12 @@ def test_demo_backtests_and_scores_every_version(demo_output: tuple[Path, str]) 
     table = stdout[stdout.index("6. Backtest") :]
     versions = [v.version_id for v in DEMO_VERSIONS if v.symbol == "BTCUSDT" and
                 v.model_type == "basic"]  # fmt: skip
-    rows = [line.split() for line in table.splitlines() if line.split()[:1] and
-            line.split()[0] in versions]  # fmt: skip
-    assert sorted(row[0] for row in rows) == sorted(versions)
-    sharpes = [float(row[6]) for row in rows]
+    rows = [line.split() for line in table.splitlines() if line.split()[1:2] and
+            line.split()[1] in versions]  # fmt: skip
+    assert sorted(row[1] for row in rows) == sorted(versions)
+    header = next(line for line in table.splitlines() if "SHARPE" in line)
+    column = header.replace("HIT RATE", "HIT_RATE").replace("MAX DD", "MAX_DD").split()
+    sharpes = [float(row[column.index("SHARPE")]) for row in rows]
     assert sharpes == sorted(sharpes, reverse=True)  # best Sharpe first
     assert f"picture: {root / 'sweep.png'}" in stdout
     assert (root / "sweep.png").read_bytes()[:4] == b"\x89PNG"

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from atb_prediction.backtest.scores import check_settings
 from atb_prediction.backtest.series import Series, as_series
 from atb_prediction.backtest.sweeping import sweep
 from atb_prediction.config import PredictionConfig
@@ -66,6 +67,8 @@ class Gate:
         """
         better = better_direction(self.metric)  # raises for an unknown metric, before any work
         series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
+        # ...and for a setting no score can be computed with, before the sweep.
+        check_settings(horizon=self.horizon, fee_bps=self.fee_bps, bars=series.bars)
         registry = PredictionModelRegistry(
             PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
         )

@@ -18,9 +18,18 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from atb_prediction.backtest import SweepResult
+    from atb_prediction.backtest.scores import SweepScores
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
+__all__ = [
+    "add_parsers",
+    "add_score_options",
+    "check_score_options",
+    "read_series",
+    "run_sweep",
+    "write_result",
+    "write_returns",
+]
 
 #: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
 #: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
@@ -86,6 +95,12 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
         "--out", metavar="FILE", help="write every prediction to .csv, .npz or .parquet"
     )
     parser.add_argument(
+        "--returns",
+        metavar="FILE",
+        help="write each version's per-bar strategy returns, buy-and-hold's and the as-live "
+        "composite's (what --score's metrics are computed from) to .csv or .parquet",
+    )
+    parser.add_argument(
         "--plot", metavar="FILE.png", help="draw the predictions (needs matplotlib)"
     )
     parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions (Ray: actors)")
@@ -105,16 +120,21 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
     parser.add_argument(
         "--score",
         action="store_true",
-        help="score each version (and the as-live composite) against the series' close "
-        "column: hit rate, errors, the return, Sharpe ratio, drawdown and turnover of trading "
-        "its signal; printed best Sharpe first",
+        help="score each version, buy-and-hold and the as-live composite against the series' "
+        "close column: hit rate, errors, the return, Sharpe ratio, drawdown, turnover and "
+        "exposure of trading its signal; printed best Sharpe first (rows with fewer than "
+        "--min-bars scored bars are listed unranked, after the others)",
     )
     add_score_options(parser)
     parser.set_defaults(command="backtest sweep", run=run_sweep)
 
 
 def add_score_options(parser: argparse.ArgumentParser) -> None:
-    """``--horizon`` and ``--fee-bps``: how ``--score`` and ``--gate`` score."""
+    """How ``--score`` and ``--gate`` score: ``--horizon``, ``--fee-bps``, live's thresholds
+    (``--long-threshold``, ``--short-threshold``) and ``--min-bars``; checked by
+    :func:`check_score_options` before any work."""
+    from atb_prediction.metrics import LONG_THRESHOLD, MIN_BARS, SHORT_THRESHOLD
+
     parser.add_argument(
         "--horizon",
         type=int,
@@ -127,8 +147,66 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="F",
-        help="cost of each unit of position changed, in basis points (default 0)",
+        help="cost of each unit of position changed, in basis points, 0 or more (default 0)",
     )
+    parser.add_argument(
+        "--long-threshold",
+        type=float,
+        default=LONG_THRESHOLD,
+        metavar="R",
+        help="a version in price units goes long when its predicted return (price - close) / "
+        f"close is above R (default {LONG_THRESHOLD:g}, live's LONG_ENTRY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--short-threshold",
+        type=float,
+        default=SHORT_THRESHOLD,
+        metavar="R",
+        help="...and short when it is below R, at most --long-threshold (default "
+        f"{SHORT_THRESHOLD:g}, live's SHORT_ENTRY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--min-bars",
+        type=int,
+        default=MIN_BARS,
+        metavar="N",
+        help=f"the fewest scored bars a version needs to be ranked (default {MIN_BARS})",
+    )
+
+
+#: The Python names of the scoring settings, as their options are spelled.
+_SCORE_OPTIONS = {
+    "horizon": "--horizon",
+    "fee_bps": "--fee-bps",
+    "long_threshold": "--long-threshold",
+    "short_threshold": "--short-threshold",
+    "min_bars": "--min-bars",
+}
+
+
+def check_score_options(args: argparse.Namespace, bars: int | None = None) -> None:
+    """Refuses bad scoring options (:func:`add_score_options`) as a usage error naming the
+    option, before any work; ``bars``, when known, bounds ``--horizon``."""
+    import re
+
+    from atb_prediction.backtest.scores import check_settings
+
+    try:
+        check_settings(
+            horizon=args.horizon,
+            fee_bps=args.fee_bps,
+            long_threshold=args.long_threshold,
+            short_threshold=args.short_threshold,
+            min_bars=args.min_bars,
+            bars=bars,
+        )
+    except ValueError as error:
+        message = re.sub(
+            r"\b(" + "|".join(_SCORE_OPTIONS) + r")\b",
+            lambda match: _SCORE_OPTIONS[match.group(1)],
+            str(error),
+        )
+        raise CommandError(message, EXIT_USAGE) from error
 
 
 def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
@@ -310,7 +388,14 @@ def write_result(result: SweepResult, path_text: str) -> None:
             "live_version": result.live_version,
         }
         np.savez(path, **{name: array for name, array in arrays.items() if array is not None})
-    elif suffix == ".csv":
+    else:
+        _write_table(columns, path)
+
+
+def _write_table(columns: dict[str, Any], path: Path) -> None:
+    """Named columns of equal length as ``.csv`` (NaN as an empty cell) or ``.parquet``."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(columns)
@@ -323,6 +408,21 @@ def write_result(result: SweepResult, path_text: str) -> None:
         )
     else:
         raise CommandError(f"cannot write {path}: expected .csv, .npz or .parquet", EXIT_USAGE)
+
+
+def write_returns(result: SweepResult, scores: SweepScores, path_text: str) -> None:
+    """Writes every row's per-bar strategy returns (``scores.returns``) to ``.csv`` or
+    ``.parquet``: ``bar`` (the bar the return runs to), ``timestamp`` when known, then one
+    column per row (versions, ``buy-and-hold``, ``as-live``)."""
+    import numpy as np
+
+    assert scores.returns is not None
+    columns: dict[str, Any] = {"bar": np.arange(1, result.bars)}
+    if result.timestamps is not None:
+        columns["timestamp"] = result.timestamps[1:]
+    for row, name in enumerate(scores.versions):
+        columns[name] = scores.returns[row]
+    _write_table(columns, Path(path_text))
 
 
 def _versions(text: str) -> str | list[str]:
@@ -339,6 +439,7 @@ def _versions(text: str) -> str | list[str]:
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
     from atb_prediction.backtest import LocalEngine, RayEngine, sweep
+    from atb_prediction.backtest.scores import score_result
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
     from atb_prediction.config import PredictionConfig
@@ -347,14 +448,19 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     versions = _versions(args.versions)
     if args.address is not None and args.engine != "ray":
         raise CommandError("--address needs --engine ray", EXIT_USAGE)
-    for option in ("out", "plot"):
+    for option in ("out", "plot", "returns"):
         target = getattr(args, option)
-        allowed = (".png",) if option == "plot" else (".csv", ".npz", ".parquet")
+        allowed = {"out": (".csv", ".npz", ".parquet"), "plot": (".png",)}.get(
+            option, (".csv", ".parquet")
+        )
         if target is not None and Path(target).suffix.lower() not in allowed:
             raise CommandError(
                 f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
             )
+    check_score_options(args)
     series = read_series(args.series)
+    if args.score or args.plot or args.returns:
+        check_score_options(args, series.bars)
     root = args.registry
     require_registry(root)
     registry = PredictionModelRegistry(
@@ -374,16 +480,33 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     )
     if args.out:
         write_result(result, args.out)
+    thresholds = {"long_threshold": args.long_threshold, "short_threshold": args.short_threshold}
     if args.plot:
-        result.plot(path=args.plot, horizon=args.horizon, fee_bps=args.fee_bps)
+        result.plot(
+            path=args.plot,
+            horizon=args.horizon,
+            fee_bps=args.fee_bps,
+            series=Path(args.series).name,
+            **thresholds,
+        )
     scores = None
-    if args.score:
+    if args.score or args.returns:
         try:
-            scores = result.score(horizon=args.horizon, fee_bps=args.fee_bps).rows(
-                ranked_by="sharpe"
+            scores = score_result(
+                result,
+                horizon=args.horizon,
+                fee_bps=args.fee_bps,
+                min_bars=args.min_bars,
+                returns=args.returns is not None,
+                **thresholds,
             )
         except ValueError as error:
-            raise CommandError(f"--score: {error}", EXIT_USAGE) from error
+            option = "--score" if args.score else "--returns"
+            raise CommandError(f"{option}: {error}", EXIT_USAGE) from error
+    if args.returns:
+        assert scores is not None
+        write_returns(result, scores, args.returns)
+    ranked = scores.rows(ranked_by="sharpe") if scores is not None and args.score else None
     summary = result.summary()
     if args.json:
         document: dict[str, Any] = {
@@ -392,6 +515,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
             "bars": result.bars,
             "out": os.path.abspath(args.out) if args.out else None,
             "plot": os.path.abspath(args.plot) if args.plot else None,
+            "returns": os.path.abspath(args.returns) if args.returns else None,
             "versions": [
                 {
                     "version": line.version_id,
@@ -404,8 +528,11 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
                 for line in summary
             ],
         }
-        if scores is not None:
-            document["scores"] = scores
+        if ranked is not None and scores is not None:
+            from atb_prediction.cli.scoring import scoring_settings
+
+            document["scores"] = ranked
+            document["scoring"] = scoring_settings(scores)
         console.json(document)
         return EXIT_OK
     columns = [
@@ -432,13 +559,19 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         for line in summary
     ]
     console.print(render_table(columns, rows, width=console.width, style=console.style))
-    if scores is not None:
-        from atb_prediction.cli.scoring import score_table
+    if ranked is not None and scores is not None:
+        from atb_prediction.cli.scoring import score_table, scoring_line, unranked_note
 
         console.print()
-        console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
+        console.print(scoring_line(scores))
+        console.print(score_table(ranked, width=console.width, style=console.style, best="sharpe"))
+        note = unranked_note(ranked, scores.min_bars)
+        if note is not None:
+            console.print(note)
     if args.out:
         console.note(f"wrote {args.out}")
+    if args.returns:
+        console.note(f"wrote {args.returns}")
     if args.plot:
         console.note(f"wrote {args.plot}")
     return EXIT_OK

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
 from atb_prediction.cli.arguments import TYPE_HELP, VERSION_HELP, ParserParts, SubParsers
-from atb_prediction.cli.backtesting import add_score_options
+from atb_prediction.cli.backtesting import add_score_options, check_score_options
 from atb_prediction.cli.naming import ModelName, parse_model, require_existing
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
-from atb_prediction.metrics import LOWER_IS_BETTER, METRICS
+from atb_prediction.metrics import COMPARABLE, LOWER_IS_BETTER
 from atb_prediction.promotion.guard import timeframe_change
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def add_parsers(models: SubParsers, parts: ParserParts) -> None:
         "--metric",
         default="sharpe",
         metavar="METRIC",
-        choices=METRICS[1:],
-        help=f"what --gate compares: {', '.join(METRICS[1:])} (default sharpe; "
+        choices=COMPARABLE,
+        help=f"what --gate compares: {', '.join(COMPARABLE)} (default sharpe; "
         f"{', '.join(sorted(LOWER_IS_BETTER))} are better when lower)",
     )
     add_score_options(parser)
@@ -199,12 +199,14 @@ def _gate(args: argparse.Namespace) -> Gate | None:
     and the sha256 of the file journaled as the evidence's series."""
     if args.gate is None:
         return None
+    check_score_options(args)
     import hashlib
 
     from atb_prediction.backtest import Gate
     from atb_prediction.cli.backtesting import read_series
 
     series = read_series(args.gate)
+    check_score_options(args, series.bars)
     with open(args.gate, "rb") as file:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
     return Gate(
