@@ -18,8 +18,8 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 RUST_ROOT = REPO / "src" / "core"
 PYTHON_ROOT = REPO / "python" / "atb_prediction"
 
-#: A name as a row gives it: ``name`` or ``Type::name``.
-_NAME = re.compile(r"`((?:[A-Za-z_][A-Za-z0-9_]*::)?[A-Za-z_][A-Za-z0-9_]*)`")
+#: A name as a row gives it: ``name``, or a method as ``Type::name`` (Rust) or ``Type.name``.
+_NAME = re.compile(r"`((?:[A-Za-z_][A-Za-z0-9_]*(?:::|\.))?[A-Za-z_][A-Za-z0-9_]*)`")
 _HOME = re.compile(r"`((?:src|python)/[^`]+\.(?:rs|py))`\s*\(([^)]*)\)")
 
 
@@ -60,8 +60,8 @@ def _python_code(path: Path) -> str:
 
 
 def defines(path: Path, name: str) -> bool:
-    """Whether ``path`` defines ``name`` (the last part of ``Type::name``)."""
-    bare = name.rsplit("::", 1)[-1]
+    """Whether ``path`` defines ``name`` (the last part of ``Type::name`` or ``Type.name``)."""
+    bare = re.split(r"::|\.", name)[-1]
     if path.suffix == ".rs":
         pattern = rf"\b(?:fn|const|static|struct|enum|type|trait)\s+{bare}\b"
         return re.search(pattern, _rust_code(path)) is not None
@@ -92,11 +92,12 @@ def test_each_row_names_functions_defined_in_its_home(row: Row) -> None:
 @pytest.mark.parametrize("row", ROWS, ids=[row.rule[:60] for row in ROWS])
 def test_no_rule_is_defined_twice(row: Row) -> None:
     """A free name is looked for in both languages (a Python function restating a core rule under
-    the same name fails); a method (``Type::name``) in its home's language."""
+    the same name fails); a method (``Type::name``, ``Type.name``) in its home's language."""
     home = REPO / row.file
     elsewhere = []
     for name in row.names:
-        suffixes = [home.suffix] if "::" in name else [".rs", ".py"]
+        method = "::" in name or "." in name
+        suffixes = [home.suffix] if method else [".rs", ".py"]
         for suffix in suffixes:
             elsewhere += [
                 f"{path.relative_to(REPO)}: {name}"
