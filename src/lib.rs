@@ -29,7 +29,9 @@ mod _core {
     #[pymodule_export]
     use crate::py::pointer::read_latest;
     #[pymodule_export]
-    use crate::py::predictor::{feature_positions, series_columns, PyPredictor};
+    use crate::py::predictor::{
+        bar_positions, column_position, feature_positions, series_columns, PyPredictor,
+    };
     #[pymodule_export]
     use crate::py::registry::{
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
@@ -50,6 +52,13 @@ mod _core {
     const BUY_AND_HOLD: &str = crate::core::backtest::score::BUY_AND_HOLD;
     #[pymodule_export]
     const AS_LIVE: &str = crate::core::backtest::score::AS_LIVE;
+    #[pymodule_export]
+    use crate::py::times::{
+        check_time_order, format_utc, median_spacing, spacing_mismatch, spacing_periods_per_year,
+        time_column, utc_times,
+    };
+    #[pymodule_export]
+    const TIME_COLUMNS: [&str; 5] = crate::core::predict::times::TIME_COLUMNS;
     #[pymodule_export]
     use crate::py::session::{zero_input_shapes, PyOnnxSession, PyTensorInfo};
     #[pymodule_export]

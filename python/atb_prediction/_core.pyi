@@ -20,6 +20,7 @@ __all__ = [
     "LONG_THRESHOLD",
     "MIN_BARS",
     "SHORT_THRESHOLD",
+    "TIME_COLUMNS",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -31,14 +32,19 @@ __all__ = [
     "RegistryIndex",
     "SweepModel",
     "TensorInfo",
+    "bar_positions",
     "check_score_settings",
+    "check_time_order",
+    "column_position",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
     "features_digest",
     "format_key",
+    "format_utc",
     "is_folder_name",
     "load_runtime",
+    "median_spacing",
     "open_version",
     "parse_key",
     "path_parts",
@@ -55,8 +61,12 @@ __all__ = [
     "seal_bundle",
     "series_columns",
     "shape_problems",
+    "spacing_mismatch",
+    "spacing_periods_per_year",
     "split_key",
+    "time_column",
     "usable_cores",
+    "utc_times",
     "verify_bundle",
     "version_date",
     "zero_input_shapes",
@@ -502,6 +512,14 @@ def feature_positions(what: str, columns: Iterable[object], feature_names: list[
     name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
     lacks."""
 
+def bar_positions(what: str, columns: Iterable[object]) -> list[int]:
+    """Where open, high, low, close and volume are among the column labels ``columns``, in any
+    case (exact names first); ``InvalidInputError`` names those ``what`` lack."""
+
+def column_position(columns: Iterable[object], name: str) -> int | None:
+    """The position of the column ``name``: exactly that name, else the first equal to it in
+    any case; ``None`` without one."""
+
 def series_columns(
     what: str, columns: Iterable[object], feature_names: list[str], takes_bars: bool
 ) -> tuple[Literal["features", "bars"], list[int]]:
@@ -597,6 +615,37 @@ def check_score_settings(
     bars: int | None = None,
 ) -> None:
     """Refuses scoring settings no score can be computed with, naming the setting."""
+
+TIME_COLUMNS: list[str]
+"""The names a series' time column goes by (any case): open_time, timestamp, time, date,
+datetime."""
+
+def utc_times(values: object, what: str = "timestamps") -> npt.NDArray[np.int64]:
+    """Every time of a 1-D numpy array as UTC nanoseconds since the epoch: integer and float
+    epochs with their unit from their magnitude (seconds from 1e8, milliseconds from 1e11,
+    microseconds from 1e14, nanoseconds from 1e17), ``datetime64`` of any unit as it says.
+    ``InvalidInputError`` names the first bar that is no time, or says the array holds none."""
+
+def check_time_order(times: object) -> None:
+    """``InvalidInputError`` unless the times (int64 nanoseconds, ``datetime64``, or epochs as
+    :func:`utc_times` reads them) strictly increase, naming the first offending bar: its
+    position and both times in ISO UTC."""
+
+def median_spacing(times: npt.NDArray[np.int64]) -> int | None:
+    """The median spacing (nanoseconds) of UTC nanosecond times; ``None`` for fewer than two."""
+
+def spacing_periods_per_year(spacing: int) -> float:
+    """Bars a year of a series whose bars are ``spacing`` nanoseconds apart (365-day year)."""
+
+def spacing_mismatch(spacing: int, timeframe: str) -> str | None:
+    """Why bars ``spacing`` nanoseconds apart are not a ``timeframe``'s, or ``None``."""
+
+def format_utc(nanos: int) -> str:
+    """UTC nanoseconds since the epoch as ISO 8601 text."""
+
+def time_column(columns: Iterable[object]) -> int | None:
+    """The position of the first column named open_time, timestamp, time, date or datetime
+    (any case), or ``None``."""
 
 def score_sweep(
     price: npt.NDArray[np.float64],

@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod score;
 pub mod session;
 pub mod sweep;
+pub mod times;

@@ -103,7 +103,7 @@ fn frame_in_feature_order<'py>(
 }
 
 /// Column labels as strings (`None` for a label that is not one: no feature name matches it).
-fn column_labels(columns: &Bound<'_, PyAny>) -> PyResult<Vec<Option<String>>> {
+pub(crate) fn column_labels(columns: &Bound<'_, PyAny>) -> PyResult<Vec<Option<String>>> {
     columns
         .try_iter()?
         .map(|label| Ok(label?.extract::<String>().ok()))
@@ -143,6 +143,21 @@ pub fn series_columns(
             ColumnSource::Bars(positions) => ("bars", positions),
         },
     )
+}
+
+/// Where the raw bar columns (open, high, low, close, volume) are among the column labels
+/// `columns`, matched in any case, exact names first (the one rule: [`predict::bar_positions`]);
+/// `InvalidInputError` names those `what` lack and the columns they have.
+#[pyfunction]
+pub fn bar_positions(what: &str, columns: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    Ok(predict::bar_positions(what, &column_labels(columns)?)?)
+}
+
+/// The position of the column `name` among the labels `columns`: exactly that name, else the
+/// first equal to it in any case (`Close` for `close`); `None` without one.
+#[pyfunction]
+pub fn column_position(columns: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<usize>> {
+    Ok(predict::column_position(&column_labels(columns)?, name))
 }
 
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.

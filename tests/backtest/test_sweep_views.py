@@ -129,7 +129,7 @@ def test_times_are_read_as_utc_from_any_zone_or_posix_seconds(tmp_path: Path) ->
         sweep(registry, bars.reset_index(drop=True), symbol="BTCUSDT", model_type="basic",
               timestamps=np.array(["a"] * 6), progress=False)  # fmt: skip
     assert str(refused.value) == (
-        "timestamps must be datetime64 values, a DatetimeIndex or POSIX seconds, got dtype <U1"
+        "timestamps at bar 0: 'a' is not a time (ISO 8601 text or an epoch)"
     )
 
 

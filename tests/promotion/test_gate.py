@@ -34,7 +34,7 @@ def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
     assert {key: value for key, value in evidence.items() if key != "series_sha256"} == {
         "metric": "max_drawdown", "better": "lower", "passed": True,
         "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
-        "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
+        "bars": len(bars), "horizon": 2, "fee_bps": 5.0, "periods_per_year": 8760.0,
     }  # fmt: skip
 
     # Without another production version there is nothing to beat.

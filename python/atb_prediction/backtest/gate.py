@@ -41,6 +41,8 @@ class Gate:
         close: One close per bar, when ``bars`` has no ``close`` column.
         series_sha256: The digest journaled for the series; by default the sha256 of the
             series' values (the command line passes its file's).
+        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
+            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
     """
 
     bars: object
@@ -49,6 +51,7 @@ class Gate:
     fee_bps: float = 0.0
     close: Any = None
     series_sha256: str | None = field(default=None)
+    periods_per_year: float | None = None
 
     def evaluate(
         self,
@@ -68,14 +71,24 @@ class Gate:
         better = better_direction(self.metric)  # raises for an unknown metric, before any work
         series = self.bars if isinstance(self.bars, Series) else as_series(self.bars, None)
         # ...and for a setting no score can be computed with, before the sweep.
-        check_settings(horizon=self.horizon, fee_bps=self.fee_bps, bars=series.bars)
+        check_settings(
+            horizon=self.horizon,
+            fee_bps=self.fee_bps,
+            periods_per_year=self.periods_per_year,
+            bars=series.bars,
+        )
         registry = PredictionModelRegistry(
             PredictionConfig(model_registry_path=os.fspath(root), prediction_cache_enabled=False)
         )
         versions = [candidate] if production in (None, candidate) else [candidate, production]
         result = sweep(registry, series, symbol=symbol, model_type=model_type, versions=versions,
                        progress=False)  # fmt: skip
-        scores = result.score(self.close, horizon=self.horizon, fee_bps=self.fee_bps)
+        scores = result.score(
+            self.close,
+            horizon=self.horizon,
+            fee_bps=self.fee_bps,
+            periods_per_year=self.periods_per_year,
+        )
         candidate_row = scores.row(candidate)
         production_row = scores.row(production) if production in versions[1:] else None
         incumbent = None if production_row is None else float(production_row[self.metric])
@@ -88,6 +101,7 @@ class Gate:
             "bars": series.bars,
             "horizon": self.horizon,
             "fee_bps": float(self.fee_bps),
+            "periods_per_year": scores.periods_per_year,
             "series_sha256": self.series_sha256 or _digest(series),
         }
 

@@ -18,13 +18,20 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._caller import warn_caller
-from atb_prediction._core import LoadedBundle, SweepModel, path_parts
+from atb_prediction._core import (
+    LoadedBundle,
+    SweepModel,
+    format_utc,
+    path_parts,
+    spacing_mismatch,
+    spacing_periods_per_year,
+)
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -37,6 +44,7 @@ from atb_prediction.promotion.version_resolver import list_version_records, live
 if TYPE_CHECKING:
     from atb_prediction.config import PredictionConfig
     from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
+    from atb_prediction.promotion.version_resolver import VersionRecord
 
 __all__ = [
     "BundlePayload",
@@ -337,6 +345,26 @@ class _Bundles:
         return readings
 
 
+def _nothing_live(bundles: _Bundles, series: Series, records: Sequence[VersionRecord]) -> NoReturn:
+    """No version was live at any bar of the series (times strictly increase, so its last bar
+    is before the first version went live): say when the series runs and when that was."""
+    assert series.timestamps is not None
+    nanos = series.timestamps.view(np.int64)
+    first, last = format_utc(int(nanos[0])), format_utc(int(nanos[-1]))
+    where = f"{bundles.symbol}/{bundles.model_type}"
+    if not records:
+        raise ModelNotAvailableError(
+            f"no version of {where} was ever live, so none was during the series ({first} to "
+            f"{last})"
+        )
+    went_live = np.datetime64(records[0].effective_at.replace(tzinfo=None), "ns")
+    raise ModelNotAvailableError(
+        f"no version of {where} was live during the series ({first} to {last}): its first "
+        f"version, {records[0].version_id}, went live at "
+        f"{format_utc(int(went_live.view(np.int64)))}"
+    )
+
+
 def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArray[np.int64]]:
     """Per bar, the index (into the returned version ids) of the version live at its time."""
     if series.timestamps is None:
@@ -347,6 +375,8 @@ def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArra
     records = list_version_records(Path(bundles.index.root), bundles.symbol, bundles.model_type)
     # The record live at each bar's time: the version resolver's one rule.
     position = live_positions(records, series.timestamps)
+    if not records or (position.size and position[-1] < 0):
+        _nothing_live(bundles, series, records)
     ids = list(dict.fromkeys(r.version_id for r in records))
     id_of_record = np.array([ids.index(r.version_id) for r in records] + [-1], dtype=np.int64)
     bar_ids = id_of_record[position]  # position -1 picks the trailing -1: nothing live
@@ -365,6 +395,31 @@ def _runs(rows: npt.NDArray[np.int64], row: int) -> list[tuple[int, int]]:
     mask = np.concatenate(([False], rows == row, [False]))
     edges = np.flatnonzero(mask[1:] != mask[:-1])
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> None:
+    """Warns once per timeframe when the series' median spacing is not the bars of a version's
+    timeframe, naming both: scores then annualise with the series' own spacing."""
+    spacing = series.spacing
+    if spacing is None:
+        return
+    seen: set[str] = set()
+    for task in tasks:
+        timeframe = task.bundle.timeframe
+        if not timeframe or timeframe in seen:
+            continue
+        seen.add(timeframe)
+        try:
+            mismatch = spacing_mismatch(spacing, timeframe)
+        except PredictionError:
+            continue  # a timeframe of no known duration: nothing to compare with
+        if mismatch is not None:
+            warn_caller(
+                f"sweep of {where}: the series has {mismatch}, the timeframe of {task.key}; "
+                "scores annualise with the series' spacing "
+                f"({spacing_periods_per_year(spacing):,.6g} bars a year) unless "
+                "periods_per_year is given"
+            )
 
 
 def plan_sweep(
@@ -443,6 +498,7 @@ def plan_sweep(
                 f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
                 f"series has no {reading.bundle.price_target!r} column to map them back with",
             )
+    _check_spacing(series, tasks, f"{symbol}/{model_type}")
     return SweepPlan(
         symbol=symbol,
         model_type=model_type,

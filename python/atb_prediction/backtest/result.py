@@ -164,8 +164,11 @@ class SweepResult:
             close: One close per bar; the ``close`` column of the bars swept by default.
             horizon: Bars ahead that the hit rate and the price errors are judged against.
             fee_bps: Cost of changing the position by one unit, in basis points (0 or more).
-            periods_per_year: Bars per year for the Sharpe ratio; from :attr:`timeframe` by
-                default (``1h`` 8760, ``4h`` 2190, ``1d`` 365, ``Nm`` 525600 / N).
+            periods_per_year: Bars per year for the Sharpe ratio. By default a 365-day year
+                over the series' own median spacing (bars 1h apart: 8,760; 4h: 2,190; 1d:
+                365; 15m: 35,040), whatever the versions' timeframe; without times, over the
+                timeframe's. Markets that close (equities' 252 trading days) need it given.
+                The scores say which they used (:attr:`SweepScores.periods_per_year`).
             long_threshold: Predicted return above which a version in price units goes long
                 (upstream's ``LONG_ENTRY_THRESHOLD``, 0.0, by default).
             short_threshold: Predicted return below which it goes short (upstream's
@@ -175,10 +178,10 @@ class SweepResult:
 
         Raises:
             ValueError: no close (the series had no ``close`` column and none was given), a
-                close of the wrong length, an unknown timeframe; ``InvalidArgumentError`` (a
-                ``ValueError``) for a horizon below 1 or not below the number of bars, a
-                negative or non-finite fee, a non-finite threshold or a short threshold above
-                the long one, a negative ``min_bars``.
+                close of the wrong length, neither times nor a known timeframe;
+                ``InvalidArgumentError`` (a ``ValueError``) for a horizon below 1 or not below
+                the number of bars, a negative or non-finite fee, a non-finite threshold or a
+                short threshold above the long one, a negative ``min_bars``.
         """
         return score_result(
             self,

@@ -28,11 +28,19 @@ from atb_prediction.metrics import (
     SHORT_THRESHOLD,
     better_direction,
 )
+from atb_prediction.times import utc_nanos
 
 if TYPE_CHECKING:
     from atb_prediction.backtest.result import SweepResult
 
-__all__ = ["AS_LIVE", "BUY_AND_HOLD", "SweepScores", "check_settings", "score_result"]
+__all__ = [
+    "AS_LIVE",
+    "BUY_AND_HOLD",
+    "SweepScores",
+    "check_settings",
+    "default_periods_per_year",
+    "score_result",
+]
 
 #: The name of the as-live composite's row.
 AS_LIVE: str = _core.AS_LIVE
@@ -96,6 +104,8 @@ class SweepScores:
     horizon: int
     fee_bps: float
     periods_per_year: float
+    """The bars a year the Sharpe ratio was annualised with: the one given, else from the
+    series' median spacing (1h: 8,760; 1d: 365), else from the timeframe."""
     long_threshold: float
     short_threshold: float
     min_bars: int = MIN_BARS
@@ -166,6 +176,23 @@ class SweepScores:
         )
 
 
+def default_periods_per_year(result: SweepResult) -> float:
+    """The bars a year that annualise ``result``'s scores: from the series' own median spacing
+    when it has times (a 1d series: 365, whatever the model's timeframe), else from the
+    versions' timeframe.
+
+    Raises:
+        ValueError: neither times nor a known timeframe.
+    """
+    if result.timestamps is not None and result.bars >= 2:
+        spacing = _core.median_spacing(utc_nanos(result.timestamps, "the sweep's timestamps"))
+        if spacing is not None:
+            return _core.spacing_periods_per_year(spacing)
+    if result.timeframe is None:
+        raise ValueError("the sweep has no times and no timeframe: pass periods_per_year")
+    return _core.periods_per_year(result.timeframe)
+
+
 def score_result(
     result: SweepResult,
     close: npt.ArrayLike | None = None,
@@ -202,9 +229,7 @@ def score_result(
     if closes.shape != (result.bars,):
         raise ValueError(f"close must have one value per bar ({result.bars}), got {closes.shape}")
     if periods is None:
-        if result.timeframe is None:
-            raise ValueError("the sweep's timeframe is unknown: pass periods_per_year")
-        periods = _core.periods_per_year(result.timeframe)
+        periods = default_periods_per_year(result)
     classifiers = list(result.classifiers) or [False] * len(result.versions)
     units = list(result.price_units) or [False] * len(result.versions)
     scored = _core.score_sweep(

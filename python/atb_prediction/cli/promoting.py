@@ -214,6 +214,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
         metric=args.metric,
         horizon=args.horizon,
         fee_bps=args.fee_bps,
+        periods_per_year=args.periods_per_year,
         series_sha256=digest,
     )
 
@@ -230,7 +231,8 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
     verdict = "better" if evidence["passed"] else "not better"
     console.print(
         f"Gate over {evidence['bars']:,} bars (horizon {evidence['horizon']}, fee "
-        f"{evidence['fee_bps']:g} bps): the candidate is {verdict} on {evidence['metric']}"
+        f"{evidence['fee_bps']:g} bps, {evidence['periods_per_year']:,.6g} bars a year): the "
+        f"candidate is {verdict} on {evidence['metric']}"
     )
     console.print(
         score_table(

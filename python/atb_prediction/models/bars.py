@@ -41,16 +41,11 @@ def bar_columns(bars: object, what: str = "bars") -> list[npt.NDArray[Any]]:
             f"{what} must be a pandas DataFrame, a mapping of 1-D arrays or a numpy structured "
             f"array with the columns {', '.join(BAR_COLUMNS)}; got {type(bars).__name__}"
         )
-    missing = [name for name in BAR_COLUMNS if name not in names]
-    if missing:
-        raise InvalidInputError(
-            f"{what} lack the column(s) {', '.join(repr(m) for m in missing)} "
-            f"(raw bars need {', '.join(BAR_COLUMNS)})"
-        )
+    positions = _core.bar_positions(what, names)  # any case: Open, High, ... too
     source: Any = bars
     columns = []
-    for name in BAR_COLUMNS:
-        column = np.asarray(source[name])
+    for name, position in zip(BAR_COLUMNS, positions, strict=True):
+        column = np.asarray(source[names[position]])
         if column.ndim != 1:
             raise InvalidInputError(f"{what} column {name!r} must be 1-D, got shape {column.shape}")
         if column.dtype.kind not in "fiu":
@@ -95,10 +90,9 @@ def _positions(columns: Any) -> list[int] | None:
     last, positions = _LAST_COLUMNS  # one read: another thread may replace the pair
     if last is not None and (last is columns or last.equals(columns)):
         return positions
-    labels = list(columns)
     try:
-        positions = [labels.index(name) for name in BAR_COLUMNS]
-    except ValueError:
+        positions = _core.bar_positions("bars", columns)
+    except InvalidInputError:
         positions = None
     _LAST_COLUMNS = (columns, positions)
     return positions

@@ -51,6 +51,7 @@ use rayon::prelude::*;
 use crate::core::alloc;
 use crate::core::error::{Error, Result};
 use crate::core::parallel;
+use crate::core::predict::times;
 
 /// The default `long_threshold`: upstream's `LONG_ENTRY_THRESHOLD` (any positive predicted
 /// return buys).
@@ -323,30 +324,11 @@ fn usable(close: f64) -> bool {
     close > 0.0 && close < f64::INFINITY
 }
 
-/// The bars per year of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`.
-pub fn periods_per_year(timeframe: &str) -> Result<f64> {
-    let text = timeframe.trim();
-    let invalid = || {
-        Error::InvalidArgument(format!(
-            "cannot tell the bars per year of timeframe {timeframe:?}: expected a number and \
-             m, h, d or w (15m, 1h, 4h, 1d, 1w); pass periods_per_year"
-        ))
-    };
-    let unit = text.chars().last().ok_or_else(invalid)?;
-    let count: f64 = text[..text.len() - unit.len_utf8()]
-        .parse::<u32>()
-        .ok()
-        .filter(|&n| n > 0)
-        .map(f64::from)
-        .ok_or_else(invalid)?;
-    let per_year = match unit {
-        'm' => 525_600.0,
-        'h' => 8_760.0,
-        'd' => 365.0,
-        'w' => 52.0,
-        _ => return Err(invalid()),
-    };
-    Ok(per_year / count)
+/// The bars per year of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`: a 365-day year over
+/// its bar duration (the one timeframe rule, [`times::timeframe_nanos`]); used when a series
+/// has no times to measure its own spacing by.
+pub fn timeframe_periods_per_year(timeframe: &str) -> Result<f64> {
+    times::periods_per_year(times::timeframe_nanos(timeframe)?)
 }
 
 /// Marks a bar that cannot be judged: no usable close at `t` or at `t + horizon`.
@@ -1464,13 +1446,13 @@ mod tests {
 
     #[test]
     fn periods_per_year_follow_the_timeframe() {
-        assert_eq!(periods_per_year("1h").unwrap(), 8760.0);
-        assert_eq!(periods_per_year("4h").unwrap(), 2190.0);
-        assert_eq!(periods_per_year("1d").unwrap(), 365.0);
-        assert_eq!(periods_per_year("15m").unwrap(), 35040.0);
-        assert_eq!(periods_per_year("1w").unwrap(), 52.0);
+        assert_eq!(timeframe_periods_per_year("1h").unwrap(), 8760.0);
+        assert_eq!(timeframe_periods_per_year("4h").unwrap(), 2190.0);
+        assert_eq!(timeframe_periods_per_year("1d").unwrap(), 365.0);
+        assert_eq!(timeframe_periods_per_year("15m").unwrap(), 35040.0);
+        assert_eq!(timeframe_periods_per_year("1w").unwrap(), 365.0 / 7.0);
         for bad in ["", "h", "0h", "1y", "unknown", "-1h"] {
-            assert!(periods_per_year(bad).is_err(), "{bad}");
+            assert!(timeframe_periods_per_year(bad).is_err(), "{bad}");
         }
     }
 }
