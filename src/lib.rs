@@ -54,8 +54,8 @@ mod _core {
     const AS_LIVE: &str = crate::core::backtest::score::AS_LIVE;
     #[pymodule_export]
     use crate::py::times::{
-        check_time_order, format_utc, median_spacing, spacing_mismatch, spacing_periods_per_year,
-        time_column, utc_times,
+        bars_per_year, check_time_order, format_utc, median_spacing, spacing_mismatch, time_column,
+        utc_times,
     };
     #[pymodule_export]
     const TIME_COLUMNS: [&str; 5] = crate::core::predict::times::TIME_COLUMNS;

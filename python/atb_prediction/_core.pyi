@@ -33,6 +33,7 @@ __all__ = [
     "SweepModel",
     "TensorInfo",
     "bar_positions",
+    "bars_per_year",
     "check_score_settings",
     "check_time_order",
     "column_position",
@@ -62,7 +63,6 @@ __all__ = [
     "series_columns",
     "shape_problems",
     "spacing_mismatch",
-    "spacing_periods_per_year",
     "split_key",
     "time_column",
     "usable_cores",
@@ -634,8 +634,10 @@ def check_time_order(times: object) -> None:
 def median_spacing(times: npt.NDArray[np.int64]) -> int | None:
     """The median spacing (nanoseconds) of UTC nanosecond times; ``None`` for fewer than two."""
 
-def spacing_periods_per_year(spacing: int) -> float:
-    """Bars a year of a series whose bars are ``spacing`` nanoseconds apart (365-day year)."""
+def bars_per_year(times: npt.NDArray[np.int64]) -> float | None:
+    """The bars a year that strictly increasing UTC nanosecond times show: their bars over their
+    span in 365-day years (daily equities ~252, daily crypto 365, continuous hourly 8,760);
+    ``None`` for fewer than two."""
 
 def spacing_mismatch(spacing: int, timeframe: str) -> str | None:
     """Why bars ``spacing`` nanoseconds apart are not a ``timeframe``'s, or ``None``."""

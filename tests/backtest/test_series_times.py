@@ -186,7 +186,7 @@ def test_a_series_is_annualised_with_its_own_bars_a_year(
     assert [str(w.message) for w in caught] == [
         f"sweep of BTCUSDT/basic: the series has bars {words} apart (the series' median "
         f"spacing), not 1h, the timeframe of BTCUSDT:1h:basic:{RIGHT}; scores annualise with "
-        f"the series' spacing ({periods:,.6g} bars a year) unless periods_per_year is given"
+        f"the bars a year the series shows ({periods:,.6g}) unless periods_per_year is given"
     ]
     scores = result.score()
     assert scores.periods_per_year == periods
@@ -221,15 +221,27 @@ def test_the_gate_annualises_from_the_bars_or_as_told(tmp_path: Path) -> None:
     )
 
 
+def _shown_bars_a_year(bars: pd.DataFrame) -> float:
+    """Bars over their span in 365-day years, computed here from the index."""
+    span = (bars.index[-1] - bars.index[0]) / pd.Timedelta(days=365)
+    return (len(bars) - 1) / span
+
+
 def test_daily_equity_bars_through_an_hourly_model(demo_root: Path) -> None:
     """Issue 26: GOOG's daily bars through a 1h model were scored with 8,760 periods a year
-    (Sharpe 3.96 where the daily figure is far lower), with no word about the mismatch."""
-    with pytest.warns(UserWarning, match=r"bars 1d apart .* not 1h, the timeframe of BTCUSDT:1h"):
+    (Sharpe 3.96 where the daily figure is about 0.7), with no word about the mismatch. They
+    trade on weekdays that are not holidays: about 252 bars a year, which the series shows."""
+    with pytest.warns(
+        UserWarning, match=r"bars 1d apart .* not 1h, the timeframe of BTCUSDT:1h.* \(251\.494\)"
+    ):
         result = _sweep(demo_root, GOOG, versions=["2025-11-15_1h_v1"])
     scores = result.score()
-    assert scores.periods_per_year == 365.0
+    assert scores.periods_per_year == pytest.approx(_shown_bars_a_year(GOOG), rel=1e-12)
+    assert 251 < scores.periods_per_year < 252
     hourly = result.score(periods_per_year=8760.0)
-    np.testing.assert_allclose(scores.sharpe, hourly.sharpe * np.sqrt(365.0 / 8760.0))
+    np.testing.assert_allclose(
+        scores.sharpe, hourly.sharpe * np.sqrt(scores.periods_per_year / 8760.0)
+    )
     trading_days = result.score(periods_per_year=252.0)
     assert trading_days.periods_per_year == 252.0
 
@@ -238,7 +250,10 @@ def test_hourly_fx_bars_with_weekend_gaps_are_hourly(demo_root: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no spacing warning: the weekends are gaps
         result = _sweep(demo_root, EURUSD, versions=["2025-11-15_1h_v1"])
-    assert result.score().periods_per_year == 8760.0
+    # Five-day weeks: the bars a year the market trades, not 8,760.
+    periods = result.score().periods_per_year
+    assert periods == pytest.approx(_shown_bars_a_year(EURUSD), rel=1e-12)
+    assert 6_150 < periods < 6_250
 
 
 # -- columns ----------------------------------------------------------------------------------

@@ -159,18 +159,25 @@ def test_spacing_and_the_timeframe_rule() -> None:
     with_a_weekend = NEW_YEAR_NS + np.array([0, 1, 2, 50, 51, 52], dtype=np.int64) * HOUR_NS
     assert _core.median_spacing(with_a_weekend) == HOUR_NS
     assert _core.median_spacing(with_a_weekend[:1]) is None
-    assert _core.spacing_periods_per_year(HOUR_NS) == 8760.0
-    assert _core.spacing_periods_per_year(24 * HOUR_NS) == 365.0
-    assert _core.spacing_periods_per_year(4 * HOUR_NS) == 2190.0
-    assert _core.spacing_periods_per_year(HOUR_NS // 4) == 35040.0
-    assert _core.periods_per_year("4h") == _core.spacing_periods_per_year(4 * HOUR_NS)
+    for spacing, per_year in ((HOUR_NS, 8760.0), (24 * HOUR_NS, 365.0), (4 * HOUR_NS, 2190.0)):
+        regular = NEW_YEAR_NS + np.arange(1000, dtype=np.int64) * spacing
+        assert _core.bars_per_year(regular) == per_year
+    assert _core.bars_per_year(NEW_YEAR_NS + np.arange(97, dtype=np.int64) * (HOUR_NS // 4)) == (
+        35040.0
+    )
+    assert _core.periods_per_year("4h") == _core.bars_per_year(
+        NEW_YEAR_NS + np.arange(3, dtype=np.int64) * 4 * HOUR_NS
+    )
+    # A weekend's gap leaves the median spacing alone but counts in the bars a year.
+    assert _core.bars_per_year(with_a_weekend) == pytest.approx(5 / 52 * 8760)
+    assert _core.bars_per_year(with_a_weekend[:1]) is None
     assert _core.spacing_mismatch(HOUR_NS, "1h") is None
     assert _core.spacing_mismatch(HOUR_NS + HOUR_NS // 200, "1h") is None  # clock jitter
     assert _core.spacing_mismatch(24 * HOUR_NS, "1h") == (
         "bars 1d apart (the series' median spacing), not 1h"
     )
-    with pytest.raises(InvalidInputError):
-        _core.spacing_periods_per_year(0)
+    with pytest.raises(InvalidInputError, match="later than the first"):
+        _core.bars_per_year(np.array([NEW_YEAR_NS, NEW_YEAR_NS], dtype=np.int64))
 
 
 def test_the_time_column_goes_by_name_in_any_case() -> None:

@@ -41,8 +41,8 @@ class Gate:
         close: One close per bar, when ``bars`` has no ``close`` column.
         series_sha256: The digest journaled for the series; by default the sha256 of the
             series' values (the command line passes its file's).
-        periods_per_year: Bars a year for the Sharpe ratio; by default from the bars' own
-            median spacing (else the timeframe), as :meth:`SweepResult.score` does.
+        periods_per_year: Bars a year for the Sharpe ratio; by default the bars a year the
+            bars' times show (else the timeframe's), as :meth:`SweepResult.score` does.
     """
 
     bars: object

@@ -30,7 +30,6 @@ from atb_prediction._core import (
     format_utc,
     path_parts,
     spacing_mismatch,
-    spacing_periods_per_year,
 )
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
@@ -399,7 +398,7 @@ def _runs(rows: npt.NDArray[np.int64], row: int) -> list[tuple[int, int]]:
 
 def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> None:
     """Warns once per timeframe when the series' median spacing is not the bars of a version's
-    timeframe, naming both: scores then annualise with the series' own spacing."""
+    timeframe, naming both: scores then annualise with the bars a year the series shows."""
     spacing = series.spacing
     if spacing is None:
         return
@@ -416,8 +415,8 @@ def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> No
         if mismatch is not None:
             warn_caller(
                 f"sweep of {where}: the series has {mismatch}, the timeframe of {task.key}; "
-                "scores annualise with the series' spacing "
-                f"({spacing_periods_per_year(spacing):,.6g} bars a year) unless "
+                "scores annualise with the bars a year the series shows "
+                f"({series.bars_per_year:,.6g}) unless "
                 "periods_per_year is given"
             )
 

@@ -164,10 +164,10 @@ class SweepResult:
             close: One close per bar; the ``close`` column of the bars swept by default.
             horizon: Bars ahead that the hit rate and the price errors are judged against.
             fee_bps: Cost of changing the position by one unit, in basis points (0 or more).
-            periods_per_year: Bars per year for the Sharpe ratio. By default a 365-day year
-                over the series' own median spacing (bars 1h apart: 8,760; 4h: 2,190; 1d:
-                365; 15m: 35,040), whatever the versions' timeframe; without times, over the
-                timeframe's. Markets that close (equities' 252 trading days) need it given.
+            periods_per_year: Bars per year for the Sharpe ratio. By default the bars a year
+                the series' times show, whatever the versions' timeframe: its bars over its
+                span in 365-day years (continuous bars 1h apart: 8,760; 4h: 2,190; 1d: 365;
+                daily equities about 252, as they trade); without times, the timeframe's.
                 The scores say which they used (:attr:`SweepScores.periods_per_year`).
             long_threshold: Predicted return above which a version in price units goes long
                 (upstream's ``LONG_ENTRY_THRESHOLD``, 0.0, by default).

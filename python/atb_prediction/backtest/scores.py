@@ -105,7 +105,8 @@ class SweepScores:
     fee_bps: float
     periods_per_year: float
     """The bars a year the Sharpe ratio was annualised with: the one given, else from the
-    series' median spacing (1h: 8,760; 1d: 365), else from the timeframe."""
+    bars a year the series' times show (continuous 1h: 8,760; daily equities ~252), else from the
+    timeframe."""
     long_threshold: float
     short_threshold: float
     min_bars: int = MIN_BARS
@@ -177,17 +178,17 @@ class SweepScores:
 
 
 def default_periods_per_year(result: SweepResult) -> float:
-    """The bars a year that annualise ``result``'s scores: from the series' own median spacing
-    when it has times (a 1d series: 365, whatever the model's timeframe), else from the
-    versions' timeframe.
+    """The bars a year that annualise ``result``'s scores: the bars a year its own times show
+    (``_core.bars_per_year``: daily equity bars about 252, daily crypto bars 365, whatever the
+    model's timeframe), else the versions' timeframe's.
 
     Raises:
         ValueError: neither times nor a known timeframe.
     """
     if result.timestamps is not None and result.bars >= 2:
-        spacing = _core.median_spacing(utc_nanos(result.timestamps, "the sweep's timestamps"))
-        if spacing is not None:
-            return _core.spacing_periods_per_year(spacing)
+        observed = _core.bars_per_year(utc_nanos(result.timestamps, "the sweep's timestamps"))
+        if observed is not None:
+            return observed
     if result.timeframe is None:
         raise ValueError("the sweep has no times and no timeframe: pass periods_per_year")
     return _core.periods_per_year(result.timeframe)

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._core import (
+    bars_per_year,
     check_time_order,
     column_position,
     median_spacing,
@@ -73,6 +74,14 @@ class Series:
         if self.timestamps is None:
             return None
         return median_spacing(self.timestamps.view(np.int64))
+
+    @cached_property
+    def bars_per_year(self) -> float | None:
+        """The bars a year its times show (``_core.bars_per_year``), which annualise its scores;
+        ``None`` without times or with fewer than two bars."""
+        if self.timestamps is None:
+            return None
+        return bars_per_year(self.timestamps.view(np.int64))
 
     @property
     def what(self) -> str:

@@ -179,8 +179,9 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
         "--periods-per-year",
         type=_positive_number,
         metavar="N",
-        help="bars a year to annualise the Sharpe ratio with (default: from the series' own "
-        "median spacing, 8760 for hourly bars, 365 for daily; else from the timeframe)",
+        help="bars a year to annualise the Sharpe ratio with (default: the bars a year the "
+        "series' times show, 8760 for continuous hourly bars, about 252 for daily equities; "
+        "else from the timeframe)",
     )
     parser.add_argument(
         "--min-bars",
