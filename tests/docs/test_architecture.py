@@ -60,12 +60,18 @@ def _python_code(path: Path) -> str:
 
 
 def defines(path: Path, name: str) -> bool:
-    """Whether ``path`` defines ``name`` (the last part of ``Type::name`` or ``Type.name``)."""
-    bare = re.split(r"::|\.", name)[-1]
+    """Whether ``path`` defines ``name``: a method (``Type::name``, ``Type.name``) anywhere in it,
+    any other name at the top level (a method of the same name, such as a property that reads the
+    core's function, is not a second definition of a free function)."""
+    parts = re.split(r"::|\.", name)
+    bare, method = parts[-1], len(parts) > 1
+    indent = r"[ \t]*" if method else ""
     if path.suffix == ".rs":
-        pattern = rf"\b(?:fn|const|static|struct|enum|type|trait)\s+{bare}\b"
-        return re.search(pattern, _rust_code(path)) is not None
-    pattern = rf"^\s*(?:def|class)\s+{bare}\b|^{bare}\s*(?::[^=\n]*)?="
+        visibility = r"(?:pub(?:\([^)]*\))?\s+)?(?:(?:const|unsafe|async)\s+)*"
+        kinds = r"(?:fn|const|static|struct|enum|type|trait)"
+        pattern = rf"^{indent}{visibility}{kinds}\s+{bare}\b"
+        return re.search(pattern, _rust_code(path), re.MULTILINE) is not None
+    pattern = rf"^{indent}(?:async\s+)?(?:def|class)\s+{bare}\b|^{bare}\s*(?::[^=\n]*)?="
     return re.search(pattern, _python_code(path), re.MULTILINE) is not None
 
 
