@@ -8,6 +8,10 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::bootstrap::{
+        bootstrap_compare, bootstrap_differences, check_bootstrap, optimal_block_length,
+    };
+    #[pymodule_export]
     use crate::py::bundle::{
         open_version, refresh_bundles, shape_problems, PyBundleOptions, PyLoadedBundle, PyRefresh,
     };
@@ -16,12 +20,16 @@ mod _core {
     #[pymodule_export]
     use crate::py::documents::read_json_document;
     #[pymodule_export]
-    use crate::py::integrity::{seal_bundle, verify_bundle};
+    use crate::py::integrity::{check_seal, seal_bundle, verify_bundle, PySealCheck};
     #[pymodule_export]
     use crate::py::layout::{
         format_key, is_folder_name, parse_key, path_parts, registry_folders, registry_root,
         split_key, version_date,
     };
+    #[pymodule_export]
+    const BOOTSTRAP_RESAMPLES: usize = crate::core::backtest::bootstrap::DEFAULT_RESAMPLES;
+    #[pymodule_export]
+    const BOOTSTRAP_METRICS: [&str; 3] = crate::core::backtest::bootstrap::ReturnMetric::NAMES;
     #[pymodule_export]
     const LATEST: &str = crate::py::layout::LATEST;
     #[pymodule_export]

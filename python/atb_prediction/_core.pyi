@@ -14,6 +14,8 @@ from atb_prediction.models.prediction import ModelPrediction
 __all__ = [
     "AS_LIVE",
     "BAR_COLUMNS",
+    "BOOTSTRAP_METRICS",
+    "BOOTSTRAP_RESAMPLES",
     "BUY_AND_HOLD",
     "DEFAULT_WARMUP_MAX_BYTES",
     "LATEST",
@@ -30,11 +32,16 @@ __all__ = [
     "Predictor",
     "Refresh",
     "RegistryIndex",
+    "SealCheck",
     "SweepModel",
     "TensorInfo",
     "bar_positions",
     "bars_per_year",
+    "bootstrap_compare",
+    "bootstrap_differences",
+    "check_bootstrap",
     "check_score_settings",
+    "check_seal",
     "check_time_order",
     "column_position",
     "configure_thread_pools",
@@ -47,6 +54,7 @@ __all__ = [
     "load_runtime",
     "median_spacing",
     "open_version",
+    "optimal_block_length",
     "parse_key",
     "path_parts",
     "periods_per_year",
@@ -287,6 +295,9 @@ class RegistryIndex:
     @property
     def unavailable(self) -> dict[tuple[str, str], str]: ...
     @property
+    def scope(self) -> tuple[str, str] | None:
+        """``(symbol, model_type)`` when the scan was limited to that model type."""
+    @property
     def reused(self) -> int: ...
     def version(self, key: str) -> BundleRecord | None: ...
     def __len__(self) -> int: ...
@@ -367,6 +378,9 @@ class LoadedBundle:
     def model_bytes(self) -> bytes:
         """The model bytes the session was opened from (and checked, when sealed)."""
     @property
+    def model_sha256(self) -> str:
+        """The lower-case hex sha256 of ``model_bytes``."""
+    @property
     def batch_sessions(self) -> int:
         """Extra single-threaded sessions large ``predict_batch`` calls opened (and kept)."""
     @property
@@ -419,6 +433,7 @@ def scan_registry_with(
     root: str | os.PathLike[str],
     schemas: Mapping[str, str],
     previous: RegistryIndex | None = None,
+    only: tuple[str, str] | None = None,
 ) -> RegistryIndex:
     """Scan a registry with each document kind's schema text (see ``scan_registry``)."""
 
@@ -463,6 +478,19 @@ def configure_thread_pools(
 def seal_bundle(directory: str | os.PathLike[str], root: str | os.PathLike[str]) -> int:
     """Write ``directory/manifest.json`` (sha256 and size of every file); return the file count."""
 
+@final
+class SealCheck:
+    """A bundle's files hashed once, set against its manifest."""
+
+    @property
+    def digests(self) -> dict[str, str]: ...
+    @property
+    def changes(self) -> list[str] | None: ...
+    def write(self) -> int: ...
+
+def check_seal(directory: str | os.PathLike[str], root: str | os.PathLike[str]) -> SealCheck:
+    """Hash every file of the bundle once and set the digests against its manifest."""
+
 def verify_bundle(
     directory: str | os.PathLike[str], root: str | os.PathLike[str]
 ) -> list[str] | None:
@@ -478,6 +506,12 @@ LATEST: str
 #: The bar columns raw-bar input has, in the order the core reads them.
 BAR_COLUMNS: list[str]
 """The production pointer's name in a model-type folder (never a folder name)."""
+
+BOOTSTRAP_RESAMPLES: int
+"""Resamples the bootstrap draws when none are asked for."""
+
+BOOTSTRAP_METRICS: list[str]
+"""The metrics of returns the bootstrap compares."""
 
 def is_folder_name(name: str) -> bool:
     """Whether ``name`` can name a SYMBOL, MODEL_TYPE or VERSION folder."""
@@ -669,3 +703,33 @@ def score_sweep(
 ) -> dict[str, Any]:
     """Scores per row of a sweep: the versions, buy-and-hold, and the as-live composite with
     ``live_version``; with their per-bar returns, scored bars and equity when asked for."""
+
+def bootstrap_compare(
+    candidate: npt.NDArray[np.float64],
+    reference: npt.NDArray[np.float64],
+    *,
+    metric: str,
+    periods_per_year: float,
+    resamples: int = ...,
+    block_length: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A paired stationary block bootstrap of ``metric``'s difference between two return
+    series: ``metric``, ``bars``, ``candidate``, ``reference``, ``p_value``, ``block_length``,
+    ``resamples``, ``seed``."""
+
+def check_bootstrap(*, metric: str, resamples: int, block_length: float | None, seed: int) -> None:
+    """Refuse a metric the bootstrap cannot compare, or options it cannot run with."""
+
+def optimal_block_length(values: npt.NDArray[np.float64]) -> float:
+    """Politis and White's automatic mean block length for the stationary bootstrap."""
+
+def bootstrap_differences(
+    candidate: npt.NDArray[np.float64],
+    reference: npt.NDArray[np.float64],
+    indices: npt.NDArray[np.int64],
+    *,
+    metric: str,
+    periods_per_year: float,
+) -> npt.NDArray[np.float64]:
+    """The oriented differences of ``metric`` over given resamples' indices."""

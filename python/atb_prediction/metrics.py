@@ -16,6 +16,7 @@ from atb_prediction import _core
 
 __all__ = [
     "COMPARABLE",
+    "DEFAULT_ALPHA",
     "LONG_THRESHOLD",
     "LOWER_IS_BETTER",
     "METRICS",
@@ -46,6 +47,12 @@ SHORT_THRESHOLD: float = _core.SHORT_THRESHOLD
 #: The fewest scored bars a row needs to be ranked (``SweepScores.rows(ranked_by=)``, ``atb
 #: backtest sweep --score``) or to pass a gate (``--min-bars``).
 MIN_BARS: int = _core.MIN_BARS
+
+
+#: The largest p-value a gate accepts by default (``Gate(alpha=)``, ``--alpha``), for each of its
+#: comparisons (against production, against buy-and-hold): a 1-in-20 chance that an edge as
+#: large is luck.
+DEFAULT_ALPHA = 0.05
 
 
 def _check(metric: str) -> None:

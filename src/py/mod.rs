@@ -1,6 +1,7 @@
 //! Python bindings: pyclasses, numpy conversion, error mapping and the one GIL helper.
 
 pub mod arrays;
+pub mod bootstrap;
 pub mod bundle;
 pub mod cache;
 pub mod documents;

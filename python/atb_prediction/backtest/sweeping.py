@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from atb_prediction.backtest.engine import LocalEngine
-from atb_prediction.backtest.planning import SweepPlan, VersionSelection, plan_sweep
+from atb_prediction.backtest.planning import SweepPlan, VersionSelection, plan_opened, plan_sweep
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.backtest.series import Series, as_series
 from atb_prediction.progress import ProgressBar, Reporter, progress_reporter
@@ -14,9 +14,11 @@ from atb_prediction.progress import ProgressBar, Reporter, progress_reporter
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from atb_prediction._core import LoadedBundle
+    from atb_prediction.config import PredictionConfig
     from atb_prediction.models.registry import PredictionModelRegistry
 
-__all__ = ["Engine", "sweep", "sweep_many"]
+__all__ = ["Engine", "sweep", "sweep_many", "sweep_opened"]
 
 
 class Engine(Protocol):
@@ -159,3 +161,34 @@ def sweep_many(
         for symbol, values in series.items()
     ]
     return dict(zip(series, _run(chosen, plans, progress), strict=True))
+
+
+def sweep_opened(
+    bundles: Sequence[LoadedBundle],
+    series: object,
+    *,
+    config: PredictionConfig | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    progress: bool | Reporter | None = False,
+    engine: EngineChoice = "local",
+) -> SweepResult:
+    """:func:`sweep` of bundles already opened, all of one model type, one row each in their
+    order: each runs the very bytes it was opened (and checked) from, and no registry is
+    scanned or opened. What a gate sweeps.
+
+    Args:
+        bundles: Versions of one model type, e.g. from ``_core.open_version``.
+        series: As for :func:`sweep` (a :class:`Series` as it is).
+        config: How sweep sessions are opened (confidence scale, direction threshold, timeout,
+            providers); ``PredictionConfig()`` by default.
+    """
+    from atb_prediction.config import PredictionConfig
+
+    chosen = _engine(engine, workers, batch_size)
+    plan = plan_opened(
+        bundles,
+        series if isinstance(series, Series) else as_series(series, None),
+        config=config or PredictionConfig(),
+    )
+    return _run(chosen, [plan], progress)[0]

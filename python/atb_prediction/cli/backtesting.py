@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import importlib
 import io
 import itertools
@@ -29,6 +30,7 @@ __all__ = [
     "add_score_options",
     "check_score_options",
     "read_series",
+    "read_series_file",
     "run_sweep",
     "write_result",
     "write_returns",
@@ -188,7 +190,8 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=MIN_BARS,
         metavar="N",
-        help=f"the fewest scored bars a version needs to be ranked (default {MIN_BARS})",
+        help=f"the fewest scored bars a version needs to be ranked, and each --gate comparison "
+        f"to pass (default {MIN_BARS})",
     )
 
 
@@ -241,11 +244,13 @@ def _positive_number(text: str) -> float:
 
 
 class _CappedReader(io.RawIOBase):
-    """A binary file read up to :data:`MAX_SERIES_BYTES`, then a ``ValueError``."""
+    """A binary file read up to :data:`MAX_SERIES_BYTES`, then a ``ValueError``; every byte read
+    also goes through ``digest``, so the digest is of the very bytes parsed."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, digest: Any = None) -> None:
         self._raw = raw
         self._read = 0
+        self._digest = digest
 
     def readable(self) -> bool:
         return True
@@ -253,6 +258,8 @@ class _CappedReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
         self._read += count or 0
+        if self._digest is not None and count:
+            self._digest.update(memoryview(buffer)[:count])
         if self._read > MAX_SERIES_BYTES:
             raise ValueError(f"it is larger than {MAX_SERIES_BYTES:,} bytes, the most read")
         return int(count or 0)
@@ -278,12 +285,15 @@ def _open_regular(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The whole of a regular file of at most :data:`MAX_SERIES_BYTES`."""
+def _read_bytes(path: Path, digest: Any = None) -> bytes:
+    """The whole of a regular file of at most :data:`MAX_SERIES_BYTES`, also fed to
+    ``digest``."""
     with _open_regular(path) as file:
         data = file.read(MAX_SERIES_BYTES + 1)
     if len(data) > MAX_SERIES_BYTES:
         raise ValueError(f"it is larger than {MAX_SERIES_BYTES:,} bytes, the most read")
+    if digest is not None:
+        digest.update(data)
     return data
 
 
@@ -319,7 +329,7 @@ class _Columns:
     times_name: str = "timestamps"
 
 
-def _read_csv(path: Path) -> _Columns:
+def _read_csv(path: Path, digest: Any = None) -> _Columns:
     """A ``.csv`` series, parsed as it streams: a header row (or none, in a Binance kline file),
     the time column found by name (``open_time``, ``timestamp``, ``time``, ``date``,
     ``datetime``, any case) or as the unnamed first column of text times that pandas'
@@ -331,7 +341,7 @@ def _read_csv(path: Path) -> _Columns:
     from atb_prediction._core import time_column
 
     with _open_regular(path) as raw:
-        buffered = io.BufferedReader(_CappedReader(raw))
+        buffered = io.BufferedReader(_CappedReader(raw, digest))
         text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
         reader = csv.reader(_lines(text))
         line = 1
@@ -405,7 +415,7 @@ def _pyarrow(doing: str) -> tuple[Any, Any]:
         raise CommandError(message) from error
 
 
-def _read_parquet(path: Path) -> _Columns:
+def _read_parquet(path: Path, digest: Any = None) -> _Columns:
     """Its numeric columns are the features (a null is NaN); the time column is one named as in
     a CSV, else the only column of a timestamp or date type (so a DataFrame's ``DatetimeIndex``,
     stored as ``__index_level_0__``, is found); columns of other types (a symbol, say) are left
@@ -415,7 +425,7 @@ def _read_parquet(path: Path) -> _Columns:
     from atb_prediction._core import time_column
 
     pa, pq = _pyarrow("reading")
-    table = pq.read_table(pa.BufferReader(_read_bytes(path)))
+    table = pq.read_table(pa.BufferReader(_read_bytes(path, digest)))
     fields = list(table.schema)
     position = time_column([f.name for f in fields])
     time_name = None if position is None else fields[position].name
@@ -449,6 +459,12 @@ def _read_parquet(path: Path) -> _Columns:
 def read_series(path_text: str) -> Series:
     """The series in a ``.csv``, ``.npy`` or ``.parquet`` file; a bad file is a
     :class:`CommandError` naming it, in one line."""
+    return read_series_file(path_text)[0]
+
+
+def read_series_file(path_text: str) -> tuple[Series, str]:
+    """:func:`read_series`, and the sha256 of the bytes it parsed: the file is read once, so the
+    digest is of the bars parsed even when the file is rewritten meanwhile."""
     import numpy as np
 
     from atb_prediction.backtest.series import as_series
@@ -456,21 +472,25 @@ def read_series(path_text: str) -> Series:
 
     path = Path(path_text)
     suffix = path.suffix.lower()
+    digest = hashlib.sha256()
     try:
         if suffix == ".npy":
-            return as_series(np.load(io.BytesIO(_read_bytes(path)), allow_pickle=False), None)
+            data = _read_bytes(path, digest)
+            series = as_series(np.load(io.BytesIO(data), allow_pickle=False), None)
+            return series, digest.hexdigest()
         if suffix == ".csv":
-            columns = _read_csv(path)
+            columns = _read_csv(path, digest)
         elif suffix == ".parquet":
-            columns = _read_parquet(path)
+            columns = _read_parquet(path, digest)
         else:
             raise CommandError(
                 f"cannot read series {path}: expected a .csv, .npy or .parquet file",
                 EXIT_USAGE,
             )
-        return as_series(
+        series = as_series(
             columns.values, columns.times, columns.names, times_name=columns.times_name
         )
+        return series, digest.hexdigest()
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
 
