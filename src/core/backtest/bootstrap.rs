@@ -31,10 +31,8 @@
 //! constant returns has no Sharpe ratio) counts against the candidate. A NaN observed difference
 //! gives a NaN p-value.
 //!
-//! **Metrics** (of the returns `r`, as `core::score` defines them for a sweep's strategy):
-//! `sharpe` = `mean(r) / std(r, ddof=1) * sqrt(periods_per_year)` (NaN without spread),
-//! `total_return` = `prod(1 + r) - 1`, `max_drawdown` = the largest fall of `cumprod(1 + r)`
-//! from its running maximum, which starts at the initial capital 1 (lower is better). The gate's other metrics (hit rate, price
+//! **Metrics** (of the returns `r`, defined once in [`crate::core::backtest::returns`], as the
+//! scores use them): `sharpe`, `total_return` and `max_drawdown` (lower is better). The gate's other metrics (hit rate, price
 //! errors, turnover, exposure) are properties of predictions or positions, not of returns, and
 //! are refused ([`ReturnMetric::parse`]).
 
@@ -43,6 +41,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use crate::core::alloc;
+use crate::core::backtest::returns::ReturnStats;
 use crate::core::error::{Error, Result};
 
 /// Resamples when the caller names no number.
@@ -95,134 +94,15 @@ impl ReturnMetric {
 
     /// The metric of `returns`, in order.
     pub fn of(self, returns: impl IntoIterator<Item = f64>, periods_per_year: f64) -> f64 {
+        self.value(&ReturnStats::of(returns), periods_per_year)
+    }
+
+    /// The metric of returns already accumulated.
+    pub fn value(self, stats: &ReturnStats, periods_per_year: f64) -> f64 {
         match self {
-            Self::Sharpe => measure::<Sharpe>(returns, periods_per_year),
-            Self::TotalReturn => measure::<Compounded>(returns, periods_per_year),
-            Self::MaxDrawdown => measure::<Drawdown>(returns, periods_per_year),
-        }
-    }
-}
-
-/// A metric computed in one pass over returns, without storing them.
-trait Accumulator: Default {
-    fn push(&mut self, value: f64);
-    fn value(&self, periods_per_year: f64) -> f64;
-}
-
-fn measure<A: Accumulator>(returns: impl IntoIterator<Item = f64>, periods_per_year: f64) -> f64 {
-    let mut accumulator = A::default();
-    for value in returns {
-        accumulator.push(value);
-    }
-    accumulator.value(periods_per_year)
-}
-
-/// Mean and sample variance from sums shifted by the first value (no cancellation when the mean
-/// is large against the spread), as `core::score` computes them.
-#[derive(Default)]
-struct Sharpe {
-    count: usize,
-    shift: f64,
-    sum: f64,
-    squares: f64,
-}
-
-impl Accumulator for Sharpe {
-    #[inline]
-    fn push(&mut self, value: f64) {
-        if self.count == 0 {
-            self.shift = value;
-        }
-        self.count += 1;
-        let shifted = value - self.shift;
-        self.sum += shifted;
-        self.squares += shifted * shifted;
-    }
-
-    fn value(&self, periods_per_year: f64) -> f64 {
-        if self.count < 2 {
-            return f64::NAN;
-        }
-        let n = self.count as f64;
-        let mean = self.shift + self.sum / n;
-        let std = ((self.squares - self.sum * self.sum / n) / (n - 1.0))
-            .max(0.0)
-            .sqrt();
-        if std > 0.0 {
-            mean / std * periods_per_year.sqrt()
-        } else {
-            f64::NAN
-        }
-    }
-}
-
-struct Compounded {
-    count: usize,
-    equity: f64,
-}
-
-impl Default for Compounded {
-    fn default() -> Self {
-        Self {
-            count: 0,
-            equity: 1.0,
-        }
-    }
-}
-
-impl Accumulator for Compounded {
-    #[inline]
-    fn push(&mut self, value: f64) {
-        self.count += 1;
-        self.equity *= 1.0 + value;
-    }
-
-    fn value(&self, _: f64) -> f64 {
-        if self.count == 0 {
-            f64::NAN
-        } else {
-            self.equity - 1.0
-        }
-    }
-}
-
-/// The running maximum starts from the initial capital, 1 (a loss from the first bar on is a
-/// drawdown), as `core::score`, quantstats and empyrical count it.
-struct Drawdown {
-    count: usize,
-    equity: f64,
-    peak: f64,
-    drawdown: f64,
-}
-
-impl Default for Drawdown {
-    fn default() -> Self {
-        Self {
-            count: 0,
-            equity: 1.0,
-            peak: 1.0,
-            drawdown: 0.0,
-        }
-    }
-}
-
-impl Accumulator for Drawdown {
-    #[inline]
-    fn push(&mut self, value: f64) {
-        self.count += 1;
-        self.equity *= 1.0 + value;
-        if self.equity > self.peak {
-            self.peak = self.equity;
-        } else {
-            self.drawdown = self.drawdown.max(1.0 - self.equity / self.peak);
-        }
-    }
-
-    fn value(&self, _: f64) -> f64 {
-        if self.count == 0 {
-            f64::NAN
-        } else {
-            self.drawdown
+            Self::Sharpe => stats.sharpe(periods_per_year),
+            Self::TotalReturn => stats.total_return(),
+            Self::MaxDrawdown => stats.max_drawdown(),
         }
     }
 }
@@ -454,24 +334,16 @@ fn difference_at(
     periods_per_year: f64,
     indices: impl Iterator<Item = usize>,
 ) -> f64 {
-    fn both<A: Accumulator>(
-        pairs: &[[f64; 2]],
-        periods_per_year: f64,
-        indices: impl Iterator<Item = usize>,
-    ) -> (f64, f64) {
-        let (mut left, mut right) = (A::default(), A::default());
-        for i in indices {
-            let [c, r] = pairs[i];
-            left.push(c);
-            right.push(r);
-        }
-        (left.value(periods_per_year), right.value(periods_per_year))
+    let (mut left, mut right) = (ReturnStats::default(), ReturnStats::default());
+    for i in indices {
+        let [c, r] = pairs[i];
+        left.push(c);
+        right.push(r);
     }
-    let (c, r) = match metric {
-        ReturnMetric::Sharpe => both::<Sharpe>(pairs, periods_per_year, indices),
-        ReturnMetric::TotalReturn => both::<Compounded>(pairs, periods_per_year, indices),
-        ReturnMetric::MaxDrawdown => both::<Drawdown>(pairs, periods_per_year, indices),
-    };
+    let (c, r) = (
+        metric.value(&left, periods_per_year),
+        metric.value(&right, periods_per_year),
+    );
     if metric.higher_is_better() {
         c - r
     } else {

@@ -35,6 +35,7 @@
 //!   otherwise: no profit or loss is booked over a step whose ends are not both usable closes.
 //!   `pnl[t] = position[t] * m[t] - fee * |position[t] - position[t - 1]|` (`position[-1] = 0`,
 //!   `fee = fee_bps / 1e4`) for `t` in `0 .. T - 1`: the per-bar *returns* of the row.
+//!   Their metrics are [`crate::core::backtest::returns`]' (the bootstrap's too):
 //!   `equity = cumprod(1 + pnl)`, `total_return = equity[-1] - 1`, `sharpe = mean(pnl) /
 //!   std(pnl, ddof=1) * sqrt(periods_per_year)`, `max_drawdown = max(1 - equity / peak)` with
 //!   `peak` the running maximum of the initial capital 1 and `equity` (so a loss from the first
@@ -49,6 +50,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1};
 use rayon::prelude::*;
 
 use crate::core::alloc;
+use crate::core::backtest::returns::ReturnStats;
 use crate::core::error::{Error, Result};
 use crate::core::parallel;
 use crate::core::predict::times;
@@ -584,12 +586,7 @@ fn walk(
     let horizon = closes.horizon;
     let (mut bars, mut decided, mut hits) = (0usize, 0usize, 0usize);
     let (mut abs_error, mut square_error, mut priced) = (0.0f64, 0.0f64, 0usize);
-    // The variance of pnl from sums shifted by its first value: no division per bar, and no
-    // cancellation when the mean is large against the spread.
-    let (mut count, mut shift, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64, 0.0f64);
-    // The running maximum starts from the initial capital, 1: a loss from the first bar on is a
-    // drawdown (as quantstats, empyrical and pyfolio count it).
-    let (mut equity, mut peak, mut drawdown) = (1.0f64, 1.0f64, 0.0f64);
+    let mut stats = ReturnStats::default();
     let (mut previous, mut turnover) = (0i8, 0.0f64);
     for t in 0..bars_total {
         let bar = bar_at(t, close[t]);
@@ -616,24 +613,12 @@ fn walk(
             let pnl = f64::from(bar.signal) * market - fee * change;
             previous = bar.signal;
             turnover += change;
-            if count == 0 {
-                shift = pnl;
-            }
-            count += 1;
-            let shifted = pnl - shift;
-            sum += shifted;
-            squares += shifted * shifted;
-            equity *= 1.0 + pnl;
-            if equity > peak {
-                peak = equity;
-            } else if equity < peak * (1.0 - drawdown) {
-                drawdown = drawdown.max(1.0 - equity / peak);
-            }
+            stats.push(pnl);
             if let Some(out) = curves.returns.as_mut() {
                 out[t] = pnl;
             }
             if let Some(out) = curves.equity.as_mut() {
-                out[t] = equity;
+                out[t] = stats.equity();
             }
         }
     }
@@ -643,13 +628,6 @@ fn walk(
         } else {
             part / whole as f64
         }
-    };
-    let n = count as f64;
-    let mean = shift + sum / n;
-    let std = if count > 1 {
-        ((squares - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
-    } else {
-        f64::NAN
     };
     let any_units = priced > 0;
     Score {
@@ -665,14 +643,10 @@ fn walk(
         } else {
             f64::NAN
         },
-        total_return: if count > 0 { equity - 1.0 } else { f64::NAN },
-        sharpe: if std > 0.0 {
-            mean / std * options.periods_per_year.sqrt()
-        } else {
-            f64::NAN
-        },
-        max_drawdown: if count > 0 { drawdown } else { f64::NAN },
-        turnover: ratio(turnover, count),
+        total_return: stats.total_return(),
+        sharpe: stats.sharpe(options.periods_per_year),
+        max_drawdown: stats.max_drawdown(),
+        turnover: ratio(turnover, stats.count()),
         exposure: ratio(decided as f64, bars),
     }
 }
