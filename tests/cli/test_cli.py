@@ -410,8 +410,9 @@ def test_inspect_of_a_fifo_model_names_the_problem_without_blocking(tmp_path: Pa
         "models", "inspect", "BTCUSDT:1h:basic:2025-10-26_21h_v1", "--registry", registry,
         expect=1,
     )  # fmt: skip
-    assert "model.onnx: the file is not a regular file (it is a FIFO)" in (
-        document["error"]["message"]
+    assert (
+        "model.onnx: the file is not a regular file (it is a FIFO)"
+        in (document["error"]["message"])
     )
 
 
