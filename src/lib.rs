@@ -8,6 +8,8 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::bars::{bar_positions_of, bar_window};
+    #[pymodule_export]
     use crate::py::bundle::{
         open_version, refresh_bundles, shape_problems, PyBundleOptions, PyLoadedBundle, PyRefresh,
     };
@@ -38,6 +40,8 @@ mod _core {
     use crate::py::score::{periods_per_year, score_columns, score_sweep};
     #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
+    #[pymodule_export]
+    use crate::py::stream::PyBarStream;
     #[pymodule_export]
     use crate::py::sweep::PySweepModel;
 }

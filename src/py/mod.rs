@@ -1,6 +1,7 @@
 //! Python bindings: pyclasses, numpy conversion, error mapping and the one GIL helper.
 
 pub mod arrays;
+pub mod bars;
 pub mod bundle;
 pub mod cache;
 pub mod documents;
@@ -17,4 +18,5 @@ pub mod repr;
 pub mod runtime;
 pub mod score;
 pub mod session;
+pub mod stream;
 pub mod sweep;

@@ -78,6 +78,55 @@ pub fn feature_positions(
 /// compute features from; see `bars.rs`).
 pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
+/// Where each of [`BAR_COLUMNS`] is among `columns` (`None`: a label that is not a string):
+/// the column of exactly that name, else the one column whose name differs only in case
+/// (`Close`, `VOLUME`, as backtesting.py and yfinance write them). Fails naming every bar column
+/// `what` lacks, or one that several columns could be (two of one name, or of one name in
+/// different cases): reading either would be a guess.
+pub fn bar_positions<S: AsRef<str>>(
+    what: &str,
+    columns: &[Option<S>],
+) -> Result<[usize; BAR_COLUMNS.len()]> {
+    let label = |position: usize| columns[position].as_ref().map(AsRef::as_ref);
+    let mut positions = [0; BAR_COLUMNS.len()];
+    let mut missing = Vec::new();
+    for (slot, name) in positions.iter_mut().zip(BAR_COLUMNS) {
+        let exact: Vec<usize> = (0..columns.len())
+            .filter(|&p| label(p) == Some(name))
+            .collect();
+        let candidates = if exact.is_empty() {
+            (0..columns.len())
+                .filter(|&p| label(p).is_some_and(|l| l.eq_ignore_ascii_case(name)))
+                .collect()
+        } else {
+            exact
+        };
+        match candidates[..] {
+            [position] => *slot = position,
+            [] => missing.push(format!("'{name}'")),
+            ref several => {
+                return Err(Error::InvalidInput(format!(
+                    "{what} have {} columns that could be {name:?} ({}); keep one of them",
+                    several.len(),
+                    several
+                        .iter()
+                        .filter_map(|&p| label(p).map(|l| format!("{l:?}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{what} lack the column(s) {} (raw bars need {}, in any case)",
+            missing.join(", "),
+            BAR_COLUMNS.join(", ")
+        )));
+    }
+    Ok(positions)
+}
+
 /// Where a series with named columns gives a bundle its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnSource {
@@ -99,9 +148,8 @@ pub fn series_columns(
 ) -> Result<ColumnSource> {
     let features = feature_positions(what, columns, feature_names);
     if let (Err(_), true) = (&features, takes_bars) {
-        let bar_names = BAR_COLUMNS.map(str::to_owned);
-        if let Ok(positions) = feature_positions(what, columns, &bar_names) {
-            return Ok(ColumnSource::Bars(positions));
+        if let Ok(positions) = bar_positions(what, columns) {
+            return Ok(ColumnSource::Bars(positions.to_vec()));
         }
     }
     features.map(ColumnSource::Features)
@@ -112,6 +160,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn bar_columns_are_found_by_name_in_any_case() {
+        let labels = |names: &[&str]| -> Vec<Option<String>> {
+            names.iter().map(|n| Some((*n).to_owned())).collect()
+        };
+        let capitalised = labels(&["Date", "Open", "High", "Low", "Close", "Volume"]);
+        assert_eq!(bar_positions("bars", &capitalised).unwrap(), [1, 2, 3, 4, 5]);
+        // An exact name wins over another case.
+        let both = labels(&["CLOSE", "close", "open", "high", "low", "volume"]);
+        assert_eq!(bar_positions("bars", &both).unwrap(), [2, 3, 4, 1, 5]);
+        let ambiguous = labels(&["Close", "CLOSE", "open", "high", "low", "volume"]);
+        assert_eq!(
+            bar_positions("bars", &ambiguous).unwrap_err().to_string(),
+            "bars have 2 columns that could be \"close\" (\"Close\", \"CLOSE\"); keep one of \
+             them"
+        );
+        let twice = labels(&["close", "open", "high", "low", "volume", "close"]);
+        assert!(bar_positions("bars", &twice)
+            .unwrap_err()
+            .to_string()
+            .starts_with("bars have 2 columns that could be \"close\" (\"close\", \"close\")"));
+        let mut lacking = labels(&["open", "high", "low"]);
+        lacking.push(None);
+        assert_eq!(
+            bar_positions("bars", &lacking).unwrap_err().to_string(),
+            "bars lack the column(s) 'close', 'volume' (raw bars need open, high, low, close, \
+             volume, in any case)"
+        );
+        let shuffled = labels(&["volume", "close", "open", "low", "high"]);
+        assert_eq!(bar_positions("bars", &shuffled).unwrap(), [2, 4, 3, 1, 0]);
+    }
 
     #[test]
     fn feature_names_are_the_strings_of_a_non_empty_list() {

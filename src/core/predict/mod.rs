@@ -11,6 +11,7 @@ mod columns;
 mod decode;
 mod prepare;
 mod spec;
+pub mod stream;
 mod window;
 
 use std::time::Duration;
@@ -20,7 +21,7 @@ use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
 pub use columns::{
-    declared_feature_count, feature_names, feature_positions, metadata_feature_count,
+    bar_positions, declared_feature_count, feature_names, feature_positions, metadata_feature_count,
     schema_feature_count, series_columns, ColumnSource,
 };
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};
@@ -54,19 +55,76 @@ impl Predictor<'_> {
         })
     }
 
-    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
-    /// so that every bar of the model's window has a full rolling window behind it.
-    pub fn bars_needed(&self) -> Result<usize> {
-        let recipe = self
-            .spec
+    /// How the bundle's features come from raw bars, or `InvalidInputError` saying why they
+    /// cannot (naming the feature columns it needs instead).
+    fn bar_recipe(&self) -> Result<&bars::BarFeatures> {
+        self.spec
             .bar_features
             .as_ref()
-            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+            .map_err(|reason| Error::invalid_input(reason.clone()))
+    }
+
+    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
+    /// so that every bar of the model's window has a full rolling window behind it. A window
+    /// longer than any history (`price_normalization.window` up to 2^64 - 1) reads every bar
+    /// given, as a sweep does: the sum saturates rather than failing.
+    pub fn bars_needed(&self) -> Result<usize> {
+        let recipe = self.bar_recipe()?;
         let window = self.window()?;
-        window
-            .sequence_length
-            .checked_add(recipe.window - 1)
-            .ok_or_else(|| Error::invalid_input("the bundle's windows are too long to add up"))
+        Ok(window.sequence_length.saturating_add(recipe.window - 1))
+    }
+
+    /// An empty [`stream::BarStream`] for this bundle, or why it cannot take raw bars (before
+    /// any bar is read).
+    pub fn bar_stream(&self) -> Result<stream::BarStream> {
+        let recipe = self.bar_recipe()?;
+        let window = self.window()?;
+        Ok(stream::BarStream::new(
+            recipe,
+            self.spec.rolling_price.as_ref(),
+            window.sequence_length,
+        ))
+    }
+
+    /// The prediction from `stream`'s window, as [`Self::predict_bars`] makes it from the bars
+    /// pushed so far; `None` while its window is not full.
+    pub fn predict_stream(
+        &self,
+        stream: &stream::BarStream,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Prediction>> {
+        let Some(window) = stream.window() else {
+            return Ok(None);
+        };
+        let shape = stream.window_shape();
+        let features = Features {
+            shape: &shape,
+            data: crate::core::tensor::TensorView::Float64(window),
+        };
+        let prediction = self.predict(&features, &mut None, timeout)?;
+        self.rolling_priced(prediction, stream.price_extrema())
+            .map(Some)
+    }
+
+    /// A `rolling_minmax` bundle's `prediction` with its price mapped back with the min and max
+    /// of the target's last `window` bars ([`bars::to_price`]); other bundles' as it is.
+    fn rolling_priced(
+        &self,
+        mut prediction: Prediction,
+        extrema: Option<(f64, f64)>,
+    ) -> Result<Prediction> {
+        if let Some(rolling) = &self.spec.rolling_price {
+            prediction.price =
+                bars::to_price(prediction.price, extrema).map_err(|why| match why {
+                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
+                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
+                        "{why} (the last {} {:?} values of the bars)",
+                        rolling.window,
+                        rolling.target()
+                    )),
+                })?;
+        }
+        Ok(prediction)
     }
 
     /// Upstream's live path from raw OHLCV `bars` (`[rows, 5]`, oldest first, columns in
@@ -80,11 +138,7 @@ impl Predictor<'_> {
         bars: ArrayView2<'_, f64>,
         timeout: Option<Duration>,
     ) -> Result<Prediction> {
-        let recipe = self
-            .spec
-            .bar_features
-            .as_ref()
-            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        let recipe = self.bar_recipe()?;
         if bars.ncols() != bars::BAR_COLUMNS.len() {
             return Err(Error::invalid_input(format!(
                 "bars must have the {} columns {}, got {}",
@@ -110,20 +164,13 @@ impl Predictor<'_> {
             shape: &shape,
             data: crate::core::tensor::TensorView::Float64(&values),
         };
-        let mut prediction = self.predict(&features, &mut None, timeout)?;
-        if let Some(rolling) = &self.spec.rolling_price {
-            let extrema = bars::last_extrema(bars.column(rolling.column), rolling.window);
-            prediction.price =
-                bars::to_price(prediction.price, extrema).map_err(|why| match why {
-                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
-                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
-                        "{why} (the last {} {:?} values of the bars)",
-                        rolling.window,
-                        rolling.target()
-                    )),
-                })?;
-        }
-        Ok(prediction)
+        let prediction = self.predict(&features, &mut None, timeout)?;
+        let extrema = self
+            .spec
+            .rolling_price
+            .as_ref()
+            .and_then(|rolling| bars::last_extrema(bars.column(rolling.column), rolling.window));
+        self.rolling_priced(prediction, extrema)
     }
 
     /// Prepares `features`, checks the model input made of them against the model, and runs
