@@ -2,8 +2,8 @@
 
 ``atb demo`` copies these files into the registry it writes, so neither the ``onnx`` package nor
 a download is needed at run time; this script (which needs ``onnx``, a development dependency)
-is how they are made, and ``tests/test_demo_models.py`` checks that the shipped files are exactly
-what it makes. Run it after changing :data:`atb_prediction.demo.DEMO_VERSIONS`::
+is how they are made, and ``tests/cli/test_demo_models.py`` checks that the shipped files are
+exactly what it makes. Run it after changing :data:`atb_prediction.demo.DEMO_VERSIONS`::
 
     python scripts/make_demo_models.py
 

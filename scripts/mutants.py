@@ -4,8 +4,9 @@ cargo-mutants over the Rust core, then the mutants that no test killed are print
 Usage::
 
     python scripts/mutants.py                  # files changed since main, committed or not
-    python scripts/mutants.py src/core/sweep.rs python/atb_prediction/promotion/
-    python scripts/mutants.py --tests "tests/test_promotion.py" python/atb_prediction/promotion/
+    python scripts/mutants.py src/core/backtest/sweep.rs python/atb_prediction/promotion/
+    python scripts/mutants.py --tests "tests/promotion/test_promotion.py" \
+        python/atb_prediction/promotion/
 
 Without paths, the Python files under ``python/atb_prediction/`` changed since the merge base
 with ``--base`` are mutated whole, and the Rust files under ``src/`` only where the diff touches
@@ -23,7 +24,7 @@ Rust: most of the core's tests are the Python suite, so cargo-mutants runs with 
 pointing at this script (``cargo-shim``). For cargo-mutants' build it builds the core's tests
 (``--no-default-features``) and the extension module from the mutated copy; for its test it runs
 ``cargo test --no-default-features`` and then the pytest files that exercise the mutated file
-(``RUST_TESTS``) against that extension. Builds share ``target/mutants/build``, so the
+(:func:`tests_of`) against that extension. Builds share ``target/mutants/build``, so the
 dependencies are compiled once.
 
 Exit status: 0 when every mutant was killed, 1 when some survived, 2 when a tool failed.
@@ -44,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "python" / "atb_prediction"
+TESTS = ROOT / "tests"
+CORE = ROOT / "src" / "core"
 WORK = ROOT / "target" / "mutants"
 PYTHON_STAGE = WORK / "python"
 RUST_BUILD = WORK / "build"
@@ -61,72 +64,10 @@ EXTENSION = "_core.abi3.so"
 #: unmutated baseline).
 MUTMUT_DO_NOT_MUTATE = ("_caller.py",)
 MUTMUT_DESELECT = (
-    "tests/test_sweep_views.py::test_sweep_warnings_point_at_the_line_that_called_the_sweep",
-    "tests/test_sweep_views.py::"
+    "tests/backtest/test_sweep_views.py::test_sweep_warnings_point_at_the_line_that_called_the_sweep",
+    "tests/backtest/test_sweep_views.py::"
     "test_a_warning_from_a_sibling_folder_of_the_package_names_that_folder",
 )
-
-#: The pytest files that exercise each part of the core (a path, or a folder ending in "/"),
-#: run by cargo-mutants' test command for a mutant in that part; the most specific entry wins (a
-#: file's own over its folder's). A Rust file listed nowhere gets the whole suite. Each list is
-#: kept short: a mutant that survives costs the whole list's run.
-RUST_TESTS: dict[str, tuple[str, ...]] = {
-    "src/core/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_bars.py", "test_ray.py"),
-    "src/py/sweep.rs": ("test_sweep.py", "test_sweep_live.py", "test_sweep_cli.py"),
-    "src/core/predict/": (
-        "test_predict.py",
-        "test_golden.py",
-        "test_upstream_dropin.py",
-        "test_validation_bounds.py",
-        "test_sweep.py",
-    ),
-    "src/core/predict/bars.rs": ("test_bars.py", "test_sweep.py", "test_golden.py"),
-    "src/core/predict/window.rs": ("test_sweep.py", "test_bars.py", "test_golden.py"),
-    "src/core/predict/batch.rs": ("test_batch.py", "test_predict.py"),
-    "src/core/predict/columns.rs": ("test_predict.py", "test_dataframe.py", "test_sweep.py"),
-    "src/py/predictor.rs": ("test_predict.py", "test_golden.py", "test_upstream_dropin.py"),
-    "src/py/prediction.rs": ("test_predict.py", "test_reprs.py"),
-    "src/core/score.rs": ("test_scores.py",),
-    "src/py/score.rs": ("test_scores.py",),
-    "src/core/layout.rs": ("test_layout.py", "test_scan.py", "test_registry.py"),
-    "src/py/layout.rs": ("test_layout.py", "test_scan.py"),
-    "src/core/alloc.rs": ("test_allocation.py",),
-    "src/core/parallel.rs": ("test_sweep.py", "test_batch.py"),
-    "src/core/cache.rs": ("test_cache.py",),
-    "src/py/cache.rs": ("test_cache.py",),
-    "src/core/manifest.rs": ("test_integrity.py", "test_promotion.py"),
-    "src/core/hashing.rs": ("test_cache.py", "test_scan.py"),
-    "src/core/files.rs": ("test_scan.py", "test_integrity.py", "test_promotion.py"),
-    "src/core/providers.rs": ("test_session.py", "test_config.py", "test_cuda.py"),
-    "src/core/runtime.rs": ("test_session.py", "test_config.py"),
-    "src/py/runtime.rs": ("test_session.py", "test_config.py"),
-    "src/py/repr.rs": ("test_reprs.py", "test_session.py"),
-    "src/py/integrity.rs": ("test_integrity.py",),
-    "src/core/scan/": ("test_scan.py", "test_registry.py", "test_promotion.py"),
-    "src/py/pointer.rs": ("test_promotion.py", "test_scan.py"),
-    "src/core/schema.rs": ("test_schemas.py", "test_scan.py"),
-    "src/core/documents.rs": ("test_schemas.py", "test_scan.py", "test_registry.py"),
-    "src/core/json.rs": ("test_schemas.py", "test_scan.py", "test_fuzz_replay.py"),
-    "src/py/documents.rs": ("test_registry.py", "test_scan.py"),
-    "src/core/bundle.rs": (
-        "test_registry.py",
-        "test_predict.py",
-        "test_mutations.py",
-        "test_batch.py",
-    ),
-    "src/core/bundle_reload.rs": ("test_registry.py", "test_cache.py"),
-    "src/core/fingerprint.rs": ("test_registry.py", "test_scan.py", "test_ray.py"),
-    "src/py/bundle.rs": ("test_registry.py", "test_predict.py"),
-    "src/py/registry.rs": ("test_registry.py", "test_scan.py"),
-    "src/core/session/": ("test_session.py", "test_session_api.py", "test_predict.py"),
-    "src/core/session/options.rs": ("test_session.py", "test_config.py"),
-    "src/core/options.rs": ("test_session.py", "test_config.py"),
-    "src/core/tensor.rs": ("test_session.py", "test_session_api.py"),
-    "src/core/values.rs": ("test_session.py", "test_session_api.py"),
-    "src/core/deadline.rs": ("test_session.py", "test_predict.py"),
-    "src/py/session.rs": ("test_session.py", "test_session_api.py", "test_reprs.py"),
-    "src/py/arrays.rs": ("test_session.py", "test_dataframe.py"),
-}
 
 #: mutmut's verdicts that mean no test was seen to kill a mutant (``mutmut results`` lists
 #: every verdict but "killed").
@@ -304,22 +245,64 @@ def summary(total: int, lived: Sequence[str]) -> str:
 # --- Rust: cargo-mutants ------------------------------------------------------------------------
 
 
-def tests_for(rust_files: Sequence[str]) -> list[str]:
-    """The pytest files for mutants in ``rust_files`` (repository-relative), each from the most
-    specific entry of ``RUST_TESTS`` that holds it; the whole suite when one of them is listed
-    nowhere."""
+# --- which tests exercise a module: read from the layout ------------------------------------------
+
+
+def _area(folder: str) -> str:
+    """The test area a source folder belongs to (``_fuzz`` is tested in ``tests/fuzz``)."""
+    return folder.lstrip("_")
+
+
+def _named_after(name: str) -> list[Path]:
+    """The test files named after ``name``: ``test_<name>.py`` and ``test_<name>_*.py`` or
+    ``test_<name>s.py`` (``scan`` -> ``test_scan.py``, ``sweep`` -> ``test_sweep_live.py``,
+    ``score`` -> ``test_scores.py``), anywhere under ``tests/``."""
+    return sorted(
+        path
+        for path in TESTS.rglob("test_*.py")
+        if path.stem[len("test_") :] in (name, f"{name}s") or path.stem.startswith(f"test_{name}_")
+    )
+
+
+def tests_of(module: Path) -> list[Path] | None:
+    """The test files or area folders that exercise ``module`` (a Python module of the package
+    or a Rust file under ``src/``), read from the layout: the test files named after the module
+    win; else, going up its folders, the first that is a test area (``src/core/registry/`` ->
+    ``tests/registry/``) or has test files named after it (``onnx/session/`` ->
+    ``test_session.py``). A binding in ``src/py/`` with no test of its own is tested where the core
+    module of its name is. ``None``: nothing in the layout says, so the whole suite."""
+    stem = module.parent.name if module.stem in ("mod", "__init__") else module.stem
+    named = _named_after(stem)
+    if named:
+        return named
+    for root in (PACKAGE, CORE, ROOT / "src"):
+        if module.is_relative_to(root):
+            folders = module.parent.relative_to(root).parts
+            break
+    else:
+        return None
+    for folder in reversed(folders):
+        if (TESTS / _area(folder)).is_dir():
+            return [TESTS / _area(folder)]
+        named = _named_after(folder)
+        if named:
+            return named
+    if module.is_relative_to(ROOT / "src" / "py"):
+        twins = [p for p in CORE.rglob(f"{stem}.rs")] + [p / "mod.rs" for p in CORE.rglob(stem)]
+        for twin in sorted(p for p in twins if p.is_file()):
+            return tests_of(twin)
+    return None
+
+
+def tests_for(modules: Sequence[Path]) -> list[str]:
+    """The pytest paths (repository-relative) that exercise ``modules``: the union of
+    :func:`tests_of`, or the whole suite when one of them has none."""
     selected: dict[str, None] = {}
-    for name in rust_files:
-        holders = [
-            part
-            for part in RUST_TESTS
-            if name == part or (part.endswith("/") and name.startswith(part))
-        ]
-        if not holders:
+    for module in modules:
+        tests = tests_of(module)
+        if tests is None:
             return ["tests"]
-        # The file itself is longer than any folder holding it; a deeper folder is longer too.
-        tests = RUST_TESTS[max(holders, key=len)]
-        selected.update(dict.fromkeys(f"tests/{test}" for test in tests))
+        selected.update(dict.fromkeys(str(test.relative_to(ROOT)) for test in tests))
     return list(selected)
 
 
@@ -432,7 +415,7 @@ def cargo_shim(args: list[str]) -> int:
     mutated = [
         name for name in files if not filecmp.cmp(scratch / name, ROOT / name, shallow=False)
     ]
-    tests = os.environ["MUTANTS_TESTS"].split() or tests_for(mutated or files)
+    tests = os.environ["MUTANTS_TESTS"].split() or tests_for([ROOT / n for n in mutated or files])
     pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     return run(pytest, cwd=ROOT, env=python_env)
 
@@ -463,8 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tests",
         default="",
-        help="pytest files to run, space separated (default: the whole suite for Python, "
-        "RUST_TESTS for Rust)",
+        help="pytest files to run, space separated (default: those the layout names for each "
+        "module, see tests_of)",
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutmut workers")
     parser.add_argument(
@@ -488,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tests = args.tests.split()
     lived: list[int | None] = []
     if python:
-        lived.append(run_mutmut(python, tests or ["tests"], args.jobs))
+        lived.append(run_mutmut(python, tests or tests_for(python), args.jobs))
     if rust:
         binary = cargo_mutants_binary()
         lived.append(run_cargo_mutants(binary, rust, diff, tests, args.rust_re))

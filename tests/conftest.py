@@ -10,16 +10,22 @@ Every model here is a real graph that ONNX Runtime executes; tests compare our o
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Test data shipped with the repository.
 DATA = Path(__file__).resolve().parent / "data"
@@ -29,6 +35,10 @@ FIXTURE_REGISTRY = DATA / "atb-registry"
 
 #: Upstream's own ``OnnxRunner.predict`` outputs for every bundle of the full registry.
 GOLDEN_PREDICTIONS = DATA / "atb-registry-golden.json"
+
+#: Upstream's live path from raw OHLCV bars (``scripts/make_live_golden.py``).
+LIVE_GOLDEN = DATA / "atb-live-golden.json"
+OHLCV = ("open", "high", "low", "close", "volume")
 
 OPSET = 17
 
@@ -70,6 +80,38 @@ def golden_input(entry: dict[str, Any]) -> np.ndarray:
     """The window a golden entry was computed on, as the golden file describes it."""
     shape = (entry["sequence_length"], entry["features"])
     return np.random.default_rng(entry["seed"]).standard_normal(shape).astype(np.float32)
+
+
+def live_golden() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(LIVE_GOLDEN.read_text(encoding="utf-8"))
+    return document
+
+
+def golden_frame(symbol: str) -> pd.DataFrame:
+    import pandas as pd
+
+    series = live_golden()["series"][symbol]
+    return pd.DataFrame(
+        {name: np.array(series[name], dtype=float) for name in OHLCV},
+        index=pd.DatetimeIndex(series["index"]),
+    )
+
+
+def golden_bundle(symbol: str) -> dict[str, Any]:
+    (bundle,) = [b for b in live_golden()["bundles"] if b["symbol"] == symbol]
+    return bundle
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs ``code`` in a fresh interpreter with ``env`` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
 
 
 def writable_copy(source: Path, destination: Path) -> Path:

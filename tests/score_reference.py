@@ -1,6 +1,6 @@
 """The scores of a sweep row written out in vectorised numpy, straight from their definitions
-(issue "Which version would have earned most"): the oracle of ``tests/test_scores.py`` and the
-competitor of ``benches/bench_score.py``."""
+(issue "Which version would have earned most"): the oracle of ``tests/backtest/test_scores.py``
+and the competitor of ``benches/bench_score.py``."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from atb_prediction import promotion
+from atb_prediction._core import LATEST
 
 __all__ = [
     "DEMO_BARS_START",
@@ -248,7 +249,7 @@ def write_demo_registry(out: str | os.PathLike[str]) -> DemoRegistry:
         files.extend(directory / name for name in written)
     for (symbol, model_type), version_id in _INITIAL_LATEST.items():
         # The state a training pipeline leaves behind: a plain relative symlink, no journal.
-        os.symlink(version_id, root / symbol / model_type / promotion.LATEST_NAME)
+        os.symlink(version_id, root / symbol / model_type / LATEST)
     symbol, model_type, version_id = DEMO_PROMOTION
     result = promotion.promote(
         root,

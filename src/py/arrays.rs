@@ -18,8 +18,8 @@ use pyo3::prelude::*;
 use smallvec::SmallVec;
 
 use crate::core::alloc;
-use crate::core::session::KeepAlive;
-use crate::core::tensor::{
+use crate::core::onnx::session::KeepAlive;
+use crate::core::onnx::tensor::{
     element_count, format_shape, ElementType, OutputTensor, TensorData, TensorView, TensorViewMut,
 };
 use crate::core::Error;

@@ -8,14 +8,14 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::core::bundle::{self, BundleOptions, LoadedBundle};
-use crate::core::bundle_reload::{self, Serving};
-use crate::core::documents::{faithful_value, DocumentKind};
-use crate::core::manifest::{Integrity, IntegrityCheck, IntegrityMode};
-use crate::core::options::{session_options, timeout_from_seconds};
+use crate::core::onnx::options::{session_options, timeout_from_seconds};
+use crate::core::onnx::session::SessionOptions;
 use crate::core::predict::{PriceScaling, Task};
-use crate::core::scan::BundleRecord;
-use crate::core::session::SessionOptions;
+use crate::core::registry::bundle::{self, BundleOptions, LoadedBundle};
+use crate::core::registry::documents::{faithful_value, DocumentKind};
+use crate::core::registry::manifest::{Integrity, IntegrityCheck, IntegrityMode};
+use crate::core::registry::reload::{self, Serving};
+use crate::core::registry::scan::BundleRecord;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;
@@ -31,7 +31,7 @@ pub struct PyBundleOptions {
 }
 
 // The signature below spells the default out so Python's help and the stubs show it.
-const _: () = assert!(crate::core::session::DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
+const _: () = assert!(crate::core::onnx::session::DEFAULT_WARMUP_MAX_BYTES == 268_435_456);
 
 #[pymethods]
 impl PyBundleOptions {
@@ -340,7 +340,7 @@ pub fn refresh_bundles(
     let known_failures = previous.map_or(&[][..], |p| p.get().failed.as_slice());
     let options = &options.get().inner;
     let refresh = detached(py, || {
-        Ok::<_, Error>(bundle_reload::refresh(
+        Ok::<_, Error>(reload::refresh(
             &index,
             &live,
             &reusable,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::core::cache::{
+use crate::core::predict::cache::{
     config_digest, tensor_digest, ttl_from_secs, CacheKey, CachedPrediction, Digest,
     PredictionCache,
 };

@@ -6,9 +6,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 use serde_json::Value;
 
-use crate::core::documents::{faithful_value, DocumentKind, DOCUMENTS};
-use crate::core::json::tagged_non_finite;
-use crate::core::scan::BundleRecord;
+use crate::core::registry::documents::{faithful_value, DocumentKind, DOCUMENTS};
+use crate::core::registry::json::tagged_non_finite;
+use crate::core::registry::scan::BundleRecord;
 
 /// A JSON value as the Python object `json.loads` would give (`NaN`/`Infinity` as floats).
 pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
-use crate::core::manifest::Manifest;
+use crate::core::registry::manifest::Manifest;
 use crate::core::Error;
 use crate::py::gil::detached;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 
-use crate::core::layout;
+use crate::core::registry::layout;
 use crate::core::Error;
 
 /// The production pointer's name in a model-type folder.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
-use crate::core::layout::pointer_version;
-use crate::core::scan::{read_latest as read, Pointer, PointerError};
+use crate::core::registry::layout::pointer_version;
+use crate::core::registry::scan::{read_latest as read, Pointer, PointerError};
 
 /// Reads `type_dir/latest` without resolving it, as `(form, value)`.
 ///

@@ -11,16 +11,16 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
-use crate::core::bundle::LoadedBundle;
-use crate::core::cache::{
+use crate::core::onnx::options::timeout_from_seconds;
+use crate::core::onnx::session::KeepAlive;
+use crate::core::onnx::tensor::TensorView;
+use crate::core::predict::cache::{
     config_digest, tensor_digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
 use crate::core::alloc;
-use crate::core::options::timeout_from_seconds;
 use crate::core::predict::{self, ColumnSource, Features, Prediction, Predictor};
+use crate::core::registry::bundle::LoadedBundle;
 use crate::core::Error;
-use crate::core::session::KeepAlive;
-use crate::core::tensor::TensorView;
 use crate::py::arrays::hold_any;
 use crate::py::bars::read_bars;
 use crate::py::bundle::PyLoadedBundle;

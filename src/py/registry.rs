@@ -9,11 +9,11 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::documents::{DocumentKind, DOCUMENTS};
-use crate::core::json::JsonDocument;
 use crate::core::predict::declared_feature_count;
-use crate::core::scan::{self, BundleRecord, RegistryIndex};
-use crate::core::schema::BundleSchemas;
+use crate::core::registry::documents::{DocumentKind, DOCUMENTS};
+use crate::core::registry::json::JsonDocument;
+use crate::core::registry::scan::{self, BundleRecord, RegistryIndex};
+use crate::core::registry::schema::BundleSchemas;
 use crate::core::Error;
 use crate::py::documents::DocumentViews;
 use crate::py::gil::detached;

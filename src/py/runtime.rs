@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::core::runtime::{self, ThreadPools};
+use crate::core::onnx::runtime::{self, ThreadPools};
 use crate::py::gil::detached;
 use crate::py::log;
 

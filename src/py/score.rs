@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use rayon::prelude::*;
 
 use crate::core::alloc;
-use crate::core::score::{self, Flag, Row, Score, ScoreOptions};
+use crate::core::backtest::score::{self, Flag, Row, Score, ScoreOptions};
 use crate::core::Error;
 use crate::py::gil::detached;
 

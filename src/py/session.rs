@@ -8,11 +8,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use smallvec::SmallVec;
 
-use crate::core::options::{session_options, timeout_from_seconds};
-use crate::core::session::{
+use crate::core::onnx::options::{session_options, timeout_from_seconds};
+use crate::core::onnx::session::{
     InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions, DEFAULT_WARMUP_MAX_BYTES,
 };
-use crate::core::tensor::{ElementType, TensorSpec};
+use crate::core::onnx::tensor::{ElementType, TensorSpec};
+use crate::core::registry::files::open_session_file;
 use crate::core::Error;
 use crate::py::arrays::{
     as_ndarray, check_before_copy, numpy_dtype, output_to_numpy, HeldArray, OutputArray,
@@ -194,9 +195,7 @@ pub fn open_session(
                 .unwrap_or_default()
         ))
     })?;
-    detached(py, || {
-        InferenceSession::open(ModelSource::File(&path), options).map(Arc::new)
-    })
+    detached(py, || open_session_file(&path, options).map(Arc::new))
 }
 
 /// The input arrays of one call, each with its input's name.

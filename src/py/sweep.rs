@@ -10,11 +10,13 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::core::options::{session_options, timeout_from_seconds};
-use crate::core::predict::PredictionSpec;
-use crate::core::session::SessionOptions;
-use crate::core::sweep::{self, SeriesInput, SeriesView, SweepModel, SweepOutputs, SweepStats};
-use crate::core::tensor::OutputTensor;
+use crate::core::backtest::sweep::{
+    self, SeriesInput, SeriesView, SweepModel, SweepOutputs, SweepStats,
+};
+use crate::core::onnx::options::{session_options, timeout_from_seconds};
+use crate::core::onnx::session::SessionOptions;
+use crate::core::onnx::tensor::OutputTensor;
+use crate::core::registry::bundle::spec_from_metadata_text;
 use crate::core::Error;
 use crate::py::arrays::{output_to_numpy, HeldArray};
 use crate::py::bundle::PyLoadedBundle;
@@ -118,7 +120,7 @@ impl PySweepModel {
         providers: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let spec =
-            PredictionSpec::from_json(metadata_json, confidence_scale_factor, direction_threshold)?;
+            spec_from_metadata_text(metadata_json, confidence_scale_factor, direction_threshold)?;
         let options = sweep_options(providers.as_deref())?;
         let timeout = timeout_from_seconds(timeout)?;
         ensure_runtime(py)?;

@@ -147,7 +147,8 @@ class SweepResult:
         ``max_drawdown``, ``turnover``. A version's signal at bar ``t`` is ``sign(price[t] -
         close[t])`` when its prices are in price units (:attr:`price_units`), else its
         direction; the strategy holds that position from close ``t`` to close ``t + 1``, paying
-        ``fee_bps`` per unit of position changed. See ``src/core/score.rs`` for every definition.
+        ``fee_bps`` per unit of position changed. See ``src/core/backtest/score.rs`` for every
+        definition.
 
         Args:
             close: One close per bar; the ``close`` column of the bars swept by default.

@@ -1,9 +1,9 @@
 """``SweepScores``: which version would have earned most, as numbers.
 
 The definitions (signal, bars, hit rate, errors, the strategy's return, Sharpe ratio, drawdown
-and turnover) live once, in the core (``src/core/score.rs``); which direction of each metric is
-better lives in :mod:`atb_prediction.metrics`; this module holds a sweep's scores and ranks
-them.
+and turnover) live once, in the core (``src/core/backtest/score.rs``); which direction of each
+metric is better lives in :mod:`atb_prediction.metrics`; this module holds a sweep's scores and
+ranks them.
 """
 
 from __future__ import annotations

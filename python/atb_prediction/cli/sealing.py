@@ -112,7 +112,7 @@ def _each(
 
 def run_seal(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models seal``; exit status 1 when a version cannot be sealed."""
-    from atb_prediction.models.integrity import seal_bundle
+    from atb_prediction._core import seal_bundle
 
     root, folders = _version_folders(args)
     results: list[dict[str, Any]] = []
@@ -134,7 +134,7 @@ def run_seal(args: argparse.Namespace, console: Console) -> int:
 
 def run_verify(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb models verify``; exit status 1 when a sealed version changed."""
-    from atb_prediction.models.integrity import verify_bundle
+    from atb_prediction._core import verify_bundle
 
     root, folders = _version_folders(args)
     results: list[dict[str, Any]] = []

@@ -4,6 +4,9 @@ Every error atb-prediction raises derives from :class:`PredictionError`, and eac
 from the built-in exception whose meaning matches, so ``except ValueError`` keeps working for bad
 input and ``except LookupError`` for a missing model. The names of upstream's registry
 exceptions (``ModelLoadError``, ``ModelNotAvailableError``) are kept so imports move by one prefix.
+
+Promotion's own exceptions, under the same :class:`PredictionError`, live with promotion
+(:mod:`atb_prediction.promotion.exceptions`).
 """
 
 from __future__ import annotations
@@ -56,64 +59,23 @@ class InvalidArgumentError(PredictionError, ValueError):
     timeout, a JSON Schema)."""
 
 
-class PromotionError(PredictionError):
-    """A promotion or rollback could not be carried out."""
-
-
-class PromotionRefusedError(PromotionError, ValueError):
-    """The request or the registry's state makes the promotion unsafe, so nothing was changed."""
-
-
-class VersionNotFoundError(PromotionRefusedError, LookupError):
-    """The model-type folder or the version to promote does not exist."""
-
-
-class GateRefusedError(PromotionRefusedError):
-    """The candidate did not score strictly better than production over the gate's bars
-    (promote with ``force=True`` to override; the evidence is journaled either way)."""
-
-    def __init__(self, message: str, evidence: dict[str, object]) -> None:
-        super().__init__(message)
-        self.evidence = evidence
-        """The gate's evidence: metric, both rows of scores, bars, the series' sha256."""
-
-
-class ValidationFailedError(PromotionRefusedError):
-    """The version to promote fails validation (promote with ``force=True`` to skip the check)."""
-
-    def __init__(self, message: str, problems: list[str]) -> None:
-        super().__init__(message)
-        self.problems = problems
-        """The validation problems, one sentence each."""
-
-
-class LockTimeoutError(PromotionError, TimeoutError):
-    """Another promotion of the same model type held the lock for longer than the timeout."""
-
-
 #: Upstream's engine-level names, kept as aliases for code that catches them.
 ModelInferenceError = InferenceError
 PredictionTimeoutError = InferenceTimeoutError
 ModelNotFoundError = ModelNotAvailableError
 
 __all__ = [
-    "GateRefusedError",
     "InferenceError",
     "InferenceTimeoutError",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidInputError",
-    "LockTimeoutError",
     "ModelInferenceError",
     "ModelLoadError",
     "ModelNotAvailableError",
     "ModelNotFoundError",
     "PredictionError",
     "PredictionTimeoutError",
-    "PromotionError",
-    "PromotionRefusedError",
     "RuntimeLibraryError",
     "SchemaValidationError",
-    "ValidationFailedError",
-    "VersionNotFoundError",
 ]

@@ -21,7 +21,7 @@ and, in the version folder promoted, ``manifest.json`` (see ``atb models seal``)
 
 from __future__ import annotations
 
-from atb_prediction.promotion.errors import (
+from atb_prediction.promotion.exceptions import (
     GateRefusedError,
     LockTimeoutError,
     PromotionError,
@@ -32,7 +32,6 @@ from atb_prediction.promotion.errors import (
 from atb_prediction.promotion.files import (
     INTENT_NAME,
     JOURNAL_NAME,
-    LATEST_NAME,
     LOCK_NAME,
     model_type_dir,
 )
@@ -51,7 +50,6 @@ from atb_prediction.promotion.policy import CheckFunction
 __all__ = [
     "INTENT_NAME",
     "JOURNAL_NAME",
-    "LATEST_NAME",
     "LOCK_NAME",
     "CheckFunction",
     "GateLike",

@@ -15,15 +15,14 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from atb_prediction._core import LATEST, is_folder_name, registry_folders
+from atb_prediction._core import is_folder_name, registry_folders
 from atb_prediction.models.exceptions import PredictionError
 from atb_prediction.promotion import _steps
-from atb_prediction.promotion.errors import PromotionRefusedError, VersionNotFoundError
+from atb_prediction.promotion.exceptions import PromotionRefusedError, VersionNotFoundError
 
 __all__ = [
     "INTENT_NAME",
     "JOURNAL_NAME",
-    "LATEST_NAME",
     "LOCK_NAME",
     "TEMP_PREFIX",
     "check_name",
@@ -34,9 +33,6 @@ __all__ = [
     "replace_atomically",
     "write_new_file",
 ]
-
-LATEST_NAME = LATEST
-"""Name of the production pointer in a model-type folder (the core's layout defines it)."""
 
 JOURNAL_NAME = "promotions.jsonl"
 """Name of the promotion journal in a model-type folder."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from atb_prediction.models.exceptions import GateRefusedError
+from atb_prediction.promotion.exceptions import GateRefusedError
 
 __all__ = ["GateLike", "refusal"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from atb_prediction.promotion import _steps
-from atb_prediction.promotion.errors import PromotionRefusedError
+from atb_prediction.promotion.exceptions import PromotionRefusedError
 from atb_prediction.promotion.files import (
     INTENT_NAME,
     JOURNAL_NAME,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from atb_prediction.promotion.errors import LockTimeoutError
+from atb_prediction.promotion.exceptions import LockTimeoutError
 from atb_prediction.promotion.files import LOCK_NAME, open_confined
 
 __all__ = ["locked"]

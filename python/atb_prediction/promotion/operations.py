@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from atb_prediction.promotion import _steps, journal
-from atb_prediction.promotion.errors import PromotionRefusedError
+from atb_prediction.promotion.exceptions import PromotionRefusedError
 from atb_prediction.promotion.files import (
     JOURNAL_NAME,
     check_name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from atb_prediction.promotion.errors import ValidationFailedError
+from atb_prediction.promotion.exceptions import ValidationFailedError
 
 __all__ = ["CheckFunction", "default_check", "require_valid", "seal_or_verify"]
 

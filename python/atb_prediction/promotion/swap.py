@@ -16,10 +16,10 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from atb_prediction._core import LATEST
 from atb_prediction.promotion import _steps
-from atb_prediction.promotion.errors import PromotionError, PromotionRefusedError
+from atb_prediction.promotion.exceptions import PromotionError, PromotionRefusedError
 from atb_prediction.promotion.files import (
-    LATEST_NAME,
     TEMP_PREFIX,
     replace_atomically,
     write_new_file,
@@ -51,7 +51,7 @@ def read_pointer(directory: Path) -> tuple[str | None, PointerForm]:
     """
     from atb_prediction._core import read_latest
 
-    latest = directory / LATEST_NAME
+    latest = directory / LATEST
     form, value = read_latest(directory)
     if form == "none":
         return None, "none"
@@ -102,7 +102,7 @@ def swap_latest(directory: Path, version: str) -> None:
 
     replace_atomically(
         temporary_path(directory),
-        directory / LATEST_NAME,
+        directory / LATEST,
         link,
         written="temporary",
         replaced="replaced",

@@ -16,8 +16,8 @@ use super::spec::PredictionSpec;
 use super::Predictor;
 use crate::core::alloc;
 use crate::core::error::{Error, Result};
+use crate::core::onnx::session::InferenceSession;
 use crate::core::parallel::Failure;
-use crate::core::session::InferenceSession;
 
 /// Predictions for every window of `features` (`[windows, seq, features]`), in chunks of
 /// `chunk` windows run in parallel on `sessions` (all of one model), with `spec`'s rules; the

@@ -7,6 +7,7 @@
 
 pub mod bars;
 mod batch;
+pub mod cache;
 mod columns;
 mod decode;
 mod prepare;
@@ -31,8 +32,12 @@ pub use window::{input_window, InputWindow};
 
 use crate::core::alloc;
 use crate::core::error::{Error, Result};
-use crate::core::session::{CheckedInputs, InferenceSession, KeepAlive, OutputTarget, RunInput};
-use crate::core::tensor::{element_count, ElementType, OutputTensor, TensorData, TensorViewMut};
+use crate::core::onnx::session::{
+    CheckedInputs, InferenceSession, KeepAlive, OutputTarget, RunInput,
+};
+use crate::core::onnx::tensor::{
+    element_count, ElementType, OutputTensor, TensorData, TensorViewMut,
+};
 
 /// A first output of up to this many elements is read into a buffer on the stack; a larger one
 /// is copied out of ONNX Runtime instead (predict reads one window's values of it anyway).
@@ -99,7 +104,7 @@ impl Predictor<'_> {
         let shape = stream.window_shape();
         let features = Features {
             shape: &shape,
-            data: crate::core::tensor::TensorView::Float64(window),
+            data: crate::core::onnx::tensor::TensorView::Float64(window),
         };
         let prediction = self.predict(&features, &mut None, timeout)?;
         self.rolling_priced(prediction, stream.price_extrema())
@@ -162,7 +167,7 @@ impl Predictor<'_> {
         let shape = [window.sequence_length, recipe.columns.len()];
         let features = Features {
             shape: &shape,
-            data: crate::core::tensor::TensorView::Float64(&values),
+            data: crate::core::onnx::tensor::TensorView::Float64(&values),
         };
         let prediction = self.predict(&features, &mut None, timeout)?;
         let extrema = self

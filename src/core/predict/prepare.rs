@@ -3,10 +3,10 @@
 
 use crate::core::alloc;
 use crate::core::error::{Error, Result};
-use crate::core::predict::spec::{normalise, PredictionSpec};
-use crate::core::tensor::{
+use crate::core::onnx::tensor::{
     element_count, format_shape, ElementType, TensorData, TensorSpec, TensorView,
 };
+use crate::core::predict::spec::{normalise, PredictionSpec};
 
 /// Feature windows as given by the caller: any float or integer dtype, 1-D, 2-D or 3-D.
 #[derive(Debug, Clone, Copy)]

@@ -215,24 +215,6 @@ impl PredictionSpec {
         })
     }
 
-    /// Builds the spec from the text of `metadata.json` (`None` when the bundle has none), for a
-    /// bundle that arrives as bytes rather than from a scan (a remote sweep worker).
-    pub fn from_json(
-        metadata_json: Option<&str>,
-        confidence_scale_factor: f64,
-        direction_threshold: f64,
-    ) -> Result<Self> {
-        let metadata = match metadata_json {
-            Some(text) => {
-                crate::core::json::parse_lenient(text, crate::core::json::NonFinite::Null).map_err(
-                    |e| Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}")),
-                )?
-            }
-            None => Value::Null,
-        };
-        Self::from_metadata(&metadata, confidence_scale_factor, direction_threshold)
-    }
-
     /// One input value of `column`, normalised as `predict` does.
     pub fn normalise(&self, column: usize, value: f64) -> f64 {
         normalise(&self.normalization, column, value)

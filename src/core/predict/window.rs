@@ -3,7 +3,7 @@
 //! ask here, so they agree on how many bars a window spans and how many columns it reads.
 
 use super::spec::PredictionSpec;
-use crate::core::tensor::TensorSpec;
+use crate::core::onnx::tensor::TensorSpec;
 
 /// The dimensions of one model input window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::tensor::ElementType;
+    use crate::core::onnx::tensor::ElementType;
 
     fn input(shape: &[Option<i64>]) -> Vec<TensorSpec> {
         vec![TensorSpec {

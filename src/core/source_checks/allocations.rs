@@ -40,7 +40,7 @@ const ARRAY_CONSTRUCTORS: &[&str] = &["zeros", "ones", "new", "from_elem", "from
 /// One infallible allocation without a marker.
 #[derive(Debug, PartialEq, Eq)]
 struct Finding {
-    /// `core/session/run.rs:42`.
+    /// `core/onnx/session/run.rs:42`.
     place: String,
     /// The form found, as written up to its first argument.
     form: String,

@@ -1,0 +1,122 @@
+"""The gate of a gated promotion (``Gate``, ``promote --gate``): its evidence is the scores of
+both versions over the same bars with its settings, its digest covers what it evaluated, a worse
+candidate is refused and a better one journaled with its evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from atb_prediction import sweep
+from sweep_helpers import BARS, RIGHT, WRONG, bars_file, open_registry, signal_bars, signal_registry
+
+
+def _json_row(row: dict[str, object]) -> dict[str, object]:
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in row.items()}
+
+
+def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
+    tmp_path: Path,
+) -> None:
+    """The oracle: the same sweep and scores through the public API."""
+    from atb_prediction.backtest import Gate
+
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = signal_bars()
+    gate = Gate(bars, metric="max_drawdown", horizon=2, fee_bps=5.0)
+    evidence = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, WRONG)
+    swept = sweep(open_registry(root), bars, symbol="BTCUSDT", model_type="basic",
+                  versions=[RIGHT, WRONG], progress=False)  # fmt: skip
+    expected = swept.score(horizon=2, fee_bps=5.0)
+    assert {key: value for key, value in evidence.items() if key != "series_sha256"} == {
+        "metric": "max_drawdown", "better": "lower", "passed": True,
+        "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
+        "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
+    }  # fmt: skip
+
+    # Without another production version there is nothing to beat.
+    for production in (None, RIGHT):
+        alone = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, production)
+        assert alone["production"] is None and alone["passed"] is True
+        assert alone["candidate"] == evidence["candidate"]
+
+
+def test_the_gate_digest_covers_the_times_the_names_and_the_values(tmp_path: Path) -> None:
+    from atb_prediction.backtest import Gate
+
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = signal_bars(50)
+
+    def digest(frame: pd.DataFrame) -> str:
+        return str(Gate(frame).evaluate(root, "BTCUSDT", "basic", RIGHT, WRONG)["series_sha256"])
+
+    first = digest(bars)
+    assert len(first) == 64 and digest(bars.copy()) == first
+    later = bars.set_axis(bars.index + pd.Timedelta(hours=1))
+    changed = bars.assign(close=bars["close"] * 1.01)
+    # Same values under another name.
+    named_x, named_y = bars.assign(x=0.0), bars.assign(y=0.0)
+    digests = {first, digest(later), digest(changed), digest(named_x), digest(named_y)}
+    assert len(digests) == 5
+
+
+def test_the_gate_refuses_a_worse_candidate_and_leaves_latest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atb_prediction.cli import main
+
+    root = signal_registry(tmp_path / "registry", production=RIGHT)
+    path = bars_file(tmp_path / "bars.csv", signal_bars())
+    code = main(["models", "promote", f"BTCUSDT:1h:basic:{WRONG}", "--gate", str(path),
+                 "--registry", str(root)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "sharpe" in captured.err and "not better" in captured.err
+    assert RIGHT in captured.out and WRONG in captured.out  # both rows, side by side
+    assert (root / "BTCUSDT" / "basic" / "latest").readlink() == Path(RIGHT)
+    assert not (root / "BTCUSDT" / "basic" / "promotions.jsonl").exists()
+
+
+def test_the_gate_journals_the_evidence_of_a_better_candidate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atb_prediction.cli import main
+
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = signal_bars()
+    path = bars_file(tmp_path / "bars.csv", bars)
+    code = main(["models", "promote", f"BTCUSDT:1h:basic:{RIGHT}", "--gate", str(path),
+                 "--metric", "max_drawdown", "--horizon", "2", "--fee-bps", "1",
+                 "--registry", str(root), "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    document = json.loads(capsys.readouterr().out)
+    assert (root / "BTCUSDT" / "basic" / "latest").readlink() == Path(RIGHT)
+    (line,) = (root / "BTCUSDT" / "basic" / "promotions.jsonl").read_text().splitlines()
+    gate = json.loads(line)["gate"]
+    assert gate == document["record"]["gate"]
+    assert gate["metric"] == "max_drawdown" and gate["passed"] is True
+    assert (gate["horizon"], gate["fee_bps"], gate["bars"]) == (2, 1.0, BARS)
+    import hashlib
+
+    assert gate["series_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert gate["candidate"]["version"] == RIGHT and gate["production"]["version"] == WRONG
+    assert gate["candidate"]["max_drawdown"] < gate["production"]["max_drawdown"]
+    assert main(["models", "history", "BTCUSDT", "basic", "--registry", str(root)]) == 0
+    history = " ".join(capsys.readouterr().out.split())  # the REASON column wraps
+    candidate, production = gate["candidate"]["max_drawdown"], gate["production"]["max_drawdown"]
+    assert f"gate: max_drawdown {candidate:.4g} vs {production:.4g} (passed)" in history
+
+
+def test_a_forced_gate_is_journaled_as_forced(tmp_path: Path) -> None:
+    from atb_prediction.backtest import Gate
+    from atb_prediction.promotion import promote
+
+    root = signal_registry(tmp_path / "registry", production=RIGHT)
+    result = promote(root, "BTCUSDT", "basic", WRONG, gate=Gate(signal_bars()), force=True)
+    assert result.changed and result.record.forced
+    gate = result.record.gate
+    assert gate is not None and gate["passed"] is False and gate["metric"] == "sharpe"
+    assert gate["candidate"]["sharpe"] < gate["production"]["sharpe"]

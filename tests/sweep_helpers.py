@@ -1,0 +1,89 @@
+"""Registries and series shared by the sweep, score, gate and CLI tests: a small BTCUSDT/basic
+registry of linear models over a normalised three-feature series, and the "signal" registry of two
+one-bar models, one right about the next bar 80% of the time and one wrong as often."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from atb_prediction import PredictionConfig, PredictionModelRegistry
+from conftest import affine_model, point_latest, standard_metadata, write_bundle
+
+SEQ, FEATURES = 8, 3
+NORMALISED = {
+    "normalization_params": {
+        "feature_0": {"mean": 100.0, "std": 5.0},
+        "feature_2": {"mean": -2.0, "std": 0.5},
+    },
+    "price_normalization": {"mean": 30000.0, "std": 250.0},
+}
+
+
+def make_registry(root: Path, versions: dict[str, tuple[bytes | None, dict[str, Any]]]) -> Path:
+    """``{version: (model, extra metadata)}`` under BTCUSDT/basic, ``latest`` at the last."""
+    for version, (model, extra) in versions.items():
+        metadata = standard_metadata("BTCUSDT", "basic", version, seq=SEQ, features=FEATURES)
+        metadata.update(extra)
+        write_bundle(root, "BTCUSDT", "basic", version, model=model, metadata=metadata)
+    point_latest(root, "BTCUSDT", "basic", list(versions)[-1])
+    return root
+
+
+def open_registry(root: Path) -> PredictionModelRegistry:
+    return PredictionModelRegistry(
+        PredictionConfig(model_registry_path=str(root), prediction_cache_enabled=False)
+    )
+
+
+def series_of(bars: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((bars, FEATURES)).astype(np.float32)
+    values[:, 0] = 100 + 5 * values[:, 0]
+    return values
+
+
+#: Versions of the signal registry: one right about the next bar 80% of the time, one 20%.
+RIGHT, WRONG = "2026-01-01_1h_v1", "2026-01-02_1h_v1"
+BARS = 500
+
+
+def signal_bars(bars: int = BARS) -> pd.DataFrame:
+    """A ``signal`` feature of +-1 and a close that follows it at the next bar 4 times in 5."""
+    rng = np.random.default_rng(11)
+    signal = rng.choice([-1.0, 1.0], bars)
+    follows = np.where(np.arange(bars) % 5 == 4, -1.0, 1.0)
+    steps = 1.0 + 0.01 * signal * follows * rng.uniform(0.5, 1.5, bars)
+    close = 100.0 * np.concatenate(([1.0], np.cumprod(steps[:-1])))
+    return pd.DataFrame(
+        {"signal": signal, "close": close},
+        index=pd.date_range("2026-02-01", periods=bars, freq="h", tz="UTC"),
+    )
+
+
+def signal_registry(root: Path, production: str = WRONG) -> Path:
+    """Two one-bar models of the ``signal`` column: ``RIGHT`` says it, ``WRONG`` its opposite."""
+    for version, weight in ((RIGHT, 1.0), (WRONG, -1.0)):
+        write_bundle(
+            root,
+            "BTCUSDT",
+            "basic",
+            version,
+            model=affine_model(1, 1, weight=weight),
+            metadata={
+                "timeframe": "1h",
+                "sequence_length": 1,
+                "feature_names": ["signal"],
+                "created_at": "2026-01-01T00:00:00Z",
+            },
+        )
+    point_latest(root, "BTCUSDT", "basic", production)
+    return root
+
+
+def bars_file(path: Path, bars: pd.DataFrame) -> Path:
+    """``bars`` written as the CSV the command line reads (times in a ``timestamp`` column)."""
+    bars.to_csv(path, index_label="timestamp")
+    return path
