@@ -39,6 +39,13 @@ mod _core {
     #[pymodule_export]
     use crate::py::score::{periods_per_year, score_columns, score_sweep};
     #[pymodule_export]
+    use crate::py::times::{
+        check_time_order, format_utc, median_spacing, spacing_mismatch, spacing_periods_per_year,
+        time_column, utc_times,
+    };
+    #[pymodule_export]
+    const TIME_COLUMNS: [&str; 5] = crate::core::predict::times::TIME_COLUMNS;
+    #[pymodule_export]
     use crate::py::session::{PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
     use crate::py::stream::PyBarStream;

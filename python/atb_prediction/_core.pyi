@@ -14,6 +14,7 @@ from atb_prediction.models.prediction import ModelPrediction
 __all__ = [
     "BAR_COLUMNS",
     "LATEST",
+    "TIME_COLUMNS",
     "BarStream",
     "BundleOptions",
     "BundleRecord",
@@ -28,13 +29,16 @@ __all__ = [
     "TensorInfo",
     "bar_positions_of",
     "bar_window",
+    "check_time_order",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
     "features_digest",
     "format_key",
+    "format_utc",
     "is_folder_name",
     "load_runtime",
+    "median_spacing",
     "open_version",
     "parse_key",
     "path_parts",
@@ -50,7 +54,11 @@ __all__ = [
     "seal_bundle",
     "series_columns",
     "shape_problems",
+    "spacing_mismatch",
+    "spacing_periods_per_year",
     "split_key",
+    "time_column",
+    "utc_times",
     "verify_bundle",
     "version_date",
 ]
@@ -567,6 +575,37 @@ class SweepModel:
 
 def periods_per_year(timeframe: str) -> float:
     """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
+
+TIME_COLUMNS: list[str]
+"""The names a series' time column goes by (any case): open_time, timestamp, time, date,
+datetime."""
+
+def utc_times(values: object, what: str = "timestamps") -> npt.NDArray[np.int64]:
+    """Every time of a 1-D numpy array as UTC nanoseconds since the epoch: integer and float
+    epochs with their unit from their magnitude (seconds from 1e8, milliseconds from 1e11,
+    microseconds from 1e14, nanoseconds from 1e17), ``datetime64`` of any unit as it says.
+    ``InvalidInputError`` names the first bar that is no time, or says the array holds none."""
+
+def check_time_order(times: object) -> None:
+    """``InvalidInputError`` unless the times (int64 nanoseconds, ``datetime64``, or epochs as
+    :func:`utc_times` reads them) strictly increase, naming the first offending bar: its
+    position and both times in ISO UTC."""
+
+def median_spacing(times: npt.NDArray[np.int64]) -> int | None:
+    """The median spacing (nanoseconds) of UTC nanosecond times; ``None`` for fewer than two."""
+
+def spacing_periods_per_year(spacing: int) -> float:
+    """Bars a year of a series whose bars are ``spacing`` nanoseconds apart (365-day year)."""
+
+def spacing_mismatch(spacing: int, timeframe: str) -> str | None:
+    """Why bars ``spacing`` nanoseconds apart are not a ``timeframe``'s, or ``None``."""
+
+def format_utc(nanos: int) -> str:
+    """UTC nanoseconds since the epoch as ISO 8601 text."""
+
+def time_column(columns: Iterable[object]) -> int | None:
+    """The position of the first column named open_time, timestamp, time, date or datetime
+    (any case), or ``None``."""
 
 def score_columns() -> list[str]:
     """The names of a score's columns, in order: ``bars``, then the metrics."""

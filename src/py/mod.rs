@@ -20,3 +20,4 @@ pub mod score;
 pub mod session;
 pub mod stream;
 pub mod sweep;
+pub mod times;

@@ -108,7 +108,7 @@ fn frame_in_feature_order<'py>(
 }
 
 /// Column labels as strings (`None` for a label that is not one: no feature name matches it).
-fn column_labels(columns: &Bound<'_, PyAny>) -> PyResult<Vec<Option<String>>> {
+pub(crate) fn column_labels(columns: &Bound<'_, PyAny>) -> PyResult<Vec<Option<String>>> {
     columns
         .try_iter()?
         .map(|label| Ok(label?.extract::<String>().ok()))

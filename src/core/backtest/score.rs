@@ -24,6 +24,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1};
 
 use crate::core::error::{Error, Result};
+use crate::core::predict::times;
 
 /// One row's scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,30 +104,11 @@ fn sign(value: f64) -> i8 {
     }
 }
 
-/// The bars per year of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`.
+/// The bars per year of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`: a 365-day year over
+/// its bar duration (the one timeframe rule, [`times::timeframe_nanos`]); used when a series
+/// has no times to measure its own spacing by.
 pub fn periods_per_year(timeframe: &str) -> Result<f64> {
-    let text = timeframe.trim();
-    let invalid = || {
-        Error::InvalidArgument(format!(
-            "cannot tell the bars per year of timeframe {timeframe:?}: expected a number and \
-             m, h, d or w (15m, 1h, 4h, 1d, 1w); pass periods_per_year"
-        ))
-    };
-    let unit = text.chars().last().ok_or_else(invalid)?;
-    let count: f64 = text[..text.len() - unit.len_utf8()]
-        .parse::<u32>()
-        .ok()
-        .filter(|&n| n > 0)
-        .map(f64::from)
-        .ok_or_else(invalid)?;
-    let per_year = match unit {
-        'm' => 525_600.0,
-        'h' => 8_760.0,
-        'd' => 365.0,
-        'w' => 52.0,
-        _ => return Err(invalid()),
-    };
-    Ok(per_year / count)
+    times::periods_per_year(times::timeframe_nanos(timeframe)?)
 }
 
 /// What every row's score shares: the closes, their one-bar returns and the sign of each bar's
@@ -569,7 +551,7 @@ mod tests {
         assert_eq!(periods_per_year("4h").unwrap(), 2190.0);
         assert_eq!(periods_per_year("1d").unwrap(), 365.0);
         assert_eq!(periods_per_year("15m").unwrap(), 35040.0);
-        assert_eq!(periods_per_year("1w").unwrap(), 52.0);
+        assert_eq!(periods_per_year("1w").unwrap(), 365.0 / 7.0);
         for bad in ["", "h", "0h", "1y", "unknown", "-1h"] {
             assert!(periods_per_year(bad).is_err(), "{bad}");
         }

@@ -13,6 +13,7 @@ mod decode;
 mod prepare;
 mod spec;
 pub mod stream;
+pub mod times;
 mod window;
 
 use std::time::Duration;
