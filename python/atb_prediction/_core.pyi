@@ -200,7 +200,7 @@ class BarStream:
         sequence of the 5 values in OHLCV order (6 with the bar's time first)."""
     @property
     def bars(self) -> int:
-        """Bars held: those read from the history, and every bar pushed."""
+        """Bars given: the history's, and every bar pushed and taken."""
 
 def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
     """The last ``rows`` bars of ``bars`` as a C-ordered ``[rows, 5]`` float64 array."""

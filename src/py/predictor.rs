@@ -406,7 +406,8 @@ impl PyPredictor {
 
     /// Upstream's live path from raw bars (`OnnxRunner.predict_bars`): the last `bars_needed`
     /// bars of a DataFrame, a mapping of 1-D arrays or a structured array are read (a frame
-    /// straight from its column blocks), then the features of the last window, the prediction,
+    /// straight from its column blocks; their times, when they carry them, must strictly
+    /// increase), then the features of the last window, the prediction,
     /// and for a `rolling_minmax` bundle the price mapped back to price units, in one GIL-free
     /// call; the built-in cache is keyed by the bars read.
     fn predict_bars<'py>(
@@ -417,6 +418,7 @@ impl PyPredictor {
         let started = Instant::now();
         let needed = self.needed_bars()?;
         let columns = read_bars(bars, Some(needed))?;
+        columns.check_times()?;
         self.predict_bar_columns(py, started, columns.view()?)
     }
 

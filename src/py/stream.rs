@@ -12,11 +12,13 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::core::predict::bar_positions;
 use crate::core::predict::bars::BAR_COLUMNS;
 use crate::core::predict::stream::{Bar, BarStream};
+use crate::core::predict::times::{self, DatetimeUnit, Times};
 use crate::core::Error;
 use crate::py::bars::read_bars;
 use crate::py::gil::detached;
@@ -26,6 +28,33 @@ use crate::py::repr::quoted;
 /// What a push needs besides the bar.
 struct State {
     stream: BarStream,
+    /// Bars given so far (the whole history's, and every push): the place of the next bar.
+    seen: usize,
+    /// The time of the last bar, once bars carry times.
+    last_time: Option<i64>,
+}
+
+impl State {
+    /// Takes a bar after checking its time against the last one (the one order check), so that
+    /// a bar refused changes nothing; once bars carried times, every bar must.
+    fn take(&mut self, bar: &Bar, time: Option<&GivenTime>) -> crate::core::Result<()> {
+        let time = time.map(|time| time.nanos(self.seen)).transpose()?;
+        match (self.last_time, time) {
+            (Some(last), Some(time)) => times::check_order_from(&[last, time], self.seen - 1)?,
+            (Some(_), None) => {
+                return Err(Error::invalid_input(format!(
+                    "bar {} has no time, but the bars before it had times: give every bar its \
+                     time, or none",
+                    self.seen
+                )))
+            }
+            (None, _) => {}
+        }
+        self.stream.push(bar)?;
+        self.seen += 1;
+        self.last_time = time.or(self.last_time);
+        Ok(())
+    }
 }
 
 /// Bars one at a time, for one bundle: `push(bar)` returns the `ModelPrediction` that
@@ -46,21 +75,28 @@ impl PyBarStream {
     ) -> PyResult<Self> {
         let owner = predictor.get();
         let needed = owner.needed_bars()?;
-        let mut stream = owner.bundle().predictor().bar_stream()?;
+        let mut state = State {
+            stream: owner.bundle().predictor().bar_stream()?,
+            seen: 0,
+            last_time: None,
+        };
         if let Some(history) = history.filter(|history| !history.is_none()) {
             let columns = read_bars(history, Some(needed))?;
+            columns.check_times()?;
             let view = columns.view()?;
             for row in view.rows() {
                 let mut bar: Bar = [0.0; BAR_COLUMNS.len()];
                 for (slot, &value) in bar.iter_mut().zip(row.iter()) {
                     *slot = value;
                 }
-                stream.push(&bar)?;
+                state.stream.push(&bar)?;
             }
+            state.seen = columns.first + columns.rows;
+            state.last_time = columns.last_time();
         }
         Ok(Self {
             predictor: predictor.clone().unbind(),
-            state: Mutex::new(State { stream }),
+            state: Mutex::new(state),
         })
     }
 }
@@ -89,26 +125,31 @@ fn bar_form(got: &str) -> PyErr {
     .into()
 }
 
+/// A bar as read: its values, and its time as given, if it has one.
+type ReadBar<'py> = (Bar, Option<Bound<'py, PyAny>>);
+
 /// Reads a bar from a sequence: 5 values, or 6 with the time first.
-fn sequence_bar(items: &[Bound<'_, PyAny>]) -> PyResult<Bar> {
-    let values = match items.len() {
-        5 => items,
-        6 => &items[1..],
+fn sequence_bar<'py>(items: &[Bound<'py, PyAny>]) -> PyResult<ReadBar<'py>> {
+    let (values, time) = match items.len() {
+        5 => (items, None),
+        6 => (&items[1..], Some(items[0].clone())),
         n => return Err(bar_form(&format!("a sequence of {n} values"))),
     };
     let mut bar: Bar = [0.0; BAR_COLUMNS.len()];
     for ((slot, value), column) in bar.iter_mut().zip(values).zip(BAR_COLUMNS) {
         *slot = number(value, column)?;
     }
-    Ok(bar)
+    Ok((bar, time))
 }
 
-/// Reads a bar from a mapping: its OHLCV keys, exactly or in another case.
-fn mapping_bar(bar: &Bound<'_, PyAny>) -> PyResult<Bar> {
+/// Reads a bar from a mapping: its OHLCV keys, exactly or in another case, and its time under
+/// a key named as a time column (`time`, `timestamp`, `open_time`, `date`, `datetime`, any
+/// case), else, for a pandas Series (a frame's row), its name when that is a time.
+fn mapping_bar<'py>(bar: &Bound<'py, PyAny>) -> PyResult<ReadBar<'py>> {
     let py = bar.py();
     let mut values: Bar = [0.0; BAR_COLUMNS.len()];
     if let Ok(dict) = bar.cast::<PyDict>() {
-        // The usual bar: every key spelled as the core spells it.
+        // The usual bar: every key spelled as the core spells it, and maybe its time.
         let names = [
             intern!(py, "open"),
             intern!(py, "high"),
@@ -124,10 +165,20 @@ fn mapping_bar(bar: &Bound<'_, PyAny>) -> PyResult<Bar> {
             }
         }
         if found == BAR_COLUMNS.len() {
-            return Ok(values);
+            match dict.len() - found {
+                0 => return Ok((values, None)),
+                1 => {
+                    for name in times::TIME_COLUMNS {
+                        if let Some(time) = dict.get_item(name)? {
+                            return Ok((values, Some(time)));
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
     }
-    let keys: Vec<Bound<'_, PyAny>> = bar
+    let keys: Vec<Bound<'py, PyAny>> = bar
         .call_method0(intern!(py, "keys"))?
         .try_iter()?
         .collect::<PyResult<_>>()?;
@@ -136,11 +187,37 @@ fn mapping_bar(bar: &Bound<'_, PyAny>) -> PyResult<Bar> {
     for ((slot, position), column) in values.iter_mut().zip(positions).zip(BAR_COLUMNS) {
         *slot = number(&bar.get_item(&keys[position])?, column)?;
     }
-    Ok(values)
+    let time = match times::time_column(&labels) {
+        Some(position) => Some(bar.get_item(&keys[position])?),
+        // A frame's row (`frame.iloc[t]`, `iterrows`) is named by its index label: its time
+        // when the frame has a DatetimeIndex.
+        None if !bar.is_instance_of::<PyDict>() => match bar.getattr(intern!(py, "name")) {
+            Ok(name) if is_calendar_time(&name)? => Some(name),
+            _ => None,
+        },
+        None => None,
+    };
+    Ok((values, time))
+}
+
+/// Whether `value` is a calendar time (a `datetime`, `date`, pandas `Timestamp` or numpy
+/// `datetime64`), rather than another label.
+fn is_calendar_time(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    if value.hasattr(intern!(py, "isoformat"))? {
+        return Ok(true);
+    }
+    Ok(match value.getattr(intern!(py, "dtype")) {
+        Ok(dtype) => dtype
+            .getattr(intern!(py, "kind"))?
+            .extract::<&str>()
+            .is_ok_and(|kind| kind == "M"),
+        Err(_) => false,
+    })
 }
 
 /// Reads one bar from Python.
-fn read_bar(bar: &Bound<'_, PyAny>) -> PyResult<Bar> {
+fn read_bar<'py>(bar: &Bound<'py, PyAny>) -> PyResult<ReadBar<'py>> {
     if let Ok(tuple) = bar.cast::<PyTuple>() {
         return sequence_bar(&tuple.iter().collect::<Vec<_>>());
     }
@@ -162,6 +239,60 @@ fn read_bar(bar: &Bound<'_, PyAny>) -> PyResult<Bar> {
     }
 }
 
+/// A bar's time as given, read with the GIL: converted to UTC nanoseconds (by the core's rule)
+/// under the stream's lock, where the bar's place is known.
+enum GivenTime {
+    Epoch(i64),
+    Unsigned(u64),
+    Float(f64),
+    Ticks(i64, DatetimeUnit),
+}
+
+impl GivenTime {
+    /// What messages call a bar's time.
+    const WHAT: &'static str = "the bar's time";
+
+    /// Reads an integer or float epoch (its unit from its magnitude), else what
+    /// `atb_prediction.models.bars._time_ticks` makes of it (a `datetime`, `Timestamp`,
+    /// `datetime64` or ISO text).
+    fn read(time: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = time.py();
+        if time.is_instance_of::<PyBool>() {
+            return Err(
+                Error::invalid_input(format!("{}: a bool is not a time", Self::WHAT)).into(),
+            );
+        }
+        if let Ok(epoch) = time.cast::<PyInt>() {
+            if let Ok(epoch) = epoch.extract::<i64>() {
+                return Ok(Self::Epoch(epoch));
+            }
+            return epoch.extract::<u64>().map(Self::Unsigned).map_err(|_| {
+                Error::invalid_input(format!("{}: {epoch} is not a time", Self::WHAT)).into()
+            });
+        }
+        if let Ok(epoch) = time.cast::<PyFloat>() {
+            return Ok(Self::Float(epoch.value()));
+        }
+        static TICKS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let (ticks, unit): (i64, String) = TICKS
+            .import(py, "atb_prediction.models.bars", "_time_ticks")?
+            .call1((time, Self::WHAT))?
+            .extract()?;
+        Ok(Self::Ticks(ticks, DatetimeUnit::parse(&unit)?))
+    }
+
+    /// UTC nanoseconds; an error names the bar as `bar`.
+    fn nanos(&self, bar: usize) -> crate::core::Result<i64> {
+        let times = match self {
+            Self::Epoch(epoch) => Times::Epochs(std::slice::from_ref(epoch)),
+            Self::Unsigned(epoch) => Times::UnsignedEpochs(std::slice::from_ref(epoch)),
+            Self::Float(epoch) => Times::FloatEpochs(std::slice::from_ref(epoch)),
+            Self::Ticks(ticks, unit) => Times::Datetimes(std::slice::from_ref(ticks), *unit),
+        };
+        Ok(times::utc_nanos_from(times, Self::WHAT, bar)?[0])
+    }
+}
+
 #[pymethods]
 impl PyBarStream {
     /// Takes the next bar and returns the prediction from every bar so far, or `None` while
@@ -173,14 +304,15 @@ impl PyBarStream {
         bar: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let started = Instant::now();
-        let bar = read_bar(bar)?;
+        let (bar, time) = read_bar(bar)?;
         let owner = self.predictor.get();
         let predictor = owner.bundle().predictor();
         let timeout = owner.run_timeout();
         let state = &self.state;
+        let time = time.map(|time| GivenTime::read(&time)).transpose()?;
         let prediction = detached(py, || {
             let mut state = state.lock();
-            state.stream.push(&bar)?;
+            state.take(&bar, time.as_ref())?;
             predictor.predict_stream(&state.stream, timeout)
         })?;
         prediction
@@ -188,10 +320,10 @@ impl PyBarStream {
             .transpose()
     }
 
-    /// How many bars the stream holds (those of its history it read, and every bar pushed).
+    /// How many bars the stream was given: its history's, and every bar pushed and taken.
     #[getter]
     fn bars(&self, py: Python<'_>) -> usize {
-        py.detach(|| self.state.lock().stream.bars())
+        py.detach(|| self.state.lock().seen)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

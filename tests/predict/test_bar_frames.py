@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from atb_prediction import InvalidInputError, PredictionConfig, PredictionModelRegistry
 from atb_prediction._core import bar_window
-from atb_prediction.models.bars import _general_window
+from atb_prediction.models.bars import _general_window as general_window
 from conftest import FIXTURE_REGISTRY
 
 OHLCV = ["open", "high", "low", "close", "volume"]
@@ -85,6 +85,13 @@ def test_a_frame_of_numbers_reads_as_pandas_converts_it(kind: str, rows: int | N
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got, _general_window(frame, 10**9 if rows is None else rows))
+
+
+def _general_window(frame: pd.DataFrame, rows: int) -> Any:
+    """The general reader's window (it also says how many bars the frame has)."""
+    window, bars = general_window(frame, rows)
+    assert bars == len(frame)
+    return window
 
 
 def outcome(call: Callable[[], Any]) -> tuple[object, ...]:

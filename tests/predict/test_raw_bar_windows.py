@@ -87,7 +87,7 @@ def test_the_price_is_mapped_back_with_the_target_columns_window(
         expected = 0.25 * (last.max() - last.min()) + last.min()
         live = runner.predict_bars(frame.iloc[: t + 1])
         assert live.price == pytest.approx(expected, rel=1e-12), t
-        pushed = stream.push({name: frame[name].iloc[t] for name in OHLCV})
+        pushed = stream.push({"time": frame.index[t], **{n: frame[n].iloc[t] for n in OHLCV}})
         assert pushed is not None and pushed.price == live.price, t
         assert swept.price[0, t] == pytest.approx(live.price, rel=1e-12), t
     if target != "close":

@@ -127,17 +127,20 @@ def outcome(call: Callable[[], Any]) -> tuple[object, ...]:
 
 
 def bar_forms(frame: pd.DataFrame, row: int) -> Any:
-    """Bar ``row`` of ``frame`` in one of the forms a push takes, in turn."""
+    """Bar ``row`` of ``frame`` in one of the forms a push takes, in turn, each with its time."""
     values = [float(frame[name].iloc[row]) for name in OHLCV]
     time = frame.index[row]
+    epoch_ms = int(time.value // 1_000_000)
     forms = [
-        dict(zip(OHLCV, values, strict=True)),
-        tuple(values),
-        [time, *values],
-        {"Time": time, **dict(zip(("Open", "High", "Low", "Close", "Volume"), values, strict=True))},
-        np.array(values),
-        frame.iloc[row],  # a pandas Series: a mapping
-    ]
+        {"time": time, **dict(zip(OHLCV, values, strict=True))},
+        (epoch_ms, *values),  # a kline's open time, in milliseconds
+        [time.to_pydatetime(), *values],
+        {"Timestamp": time.isoformat(),
+         **dict(zip(("Open", "High", "Low", "Close", "Volume"), values, strict=True))},
+        np.array([time.value / 1e9, *values]),  # float seconds
+        frame.iloc[row],  # a pandas Series: a mapping named by its time
+        {"open_time": time.to_datetime64(), **dict(zip(OHLCV, values, strict=True))},
+    ]  # fmt: skip
     return forms[row % len(forms)]
 
 
@@ -147,7 +150,7 @@ def assert_stream_is_predict_bars(
     """Every push from bar ``history`` on gives what ``predict_bars`` gives on the bars up to it;
     returns how many bars predicted, raised and gave ``None``."""
     stream = runner.stream(frame.iloc[:history] if history else None)
-    assert stream.bars == min(history, runner.bundle.bars_needed)
+    assert stream.bars == history
     seen = {"predicted": 0, "raised": 0, "none": 0}
     sequence_length = runner.bundle.window[0]
     for row in range(history, len(frame)):
@@ -184,7 +187,7 @@ def test_a_stream_reads_only_the_history_it_needs(tmp_path: Path) -> None:
     frame = long_series(50)
     garbage = frame.iloc[:30].assign(close=np.nan, volume=-1.0)
     stream = runner.stream(pd.concat([garbage, frame.iloc[30:44]]))
-    assert stream.bars == 6  # sequence_length + window - 1
+    assert stream.bars == 44  # of which the last 6 (sequence_length + window - 1) are read
     for row in range(44, 50):
         assert outcome(lambda: stream.push(frame.iloc[row])) == outcome(
             lambda: runner.predict_bars(frame.iloc[: row + 1])
@@ -257,7 +260,7 @@ def test_a_bundle_with_problems_streams_nothing(tmp_path: Path) -> None:
 
 def test_pushes_from_two_threads_wait_for_each_other(tmp_path: Path) -> None:
     runner = raw_bar_runner(tmp_path / "registry", seq=8, window=5)
-    frame = long_series(400)
+    frame = long_series(400).reset_index(drop=True)  # bars without times
     stream = runner.stream(frame.iloc[:20])
     # The same bar over and over: whichever thread pushes, each window is the same.
     bar = tuple(float(v) for v in frame.iloc[30][list(OHLCV)])
@@ -279,6 +282,64 @@ def test_pushes_from_two_threads_wait_for_each_other(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert not errors
-    assert stream.bars == runner.bundle.bars_needed + 4 * 300  # the history's last 12 bars
+    assert stream.bars == 20 + 4 * 300
     flat = pd.DataFrame([bar] * 20, columns=list(OHLCV))
     assert set(prices[-100:]) == {runner.predict_bars(pd.concat([frame.iloc[:20], flat])).price}
+
+
+def test_times_must_increase_bar_after_bar(tmp_path: Path) -> None:
+    runner = raw_bar_runner(tmp_path / "registry", seq=4, window=3)
+    frame = long_series(40)
+    stream = runner.stream(frame.iloc[:30])
+    hour = pd.Timedelta(hours=1)
+    last = frame.index[29]
+    values = tuple(float(frame[name].iloc[30]) for name in OHLCV)
+    refusals = [
+        ((last, *values), r"^times must strictly increase: bar 30 \(.*\) repeats the time of "
+         r"bar 29 \(.*\); sort the bars oldest first"),
+        ((last - hour, *values), r"^times must strictly increase: bar 30 \(2024-01-02T04:00:00Z\) "
+         r"is earlier than bar 29 \(2024-01-02T05:00:00Z\)"),
+        ((int((last - hour).value // 10**6), *values), "is earlier than bar 29"),
+        (values, r"^bar 30 has no time, but the bars before it had times"),
+        ((5, *values), r"^the bar's time at bar 30: 5 is not a time in a known unit"),
+        ((pd.NaT, *values), r"^the bar's time at bar 30 is NaT"),
+        ((np.datetime64("NaT"), *values), r"^the bar's time at bar 30 is NaT"),
+        (("yesterday", *values), r"^the bar's time: 'yesterday' is not a time$"),
+        ((True, *values), r"^the bar's time: a bool is not a time$"),
+        ({"time": [1], **dict(zip(OHLCV, values, strict=True))}, r"\[1\] is not a time"),
+    ]  # fmt: skip
+    for bar, message in refusals:
+        with pytest.raises(InvalidInputError, match=message):
+            stream.push(bar)
+    assert stream.bars == 30  # nothing refused was taken
+    # Zones are converted: 06:00 in UTC+2 is 04:00Z, before the last bar (05:00Z).
+    aware = (last.tz_convert("Europe/Helsinki") - hour).to_pydatetime()
+    with pytest.raises(InvalidInputError, match="is earlier than bar 29"):
+        stream.push((aware, *values))
+    for row in range(30, 40):
+        got = outcome(lambda: stream.push(bar_forms(frame, row)))
+        assert got == outcome(lambda: runner.predict_bars(frame.iloc[: row + 1]))
+
+
+def test_a_stream_without_times_takes_them_from_when_they_start(tmp_path: Path) -> None:
+    runner = raw_bar_runner(tmp_path / "registry", seq=2, window=2)
+    stream = runner.stream({name: np.arange(1.0, 4.0) for name in OHLCV})  # no times
+    assert stream.push((1.0, 2.0, 0.5, 1.5, 3.0)) is not None
+    assert stream.push(("2024-01-01T00:00:00Z", 1.0, 2.0, 0.5, 1.5, 3.0)) is not None
+    with pytest.raises(InvalidInputError, match=r"bar 5 \(2023-12-31T23:00:00Z\) is earlier"):
+        stream.push(("2023-12-31T23:00:00Z", 1.0, 2.0, 0.5, 1.5, 3.0))
+    with pytest.raises(InvalidInputError, match="bar 5 has no time"):
+        stream.push((1.0, 2.0, 0.5, 1.5, 3.0))
+
+
+def test_history_times_must_increase_too(tmp_path: Path) -> None:
+    runner = raw_bar_runner(tmp_path / "registry", seq=4, window=3)
+    frame = long_series(40)
+    backwards = frame.iloc[::-1]
+    expected = outcome(lambda: runner.predict_bars(backwards))
+    assert expected[:2] == ("raised", InvalidInputError)
+    assert str(expected[2]).startswith(
+        "the DataFrame's index: times must strictly increase: bar 35 (2024-01-01T04:00:00Z) is "
+        "earlier than bar 34 (2024-01-01T05:00:00Z)"
+    )
+    assert outcome(lambda: runner.stream(backwards)) == expected
