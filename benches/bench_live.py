@@ -27,7 +27,7 @@ the package's defaults against onnxruntime's defaults, then one intra-op thread 
 Contenders alternate in short rounds; each repeat prints p50 latencies, and the summary gives
 min / median / max over repeats of the p50 differences and ratios.
 
-    python benches/bench_live.py [--calls N] [--repeats R]
+    python benches/bench_live.py [--calls N] [--repeats R] [--models tiny lstm] [--no-floor]
 """
 
 from __future__ import annotations
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="timed calls per contender")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-floor", action="store_true", help="skip the C floor")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -279,7 +280,7 @@ def main() -> None:
             spreads.setdefault(name, []).append(value)
 
         for repeat in range(args.repeats):
-            for model in MODELS:
+            for model in args.models:
                 p50 = run_child(model, mode, args.calls)
                 print(f"  {mode:10} {model:4} #{repeat + 1}: " + "  ".join(
                     f"{name} {value:8.2f}" for name, value in p50.items()))  # fmt: skip

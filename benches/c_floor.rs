@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = ort::api().RunWithBinding;
     let session_ptr = session.ptr_mut();
     let binding_ptr = binding.ptr_mut();
-    let mut call = || {
+    let call = || {
         // SAFETY: the session and the binding are alive and used from this thread only; the
         // bound input and output values are held by the binding.
         let status = unsafe { run(session_ptr, std::ptr::null(), binding_ptr) };

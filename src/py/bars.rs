@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple, PyType};
 
 use crate::core::alloc;
 use crate::core::predict::times::{self, DatetimeUnit, Times};
@@ -179,10 +179,14 @@ macro_rules! read_block_rows {
     }};
 }
 
-/// The last `read` of the ticks of a 1-D `datetime64[unit]` array, if `array` is one.
-fn ticks_in<U: numpy::datetime::Unit>(
+/// The last `read` of the times in a 1-D `datetime64[unit]` array as UTC nanoseconds (the first
+/// of them bar `first` of the input), if `array` is one.
+fn nanos_in<U: numpy::datetime::Unit>(
     array: &Bound<'_, PyUntypedArray>,
+    unit: &str,
     read: usize,
+    first: usize,
+    what: &str,
 ) -> PyResult<Option<Vec<i64>>> {
     let Ok(typed) = array.cast::<PyArray1<numpy::datetime::Datetime<U>>>() else {
         return Ok(None);
@@ -190,10 +194,30 @@ fn ticks_in<U: numpy::datetime::Unit>(
     let typed = typed.try_readonly()?;
     let ticks = typed.as_array();
     let tail = ticks.slice(ndarray::s![ticks.len().saturating_sub(read)..]);
-    let ticks = alloc::try_collect(tail.iter().map(|&tick| i64::from(tick)), || {
-        format!("{read} bar times")
-    })?;
-    Ok(Some(ticks))
+    let copy;
+    let ticks: &[i64] = match tail.as_slice() {
+        // `Datetime<U>` is a transparent i64.
+        Some(ticks) => bytemuck_ticks(ticks),
+        None => {
+            copy = alloc::try_collect(tail.iter().map(|&tick| i64::from(tick)), || {
+                format!("{read} bar times")
+            })?;
+            &copy
+        }
+    };
+    let unit = DatetimeUnit::parse(unit)?;
+    Ok(Some(times::utc_nanos_from(
+        Times::Datetimes(ticks, unit),
+        what,
+        first,
+    )?))
+}
+
+/// `datetime64` ticks as the i64 counts they are.
+fn bytemuck_ticks<U: numpy::datetime::Unit>(ticks: &[numpy::datetime::Datetime<U>]) -> &[i64] {
+    // SAFETY: `Datetime<U>` is `#[repr(transparent)]` over an `i64` (with a zero-sized marker),
+    // so a slice of them has the layout of a slice of i64 of the same length.
+    unsafe { std::slice::from_raw_parts(ticks.as_ptr().cast::<i64>(), ticks.len()) }
 }
 
 /// The last `read` of the times in a 1-D `datetime64` array (any unit) as UTC nanoseconds, the
@@ -205,35 +229,32 @@ fn datetime_tail(
     what: &str,
 ) -> PyResult<Vec<i64>> {
     use numpy::datetime::units::{Microseconds, Milliseconds, Nanoseconds, Seconds};
-    // The units pandas stores, typed (numpy spells a dtype slowly); any other through its text.
-    let typed = if let Some(ticks) = ticks_in::<Nanoseconds>(array, read)? {
-        Some((ticks, "ns"))
-    } else if let Some(ticks) = ticks_in::<Microseconds>(array, read)? {
-        Some((ticks, "us"))
-    } else if let Some(ticks) = ticks_in::<Milliseconds>(array, read)? {
-        Some((ticks, "ms"))
-    } else {
-        ticks_in::<Seconds>(array, read)?.map(|ticks| (ticks, "s"))
-    };
-    let (ticks, unit) = match typed {
-        Some((ticks, unit)) => (ticks, DatetimeUnit::parse(unit)?),
-        _ => {
-            let py = array.py();
-            let unit: String = array
-                .getattr(intern!(py, "dtype"))?
-                .getattr(intern!(py, "str"))?
-                .extract()?;
-            let view = array.call_method1(intern!(py, "view"), ("int64",))?;
-            let view: PyReadonlyArray1<'_, i64> = view.cast_into::<PyArray1<i64>>()?.try_readonly()?;
-            let view = view.as_array();
-            let tail = view.slice(ndarray::s![view.len().saturating_sub(read)..]);
-            let ticks =
-                alloc::try_collect(tail.iter().copied(), || format!("{read} bar times"))?;
-            (ticks, DatetimeUnit::parse(&unit)?)
-        }
-    };
+    // The units pandas stores, typed (numpy spells a dtype slowly), microseconds first (pandas
+    // 3's default); any other through its text.
+    if let Some(nanos) = nanos_in::<Microseconds>(array, "us", read, first, what)? {
+        return Ok(nanos);
+    }
+    if let Some(nanos) = nanos_in::<Nanoseconds>(array, "ns", read, first, what)? {
+        return Ok(nanos);
+    }
+    if let Some(nanos) = nanos_in::<Milliseconds>(array, "ms", read, first, what)? {
+        return Ok(nanos);
+    }
+    if let Some(nanos) = nanos_in::<Seconds>(array, "s", read, first, what)? {
+        return Ok(nanos);
+    }
+    let py = array.py();
+    let unit: String = array
+        .getattr(intern!(py, "dtype"))?
+        .getattr(intern!(py, "str"))?
+        .extract()?;
+    let view = array.call_method1(intern!(py, "view"), ("int64",))?;
+    let view: PyReadonlyArray1<'_, i64> = view.cast_into::<PyArray1<i64>>()?.try_readonly()?;
+    let view = view.as_array();
+    let tail = view.slice(ndarray::s![view.len().saturating_sub(read)..]);
+    let ticks = alloc::try_collect(tail.iter().copied(), || format!("{read} bar times"))?;
     Ok(times::utc_nanos_from(
-        Times::Datetimes(&ticks, unit),
+        Times::Datetimes(&ticks, DatetimeUnit::parse(&unit)?),
         what,
         first,
     )?)
@@ -265,6 +286,70 @@ fn may_carry_times(
         }
     }
     Ok(false)
+}
+
+/// The usual frame's bars: all five columns in one C-ordered float64 block, each row of it a
+/// contiguous column; interleaved in one pass. `None` for any other layout.
+fn single_float64_block(
+    arrays: &[(usize, Bound<'_, PyAny>)],
+    located: &[(usize, usize); 5],
+    rows: usize,
+    read: usize,
+) -> PyResult<Option<Vec<f64>>> {
+    let [(_, block)] = arrays else {
+        return Ok(None);
+    };
+    let Ok(block) = block.cast::<PyArray2<f64>>() else {
+        return Ok(None);
+    };
+    let Ok(block) = block.try_readonly() else {
+        return Ok(None);
+    };
+    let view = block.as_array();
+    if view.ncols() != rows || located.iter().any(|&(_, row)| row >= view.nrows()) {
+        return Ok(None);
+    }
+    let mut columns: [&[f64]; 5] = [&[]; 5];
+    for (column, &(_, row)) in columns.iter_mut().zip(located) {
+        match view.slice(ndarray::s![row, rows - read..]).to_slice() {
+            Some(values) => *column = values,
+            None => return Ok(None),
+        }
+    }
+    let mut values = alloc::try_with_capacity(read.saturating_mul(BAR_COLUMNS.len()), || {
+        format!("the last {read} bars")
+    })?;
+    for bar in 0..read {
+        values.extend(columns.iter().map(|column| column[bar]));
+    }
+    Ok(Some(values))
+}
+
+/// The bars of any frame of numpy blocks of numbers, column by column into place; `None` when a
+/// column's block is not one.
+fn mixed_blocks(
+    arrays: &[(usize, Bound<'_, PyAny>)],
+    located: &[(usize, usize); 5],
+    rows: usize,
+    read: usize,
+) -> PyResult<Option<Vec<f64>>> {
+    let mut values = alloc::try_filled(read.saturating_mul(BAR_COLUMNS.len()), 0.0, || {
+        format!("the last {read} bars")
+    })?;
+    for (at, (_, block)) in arrays.iter().enumerate() {
+        let wanted: smallvec::SmallVec<[(usize, usize); 5]> = located
+            .iter()
+            .enumerate()
+            .filter(|(_, (array, _))| *array == at)
+            .map(|(column, &(_, row))| (column, row))
+            .collect();
+        let read_rows = read_block_rows!(block, wanted, rows, read, values;
+            f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+        if !read_rows {
+            return Ok(None);
+        }
+    }
+    Ok(Some(values))
 }
 
 /// The last `wanted` bars of a DataFrame read from its blocks, or `None` when the frame is not
@@ -318,27 +403,15 @@ fn frame_columns(frame: &Bound<'_, PyAny>, wanted: usize) -> PyResult<Option<Bar
         _ => return Ok(None),
     };
     let read = rows.min(wanted);
-    let mut values = alloc::try_filled(read.saturating_mul(BAR_COLUMNS.len()), 0.0, || {
-        format!("the last {read} bars")
-    })?;
-    for (at, (_, block)) in arrays.iter().enumerate() {
-        let wanted: smallvec::SmallVec<[(usize, usize); 5]> = located
-            .iter()
-            .enumerate()
-            .filter(|(_, (array, _))| *array == at)
-            .map(|(column, &(_, row))| (column, row))
-            .collect();
-        let read_rows = read_block_rows!(block, wanted, rows, read, values;
-            f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
-        if !read_rows {
-            return Ok(None);
-        }
-    }
+    let values = match single_float64_block(&arrays, &located, rows, read)? {
+        Some(values) => values,
+        None => match mixed_blocks(&arrays, &located, rows, read)? {
+            Some(values) => values,
+            None => return Ok(None),
+        },
+    };
     let first = rows - read;
-    let index_kind = index
-        .getattr(intern!(py, "dtype"))?
-        .getattr(intern!(py, "kind"))?;
-    let times = if index_kind.extract::<&str>().is_ok_and(|kind| kind == "M") {
+    let times = if is_datetime_index(&index)? {
         // A DatetimeIndex: its array holds naive UTC ticks (a zone only changes how they print).
         let what = "the DataFrame's index";
         let array = index
@@ -391,9 +464,39 @@ fn python_times(bars: &Bound<'_, PyAny>, read: usize, rows: usize) -> PyResult<O
 /// Whether `bars` is a pandas DataFrame (duck-typed, so pandas is never imported).
 fn is_frame(bars: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = bars.py();
-    Ok(!bars.is_instance_of::<PyUntypedArray>()
+    // The class of the last frame seen: a live loop passes frames of one class.
+    static FRAME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    if FRAME.get(py).is_some_and(|frame| bars.get_type().is(frame.bind(py))) {
+        return Ok(true);
+    }
+    let frame = !bars.is_instance_of::<PyUntypedArray>()
         && bars.hasattr(intern!(py, "_mgr"))?
-        && bars.hasattr(intern!(py, "columns"))?)
+        && bars.hasattr(intern!(py, "columns"))?;
+    if frame {
+        let _ = FRAME.set(py, bars.get_type().unbind());
+    }
+    Ok(frame)
+}
+
+/// Whether a DataFrame's `index` holds `datetime64` values (a `DatetimeIndex`).
+fn is_datetime_index(index: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = index.py();
+    // `DatetimeIndex` itself, once seen, by its class: its dtype is always datetime64.
+    static DATETIME_INDEX: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    if DATETIME_INDEX
+        .get(py)
+        .is_some_and(|class| index.get_type().is(class.bind(py)))
+    {
+        return Ok(true);
+    }
+    let kind = index
+        .getattr(intern!(py, "dtype"))?
+        .getattr(intern!(py, "kind"))?;
+    let datetime = kind.extract::<&str>().is_ok_and(|kind| kind == "M");
+    if datetime && index.get_type().name()?.to_str()? == "DatetimeIndex" {
+        let _ = DATETIME_INDEX.set(py, index.get_type().unbind());
+    }
+    Ok(datetime)
 }
 
 /// The last `wanted` bars of `bars` (a DataFrame, a mapping of 1-D arrays or a structured
@@ -446,5 +549,6 @@ pub fn bar_window<'py>(
 /// in another case); `InvalidInputError` naming what `what` lacks.
 #[pyfunction]
 pub fn bar_positions_of(what: &str, labels: Vec<Option<String>>) -> PyResult<Vec<usize>> {
+    // alloc: the five bar columns.
     Ok(bar_positions(what, &labels)?.to_vec())
 }

@@ -300,26 +300,6 @@ impl PyPredictor {
         self.answer(py, started, outcome, None)
     }
 
-    /// The `ModelPrediction` of a prediction made from bars (no per-call warnings apply).
-    pub(crate) fn fresh_answer<'py>(
-        &self,
-        py: Python<'py>,
-        started: Instant,
-        prediction: Prediction,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.answer(py, started, Outcome::Fresh(prediction), None)
-    }
-
-    /// The bundle predictions come from.
-    pub(crate) fn bundle(&self) -> &Arc<LoadedBundle> {
-        &self.bundle
-    }
-
-    /// The run timeout.
-    pub(crate) fn run_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
     /// Upstream's per-call warnings about what was just predicted, given once.
     fn check(&self, py: Python<'_>, columns: usize, prices: &[f64]) -> PyResult<()> {
         if let Some(expected) = self.key_order_columns.filter(|&n| n != columns) {
@@ -440,7 +420,14 @@ impl PyPredictor {
         slf: &Bound<'_, Self>,
         history: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyBarStream> {
-        PyBarStream::new(slf, history)
+        let predictor = slf.get();
+        PyBarStream::new(
+            Arc::clone(&predictor.bundle),
+            predictor.model_name.clone_ref(slf.py()),
+            predictor.timeout,
+            predictor.needed_bars()?,
+            history,
+        )
     }
 
     /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of

@@ -6,7 +6,8 @@
 //! behind a lock taken only without the GIL, so two threads pushing to one stream wait for each
 //! other rather than corrupting it (or deadlocking on the GIL).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
@@ -19,10 +20,11 @@ use crate::core::predict::bar_positions;
 use crate::core::predict::bars::BAR_COLUMNS;
 use crate::core::predict::stream::{Bar, BarStream};
 use crate::core::predict::times::{self, DatetimeUnit, Times};
+use crate::core::registry::bundle::LoadedBundle;
 use crate::core::Error;
 use crate::py::bars::read_bars;
 use crate::py::gil::detached;
-use crate::py::predictor::PyPredictor;
+use crate::py::prediction::{new_prediction, PredictionFields};
 use crate::py::repr::quoted;
 
 /// What a push needs besides the bar.
@@ -62,21 +64,25 @@ impl State {
 /// or `None` while fewer than `sequence_length` bars were given.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BarStream")]
 pub struct PyBarStream {
-    predictor: Py<PyPredictor>,
+    bundle: Arc<LoadedBundle>,
+    model_name: Py<PyString>,
+    timeout: Option<Duration>,
     state: Mutex<State>,
 }
 
 impl PyBarStream {
-    /// A stream for `predictor`'s bundle after the bars of `history`, if any (only its last
-    /// `bars_needed` bars matter to any later prediction, so only those are read).
+    /// A stream for `bundle`'s predictions, named `model_name`, after the bars of `history`, if
+    /// any: only its last `needed` bars (`Predictor::bars_needed`) matter to any later
+    /// prediction, so only those are read.
     pub fn new(
-        predictor: &Bound<'_, PyPredictor>,
+        bundle: Arc<LoadedBundle>,
+        model_name: Py<PyString>,
+        timeout: Option<Duration>,
+        needed: usize,
         history: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let owner = predictor.get();
-        let needed = owner.needed_bars()?;
         let mut state = State {
-            stream: owner.bundle().predictor().bar_stream()?,
+            stream: bundle.predictor().bar_stream()?,
             seen: 0,
             last_time: None,
         };
@@ -95,7 +101,9 @@ impl PyBarStream {
             state.last_time = columns.last_time();
         }
         Ok(Self {
-            predictor: predictor.clone().unbind(),
+            bundle,
+            model_name,
+            timeout,
             state: Mutex::new(state),
         })
     }
@@ -305,9 +313,8 @@ impl PyBarStream {
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let started = Instant::now();
         let (bar, time) = read_bar(bar)?;
-        let owner = self.predictor.get();
-        let predictor = owner.bundle().predictor();
-        let timeout = owner.run_timeout();
+        let predictor = self.bundle.predictor();
+        let timeout = self.timeout;
         let state = &self.state;
         let time = time.map(|time| GivenTime::read(&time)).transpose()?;
         let prediction = detached(py, || {
@@ -315,9 +322,22 @@ impl PyBarStream {
             state.take(&bar, time.as_ref())?;
             predictor.predict_stream(&state.stream, timeout)
         })?;
-        prediction
-            .map(|prediction| owner.fresh_answer(py, started, prediction))
-            .transpose()
+        let Some(prediction) = prediction else {
+            return Ok(None);
+        };
+        // As `predict_bars` answers: no per-call warning applies to features made from bars.
+        new_prediction(
+            py,
+            self.model_name.bind(py),
+            PredictionFields {
+                price: prediction.price,
+                confidence: prediction.confidence,
+                direction: i64::from(prediction.direction),
+                inference_time: started.elapsed().as_secs_f64(),
+                probabilities: prediction.probabilities.as_deref(),
+            },
+        )
+        .map(Some)
     }
 
     /// How many bars the stream was given: its history's, and every bar pushed and taken.
@@ -327,7 +347,7 @@ impl PyBarStream {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let origin = self.predictor.get().bundle().session.origin().to_owned();
+        let origin = self.bundle.session.origin().to_owned();
         format!("BarStream({}, bars={})", quoted(&origin), self.bars(py))
     }
 }

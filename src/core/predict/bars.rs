@@ -313,8 +313,54 @@ pub fn window_extrema(
     from: usize,
     mut emit: impl FnMut(usize, &Lanes, &Lanes),
 ) -> Result<()> {
+    let rows = bars.len() / BAR_COLUMNS.len();
+    let window = window.max(1);
+    if from >= rows {
+        return Ok(());
+    }
+    // The folds from each of the `window` rows before a block to the block's start: a buffer
+    // of this thread's kept between calls when it is small (a live call's), so that a call
+    // neither allocates nor fills one.
+    let size = window.min(rows);
+    let mut owned = Vec::new();
+    let mut kept = SUFFIX.with_borrow_mut(|kept| {
+        (size <= KEPT_SUFFIX).then(|| std::mem::take(kept))
+    });
+    let suffix = kept.as_mut().unwrap_or(&mut owned);
+    if suffix.len() < size {
+        let more = size - suffix.len();
+        alloc::try_reserve(suffix, more, || format!("the rolling extrema of {size} bars"))?;
+        // alloc: within the capacity just reserved.
+        suffix.resize(size, NOTHING);
+    }
+    let outcome = fold_blocks(bars, rows, window, from, suffix, &mut emit);
+    if let Some(kept) = kept {
+        SUFFIX.with_borrow_mut(|slot| *slot = kept);
+    }
+    outcome
+}
+
+/// How many rows of suffix folds a thread keeps between calls: a live call's window and more,
+/// not a sweep's.
+const KEPT_SUFFIX: usize = 4_096;
+
+thread_local! {
+    /// This thread's suffix folds, kept between calls of [`window_extrema`].
+    static SUFFIX: std::cell::RefCell<Vec<(Lanes, Lanes)>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// [`window_extrema`]'s blocks, with `suffix` at least `window.min(rows)` long.
+fn fold_blocks(
+    bars: &[f64],
+    rows: usize,
+    window: usize,
+    from: usize,
+    suffix: &mut [(Lanes, Lanes)],
+    emit: &mut impl FnMut(usize, &Lanes, &Lanes),
+) -> Result<()> {
     let width = BAR_COLUMNS.len();
-    let rows = bars.len() / width;
     let bar = |row: usize| -> (Lanes, Lanes) {
         let (mut lows, mut highs) = NOTHING;
         for (lane, &value) in bars[row * width..(row + 1) * width].iter().enumerate() {
@@ -325,15 +371,6 @@ pub fn window_extrema(
         }
         (lows, highs)
     };
-    let window = window.max(1);
-    if from >= rows {
-        return Ok(());
-    }
-    // The folds from each of the `window` rows before a block to the block's start.
-    let size = window.min(rows);
-    let mut suffix = alloc::try_filled(size, NOTHING, || {
-        format!("the rolling extrema of {size} bars")
-    })?;
     let mut start = from;
     while start < rows {
         let end = start.saturating_add(window).min(rows);
@@ -378,8 +415,22 @@ pub fn extrema_at(lows: &Lanes, highs: &Lanes, column: usize) -> Option<(f64, f6
 /// holds no number.
 pub fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
     match extrema {
-        Some((low, high)) if high != low => (value - low) / (high - low),
-        _ => 0.5,
+        Some((low, high)) => scaled_between(value, low, high),
+        None => 0.5,
+    }
+}
+
+/// [`scaled`] between a window's `low` and `high` (`low > high`: the window holds no number,
+/// as [`window_extrema`]'s lanes say it). The quotient is computed whatever the window, then
+/// chosen, so that the compiler divides two lanes at a time; where it is not chosen it is never
+/// seen.
+#[inline]
+fn scaled_between(value: f64, low: f64, high: f64) -> f64 {
+    let quotient = (value - low) / (high - low);
+    if low < high {
+        quotient
+    } else {
+        0.5
     }
 }
 
@@ -390,10 +441,21 @@ pub fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
 /// A live call passes only the last `sequence_length + window - 1` bars; a sweep passes its
 /// series, whose features it holds anyway (the output is as large as the bars read).
 pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) -> Result<Vec<f64>> {
+    features_as(recipe, bars, from, |value| value)
+}
+
+/// [`features`], each value written as `write` makes it (`as f32` for a float32 model whose
+/// features are not normalised, which `predict` would otherwise convert in a second pass).
+pub fn features_as<T>(
+    recipe: &BarFeatures,
+    bars: ArrayView2<'_, f64>,
+    from: usize,
+    write: impl Fn(f64) -> T,
+) -> Result<Vec<T>> {
     let rows = bars.nrows();
     let width = recipe.columns.len();
     let kept = rows.saturating_sub(from);
-    let mut out = alloc::try_filled(kept.saturating_mul(width), 0.0, || {
+    let mut out = alloc::try_with_capacity(kept.saturating_mul(width), || {
         format!("the features of {kept} bars ({width} columns each)")
     })?;
     let copy;
@@ -406,12 +468,14 @@ pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) ->
             &copy[..]
         }
     };
+    // Rows come in order, each pushed whole within the capacity reserved.
     window_extrema(bars, recipe.window, from, |row, lows, highs| {
-        let at = (row - from) * width;
-        let value = &bars[row * BAR_COLUMNS.len()..];
-        for (slot, &column) in out[at..at + width].iter_mut().zip(&recipe.columns) {
-            *slot = scaled(value[column], extrema_at(lows, highs, column));
+        let value = &bars[row * BAR_COLUMNS.len()..(row + 1) * BAR_COLUMNS.len()];
+        let mut lanes = [0.0; BAR_COLUMNS.len()];
+        for (lane, slot) in lanes.iter_mut().enumerate() {
+            *slot = scaled_between(value[lane], lows[lane], highs[lane]);
         }
+        out.extend(recipe.columns.iter().map(|&column| write(lanes[column])));
     })?;
     Ok(out)
 }

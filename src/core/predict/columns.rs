@@ -149,6 +149,7 @@ pub fn series_columns(
     let features = feature_positions(what, columns, feature_names);
     if let (Err(_), true) = (&features, takes_bars) {
         if let Ok(positions) = bar_positions(what, columns) {
+            // alloc: the five bar columns.
             return Ok(ColumnSource::Bars(positions.to_vec()));
         }
     }

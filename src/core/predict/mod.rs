@@ -164,13 +164,23 @@ impl Predictor<'_> {
         let needed = self.bars_needed()?;
         let bars = bars.slice(ndarray::s![rows.saturating_sub(needed).., ..]);
         let from = bars.nrows() - window.sequence_length;
-        let values = bars::features(recipe, bars, from)?;
         let shape = [window.sequence_length, recipe.columns.len()];
-        let features = Features {
-            shape: &shape,
-            data: crate::core::onnx::tensor::TensorView::Float64(&values),
+        // A float32 model whose features are not normalised gets them as float32 straight
+        // away (the values `predict`'s own conversion would give), and reads them in place.
+        let float32 = self.spec.normalization.is_empty()
+            && matches!(
+                self.session.inputs(),
+                [input] if input.element_type == ElementType::Float32
+            );
+        let prediction = if float32 {
+            let values = bars::features_as(recipe, bars, from, |value| value as f32)?;
+            let data = crate::core::onnx::tensor::TensorView::Float32(&values);
+            self.predict(&Features { shape: &shape, data }, &mut None, timeout)?
+        } else {
+            let values = bars::features(recipe, bars, from)?;
+            let data = crate::core::onnx::tensor::TensorView::Float64(&values);
+            self.predict(&Features { shape: &shape, data }, &mut None, timeout)?
         };
-        let prediction = self.predict(&features, &mut None, timeout)?;
         let extrema = self
             .spec
             .rolling_price

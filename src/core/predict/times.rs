@@ -309,8 +309,31 @@ pub fn utc_nanos_from(times: Times<'_>, what: &str, first: usize) -> Result<Vec<
             }
         }
         Times::Datetimes(values, unit) => {
-            for (bar, &ticks) in values.iter().enumerate() {
-                out.push(datetime(what, first + bar, ticks, unit)?);
+            // The units pandas and numpy use (`ns`, `us`, `ms`, `s`, ...): one product per time,
+            // the first that is NaT or overflows left to `datetime` to name.
+            let factor = match unit.base {
+                DatetimeBase::Nanos(nanos) => unit.count.checked_mul(nanos),
+                _ => None,
+            };
+            match factor {
+                Some(factor) => {
+                    for (bar, &ticks) in values.iter().enumerate() {
+                        match ticks.checked_mul(factor).filter(|_| ticks != i64::MIN) {
+                            Some(nanos) => out.push(nanos),
+                            None => return Err(datetime(what, first + bar, ticks, unit)
+                                .err()
+                                .unwrap_or_else(|| Error::invalid_input(format!(
+                                    "{what} at bar {}: {unit} {ticks} is not a time",
+                                    first + bar
+                                )))),
+                        }
+                    }
+                }
+                None => {
+                    for (bar, &ticks) in values.iter().enumerate() {
+                        out.push(datetime(what, first + bar, ticks, unit)?);
+                    }
+                }
             }
         }
     }
