@@ -195,7 +195,9 @@ def child(model: str, mode: str, calls: int) -> dict[str, float]:
     epoch = pd.Timestamp(0, tz="UTC")
     milliseconds = np.asarray((history.index - epoch) // pd.Timedelta(milliseconds=1))
     values = history[list(OHLCV)].to_numpy()
-    bars = ([int(t), *map(float, v)] for t, v in zip(milliseconds[BARS:], values[BARS:], strict=True))
+    bars = (
+        [int(t), *map(float, v)] for t, v in zip(milliseconds[BARS:], values[BARS:], strict=True)
+    )
     # The same answer from all of them before anything is timed.
     check = runner.stream(history.iloc[: BARS - 1])
     for frame, window in zip(frames[:3], windows[:3], strict=True):
@@ -288,7 +290,9 @@ def main() -> None:
                 add(f"{model} push - predict (µs)", p50["push"] - p50["predict"])
                 add(f"{model} predict_bars / predict", p50["predict_bars"] / p50["predict"])
                 add(f"{model} push / predict", p50["push"] / p50["predict"])
-                add(f"{model} predict_bars / upstream", p50["predict_bars"] / p50["upstream recipe"])
+                add(
+                    f"{model} predict_bars / upstream", p50["predict_bars"] / p50["upstream recipe"]
+                )
                 add(f"{model} push / upstream", p50["push"] / p50["upstream recipe"])
                 if model == "tiny" and binary is not None:
                     floor = c_floor(binary, tiny, args.calls)

@@ -26,7 +26,9 @@ use ort::AsPointer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1).filter(|arg| arg != "--bench");
-    let model = args.next().ok_or("usage: c_floor MODEL.onnx[:SEQ:FEATURES] [CALLS] [ROUNDS]")?;
+    let model = args
+        .next()
+        .ok_or("usage: c_floor MODEL.onnx[:SEQ:FEATURES] [CALLS] [ROUNDS]")?;
     let calls: usize = args.next().map_or(Ok(20_000), |arg| arg.parse())?;
     let rounds: usize = args.next().map_or(Ok(10), |arg| arg.parse())?;
     let mut parts = model.split(':');

@@ -17,8 +17,8 @@
 use std::sync::OnceLock;
 
 use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use parking_lot::Mutex;
 use pyo3::intern;
@@ -89,10 +89,13 @@ struct Layout {
     time_column: Option<usize>,
 }
 
-/// Column indexes seen lately, each with its layout. Holding the index's labels keeps them
-/// alive, so their identity cannot be reused by others.
-fn layouts() -> &'static Mutex<Vec<(Py<PyAny>, Layout)>> {
-    static LAYOUTS_SEEN: OnceLock<Mutex<Vec<(Py<PyAny>, Layout)>>> = OnceLock::new();
+/// Column indexes seen lately (the latest first), each with its layout. Holding an index's
+/// labels keeps them alive, so their identity cannot be reused by others.
+type Layouts = Mutex<Vec<(Py<PyAny>, Layout)>>;
+
+/// The process's [`Layouts`].
+fn layouts() -> &'static Layouts {
+    static LAYOUTS_SEEN: OnceLock<Layouts> = OnceLock::new();
     LAYOUTS_SEEN.get_or_init(|| Mutex::new(Vec::new()))
 }
 
@@ -319,8 +322,11 @@ fn single_float64_block(
     let mut values = alloc::try_with_capacity(read.saturating_mul(BAR_COLUMNS.len()), || {
         format!("the last {read} bars")
     })?;
-    for bar in 0..read {
-        values.extend(columns.iter().map(|column| column[bar]));
+    let [open, high, low, close, volume] = columns;
+    let bars = open.iter().zip(high).zip(low).zip(close).zip(volume);
+    for ((((&open, &high), &low), &close), &volume) in bars {
+        // alloc: within the capacity reserved for every bar read.
+        values.extend_from_slice(&[open, high, low, close, volume]);
     }
     Ok(Some(values))
 }
@@ -466,7 +472,10 @@ fn is_frame(bars: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = bars.py();
     // The class of the last frame seen: a live loop passes frames of one class.
     static FRAME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    if FRAME.get(py).is_some_and(|frame| bars.get_type().is(frame.bind(py))) {
+    if FRAME
+        .get(py)
+        .is_some_and(|frame| bars.get_type().is(frame.bind(py)))
+    {
         return Ok(true);
     }
     let frame = !bars.is_instance_of::<PyUntypedArray>()

@@ -11,13 +11,13 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
+use crate::core::alloc;
 use crate::core::onnx::options::timeout_from_seconds;
 use crate::core::onnx::session::KeepAlive;
 use crate::core::onnx::tensor::TensorView;
 use crate::core::predict::cache::{
     config_digest, tensor_digest, CacheKey, CachedPrediction, Digest, PredictionCache,
 };
-use crate::core::alloc;
 use crate::core::predict::{self, ColumnSource, Features, Prediction, Predictor};
 use crate::core::registry::bundle::LoadedBundle;
 use crate::core::Error;
@@ -416,10 +416,7 @@ impl PyPredictor {
     /// A stream of bars one at a time (`OnnxRunner.stream`), after the bars of `history`, if
     /// any: each `push` gives what `predict_bars` gives on every bar so far.
     #[pyo3(signature = (history=None))]
-    fn stream(
-        slf: &Bound<'_, Self>,
-        history: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyBarStream> {
+    fn stream(slf: &Bound<'_, Self>, history: Option<&Bound<'_, PyAny>>) -> PyResult<PyBarStream> {
         let predictor = slf.get();
         PyBarStream::new(
             Arc::clone(&predictor.bundle),

@@ -49,26 +49,42 @@ def fortran() -> pd.DataFrame:
 NUMERIC: dict[str, Callable[[], tuple[pd.DataFrame, list[str]]]] = {
     "consolidated float64": lambda: (base(), OHLCV),
     "float32": lambda: (base().astype(np.float32), OHLCV),
-    "int volume": lambda: (base().assign(volume=lambda f: f["volume"].round().astype(np.int64)),
-                           OHLCV),  # fmt: skip
-    "uint8 and int16": lambda: (base().assign(volume=7, low=lambda f: f["low"].astype(np.int16))
-                                .astype({"volume": np.uint8}), OHLCV),  # fmt: skip
+    "int volume": lambda: (
+        base().assign(volume=lambda f: f["volume"].round().astype(np.int64)),
+        OHLCV,
+    ),
+    "uint8 and int16": lambda: (
+        base()
+        .assign(volume=7, low=lambda f: f["low"].astype(np.int16))
+        .astype({"volume": np.uint8}),
+        OHLCV,
+    ),
     "one block per column": lambda: (unconsolidated(), OHLCV),
     "fortran block": lambda: (fortran(), OHLCV),
-    "shuffled with text": lambda: (base()[["volume", "close", "low", "open", "high"]]
-                                   .assign(symbol="BTC"), OHLCV),  # fmt: skip
-    "capitalised": lambda: (base().rename(columns=str.capitalize),
-                            ["Open", "High", "Low", "Close", "Volume"]),  # fmt: skip
-    "upper case beside other labels": lambda: (base().rename(columns=str.upper).assign(**{"7": 1.0}),
-                                               ["OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"]),  # fmt: skip
+    "shuffled with text": lambda: (
+        base()[["volume", "close", "low", "open", "high"]].assign(symbol="BTC"),
+        OHLCV,
+    ),
+    "capitalised": lambda: (
+        base().rename(columns=str.capitalize),
+        ["Open", "High", "Low", "Close", "Volume"],
+    ),
+    "upper case beside other labels": lambda: (
+        base().rename(columns=str.upper).assign(**{"7": 1.0}),
+        ["OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"],
+    ),
     "every other row": lambda: (base().iloc[::2], OHLCV),
     "reversed rows": lambda: (base().iloc[::-1], OHLCV),
     "a slice of a longer frame": lambda: (base(2_000).iloc[700:1_000], OHLCV),
     "transposed twice": lambda: (base().T.T, OHLCV),
-    "integer labels beside": lambda: (pd.concat([base(), pd.DataFrame(np.ones((300, 2)))], axis=1),
-                                      OHLCV),  # fmt: skip
-    "datetime index": lambda: (base().set_index(pd.date_range("2024", periods=300, freq="h")),
-                               OHLCV),  # fmt: skip
+    "integer labels beside": lambda: (
+        pd.concat([base(), pd.DataFrame(np.ones((300, 2)))], axis=1),
+        OHLCV,
+    ),
+    "datetime index": lambda: (
+        base().set_index(pd.date_range("2024", periods=300, freq="h")),
+        OHLCV,
+    ),
     "no rows": lambda: (base().iloc[:0], OHLCV),
 }
 
@@ -97,15 +113,15 @@ def _general_window(frame: pd.DataFrame, rows: int) -> Any:
 def outcome(call: Callable[[], Any]) -> tuple[object, ...]:
     try:
         return ("read", call().tobytes())
-    except Exception as error:  # noqa: BLE001 - compared, not hidden
+    except Exception as error:  # compared, not hidden
         return ("raised", type(error), str(error))
 
 
 #: Frames the block path leaves to pandas: extension dtypes, objects, and frames it must refuse.
 OTHERS: dict[str, Callable[[], pd.DataFrame]] = {
     "nullable Float64": lambda: base().astype({"close": "Float64"}),
-    "nullable Float64 with NA": lambda: base().astype({"close": "Float64"}).assign(
-        close=lambda f: f["close"].mask(f.index == 5)
+    "nullable Float64 with NA": lambda: (
+        base().astype({"close": "Float64"}).assign(close=lambda f: f["close"].mask(f.index == 5))
     ),
     "arrow float": lambda: base().astype({"volume": "float64[pyarrow]"}),
     "object numbers": lambda: base().astype({"high": object}),
@@ -137,7 +153,7 @@ def test_clear_errors_name_the_column() -> None:
         "bool volume": r"^bars column 'volume' must hold numbers, got dtype bool$",
         "missing volume": r"^bars lack the column\(s\) 'volume' \(raw bars need open, high",
         "two closes": r"^bars have 2 columns that could be \"close\" \(\"close\", \"close\"\)",
-        "close in two cases": r"^bars have 2 columns that could be \"close\" \(\"Close\", \"CLOSE\"",
+        "close in two cases": r"^bars have 2 columns that could be \"close\" \(\"Close\", \"CLOS",
     }
     for kind, message in cases.items():
         with pytest.raises(InvalidInputError, match=message):
@@ -169,8 +185,13 @@ def test_frames_in_different_column_orders_are_read_by_name_every_time(tmp_path:
     ]
     for _ in range(3):
         for candidate in orders:
-            expected = swapped_price if "close" in candidate and candidate["close"].equals(
-                frame["volume"].loc[candidate.index]
-            ) else reference
+            expected = (
+                swapped_price
+                if "close" in candidate
+                and candidate["close"].equals(frame["volume"].loc[candidate.index])
+                else reference
+            )
             assert runner.predict_bars(candidate).price == expected
-            np.testing.assert_array_equal(bar_window(candidate, 239), _general_window(candidate, 239))
+            np.testing.assert_array_equal(
+                bar_window(candidate, 239), _general_window(candidate, 239)
+            )

@@ -82,9 +82,7 @@ def test_only_the_bars_read_are_checked(runner: OnnxRunner) -> None:
 def test_times_from_a_column_an_index_a_mapping_or_a_structured_array(runner: OnnxRunner) -> None:
     frame = hourly()
     # Binance's klines: the open time in epoch milliseconds, a RangeIndex.
-    milliseconds = (frame.index.tz_localize(None) - pd.Timestamp(0)) // pd.Timedelta(
-        milliseconds=1
-    )
+    milliseconds = (frame.index.tz_localize(None) - pd.Timestamp(0)) // pd.Timedelta(milliseconds=1)
     klines = frame.reset_index(drop=True).assign(open_time=np.asarray(milliseconds))
     reference = runner.predict_bars(frame).price
     assert runner.predict_bars(klines).price == reference
@@ -120,6 +118,7 @@ def test_bars_without_times_are_read_by_position(runner: OnnxRunner) -> None:
     frame = hourly()
     plain = frame.reset_index(drop=True)
     assert runner.predict_bars(plain).price == runner.predict_bars(frame).price
-    assert runner.predict_bars(plain.iloc[::-1]).price == runner.predict_bars(
-        frame.iloc[::-1].reset_index(drop=True)
-    ).price
+    assert (
+        runner.predict_bars(plain.iloc[::-1]).price
+        == runner.predict_bars(frame.iloc[::-1].reset_index(drop=True)).price
+    )

@@ -108,11 +108,12 @@ def long_series(bars: int, seed: int = 3) -> pd.DataFrame:
     )
 
 
-def outcome(call: Callable[[], Any]) -> tuple[object, ...]:
-    """What a call gave: its prediction's fields, ``None``, or its error's type and message."""
+def outcome(call: Callable[..., Any], *args: object) -> tuple[object, ...]:
+    """What ``call(*args)`` gave: its prediction's fields, ``None``, or its error's type and
+    message."""
     try:
-        result = call()
-    except Exception as error:  # noqa: BLE001 - compared, not hidden
+        result = call(*args)
+    except Exception as error:  # compared, not hidden
         return ("raised", type(error), str(error))
     if result is None:
         return ("none",)
@@ -154,11 +155,11 @@ def assert_stream_is_predict_bars(
     seen = {"predicted": 0, "raised": 0, "none": 0}
     sequence_length = runner.bundle.window[0]
     for row in range(history, len(frame)):
-        got = outcome(lambda: stream.push(bar_forms(frame, row)))
+        got = outcome(stream.push, bar_forms(frame, row))
         if row + 1 < sequence_length:
             expected: tuple[object, ...] = ("none",)
         else:
-            expected = outcome(lambda: runner.predict_bars(frame.iloc[: row + 1]))
+            expected = outcome(runner.predict_bars, frame.iloc[: row + 1])
         assert got == expected, f"bar {row}"
         seen[str(got[0])] += 1
     return seen
@@ -189,8 +190,8 @@ def test_a_stream_reads_only_the_history_it_needs(tmp_path: Path) -> None:
     stream = runner.stream(pd.concat([garbage, frame.iloc[30:44]]))
     assert stream.bars == 44  # of which the last 6 (sequence_length + window - 1) are read
     for row in range(44, 50):
-        assert outcome(lambda: stream.push(frame.iloc[row])) == outcome(
-            lambda: runner.predict_bars(frame.iloc[: row + 1])
+        assert outcome(stream.push, frame.iloc[row]) == outcome(
+            runner.predict_bars, frame.iloc[: row + 1]
         )
 
 
@@ -211,22 +212,27 @@ def test_a_bar_that_cannot_be_read_changes_nothing(tmp_path: Path) -> None:
     stream = runner.stream(frame.iloc[:10])
     bad: list[tuple[object, str]] = [
         ({"open": 1.0, "high": 2.0}, r"^the bar lack the column\(s\) 'low', 'close', 'volume'"),
-        ((1.0, 2.0, 3.0), r"sequence of those 5 values in that order .*; got a sequence of 3 values$"),
+        (
+            (1.0, 2.0, 3.0),
+            r"sequence of those 5 values in that order .*; got a sequence of 3 values$",
+        ),
         ("open", "got a str"),
         (42, "got a int"),
         ({**dict.fromkeys(OHLCV, 1.0), "close": "x"}, r"^bar value 'close' must be a number, got"),
         ((1.0, 2.0, True, 1.0, 1.0), r"^bar value 'low' must be a number, got bool"),
         ({**dict.fromkeys(OHLCV, 1.0), "Close": 2.0, "close": None}, "got NoneType"),
-        ({"Close": 2.0, "CLOSE": 3.0, **dict.fromkeys(("open", "high", "low", "volume"), 1)},
-         r"have 2 columns that could be \"close\""),  # fmt: skip
+        (
+            {"Close": 2.0, "CLOSE": 3.0, **dict.fromkeys(("open", "high", "low", "volume"), 1)},
+            r"have 2 columns that could be \"close\"",
+        ),
     ]
     for bar, message in bad:
         with pytest.raises(InvalidInputError, match=message):
             stream.push(bar)
     assert stream.bars == 10
     for row in range(10, 30):
-        assert outcome(lambda: stream.push(bar_forms(frame, row))) == outcome(
-            lambda: runner.predict_bars(frame.iloc[: row + 1])
+        assert outcome(stream.push, bar_forms(frame, row)) == outcome(
+            runner.predict_bars, frame.iloc[: row + 1]
         )
 
 
@@ -238,15 +244,15 @@ def test_a_stream_refuses_what_predict_bars_refuses(tmp_path: Path) -> None:
     features_only = registry.get_bundle_by_key("BTCUSDT:1d:basic:2025-10-27_14h_v1")
     assert features_only is not None
     runner = features_only.runner
-    expected = outcome(lambda: runner.predict_bars(frame))
+    expected = outcome(runner.predict_bars, frame)
     assert expected[:2] == ("raised", InvalidInputError)
     assert "cannot predict from raw bars: the bundle cannot take raw bars" in str(expected[2])
-    assert outcome(lambda: runner.stream()) == expected
-    assert outcome(lambda: runner.stream(frame)) == expected
+    assert outcome(runner.stream) == expected
+    assert outcome(runner.stream, frame) == expected
     # History that cannot be read: predict_bars' error.
     raw = raw_bar_runner(tmp_path / "registry")
     for history in (frame.drop(columns="volume"), frame.to_numpy(), {"close": [1.0]}):
-        assert outcome(lambda: raw.stream(history)) == outcome(lambda: raw.predict_bars(history))
+        assert outcome(raw.stream, history) == outcome(raw.predict_bars, history)
 
 
 def test_a_bundle_with_problems_streams_nothing(tmp_path: Path) -> None:
@@ -273,7 +279,7 @@ def test_pushes_from_two_threads_wait_for_each_other(tmp_path: Path) -> None:
                 prediction = stream.push(bar)
                 assert prediction is not None
                 prices.append(prediction.price)
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:  # reported by the main thread
             errors.append(error)
 
     threads = [threading.Thread(target=push_many) for _ in range(4)]
@@ -317,8 +323,8 @@ def test_times_must_increase_bar_after_bar(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="is earlier than bar 29"):
         stream.push((aware, *values))
     for row in range(30, 40):
-        got = outcome(lambda: stream.push(bar_forms(frame, row)))
-        assert got == outcome(lambda: runner.predict_bars(frame.iloc[: row + 1]))
+        got = outcome(stream.push, bar_forms(frame, row))
+        assert got == outcome(runner.predict_bars, frame.iloc[: row + 1])
 
 
 def test_a_stream_without_times_takes_them_from_when_they_start(tmp_path: Path) -> None:
@@ -336,10 +342,10 @@ def test_history_times_must_increase_too(tmp_path: Path) -> None:
     runner = raw_bar_runner(tmp_path / "registry", seq=4, window=3)
     frame = long_series(40)
     backwards = frame.iloc[::-1]
-    expected = outcome(lambda: runner.predict_bars(backwards))
+    expected = outcome(runner.predict_bars, backwards)
     assert expected[:2] == ("raised", InvalidInputError)
     assert str(expected[2]).startswith(
         "the DataFrame's index: times must strictly increase: bar 35 (2024-01-01T04:00:00Z) is "
         "earlier than bar 34 (2024-01-01T05:00:00Z)"
     )
-    assert outcome(lambda: runner.stream(backwards)) == expected
+    assert outcome(runner.stream, backwards) == expected

@@ -36,7 +36,6 @@ from atb_prediction.models.cache import (
     config_key,
 )
 from atb_prediction.models.exceptions import (
-    InvalidInputError,
     ModelLoadError,
     ModelNotAvailableError,
 )

@@ -215,49 +215,13 @@ pub fn rolling_extrema(
     values.into_iter().map(move |value| extrema.push(value))
 }
 
-/// The smaller of an `older` and a `newer` value, skipping NaN; of two equal values (`-0.0` and
-/// `0.0`), the newer: the value [`RollingExtrema`]'s queue leaves at its front, so that a fold
-/// in bar order gives the same bits as the queue.
-#[inline]
-fn later_min(older: f64, newer: f64) -> f64 {
-    if newer <= older || older.is_nan() {
-        newer
-    } else {
-        older
-    }
-}
-
-/// The larger of an `older` and a `newer` value, as [`later_min`].
-#[inline]
-fn later_max(older: f64, newer: f64) -> f64 {
-    if newer >= older || older.is_nan() {
-        newer
-    } else {
-        older
-    }
-}
-
-/// A fold's `(min, max)` as [`RollingExtrema`] reports it: `None` when no value was a number.
-#[inline]
-fn defined((low, high): (f64, f64)) -> Option<(f64, f64)> {
-    (!low.is_nan()).then_some((low, high))
-}
-
-/// Nothing folded yet.
-const EMPTY: (f64, f64) = (f64::NAN, f64::NAN);
-
-/// Folds `newer` into the `(min, max)` of the values before it.
-#[inline]
-fn fold((low, high): (f64, f64), newer: f64) -> (f64, f64) {
-    (later_min(low, newer), later_max(high, newer))
-}
-
 /// The five bar columns of one bar, side by side: the block folds below run on all five at
 /// once, so five independent chains of comparisons overlap instead of waiting on each other.
 pub type Lanes = [f64; BAR_COLUMNS.len()];
 
 /// The smaller of an `older` and a `newer` value where neither is NaN; of two equal values
-/// (`-0.0` and `0.0`), the newer, as [`later_min`]. The form of the x86 `minpd` instruction,
+/// (`-0.0` and `0.0`), the newer: the value [`RollingExtrema`]'s queue leaves at its front, so
+/// that folds in bar order give the queue's bits. The form of the x86 `minpd` instruction,
 /// which the compiler emits for it: one instruction per pair of lanes.
 #[inline]
 fn lane_min(older: f64, newer: f64) -> f64 {
@@ -323,13 +287,14 @@ pub fn window_extrema(
     // neither allocates nor fills one.
     let size = window.min(rows);
     let mut owned = Vec::new();
-    let mut kept = SUFFIX.with_borrow_mut(|kept| {
-        (size <= KEPT_SUFFIX).then(|| std::mem::take(kept))
-    });
+    let mut kept =
+        SUFFIX.with_borrow_mut(|kept| (size <= KEPT_SUFFIX).then(|| std::mem::take(kept)));
     let suffix = kept.as_mut().unwrap_or(&mut owned);
     if suffix.len() < size {
         let more = size - suffix.len();
-        alloc::try_reserve(suffix, more, || format!("the rolling extrema of {size} bars"))?;
+        alloc::try_reserve(suffix, more, || {
+            format!("the rolling extrema of {size} bars")
+        })?;
         // alloc: within the capacity just reserved.
         suffix.resize(size, NOTHING);
     }
@@ -523,10 +488,17 @@ pub fn to_price(output: f64, extrema: Option<(f64, f64)>) -> std::result::Result
 }
 
 /// `(min, max)` of the last `window` values of `values` (NaN skipped), as the last value of
-/// [`rolling_extrema`] gives it.
+/// [`rolling_extrema`] gives it: the folds of [`window_extrema`]'s lanes, on one column.
 pub fn last_extrema(values: ArrayView1<'_, f64>, window: usize) -> Option<(f64, f64)> {
     let start = values.len().saturating_sub(window.max(1));
-    defined(values.iter().skip(start).fold(EMPTY, |folded, &value| fold(folded, value)))
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &value in values.slice(ndarray::s![start..]) {
+        if !value.is_nan() {
+            low = lane_min(low, value);
+            high = lane_max(high, value);
+        }
+    }
+    (low <= high).then_some((low, high))
 }
 
 #[cfg(test)]

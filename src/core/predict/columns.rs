@@ -168,7 +168,10 @@ mod tests {
             names.iter().map(|n| Some((*n).to_owned())).collect()
         };
         let capitalised = labels(&["Date", "Open", "High", "Low", "Close", "Volume"]);
-        assert_eq!(bar_positions("bars", &capitalised).unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            bar_positions("bars", &capitalised).unwrap(),
+            [1, 2, 3, 4, 5]
+        );
         // An exact name wins over another case.
         let both = labels(&["CLOSE", "close", "open", "high", "low", "volume"]);
         assert_eq!(bar_positions("bars", &both).unwrap(), [2, 3, 4, 1, 5]);

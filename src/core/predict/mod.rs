@@ -23,8 +23,8 @@ use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
 pub use columns::{
-    bar_positions, declared_feature_count, feature_names, feature_positions, metadata_feature_count,
-    schema_feature_count, series_columns, ColumnSource,
+    bar_positions, declared_feature_count, feature_names, feature_positions,
+    metadata_feature_count, schema_feature_count, series_columns, ColumnSource,
 };
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
@@ -175,17 +175,30 @@ impl Predictor<'_> {
         let prediction = if float32 {
             let values = bars::features_as(recipe, bars, from, |value| value as f32)?;
             let data = crate::core::onnx::tensor::TensorView::Float32(&values);
-            self.predict(&Features { shape: &shape, data }, &mut None, timeout)?
+            self.predict(
+                &Features {
+                    shape: &shape,
+                    data,
+                },
+                &mut None,
+                timeout,
+            )?
         } else {
             let values = bars::features(recipe, bars, from)?;
             let data = crate::core::onnx::tensor::TensorView::Float64(&values);
-            self.predict(&Features { shape: &shape, data }, &mut None, timeout)?
+            self.predict(
+                &Features {
+                    shape: &shape,
+                    data,
+                },
+                &mut None,
+                timeout,
+            )?
         };
-        let extrema = self
-            .spec
-            .rolling_price
-            .as_ref()
-            .and_then(|rolling| bars::last_extrema(bars.column(rolling.column), rolling.window));
+        let extrema =
+            self.spec.rolling_price.as_ref().and_then(|rolling| {
+                bars::last_extrema(bars.column(rolling.column), rolling.window)
+            });
         self.rolling_priced(prediction, extrema)
     }
 

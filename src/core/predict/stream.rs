@@ -141,7 +141,11 @@ mod tests {
             if !(40..90).contains(&(row % 300)) {
                 close += next() - 0.5;
             }
-            let volume = if row % 97 == 5 { f64::NAN } else { next() * 10.0 };
+            let volume = if row % 97 == 5 {
+                f64::NAN
+            } else {
+                next() * 10.0
+            };
             for (column, value) in [close, close + 1.0, close - 1.0, close, volume]
                 .into_iter()
                 .enumerate()
@@ -164,7 +168,9 @@ mod tests {
             let price = RollingPrice { column: 2, window };
             let mut stream = BarStream::new(&recipe, Some(&price), sequence_length);
             for end in 1..=bars.nrows() {
-                stream.push(&bars.row(end - 1).to_vec().try_into().unwrap()).unwrap();
+                stream
+                    .push(&bars.row(end - 1).to_vec().try_into().unwrap())
+                    .unwrap();
                 let so_far = bars.slice(ndarray::s![..end, ..]);
                 let expected = (end >= sequence_length)
                     .then(|| bars::features(&recipe, so_far, end - sequence_length).unwrap());

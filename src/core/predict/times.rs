@@ -320,12 +320,16 @@ pub fn utc_nanos_from(times: Times<'_>, what: &str, first: usize) -> Result<Vec<
                     for (bar, &ticks) in values.iter().enumerate() {
                         match ticks.checked_mul(factor).filter(|_| ticks != i64::MIN) {
                             Some(nanos) => out.push(nanos),
-                            None => return Err(datetime(what, first + bar, ticks, unit)
-                                .err()
-                                .unwrap_or_else(|| Error::invalid_input(format!(
-                                    "{what} at bar {}: {unit} {ticks} is not a time",
-                                    first + bar
-                                )))),
+                            None => {
+                                return Err(datetime(what, first + bar, ticks, unit)
+                                    .err()
+                                    .unwrap_or_else(|| {
+                                        Error::invalid_input(format!(
+                                            "{what} at bar {}: {unit} {ticks} is not a time",
+                                            first + bar
+                                        ))
+                                    }))
+                            }
                         }
                     }
                 }
