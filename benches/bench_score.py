@@ -2,12 +2,14 @@
 side by side in one process: 50 versions x 1,000,000 bars by default.
 
 The numpy side is ``tests/score_reference.py``'s ``reference_scores_2d``: every metric of every
-row with whole-array operations, as a notebook would write it. Both score the same synthetic
-sweep (prices in price units for half the versions, directions for the other half, NaN
-stretches) and agree to 1e-6 before anything is timed. The summary gives min / median / max
-over repeats of the ratio ours / numpy.
+row with whole-array operations, as a notebook would write it (live's thresholds, skipped
+closes, exposure). Both score the same synthetic sweep (prices in price units for half the
+versions, directions for the other half, NaN stretches) and agree to 1e-6 before anything is
+timed; ours also scores the buy-and-hold row, which the numpy side leaves out. The summary gives
+min / median / max over repeats of the ratio ours / numpy. ``--threads 1`` runs ours on one
+thread (rayon's pool), for the per-core cost.
 
-    python benches/bench_score.py [--versions V] [--bars T] [--repeats R]
+    python benches/bench_score.py [--versions V] [--bars T] [--repeats R] [--threads N]
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=50)
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="rayon threads for ours (default: all)")
     args = parser.parse_args()
+    if args.threads is not None:
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # read when the pool first starts
     result = synthetic(args.versions, args.bars)
     assert result.close is not None
     close = result.close
@@ -81,8 +86,10 @@ def main() -> None:
     ours = result.score(fee_bps=2.0)
     reference = numpy_side()
     for metric, values in reference.items():
-        np.testing.assert_allclose(getattr(ours, metric), values, rtol=1e-6, equal_nan=True)
-    print(f"scoring {args.versions} versions x {args.bars:,} bars (fee 2 bps); seconds")
+        versions = ours.columns[metric][: args.versions]
+        np.testing.assert_allclose(versions, values, rtol=1e-6, equal_nan=True)
+    threads = args.threads or "all"
+    print(f"scoring {args.versions} versions x {args.bars:,} bars (fee 2 bps, {threads} threads)")
     ratios = []
     for repeat in range(args.repeats):
         rust = timed(lambda: result.score(fee_bps=2.0))

@@ -12,8 +12,15 @@ from typing_extensions import disjoint_base
 from atb_prediction.models.prediction import ModelPrediction
 
 __all__ = [
+    "AS_LIVE",
     "BAR_COLUMNS",
+    "BOOTSTRAP_METRICS",
+    "BOOTSTRAP_RESAMPLES",
+    "BUY_AND_HOLD",
     "LATEST",
+    "LONG_THRESHOLD",
+    "MIN_BARS",
+    "SHORT_THRESHOLD",
     "TIME_COLUMNS",
     "BarStream",
     "BundleOptions",
@@ -25,11 +32,19 @@ __all__ = [
     "Predictor",
     "Refresh",
     "RegistryIndex",
+    "SealCheck",
     "SweepModel",
     "TensorInfo",
-    "bar_positions_of",
+    "bar_positions",
     "bar_window",
+    "bars_per_year",
+    "bootstrap_compare",
+    "bootstrap_differences",
+    "check_bootstrap",
+    "check_score_settings",
+    "check_seal",
     "check_time_order",
+    "column_position",
     "configure_thread_pools",
     "document_kinds",
     "feature_positions",
@@ -40,6 +55,7 @@ __all__ = [
     "load_runtime",
     "median_spacing",
     "open_version",
+    "optimal_block_length",
     "parse_key",
     "path_parts",
     "periods_per_year",
@@ -49,13 +65,12 @@ __all__ = [
     "registry_root",
     "runtime_library_path",
     "scan_registry_with",
-    "score_columns",
+    "score_metrics",
     "score_sweep",
     "seal_bundle",
     "series_columns",
     "shape_problems",
     "spacing_mismatch",
-    "spacing_periods_per_year",
     "split_key",
     "time_column",
     "utc_times",
@@ -205,9 +220,6 @@ class BarStream:
 def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
     """The last ``rows`` bars of ``bars`` as a C-ordered ``[rows, 5]`` float64 array."""
 
-def bar_positions_of(what: str, labels: list[str | None]) -> list[int]:
-    """Where each of ``BAR_COLUMNS`` is among ``labels`` (exact, else in another case)."""
-
 @disjoint_base
 class PredictionStore:
     """The built-in prediction cache's storage (``InMemoryPredictionCache`` subclasses it)."""
@@ -304,6 +316,9 @@ class RegistryIndex:
     @property
     def unavailable(self) -> dict[tuple[str, str], str]: ...
     @property
+    def scope(self) -> tuple[str, str] | None:
+        """``(symbol, model_type)`` when the scan was limited to that model type."""
+    @property
     def reused(self) -> int: ...
     def version(self, key: str) -> BundleRecord | None: ...
     def __len__(self) -> int: ...
@@ -382,6 +397,9 @@ class LoadedBundle:
     def model_bytes(self) -> bytes:
         """The model bytes the session was opened from (and checked, when sealed)."""
     @property
+    def model_sha256(self) -> str:
+        """The lower-case hex sha256 of ``model_bytes``."""
+    @property
     def batch_sessions(self) -> int:
         """Extra single-threaded sessions large ``predict_batch`` calls opened (and kept)."""
     @property
@@ -431,6 +449,7 @@ def scan_registry_with(
     root: str | os.PathLike[str],
     schemas: Mapping[str, str],
     previous: RegistryIndex | None = None,
+    only: tuple[str, str] | None = None,
 ) -> RegistryIndex:
     """Scan a registry with each document kind's schema text (see ``scan_registry``)."""
 
@@ -457,6 +476,19 @@ def configure_thread_pools(
 def seal_bundle(directory: str | os.PathLike[str], root: str | os.PathLike[str]) -> int:
     """Write ``directory/manifest.json`` (sha256 and size of every file); return the file count."""
 
+@final
+class SealCheck:
+    """A bundle's files hashed once, set against its manifest."""
+
+    @property
+    def digests(self) -> dict[str, str]: ...
+    @property
+    def changes(self) -> list[str] | None: ...
+    def write(self) -> int: ...
+
+def check_seal(directory: str | os.PathLike[str], root: str | os.PathLike[str]) -> SealCheck:
+    """Hash every file of the bundle once and set the digests against its manifest."""
+
 def verify_bundle(
     directory: str | os.PathLike[str], root: str | os.PathLike[str]
 ) -> list[str] | None:
@@ -472,6 +504,12 @@ LATEST: str
 #: The bar columns raw-bar input has, in the order the core reads them.
 BAR_COLUMNS: list[str]
 """The production pointer's name in a model-type folder (never a folder name)."""
+
+BOOTSTRAP_RESAMPLES: int
+"""Resamples the bootstrap draws when none are asked for."""
+
+BOOTSTRAP_METRICS: list[str]
+"""The metrics of returns the bootstrap compares."""
 
 def is_folder_name(name: str) -> bool:
     """Whether ``name`` can name a SYMBOL, MODEL_TYPE or VERSION folder."""
@@ -505,6 +543,14 @@ def feature_positions(what: str, columns: Iterable[object], feature_names: list[
     """Where each of ``feature_names`` is among the column labels ``columns`` (the first of that
     name), as ``predict`` reads a DataFrame; ``InvalidInputError`` names every one ``what``
     lacks."""
+
+def bar_positions(what: str, columns: Iterable[object]) -> list[int]:
+    """Where open, high, low, close and volume are among the column labels ``columns``, in any
+    case (exact names first); ``InvalidInputError`` names those ``what`` lack."""
+
+def column_position(columns: Iterable[object], name: str) -> int | None:
+    """The position of the column ``name``: exactly that name, else the first equal to it in
+    any case; ``None`` without one."""
 
 def series_columns(
     what: str, columns: Iterable[object], feature_names: list[str], takes_bars: bool
@@ -576,6 +622,31 @@ class SweepModel:
 def periods_per_year(timeframe: str) -> float:
     """Bars per year of a timeframe (``15m``, ``1h``, ``4h``, ``1d``, ``1w``)."""
 
+LONG_THRESHOLD: float
+"""Live's default long threshold on the predicted return (upstream's ``LONG_ENTRY_THRESHOLD``)."""
+SHORT_THRESHOLD: float
+"""Live's default short threshold (upstream's ``SHORT_ENTRY_THRESHOLD``)."""
+MIN_BARS: int
+"""The fewest scored bars a row needs to be ranked, or to pass a gate."""
+BUY_AND_HOLD: str
+"""The name of the buy-and-hold benchmark's row."""
+AS_LIVE: str
+"""The name of the as-live composite's row."""
+
+def score_metrics() -> list[tuple[str, str]]:
+    """Every score column, in order, with which values are better (higher, lower, neither)."""
+
+def check_score_settings(
+    *,
+    horizon: int,
+    fee_bps: float,
+    long_threshold: float,
+    short_threshold: float,
+    periods_per_year: float | None = None,
+    bars: int | None = None,
+) -> None:
+    """Refuses scoring settings no score can be computed with, naming the setting."""
+
 TIME_COLUMNS: list[str]
 """The names a series' time column goes by (any case): open_time, timestamp, time, date,
 datetime."""
@@ -594,8 +665,10 @@ def check_time_order(times: object) -> None:
 def median_spacing(times: npt.NDArray[np.int64]) -> int | None:
     """The median spacing (nanoseconds) of UTC nanosecond times; ``None`` for fewer than two."""
 
-def spacing_periods_per_year(spacing: int) -> float:
-    """Bars a year of a series whose bars are ``spacing`` nanoseconds apart (365-day year)."""
+def bars_per_year(times: npt.NDArray[np.int64]) -> float | None:
+    """The bars a year that strictly increasing UTC nanosecond times show: their bars over their
+    span in 365-day years (daily equities ~252, daily crypto 365, continuous hourly 8,760);
+    ``None`` for fewer than two."""
 
 def spacing_mismatch(spacing: int, timeframe: str) -> str | None:
     """Why bars ``spacing`` nanoseconds apart are not a ``timeframe``'s, or ``None``."""
@@ -607,9 +680,6 @@ def time_column(columns: Iterable[object]) -> int | None:
     """The position of the first column named open_time, timestamp, time, date or datetime
     (any case), or ``None``."""
 
-def score_columns() -> list[str]:
-    """The names of a score's columns, in order: ``bars``, then the metrics."""
-
 def score_sweep(
     price: npt.NDArray[np.float64],
     confidence: npt.NDArray[np.float64],
@@ -618,10 +688,45 @@ def score_sweep(
     classifier: list[bool],
     close: npt.NDArray[np.float64],
     *,
+    versions: list[str],
     live_version: npt.NDArray[np.int64] | None = None,
-    horizon: int = 1,
-    fee_bps: float = 0.0,
+    horizon: int,
+    fee_bps: float,
     periods_per_year: float,
+    long_threshold: float,
+    short_threshold: float,
+    returns: bool = False,
     equity: bool = False,
-) -> tuple[dict[str, npt.NDArray[Any]], npt.NDArray[np.float64] | None]:
-    """Scores per row of a sweep (and the as-live composite with ``live_version``)."""
+) -> dict[str, Any]:
+    """Scores per row of a sweep: the versions, buy-and-hold, and the as-live composite with
+    ``live_version``; with their per-bar returns, scored bars and equity when asked for."""
+
+def bootstrap_compare(
+    candidate: npt.NDArray[np.float64],
+    reference: npt.NDArray[np.float64],
+    *,
+    metric: str,
+    periods_per_year: float,
+    resamples: int = ...,
+    block_length: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A paired stationary block bootstrap of ``metric``'s difference between two return
+    series: ``metric``, ``bars``, ``candidate``, ``reference``, ``p_value``, ``block_length``,
+    ``resamples``, ``seed``."""
+
+def check_bootstrap(*, metric: str, resamples: int, block_length: float | None, seed: int) -> None:
+    """Refuse a metric the bootstrap cannot compare, or options it cannot run with."""
+
+def optimal_block_length(values: npt.NDArray[np.float64]) -> float:
+    """Politis and White's automatic mean block length for the stationary bootstrap."""
+
+def bootstrap_differences(
+    candidate: npt.NDArray[np.float64],
+    reference: npt.NDArray[np.float64],
+    indices: npt.NDArray[np.int64],
+    *,
+    metric: str,
+    periods_per_year: float,
+) -> npt.NDArray[np.float64]:
+    """The oriented differences of ``metric`` over given resamples' indices."""

@@ -8,7 +8,8 @@
 //!   predictions (the spec a bundle declares, windows, batches, the prediction cache).
 //! - [`registry`]: the registry on disk: its layout, guarded file and JSON reads, documents and
 //!   schemas, the scan, manifests, and opened bundles and their reload.
-//! - [`backtest`]: sweeps of long series through bundles, and their scores.
+//! - [`backtest`]: sweeps of long series through bundles, their scores, and the bootstrap that
+//!   says whether one row's edge over another is more than luck.
 //!
 //! At the root, what every area shares: the error type, fallible allocation and the parallel
 //! workers' shared state and core count.

@@ -9,7 +9,7 @@
 //! loop's frames are. Anything else, a frame this path does not recognise included (extension
 //! dtypes, objects), goes through `atb_prediction.models.bars`, which names what is wrong.
 //!
-//! Times come from where a sweep takes them (`atb_prediction.models.bars.bar_times`): a
+//! Times come from where a sweep takes them (`atb_prediction.times.bar_times`): a
 //! `DatetimeIndex` (read here from its array), else an index or column that holds times, which
 //! the Python rule reads. Only those of the bars read are checked for order, by the one check
 //! (`core::predict::times::check_order_from`), naming bars by their place in the input.
@@ -31,7 +31,7 @@ use crate::core::predict::times::{self, DatetimeUnit, Times};
 use crate::core::predict::{bar_positions, bars::BAR_COLUMNS};
 use crate::core::{Error, Result};
 
-/// Where the Python readers for what the block path does not take live.
+/// Where the Python reader for what the block path does not take lives.
 const BARS_MODULE: &str = "atb_prediction.models.bars";
 
 /// How many column layouts are remembered: a process trading a few symbols whose frames differ
@@ -122,7 +122,10 @@ fn frame_layout(columns: &Bound<'_, PyAny>) -> PyResult<Option<Layout>> {
         .try_iter()?
         .map(|label| Ok(label?.extract::<String>().ok()))
         .collect::<PyResult<_>>()?;
-    let Ok(positions) = bar_positions("bars", &labels) else {
+    let Some(positions) = bar_positions("bars", &labels)
+        .ok()
+        .and_then(|positions| <[usize; 5]>::try_from(positions.as_slice()).ok())
+    else {
         return Ok(None);
     };
     let layout = Layout {
@@ -441,12 +444,13 @@ fn frame_columns(frame: &Bound<'_, PyAny>, wanted: usize) -> PyResult<Option<Bar
     }))
 }
 
-/// The times the Python rule finds in `bars` (`bar_times`), the last `read` of `rows`.
+/// The times the Python rule finds in `bars` (`atb_prediction.times.bar_times`), the last
+/// `read` of `rows`.
 fn python_times(bars: &Bound<'_, PyAny>, read: usize, rows: usize) -> PyResult<Option<BarTimes>> {
     let py = bars.py();
     static BAR_TIMES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let found = BAR_TIMES
-        .import(py, BARS_MODULE, "bar_times")?
+        .import(py, "atb_prediction.times", "bar_times")?
         .call1((bars,))?;
     if found.is_none() {
         return Ok(None);
@@ -552,12 +556,4 @@ pub fn bar_window<'py>(
     let array = ndarray::Array2::from_shape_vec((rows, BAR_COLUMNS.len()), values)
         .map_err(|error| Error::invalid_input(format!("bars: {error}")))?;
     Ok(PyArray2::from_owned_array(bars.py(), array))
-}
-
-/// Where each of `BAR_COLUMNS` is among `labels` (the one rule: exact names, else the one name
-/// in another case); `InvalidInputError` naming what `what` lacks.
-#[pyfunction]
-pub fn bar_positions_of(what: &str, labels: Vec<Option<String>>) -> PyResult<Vec<usize>> {
-    // alloc: the five bar columns.
-    Ok(bar_positions(what, &labels)?.to_vec())
 }

@@ -256,6 +256,15 @@ impl PyLoadedBundle {
     fn model_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.model)
     }
+    /// The lower-case hex sha256 of [`model_bytes`](Self::model_bytes): the digest of the
+    /// bytes the session runs, as evidence names them.
+    #[getter]
+    fn model_sha256(&self, py: Python<'_>) -> PyResult<String> {
+        let model = Arc::clone(&self.inner.model);
+        detached(py, move || {
+            Ok(crate::core::registry::manifest::sha256_hex(&model))
+        })
+    }
     /// How many more single-threaded sessions large `predict_batch` calls opened (and the bundle
     /// keeps) to run their chunks on several cores.
     #[getter]

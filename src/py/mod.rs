@@ -2,6 +2,7 @@
 
 pub mod arrays;
 pub mod bars;
+pub mod bootstrap;
 pub mod bundle;
 pub mod cache;
 pub mod documents;

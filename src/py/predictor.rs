@@ -150,6 +150,21 @@ pub fn series_columns(
     )
 }
 
+/// Where the raw bar columns (open, high, low, close, volume) are among the column labels
+/// `columns`, matched in any case, exact names first (the one rule: [`predict::bar_positions`]);
+/// `InvalidInputError` names those `what` lack and the columns they have.
+#[pyfunction]
+pub fn bar_positions(what: &str, columns: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    Ok(predict::bar_positions(what, &column_labels(columns)?)?)
+}
+
+/// The position of the column `name` among the labels `columns`: exactly that name, else the
+/// first equal to it in any case (`Close` for `close`); `None` without one.
+#[pyfunction]
+pub fn column_position(columns: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<usize>> {
+    Ok(predict::column_position(&column_labels(columns)?, name))
+}
+
 /// Runs upstream's `predict` semantics for one bundle, entirely in one GIL-free call.
 #[pyclass(frozen, module = "atb_prediction._core", name = "Predictor")]
 pub struct PyPredictor {

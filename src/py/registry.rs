@@ -69,19 +69,22 @@ pub fn document_kinds() -> Vec<(&'static str, &'static str)> {
 
 /// Scans a registry; see `atb_prediction.scan_registry` for the documented entry point.
 /// `schemas` maps every document kind's name to its JSON Schema text.
+/// With `only=(symbol, model_type)` the scan is limited to that model type.
 #[pyfunction]
-#[pyo3(signature = (root, schemas, previous=None))]
+#[pyo3(signature = (root, schemas, previous=None, only=None))]
 pub fn scan_registry_with(
     py: Python<'_>,
     root: PathBuf,
     schemas: HashMap<String, String>,
     previous: Option<&Bound<'_, PyRegistryIndex>>,
+    only: Option<(String, String)>,
 ) -> PyResult<PyRegistryIndex> {
     let previous = previous.map(|p| Arc::clone(&p.get().inner));
     let texts = schema_texts(&schemas)?;
+    let scope = only.map(|(symbol, model_type)| scan::Scope { symbol, model_type });
     let index = detached(py, || {
         let schemas = compiled_schemas(texts)?;
-        scan::scan(&root, &schemas, previous.as_deref())
+        scan::scan_scoped(&root, &schemas, previous.as_deref(), scope.as_ref())
     })?;
     Ok(PyRegistryIndex {
         inner: Arc::new(index),
@@ -178,6 +181,15 @@ impl PyRegistryIndex {
             }
         }
         Ok(dict)
+    }
+
+    /// `(symbol, model_type)` when the scan was limited to that model type, else `None`.
+    #[getter]
+    fn scope(&self) -> Option<(String, String)> {
+        self.inner
+            .scope
+            .as_ref()
+            .map(|scope| (scope.symbol.clone(), scope.model_type.clone()))
     }
 
     /// How many version folders were reused unchanged from the previous index.

@@ -1,58 +1,50 @@
-//! `score_sweep`: a sweep's scores per version (and for the as-live composite), in one GIL-free
-//! pass per row, rows in parallel.
+//! `score_sweep`, `check_score_settings` and `score_metrics`: conversions around the core's
+//! scoring (`core::score`), which decides every rule.
 
-use ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rayon::prelude::*;
 
-use crate::core::alloc;
-use crate::core::backtest::score::{self, Flag, Row, Score, ScoreOptions};
-use crate::core::Error;
+use crate::core::backtest::score::{self, Keep, Settings, Sweep, METRICS};
 use crate::py::gil::detached;
 
-/// The column names of a score, in order: the one list (Python's `atb_prediction.metrics`
-/// reads it through [`score_columns`]).
-const COLUMNS: [&str; 8] = [
-    "bars",
-    "hit_rate",
-    "mae",
-    "rmse",
-    "total_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-];
+/// A Python integer as an `i128`, one beyond that range saturated: the core refuses it either
+/// way, by name, rather than Python raising `OverflowError`.
+fn whole_number(value: &Bound<'_, PyAny>) -> PyResult<i128> {
+    match value.extract::<i128>() {
+        Ok(number) => Ok(number),
+        Err(error) if error.is_instance_of::<PyOverflowError>(value.py()) => {
+            Ok(if value.gt(0)? { i128::MAX } else { i128::MIN })
+        }
+        Err(error) => Err(error),
+    }
+}
 
-fn options(horizon: usize, fee_bps: f64, periods_per_year: f64) -> Result<ScoreOptions, Error> {
-    // The horizon is the closes' (`score::Closes`); it is checked here with the rest.
-    if horizon == 0 {
-        return Err(Error::InvalidArgument(
-            "horizon must be at least 1 bar".to_owned(),
-        ));
-    }
-    if !fee_bps.is_finite() || fee_bps < 0.0 {
-        return Err(Error::InvalidArgument(format!(
-            "fee_bps must be a finite number of basis points, 0 or more, got {fee_bps}"
-        )));
-    }
-    if !periods_per_year.is_finite() || periods_per_year <= 0.0 {
-        return Err(Error::InvalidArgument(format!(
-            "periods_per_year must be a positive number, got {periods_per_year}"
-        )));
-    }
-    Ok(ScoreOptions {
+fn settings(
+    horizon: &Bound<'_, PyAny>,
+    fee_bps: f64,
+    periods_per_year: Option<f64>,
+    long_threshold: f64,
+    short_threshold: f64,
+) -> PyResult<Settings> {
+    Ok(Settings {
+        horizon: whole_number(horizon)?,
         fee_bps,
         periods_per_year,
+        long_threshold,
+        short_threshold,
     })
 }
 
-/// The names of a score's columns, in order: `bars`, then the metrics.
+/// Every score column, in order, with which of its values are better (`"higher"`, `"lower"`, or
+/// `"neither"` for a column that describes a row rather than judges it).
 #[pyfunction]
-pub fn score_columns() -> Vec<&'static str> {
-    // alloc: a constant eight names.
-    COLUMNS.to_vec()
+pub fn score_metrics() -> Vec<(&'static str, &'static str)> {
+    METRICS
+        .iter()
+        .map(|metric| (metric.name, metric.better.name()))
+        .collect()
 }
 
 /// The bars per year of a timeframe (`15m`, `1h`, `4h`, `1d`, `1w`), for annualising.
@@ -61,13 +53,37 @@ pub fn periods_per_year(timeframe: &str) -> PyResult<f64> {
     Ok(score::periods_per_year(timeframe)?)
 }
 
-/// Scores every row of a sweep against `close`: `price`, `confidence` and `direction` are
-/// `[versions, bars]`, `price_units` and `classifier` one flag per version. With `live_version`
-/// (`[bars]`, the live row at each bar or -1) a last row scores the as-live composite. Returns
-/// `(columns, equity)`: a dict of one array per score column (one value per row), and with
-/// `equity=True` the `[rows, bars - 1]` equity curves, else `None`.
+/// Refuses scoring settings that no score can be computed with, before any work
+/// (`InvalidArgumentError`, naming the setting); `bars`, when known, bounds the horizon.
 #[pyfunction]
-#[pyo3(signature = (price, confidence, direction, price_units, classifier, close, *, live_version=None, horizon=1, fee_bps=0.0, periods_per_year, equity=false))]
+#[pyo3(signature = (*, horizon, fee_bps, long_threshold, short_threshold, periods_per_year=None, bars=None))]
+pub fn check_score_settings(
+    horizon: &Bound<'_, PyAny>,
+    fee_bps: f64,
+    long_threshold: f64,
+    short_threshold: f64,
+    periods_per_year: Option<f64>,
+    bars: Option<usize>,
+) -> PyResult<()> {
+    let settings = settings(
+        horizon,
+        fee_bps,
+        periods_per_year,
+        long_threshold,
+        short_threshold,
+    )?;
+    Ok(settings.check(bars)?)
+}
+
+/// Scores every row of a sweep against `close`: `price`, `confidence` and `direction` are
+/// `[versions, bars]`, `price_units` and `classifier` one flag per version, `live_version`
+/// (`[bars]`, the live row at each bar or -1) makes it an as-live sweep. Returns a dict: `names`
+/// (the rows: the versions, `buy-and-hold`, then `as-live`), `columns` (one array per score
+/// column, one value per row), `returns` and `equity` (`[rows, bars - 1]`, when asked for, else
+/// `None`), `scored` (`[rows, bars]`, with `returns`), `start` (buy-and-hold's first bar, or
+/// `None`), `unusable_closes` and `first_unusable_close`.
+#[pyfunction]
+#[pyo3(signature = (price, confidence, direction, price_units, classifier, close, *, versions, live_version=None, horizon, fee_bps, periods_per_year, long_threshold, short_threshold, returns=false, equity=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn score_sweep<'py>(
     py: Python<'py>,
@@ -77,96 +93,66 @@ pub fn score_sweep<'py>(
     price_units: Vec<bool>,
     classifier: Vec<bool>,
     close: PyReadonlyArray1<'py, f64>,
+    versions: Vec<String>,
     live_version: Option<PyReadonlyArray1<'py, i64>>,
-    horizon: usize,
+    horizon: &Bound<'py, PyAny>,
     fee_bps: f64,
     periods_per_year: f64,
+    long_threshold: f64,
+    short_threshold: f64,
+    returns: bool,
     equity: bool,
-) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
-    let options = options(horizon, fee_bps, periods_per_year)?;
-    let (price, confidence, direction) = (
-        price.as_array(),
-        confidence.as_array(),
-        direction.as_array(),
-    );
-    let close = close.as_array();
-    let live = live_version.as_ref().map(|live| live.as_array());
-    let (versions, bars) = price.dim();
-    if confidence.dim() != (versions, bars)
-        || direction.dim() != (versions, bars)
-        || price_units.len() != versions
-        || classifier.len() != versions
-    {
-        return Err(Error::invalid_input(format!(
-            "price, confidence and direction must all be [versions, bars] ({versions}, {bars}), \
-             with one price_units and classifier flag per version"
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = settings(
+        horizon,
+        fee_bps,
+        Some(periods_per_year),
+        long_threshold,
+        short_threshold,
+    )?;
+    let sweep = Sweep {
+        price: price.as_array(),
+        confidence: confidence.as_array(),
+        direction: direction.as_array(),
+        price_units: &price_units,
+        classifier: &classifier,
+        live: live_version.as_ref().map(|live| live.as_array()),
+    };
+    if versions.len() != sweep.versions() {
+        return Err(crate::core::Error::invalid_input(format!(
+            "versions must name the {} rows of price, got {} names",
+            sweep.versions(),
+            versions.len()
         ))
         .into());
     }
-    let rows = versions + usize::from(live.is_some());
-    // As large as the price array (a row more with a live version), so allocated fallibly.
-    let columns = bars.saturating_sub(1);
-    let mut curves = equity
-        .then(|| {
-            let zeros = alloc::try_filled(rows.saturating_mul(columns), 0.0, || {
-                format!("the equity curves ({rows} rows of {columns} returns)")
-            })?;
-            Array2::from_shape_vec((rows, columns), zeros)
-                .map_err(|error| Error::invalid_input(error.to_string()))
-        })
-        .transpose()?;
-    let scores: Vec<Score> = detached(py, || {
-        let composite = live
-            .map(|live| {
-                score::composite(
-                    price,
-                    confidence,
-                    direction,
-                    &price_units,
-                    &classifier,
-                    live,
-                )
-            })
-            .transpose()?;
-        let mut work: Vec<Row<'_>> = (0..versions)
-            .map(|v| Row {
-                price: price.row(v),
-                confidence: confidence.row(v),
-                direction: direction.row(v),
-                price_units: Flag::All(price_units[v]),
-                classifier: Flag::All(classifier[v]),
-            })
-            .collect();
-        work.extend(composite.as_ref().map(score::Composite::row));
-        let outs: Vec<Option<ndarray::ArrayViewMut1<'_, f64>>> = match curves.as_mut() {
-            Some(curves) => curves.outer_iter_mut().map(Some).collect(),
-            None => (0..rows).map(|_| None).collect(),
-        };
-        let closes = score::Closes::new(close, horizon);
-        work.par_iter()
-            .zip(outs)
-            .map(|(row, out)| score::score(row, &closes, &options, out))
-            .collect::<Result<Vec<_>, Error>>()
-    })?;
+    let close = close.as_array();
+    let keep = Keep {
+        returns,
+        equity,
+        scored: returns,
+    };
+    let scores = detached(py, || score::score_sweep(&sweep, close, &settings, keep))?;
     let columns = PyDict::new(py);
-    let values = |pick: fn(&Score) -> f64| -> Vec<f64> { scores.iter().map(pick).collect() };
-    let bars_column: Vec<i64> = scores
-        .iter()
-        .map(|s| i64::try_from(s.bars).unwrap_or(i64::MAX))
-        .collect();
-    columns.set_item(COLUMNS[0], PyArray1::from_vec(py, bars_column))?;
-    let picks: [fn(&Score) -> f64; 7] = [
-        |s| s.hit_rate,
-        |s| s.mae,
-        |s| s.rmse,
-        |s| s.total_return,
-        |s| s.sharpe,
-        |s| s.max_drawdown,
-        |s| s.turnover,
-    ];
-    for (name, pick) in COLUMNS[1..].iter().zip(picks) {
-        columns.set_item(*name, PyArray1::from_vec(py, values(pick)))?;
+    for metric in &METRICS {
+        let values = scores.scores.iter().map(|s| (metric.value)(s));
+        if metric.count {
+            // Counts of bars: whole numbers well inside i64.
+            let counts: Vec<i64> = values.map(|value| value as i64).collect();
+            columns.set_item(metric.name, PyArray1::from_vec(py, counts))?;
+        } else {
+            columns.set_item(metric.name, PyArray1::from_vec(py, values.collect()))?;
+        }
     }
-    let curves = curves.map(|c| c.into_pyarray(py).into_any());
-    Ok((columns, curves))
+    let out = PyDict::new(py);
+    let names: Vec<&str> = scores.rows.iter().map(|row| row.name(&versions)).collect();
+    out.set_item("names", names)?;
+    out.set_item("columns", columns)?;
+    out.set_item("returns", scores.returns.map(|a| a.into_pyarray(py)))?;
+    out.set_item("equity", scores.equity.map(|a| a.into_pyarray(py)))?;
+    out.set_item("scored", scores.scored.map(|a| a.into_pyarray(py)))?;
+    out.set_item("start", scores.start)?;
+    out.set_item("unusable_closes", scores.unusable.count)?;
+    out.set_item("first_unusable_close", scores.unusable.first)?;
+    Ok(out)
 }

@@ -261,9 +261,9 @@ impl GivenTime {
     const WHAT: &'static str = "the bar's time";
 
     /// Reads an integer or float epoch (its unit from its magnitude), else what
-    /// `atb_prediction.models.bars._time_ticks` makes of it (a `datetime`, `Timestamp`,
-    /// `datetime64` or ISO text).
-    fn read(time: &Bound<'_, PyAny>) -> PyResult<Self> {
+    /// `atb_prediction.times.bar_time` makes of it (a `datetime`, `Timestamp`, `datetime64` or
+    /// text); `bar` is the bar's place, for that reader's messages.
+    fn read(time: &Bound<'_, PyAny>, bar: impl FnOnce() -> usize) -> PyResult<Self> {
         let py = time.py();
         if time.is_instance_of::<PyBool>() {
             return Err(
@@ -281,10 +281,20 @@ impl GivenTime {
         if let Ok(epoch) = time.cast::<PyFloat>() {
             return Ok(Self::Float(epoch.value()));
         }
-        static TICKS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let (ticks, unit): (i64, String) = TICKS
-            .import(py, "atb_prediction.models.bars", "_time_ticks")?
-            .call1((time, Self::WHAT))?
+        static BAR_TIME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let read = BAR_TIME
+            .import(py, "atb_prediction.times", "bar_time")?
+            .call1((time, Self::WHAT, bar()))?;
+        if let Ok(epoch) = read.cast::<PyFloat>() {
+            return Ok(Self::Float(epoch.value()));
+        }
+        // A datetime64 scalar: its ticks and its unit.
+        let unit: String = read
+            .getattr(intern!(py, "dtype"))?
+            .getattr(intern!(py, "str"))?
+            .extract()?;
+        let ticks: i64 = read
+            .call_method1(intern!(py, "astype"), ("int64",))?
             .extract()?;
         Ok(Self::Ticks(ticks, DatetimeUnit::parse(&unit)?))
     }
@@ -316,7 +326,9 @@ impl PyBarStream {
         let predictor = self.bundle.predictor();
         let timeout = self.timeout;
         let state = &self.state;
-        let time = time.map(|time| GivenTime::read(&time)).transpose()?;
+        let time = time
+            .map(|time| GivenTime::read(&time, || py.detach(|| state.lock().seen)))
+            .transpose()?;
         let prediction = detached(py, || {
             let mut state = state.lock();
             state.take(&bar, time.as_ref())?;

@@ -132,10 +132,12 @@ pub fn median_spacing(py: Python<'_>, times: PyReadonlyArray1<'_, i64>) -> PyRes
     detached(py, || times::median_spacing(&values))
 }
 
-/// Bars a year of a series whose bars are `spacing` nanoseconds apart (a 365-day year).
+/// The bars a year that strictly increasing UTC nanosecond times show (their bars over their
+/// span, in 365-day years), or `None` for fewer than two.
 #[pyfunction]
-pub fn spacing_periods_per_year(spacing: i64) -> PyResult<f64> {
-    Ok(times::periods_per_year(spacing)?)
+pub fn bars_per_year(py: Python<'_>, times: PyReadonlyArray1<'_, i64>) -> PyResult<Option<f64>> {
+    let values = values_of(&times)?;
+    detached(py, || times::bars_per_year(&values))
 }
 
 /// Why bars `spacing` nanoseconds apart are not the bars of `timeframe`, or `None` when they are

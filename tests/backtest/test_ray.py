@@ -66,7 +66,7 @@ def root(tmp_path: Path) -> Path:
 
 def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
     registry = open_registry(root)
-    stamps = np.datetime64("2026-01-01T12:00", "ns") + np.arange(300) * np.timedelta64(10, "m")
+    stamps = np.datetime64("2026-01-01T12:00", "ns") + np.arange(300) * np.timedelta64(1, "h")
     bars = {"BTCUSDT": series_of(300, seed=1), "ETHUSDT": series_of(300, seed=2) * 30}
     engine = RayEngine(num_workers=2, batch_size=16)
     for versions in ("all", "as-live"):
@@ -79,6 +79,7 @@ def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
         assert local["ETHUSDT"].probabilities is not None
 
 
+@pytest.mark.filterwarnings("ignore:.*median spacing:UserWarning")  # bars microseconds apart
 def test_ray_equals_local_for_versions_live_in_two_stretches(ray: Any, tmp_path: Path) -> None:
     """promote -> rollback -> promote: each version is live in two stretches of bars, and one
     actor piece (one batch cell) holds both of a version's ranges."""
@@ -121,6 +122,8 @@ def test_ray_equals_local_for_versions_live_in_two_stretches(ray: Any, tmp_path:
     stamps = np.repeat(
         np.array([np.datetime64(m.replace(tzinfo=None), "ns") for m in moments]), counts
     )
+    # Times must strictly increase: bars sharing a moment are a microsecond apart.
+    stamps += np.arange(len(stamps)) * np.timedelta64(1, "us")
     bars = series_of(len(stamps), seed=5)
     registry = open_registry(root)
     options: dict[str, Any] = {

@@ -13,18 +13,17 @@ import pandas as pd
 import pytest
 from atb_prediction import sweep
 from atb_prediction.backtest import SweepResult
-from atb_prediction.backtest.scores import AS_LIVE
+from atb_prediction.backtest.scores import AS_LIVE, BUY_AND_HOLD, score_result
 from atb_prediction.metrics import METRICS, is_better
 from conftest import FIXTURE_REGISTRY, affine_model, golden_frame, point_latest, write_bundle
-from score_reference import reference_scores
+from score_reference import reference_returns, reference_scores
 from sweep_helpers import BARS, RIGHT, WRONG, bars_file, open_registry, signal_bars, signal_registry
 
 
-def assert_matches_reference(
-    result: SweepResult, close: np.ndarray, *, horizon: int = 1, fee_bps: float = 0.0
-) -> None:
-    scores = result.score(close, horizon=horizon, fee_bps=fee_bps)
-    periods = {"1h": 8760.0, "1d": 365.0}[result.timeframe or "1h"]
+def reference_rows(result: SweepResult) -> list[tuple[str, dict[str, Any]]]:
+    """Every row of ``result``'s scores as arrays for the reference: each version, then
+    buy-and-hold (a classifier-like row that says up from the first bar any version predicts),
+    then the as-live composite."""
     rows: list[tuple[str, dict[str, Any]]] = []
     for row, version in enumerate(result.versions):
         rows.append(
@@ -39,6 +38,21 @@ def assert_matches_reference(
                 ),
             )
         )
+    classes = np.array(result.classifiers)[:, None]
+    predicted = ~np.isnan(result.confidence) & (classes | np.isfinite(result.price))
+    held = np.arange(result.bars) >= np.argmax(predicted.any(axis=0))
+    rows.append(
+        (
+            BUY_AND_HOLD,
+            dict(
+                price=np.full(result.bars, np.nan),
+                confidence=np.where(held, 1.0, np.nan),
+                direction=held.astype(np.int8),
+                price_units=False,
+                classifier=True,
+            ),
+        )
+    )
     if result.live_version is not None:
         live = result.live_version
         take = np.clip(live, 0, None)
@@ -56,10 +70,38 @@ def assert_matches_reference(
                 ),
             )
         )
+    return rows
+
+
+def assert_matches_reference(
+    result: SweepResult,
+    close: np.ndarray,
+    *,
+    horizon: int = 1,
+    fee_bps: float = 0.0,
+    **thresholds: float,
+) -> None:
+    """Every score, and every per-bar return, of every row equals the reference's."""
+    scores = score_result(
+        result,
+        close,
+        horizon=horizon,
+        fee_bps=fee_bps,
+        periods={"1h": 8760.0, "12h": 730.0, "1d": 365.0}[result.timeframe or "1h"],
+        returns=True,
+        **thresholds,
+    )
+    rows = reference_rows(result)
     assert scores.versions == tuple(name for name, _ in rows)
+    assert scores.returns is not None
     for index, (name, row) in enumerate(rows):
         expected = reference_scores(
-            close=close, horizon=horizon, fee_bps=fee_bps, periods_per_year=periods, **row
+            close=close,
+            horizon=horizon,
+            fee_bps=fee_bps,
+            periods_per_year=scores.periods_per_year,
+            **thresholds,
+            **row,
         )
         for metric in METRICS:
             got = float(getattr(scores, metric)[index])
@@ -67,6 +109,17 @@ def assert_matches_reference(
             assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(
                 want, rel=1e-6, abs=1e-12
             ), f"{name} {metric}: {got} != {want}"
+        units = np.broadcast_to(np.asarray(row.pop("price_units"), dtype=bool), close.shape)
+        classes = np.broadcast_to(np.asarray(row.pop("classifier"), dtype=bool), close.shape)
+        want_returns = reference_returns(
+            **{key: value[np.newaxis] for key, value in row.items()},
+            price_units=units[np.newaxis],
+            classifier=classes[np.newaxis],
+            close=close,
+            fee_bps=fee_bps,
+            **thresholds,
+        )[0]
+        np.testing.assert_allclose(scores.returns[index], want_returns, rtol=1e-12, atol=1e-15)
 
 
 def test_the_right_version_scores_80_percent_and_ranks_first(tmp_path: Path) -> None:
@@ -78,12 +131,14 @@ def test_the_right_version_scores_80_percent_and_ranks_first(tmp_path: Path) -> 
     scores = result.score()
     frame = scores.to_pandas()
     assert list(frame.columns) == list(METRICS)
-    assert list(frame.index) == [RIGHT, WRONG] and frame.index.name == "version"
+    assert list(frame.index) == [RIGHT, WRONG, BUY_AND_HOLD] and frame.index.name == "version"
     assert frame.loc[RIGHT, "hit_rate"] == pytest.approx(0.8, abs=0.002)
     assert frame.loc[WRONG, "hit_rate"] == pytest.approx(0.2, abs=0.002)
     assert frame.loc[RIGHT, "bars"] == BARS - 1
-    assert [row["version"] for row in scores.rows(ranked_by="sharpe")] == [RIGHT, WRONG]
-    assert [row["version"] for row in scores.rows(ranked_by="max_drawdown")] == [RIGHT, WRONG]
+    ranked = [row["version"] for row in scores.rows(ranked_by="sharpe")]
+    assert ranked.index(RIGHT) < ranked.index(WRONG)
+    ranked = [row["version"] for row in scores.rows(ranked_by="max_drawdown")]
+    assert ranked.index(RIGHT) < ranked.index(WRONG)
     for fee in (0.0, 25.0):
         for horizon in (1, 3):
             assert_matches_reference(result, bars["close"].to_numpy(), horizon=horizon,
@@ -118,11 +173,15 @@ def test_prices_in_price_units_score_against_close_with_nan_stretches() -> None:
     close = frame["close"].to_numpy()
     assert_matches_reference(result, close, fee_bps=3.0)
     assert_matches_reference(result, close, horizon=5)
-    # NaN closes propagate into the strategy, and into the reference alike.
+    # Closes that are not numbers are skipped, with one warning, and the metrics stay numbers.
     holes = close.copy()
     holes[300:310] = np.nan
-    assert_matches_reference(result, holes)
-    assert math.isnan(result.score(holes).total_return[1])
+    first = r"\(the first at bar 300, 2024-03-13T12:00:00Z\)"
+    with pytest.warns(RuntimeWarning, match=rf"^10 closes are not a positive number {first}"):
+        assert_matches_reference(result, holes)
+    with pytest.warns(RuntimeWarning, match="skip the bars"):
+        holed = result.score(holes)
+    assert np.isfinite(holed.total_return).all() and np.isfinite(holed.sharpe).all()
 
 
 def test_an_as_live_composite_takes_the_live_version_at_each_bar() -> None:
@@ -133,7 +192,7 @@ def test_an_as_live_composite_takes_the_live_version_at_each_bar() -> None:
         result = sweep(registry, frame, symbol="BTCUSDT", model_type="basic",
                        versions="as-live", progress=False)  # fmt: skip
     scores = result.score()
-    assert scores.versions == (*result.versions, AS_LIVE)
+    assert scores.versions == (*result.versions, BUY_AND_HOLD, AS_LIVE)
     assert_matches_reference(result, frame["close"].to_numpy(), fee_bps=2.0)
 
 
@@ -196,7 +255,7 @@ def test_the_picture_has_prices_and_returns(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert prices.get_legend_handles_labels()[1] == ["close", "2025-10-30_12h_v1"]
     labels = returns.get_legend_handles_labels()[1]
-    assert labels == [*result.versions, AS_LIVE]
+    assert labels == [*result.versions, BUY_AND_HOLD, AS_LIVE]
     as_live = returns.get_lines()[labels.index(AS_LIVE)]
     assert as_live.get_linewidth() > returns.get_lines()[0].get_linewidth()
     equity = result.score().total_return[-1]
@@ -216,8 +275,8 @@ def test_cli_score_ranks_by_sharpe(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main([*args, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     scores = document["scores"]
-    assert [row["version"] for row in scores] == [RIGHT, WRONG]
-    assert list(scores[0]) == ["version", *METRICS]
+    assert [row["version"] for row in scores] == [RIGHT, BUY_AND_HOLD, WRONG]
+    assert list(scores[0]) == ["version", *METRICS, "rank"]
     expected = sweep(open_registry(root), signal_bars(), symbol="BTCUSDT", model_type="basic",
                      versions="all", progress=False).score(fee_bps=2.0)  # fmt: skip
     assert scores[0]["sharpe"] == pytest.approx(float(expected.sharpe[0]))

@@ -243,7 +243,7 @@ def test_plot_renders_a_png(regression_root: Path, tmp_path: Path) -> None:
         symbol="BTCUSDT",
         model_type="basic",
         versions="all",
-        timestamps=np.arange(80) * 3600.0,
+        timestamps=1.7e9 + np.arange(80) * 3600.0,  # POSIX seconds, hourly
     )
     target = tmp_path / "sweep.png"
     figure = result.plot(close=series[:, 0], path=target)

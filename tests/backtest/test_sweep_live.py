@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 from atb_prediction import sweep
 from atb_prediction.cli import main
 from atb_prediction.models.version_resolver import list_version_records
@@ -22,6 +23,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@pytest.mark.filterwarnings("ignore:.*median spacing:UserWarning")  # bars microseconds apart
 def test_as_live_follows_a_promote_and_a_rollback(tmp_path: Path, capsys: object) -> None:
     root = make_registry(
         tmp_path / "registry",
@@ -66,7 +68,9 @@ def test_as_live_follows_a_promote_and_a_rollback(tmp_path: Path, capsys: object
         + [middle] * 4
         + [after_rollback + timedelta(seconds=1)] * 4
     )
+    # Times must strictly increase: bars sharing a moment are a microsecond apart.
     stamps = np.array([np.datetime64(m.replace(tzinfo=None), "ns") for m in moments])
+    stamps += np.arange(len(stamps)) * np.timedelta64(1, "us")
     series = series_of(len(moments))
     registry = open_registry(root)
     result = sweep(

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from atb_prediction import InvalidInputError, ModelNotAvailableError, sweep
 from atb_prediction.backtest import VersionSummary
+from atb_prediction.backtest.scores import BUY_AND_HOLD
 from sweep_helpers import RIGHT, WRONG, open_registry, signal_bars, signal_registry
 
 
@@ -47,9 +48,11 @@ def test_scores_are_ranked_best_first_even_when_the_rows_are_not(tmp_path: Path)
     result = sweep(registry, signal_bars(), symbol="BTCUSDT", model_type="basic",
                    versions=[WRONG, RIGHT], progress=False)  # fmt: skip
     scores = result.score()
-    assert [row["version"] for row in scores.rows()] == [WRONG, RIGHT]
-    assert [row["version"] for row in scores.rows(ranked_by="sharpe")] == [RIGHT, WRONG]
-    assert [row["version"] for row in scores.rows(ranked_by="max_drawdown")] == [RIGHT, WRONG]
+    assert [row["version"] for row in scores.rows()] == [WRONG, RIGHT, BUY_AND_HOLD]
+    by_sharpe = [row["version"] for row in scores.rows(ranked_by="sharpe")]
+    assert by_sharpe == [RIGHT, BUY_AND_HOLD, WRONG]
+    by_drawdown = [row["version"] for row in scores.rows(ranked_by="max_drawdown")]
+    assert by_drawdown.index(RIGHT) < by_drawdown.index(WRONG)
 
 
 def test_an_unknown_version_is_refused_naming_those_that_can_load(tmp_path: Path) -> None:
@@ -126,7 +129,7 @@ def test_times_are_read_as_utc_from_any_zone_or_posix_seconds(tmp_path: Path) ->
         sweep(registry, bars.reset_index(drop=True), symbol="BTCUSDT", model_type="basic",
               timestamps=np.array(["a"] * 6), progress=False)  # fmt: skip
     assert str(refused.value) == (
-        "timestamps must be datetime64 values, a DatetimeIndex or POSIX seconds, got dtype <U1"
+        "timestamps at bar 0: 'a' is not a time (ISO 8601 text or an epoch)"
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 from atb_prediction import OnnxSession
 from atb_prediction.demo import DEMO_PROMOTION, DEMO_VERSIONS, demo_bars, write_demo_registry
 from atb_prediction.models.validation import validate_registry
-from cli_helpers import assert_fits, assert_one_error_line, clean_env, run_atb, run_json
+from cli_helpers import assert_fits, assert_one_error_line, run_atb, run_json
 
 PROMOTED = DEMO_PROMOTION[2]
 BEFORE = "2025-11-08_1h_v1"
@@ -84,10 +84,12 @@ def test_demo_backtests_and_scores_every_version(demo_output: tuple[Path, str]) 
     table = stdout[stdout.index("6. Backtest") :]
     versions = [v.version_id for v in DEMO_VERSIONS if v.symbol == "BTCUSDT" and
                 v.model_type == "basic"]  # fmt: skip
-    rows = [line.split() for line in table.splitlines() if line.split()[:1] and
-            line.split()[0] in versions]  # fmt: skip
-    assert sorted(row[0] for row in rows) == sorted(versions)
-    sharpes = [float(row[6]) for row in rows]
+    rows = [line.split() for line in table.splitlines() if line.split()[1:2] and
+            line.split()[1] in versions]  # fmt: skip
+    assert sorted(row[1] for row in rows) == sorted(versions)
+    header = next(line for line in table.splitlines() if "SHARPE" in line)
+    column = header.replace("HIT RATE", "HIT_RATE").replace("MAX DD", "MAX_DD").split()
+    sharpes = [float(row[column.index("SHARPE")]) for row in rows]
     assert sharpes == sorted(sharpes, reverse=True)  # best Sharpe first
     assert f"picture: {root / 'sweep.png'}" in stdout
     assert (root / "sweep.png").read_bytes()[:4] == b"\x89PNG"
@@ -142,13 +144,20 @@ def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
-def test_demo_defaults_to_a_new_temporary_folder(tmp_path: Path) -> None:
-    env = clean_env(TMPDIR=str(tmp_path))
-    completed = run_atb("demo", env=env)
-    [created] = list(tmp_path.glob("atb-demo-*"))
-    assert created.name.startswith("atb-demo-")
+def test_demo_defaults_to_atb_demo_in_the_current_folder(tmp_path: Path) -> None:
+    """The README's examples name ``atb-demo`` and ``atb-demo/bars.csv``; a second run refuses
+    to write over the first."""
+    completed = run_atb("demo", cwd=tmp_path)
+    created = tmp_path / "atb-demo"
     assert str(created) in completed.stdout
     assert (created / "BTCUSDT/basic/latest").is_symlink()
+    first_bar = (created / "bars.csv").read_text("utf-8").splitlines()[1]
+    assert first_bar.startswith("2025-10-28T00:00:00Z,")
+    again = run_atb("demo", cwd=tmp_path, expect=1)
+    assert_one_error_line(again.stderr)
+    assert "atb-demo is not empty; give a new or empty folder (remove it, or pass --out DIR)" in (
+        again.stderr
+    )
 
 
 def test_list_all_on_the_demo_registry(demo_registry: Path) -> None:

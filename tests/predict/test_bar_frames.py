@@ -151,7 +151,7 @@ def test_clear_errors_name_the_column() -> None:
     cases = {
         "text close": r"^bars column 'close' must hold numbers, got dtype object$",
         "bool volume": r"^bars column 'volume' must hold numbers, got dtype bool$",
-        "missing volume": r"^bars lack the column\(s\) 'volume' \(raw bars need open, high",
+        "missing volume": r"^bars lack the bar column\(s\) \"volume\" \(raw bars need open, high",
         "two closes": r"^bars have 2 columns that could be \"close\" \(\"close\", \"close\"\)",
         "close in two cases": r"^bars have 2 columns that could be \"close\" \(\"Close\", \"CLOS",
     }

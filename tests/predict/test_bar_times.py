@@ -98,13 +98,13 @@ def test_times_from_a_column_an_index_a_mapping_or_a_structured_array(runner: On
         runner.predict_bars(indexed)
     mapping = {name: swapped[name].to_numpy() for name in (*OHLCV, "open_time")}
     mapping["Timestamp"] = mapping.pop("open_time")
-    with pytest.raises(InvalidInputError, match=r"^column 'Timestamp': .* bar 17 "):
+    with pytest.raises(InvalidInputError, match=r"^the mapping column 'Timestamp': .* bar 17 "):
         runner.predict_bars(mapping)
     structured = np.zeros(20, dtype=[("when", "M8[s]"), *((n, "f8") for n in OHLCV)])
     for name in OHLCV:
         structured[name] = frame[name]
     structured["when"] = frame.index.tz_localize(None).to_numpy().astype("M8[s]")[::-1]
-    with pytest.raises(InvalidInputError, match=r"^the structured array's field 'when': .* bar 15"):
+    with pytest.raises(InvalidInputError, match=r"^the structured array column 'when': .* bar 15"):
         runner.predict_bars(structured)
     structured["when"] = structured["when"][::-1]
     assert runner.predict_bars(structured).price == reference

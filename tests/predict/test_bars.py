@@ -149,7 +149,7 @@ def test_bars_come_as_a_frame_a_mapping_or_a_structured_array(
 def test_bars_that_cannot_be_read_are_refused_by_name(registry: PredictionModelRegistry) -> None:
     frame = golden_frame("BTCUSDT").iloc[:200]
     runner = registry.select_bundle(symbol="BTCUSDT", model_type="basic", timeframe="1h").runner
-    with pytest.raises(InvalidInputError, match=r"^bars lack the column\(s\) 'volume' \(raw"):
+    with pytest.raises(InvalidInputError, match=r"^bars lack the bar column\(s\) \"volume\" \(raw"):
         runner.predict_bars(frame.drop(columns="volume"))
     with pytest.raises(
         InvalidInputError, match=r"^predict_bars needs at least 120 bars \(the model's "
@@ -423,7 +423,8 @@ def test_as_live_over_raw_bars_leaves_unreadable_versions_nan(
         'DataFrame lacks the feature column(s) "close_normalized", "volume_normalized", '
         '"high_normalized", "low_normalized", "open_normalized" that metadata.json\'s '
         'feature_names lists ("close_normalized", "volume_normalized", "high_normalized", '
-        '"low_normalized", "open_normalized")',
+        '"low_normalized", "open_normalized"); it has the columns "open", "high", "low", '
+        '"close", "volume"',
     ]
     assert result.versions == RAW_BAR_VERSIONS
     live_ids = [

@@ -211,7 +211,10 @@ def test_a_bar_that_cannot_be_read_changes_nothing(tmp_path: Path) -> None:
     frame = long_series(30)
     stream = runner.stream(frame.iloc[:10])
     bad: list[tuple[object, str]] = [
-        ({"open": 1.0, "high": 2.0}, r"^the bar lack the column\(s\) 'low', 'close', 'volume'"),
+        (
+            {"open": 1.0, "high": 2.0},
+            r"^the bar lack the bar column\(s\) \"low\", \"close\", \"volume\"",
+        ),
         (
             (1.0, 2.0, 3.0),
             r"sequence of those 5 values in that order .*; got a sequence of 3 values$",
@@ -310,7 +313,7 @@ def test_times_must_increase_bar_after_bar(tmp_path: Path) -> None:
         ((5, *values), r"^the bar's time at bar 30: 5 is not a time in a known unit"),
         ((pd.NaT, *values), r"^the bar's time at bar 30 is NaT"),
         ((np.datetime64("NaT"), *values), r"^the bar's time at bar 30 is NaT"),
-        (("yesterday", *values), r"^the bar's time: 'yesterday' is not a time$"),
+        (("yesterday", *values), r"^the bar's time at bar 30: 'yesterday' is not a time \(ISO"),
         ((True, *values), r"^the bar's time: a bool is not a time$"),
         ({"time": [1], **dict(zip(OHLCV, values, strict=True))}, r"\[1\] is not a time"),
     ]  # fmt: skip

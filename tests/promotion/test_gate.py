@@ -31,17 +31,26 @@ def test_the_gate_evidence_is_the_scores_of_both_versions_with_its_settings(
     swept = sweep(open_registry(root), bars, symbol="BTCUSDT", model_type="basic",
                   versions=[RIGHT, WRONG], progress=False)  # fmt: skip
     expected = swept.score(horizon=2, fee_bps=5.0)
-    assert {key: value for key, value in evidence.items() if key != "series_sha256"} == {
+    digests = ("series_sha256", "candidate_sha256", "production_sha256")
+    assert all(len(evidence[key]) == 64 for key in digests)
+    settings = ("metric", "better", "passed", "candidate", "production", "bars", "horizon",
+                "fee_bps", "periods_per_year")  # fmt: skip
+    assert {key: evidence[key] for key in settings} == {
         "metric": "max_drawdown", "better": "lower", "passed": True,
         "candidate": _json_row(expected.row(RIGHT)), "production": _json_row(expected.row(WRONG)),
-        "bars": len(bars), "horizon": 2, "fee_bps": 5.0,
+        "bars": len(bars), "horizon": 2, "fee_bps": 5.0, "periods_per_year": 8760.0,
     }  # fmt: skip
+    benchmark = {**_json_row(expected.row("buy-and-hold")), "p_value": evidence["p_value"]}
+    assert evidence["benchmark"] == {**benchmark, "p_value": evidence["benchmark"]["p_value"]}
+    assert evidence["p_value"] == evidence["comparisons"]["production"]["p_value"]
 
-    # Without another production version there is nothing to beat.
+    # Without another production version only buy-and-hold is there to beat.
     for production in (None, RIGHT):
         alone = gate.evaluate(root, "BTCUSDT", "basic", RIGHT, production)
         assert alone["production"] is None and alone["passed"] is True
+        assert alone["p_value"] is None and alone["comparisons"]["production"] is None
         assert alone["candidate"] == evidence["candidate"]
+        assert alone["benchmark"] == evidence["benchmark"]
 
 
 def test_the_gate_digest_covers_the_times_the_names_and_the_values(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_empty_strings_are_read_as_written() -> None:
         (line(action="delete"), "field 'action' must be 'promote' or 'rollback', got 'delete'"),
         (line(forced="yes"), "field 'forced' must be a boolean, got 'yes'"),
         (line(gate=[1]), "field 'gate' must be an object, got [1]"),
-        ("x" * (MAX_LINE_BYTES + 1), f"longer than {MAX_LINE_BYTES} characters"),
+        ("x" * (MAX_LINE_BYTES + 1), f"longer than {MAX_LINE_BYTES} bytes"),
         ("[" * 5 + "]" * 5, "nested deeper than 4 levels"),
         ('{"a": ' * 5 + "1" + "}" * 5, "nested deeper than 4 levels"),
     ],

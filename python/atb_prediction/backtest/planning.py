@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._caller import warn_caller
-from atb_prediction._core import LoadedBundle, SweepModel, path_parts
+from atb_prediction._core import (
+    InvalidBundle,
+    LoadedBundle,
+    SweepModel,
+    format_utc,
+    path_parts,
+    spacing_mismatch,
+)
 from atb_prediction.backtest.series import Series
 from atb_prediction.models.exceptions import (
     InvalidInputError,
@@ -36,13 +43,16 @@ from atb_prediction.promotion.version_resolver import list_version_records
 
 if TYPE_CHECKING:
     from atb_prediction.config import PredictionConfig
-    from atb_prediction.models.registry import PredictionModelRegistry, StrategyModel
+    from atb_prediction.models.registry import PredictionModelRegistry
+    from atb_prediction.promotion.version_resolver import VersionRecord
 
 __all__ = [
     "BundlePayload",
+    "BundleSource",
     "SweepPlan",
     "SweepTask",
     "VersionSelection",
+    "plan_opened",
     "plan_sweep",
 ]
 
@@ -195,30 +205,106 @@ class _Reading:
     price_target: int | None
 
 
-class _Bundles:
-    """The versions of one model type, opened through the registry (which checks them), and
-    how each reads the series."""
+class _Record(Protocol):
+    """What planning reads of a version the scan found: a ``BundleRecord``, or the
+    ``LoadedBundle`` opened from one."""
 
-    def __init__(
-        self,
-        registry: PredictionModelRegistry,
-        series: Series,
-        symbol: str,
-        model_type: str,
-        timeframe: str | None,
-    ) -> None:
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def model_type(self) -> str: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def timeframe(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """Where a plan's bundles come from: the versions a scan found, and how to open one.
+
+    A registry's (:meth:`of_registry`) opens a version on first use and keeps the registry's
+    checks; bundles already opened (:meth:`of_opened`, what a gate or a promotion read once
+    through its own index) are used as they are, so a plan over them reads no file again.
+    """
+
+    records: Sequence[_Record]
+    """Every version found, any symbol or model type."""
+    open: Callable[[str], LoadedBundle | None]
+    """The bundle of a version, by key; ``None`` when it cannot be opened."""
+    options: SweepOptions
+    """How the sweep's sessions are opened."""
+    invalid: Sequence[InvalidBundle] = ()
+    """Folders the scan skipped, with why."""
+    production: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """``(symbol, model_type) -> version`` that ``latest`` names."""
+    unavailable: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """Why a model type has no production version."""
+    root: Path | None = None
+    """The registry root (an as-live sweep reads its promotion journals)."""
+    failure: Callable[[str], str | None] = field(default=lambda _: None)
+    """Why the version folder at a path failed to open, when known."""
+
+    @classmethod
+    def of_registry(cls, registry: PredictionModelRegistry) -> BundleSource:
+        """The registry's versions, each opened through it (unpinned: a sweep over every
+        version must not push what a live strategy pinned out of the registry's pinned set)."""
         index = registry.index
         if index is None:
             raise ModelNotAvailableError(
                 f"the model registry {registry.config.model_registry_path} does not exist"
             )
-        self.registry = registry
+
+        def open_bundle(key: str) -> LoadedBundle | None:
+            model = registry.get_bundle_by_key(key, pin=False)
+            return None if model is None else model.runner.bundle
+
+        def failure(directory: str) -> str | None:
+            reasons = [f.reason for f in registry.invalid_bundles() if f.path == directory]
+            return reasons[-1] if reasons else None
+
+        return cls(
+            records=index.versions,
+            open=open_bundle,
+            options=SweepOptions.of(registry.config),
+            invalid=index.invalid,
+            production=index.production,
+            unavailable=index.unavailable,
+            root=Path(index.root),
+            failure=failure,
+        )
+
+    @classmethod
+    def of_opened(cls, bundles: Iterable[LoadedBundle], config: PredictionConfig) -> BundleSource:
+        """Bundles already opened (and checked) by the caller: the only versions it offers."""
+        opened = {bundle.key: bundle for bundle in bundles}
+        return cls(
+            records=tuple(opened.values()),
+            open=opened.get,
+            options=SweepOptions.of(config),
+        )
+
+
+class _Bundles:
+    """The versions of one model type, opened through the source (which checks them), and how
+    each reads the series."""
+
+    def __init__(
+        self,
+        source: BundleSource,
+        series: Series,
+        symbol: str,
+        model_type: str,
+        timeframe: str | None,
+    ) -> None:
+        self.source = source
         self.series = series
-        self.index = index
         self.symbol, self.model_type = symbol, model_type
-        self.records = {
+        self.records: dict[str, _Record] = {
             record.version_id: record
-            for record in index.versions
+            for record in source.records
             if record.symbol == symbol
             and record.model_type == model_type
             and (timeframe is None or record.timeframe == timeframe)
@@ -226,11 +312,12 @@ class _Bundles:
         # Skipped folders of this model type, by name: the layout's own split of their paths (a
         # symlink leaving the registry is named by its link, with the scan's reason).
         self.invalid = {}
-        for bundle in index.invalid:
-            parts = path_parts(index.root, bundle.path)
-            if len(parts) == 3 and parts[:2] == [symbol, model_type]:
-                self.invalid[parts[2]] = bundle.reason
-        self.opened: dict[str, StrategyModel | None] = {}
+        if source.root is not None:
+            for bundle in source.invalid:
+                parts = path_parts(source.root, bundle.path)
+                if len(parts) == 3 and parts[:2] == [symbol, model_type]:
+                    self.invalid[parts[2]] = bundle.reason
+        self.opened: dict[str, LoadedBundle | None] = {}
 
     def name(self, version_id: str) -> str:
         """The version's key, or ``SYMBOL/MODEL_TYPE/VERSION`` for a folder the scan skipped."""
@@ -239,12 +326,10 @@ class _Bundles:
             return str(record.key)
         return "/".join((self.symbol, self.model_type, version_id))
 
-    def bundle(self, version_id: str) -> StrategyModel | None:
-        """The version opened once for this plan, unpinned: a sweep over every version must not
-        push what a live strategy pinned out of the registry's pinned set."""
+    def bundle(self, version_id: str) -> LoadedBundle | None:
+        """The version opened once for this plan."""
         if version_id not in self.opened:
-            key = self.records[version_id].key
-            self.opened[version_id] = self.registry.get_bundle_by_key(key, pin=False)
+            self.opened[version_id] = self.source.open(self.records[version_id].key)
         return self.opened[version_id]
 
     def problem(self, version_id: str) -> str | None:
@@ -253,13 +338,10 @@ class _Bundles:
             return self.invalid[version_id]
         bundle = self.bundle(version_id)
         if bundle is None:
-            directory = self.records[version_id].directory
-            reasons = [
-                failure.reason
-                for failure in self.registry.invalid_bundles()
-                if failure.path == directory
-            ]
-            return reasons[-1] if reasons else "its session failed to open"
+            record = self.records[version_id]
+            directory = getattr(record, "directory", None)
+            reason = None if directory is None else self.source.failure(str(directory))
+            return reason or "its session failed to open"
         if bundle.problems:
             return "; ".join(bundle.problems)
         return None
@@ -267,9 +349,8 @@ class _Bundles:
     def reading(self, version_id: str) -> _Reading:
         """How a version that can predict reads the series; ``InvalidInputError`` or
         ``ModelLoadError`` say why it cannot."""
-        model = self.bundle(version_id)
-        assert model is not None  # `problem` returned None for it
-        loaded = model.runner.bundle
+        loaded = self.bundle(version_id)
+        assert loaded is not None  # `problem` returned None for it
         sequence_length, feature_count = loaded.window
         source, columns = self.series.columns_for_bundle(
             loaded.key,
@@ -328,6 +409,26 @@ class _Bundles:
         return readings
 
 
+def _nothing_live(bundles: _Bundles, series: Series, records: Sequence[VersionRecord]) -> NoReturn:
+    """No version was live at any bar of the series (times strictly increase, so its last bar
+    is before the first version went live): say when the series runs and when that was."""
+    assert series.timestamps is not None
+    nanos = series.timestamps.view(np.int64)
+    first, last = format_utc(int(nanos[0])), format_utc(int(nanos[-1]))
+    where = f"{bundles.symbol}/{bundles.model_type}"
+    if not records:
+        raise ModelNotAvailableError(
+            f"no version of {where} was ever live, so none was during the series ({first} to "
+            f"{last})"
+        )
+    went_live = np.datetime64(records[0].effective_at.replace(tzinfo=None), "ns")
+    raise ModelNotAvailableError(
+        f"no version of {where} was live during the series ({first} to {last}): its first "
+        f"version, {records[0].version_id}, went live at "
+        f"{format_utc(int(went_live.view(np.int64)))}"
+    )
+
+
 def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArray[np.int64]]:
     """Per bar, the index (into the returned version ids) of the version live at its time."""
     if series.timestamps is None:
@@ -335,7 +436,10 @@ def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArra
             'versions="as-live" needs timestamps: pass timestamps= or a DataFrame with a '
             "DatetimeIndex"
         )
-    records = list_version_records(Path(bundles.index.root), bundles.symbol, bundles.model_type)
+    root = bundles.source.root
+    if root is None:
+        raise ValueError('versions="as-live" needs a registry: its journals say what was live')
+    records = list_version_records(root, bundles.symbol, bundles.model_type)
     effective = np.array(
         [np.datetime64(r.effective_at.replace(tzinfo=None), "ns") for r in records],
         dtype="datetime64[ns]",
@@ -343,6 +447,8 @@ def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArra
     # The last record effective at or before each bar's time (resolve_version_as_of's rule);
     # records are in time order, so a binary search finds it.
     position = np.searchsorted(effective, series.timestamps, side="right") - 1
+    if not records or (position.size and position[-1] < 0):
+        _nothing_live(bundles, series, records)
     ids = list(dict.fromkeys(r.version_id for r in records))
     id_of_record = np.array([ids.index(r.version_id) for r in records] + [-1], dtype=np.int64)
     bar_ids = id_of_record[position]  # position -1 picks the trailing -1: nothing live
@@ -372,6 +478,31 @@ def _full_windows(
     return tuple((start, stop) for start, stop in clipped if start < stop)
 
 
+def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> None:
+    """Warns once per timeframe when the series' median spacing is not the bars of a version's
+    timeframe, naming both: scores then annualise with the bars a year the series shows."""
+    spacing = series.spacing
+    if spacing is None:
+        return
+    seen: set[str] = set()
+    for task in tasks:
+        timeframe = task.bundle.timeframe
+        if not timeframe or timeframe in seen:
+            continue
+        seen.add(timeframe)
+        try:
+            mismatch = spacing_mismatch(spacing, timeframe)
+        except PredictionError:
+            continue  # a timeframe of no known duration: nothing to compare with
+        if mismatch is not None:
+            warn_caller(
+                f"sweep of {where}: the series has {mismatch}, the timeframe of {task.key}; "
+                "scores annualise with the bars a year the series shows "
+                f"({series.bars_per_year:,.6g}) unless "
+                "periods_per_year is given"
+            )
+
+
 def plan_sweep(
     registry: PredictionModelRegistry,
     series: Series,
@@ -382,7 +513,37 @@ def plan_sweep(
     versions: VersionSelection,
 ) -> SweepPlan:
     """Checks a sweep request and opens its bundles; raises before any work on a bad request."""
-    bundles = _Bundles(registry, series, symbol, model_type, timeframe)
+    source = BundleSource.of_registry(registry)
+    return _plan(source, series, symbol, model_type, timeframe, versions)
+
+
+def plan_opened(
+    bundles: Sequence[LoadedBundle], series: Series, *, config: PredictionConfig
+) -> SweepPlan:
+    """Checks a sweep of bundles already opened, all of one model type, in their order (what a
+    gate compares); their sweep sessions are opened from their own bytes, as ``config`` says."""
+    if not bundles:
+        raise ValueError("no bundles to sweep")
+    first = bundles[0]
+    return _plan(
+        BundleSource.of_opened(bundles, config),
+        series,
+        first.symbol,
+        first.model_type,
+        None,
+        [bundle.version_id for bundle in bundles],
+    )
+
+
+def _plan(
+    source: BundleSource,
+    series: Series,
+    symbol: str,
+    model_type: str,
+    timeframe: str | None,
+    versions: VersionSelection,
+) -> SweepPlan:
+    bundles = _Bundles(source, series, symbol, model_type, timeframe)
     everything = ((0, series.bars),)
     live_version: npt.NDArray[np.int64] | None = None
     if versions == "as-live":
@@ -399,9 +560,9 @@ def plan_sweep(
         selected = [(v, list(everything)) for v in readings]
     else:
         if versions == "production":
-            production = bundles.index.production.get((symbol, model_type))
+            production = source.production.get((symbol, model_type))
             if production is None or production not in bundles.records:
-                reason = bundles.index.unavailable.get((symbol, model_type))
+                reason = source.unavailable.get((symbol, model_type))
                 raise ModelNotAvailableError(
                     f"{symbol}/{model_type} has no production version"
                     + (f" for timeframe {timeframe}" if timeframe and production else "")
@@ -420,7 +581,7 @@ def plan_sweep(
         raise ModelNotAvailableError(
             f"{symbol}/{model_type} has no version that can predict from this series"
         )
-    options = SweepOptions.of(registry.config)
+    options = source.options
     tasks = []
     for row, (version_id, ranges) in enumerate(selected):
         reading = readings[version_id]
@@ -449,6 +610,7 @@ def plan_sweep(
                 f"sweep of {reading.bundle.key}: its prices stay the model's scaled output: the "
                 f"series has no {reading.bundle.price_target!r} column to map them back with",
             )
+    _check_spacing(series, tasks, f"{symbol}/{model_type}")
     return SweepPlan(
         symbol=symbol,
         model_type=model_type,

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction.backtest.scores import AS_LIVE, SweepScores, score_result
+from atb_prediction.backtest.scores import AS_LIVE, BUY_AND_HOLD, SweepScores, score_result
+from atb_prediction.metrics import LONG_THRESHOLD, MIN_BARS, SHORT_THRESHOLD
 
 __all__ = ["SweepResult", "VersionSummary"]
 
@@ -138,30 +139,100 @@ class SweepResult:
         horizon: int = 1,
         fee_bps: float = 0.0,
         periods_per_year: float | None = None,
+        long_threshold: float = LONG_THRESHOLD,
+        short_threshold: float = SHORT_THRESHOLD,
+        min_bars: int = MIN_BARS,
     ) -> SweepScores:
-        """Which version would have earned most: one row of scores per version (and
-        ``"as-live"`` for an as-live sweep: whichever version was live at each bar), computed in
-        Rust in one pass per row with the GIL released.
+        """Which version would have earned most: one row of scores per version, then
+        ``"buy-and-hold"`` (the benchmark), then ``"as-live"`` for an as-live sweep (whichever
+        version was live at each bar), computed in Rust in one pass per row with the GIL
+        released.
 
         Columns: ``bars``, ``hit_rate``, ``mae``, ``rmse``, ``total_return``, ``sharpe``,
-        ``max_drawdown``, ``turnover``. A version's signal at bar ``t`` is ``sign(price[t] -
-        close[t])`` when its prices are in price units (:attr:`price_units`), else its
-        direction; the strategy holds that position from close ``t`` to close ``t + 1``, paying
-        ``fee_bps`` per unit of position changed. See ``src/core/backtest/score.rs`` for every
-        definition.
+        ``max_drawdown``, ``turnover``, ``exposure``. A version whose prices are in price units
+        (:attr:`price_units`) trades live's rule (upstream's ``MLBasicSignalGenerator``): long
+        when its predicted return ``(price[t] - close[t]) / close[t]`` is above
+        ``long_threshold``, short when below ``short_threshold``, no position in between; any
+        other version trades its direction. The strategy holds that position from close ``t``
+        to close ``t + 1``, paying ``fee_bps`` per unit of position changed. Buy-and-hold is
+        long from the first bar at which any version predicts, paying one entry. Bars whose
+        close (or close ``horizon`` bars ahead) is not a positive number are skipped, with a
+        warning. See ``src/core/backtest/score.rs`` for every definition; :meth:`returns` gives the
+        per-bar returns the metrics are computed from.
 
         Args:
             close: One close per bar; the ``close`` column of the bars swept by default.
             horizon: Bars ahead that the hit rate and the price errors are judged against.
-            fee_bps: Cost of changing the position by one unit, in basis points.
-            periods_per_year: Bars per year for the Sharpe ratio; from :attr:`timeframe` by
-                default (``1h`` 8760, ``4h`` 2190, ``1d`` 365, ``Nm`` 525600 / N).
+            fee_bps: Cost of changing the position by one unit, in basis points (0 or more).
+            periods_per_year: Bars per year for the Sharpe ratio. By default the bars a year
+                the series' times show, whatever the versions' timeframe: its bars over its
+                span in 365-day years (continuous bars 1h apart: 8,760; 4h: 2,190; 1d: 365;
+                daily equities about 252, as they trade); without times, the timeframe's.
+                The scores say which they used (:attr:`SweepScores.periods_per_year`).
+            long_threshold: Predicted return above which a version in price units goes long
+                (upstream's ``LONG_ENTRY_THRESHOLD``, 0.0, by default).
+            short_threshold: Predicted return below which it goes short (upstream's
+                ``SHORT_ENTRY_THRESHOLD``, -0.0005, by default); at most ``long_threshold``.
+            min_bars: The fewest scored bars a row needs to be ranked by
+                :meth:`SweepScores.rows` (:data:`atb_prediction.metrics.MIN_BARS` by default).
 
         Raises:
             ValueError: no close (the series had no ``close`` column and none was given), a
-                close of the wrong length, an unknown timeframe, or a bad horizon or fee.
+                close of the wrong length, neither times nor a known timeframe;
+                ``InvalidArgumentError`` (a ``ValueError``) for a horizon below 1 or not below
+                the number of bars, a negative or non-finite fee, a non-finite threshold or a
+                short threshold above the long one, a negative ``min_bars``.
         """
-        return score_result(self, close, horizon=horizon, fee_bps=fee_bps, periods=periods_per_year)
+        return score_result(
+            self,
+            close,
+            horizon=horizon,
+            fee_bps=fee_bps,
+            periods=periods_per_year,
+            long_threshold=long_threshold,
+            short_threshold=short_threshold,
+            min_bars=min_bars,
+        )
+
+    def returns(
+        self,
+        close: npt.ArrayLike | None = None,
+        *,
+        fee_bps: float = 0.0,
+        long_threshold: float = LONG_THRESHOLD,
+        short_threshold: float = SHORT_THRESHOLD,
+    ) -> Any:
+        """The per-bar strategy returns of every row, as a pandas DataFrame for the tools quants
+        already use (quantstats, empyrical, pyfolio): one column per version, then
+        ``"buy-and-hold"``, then ``"as-live"`` for an as-live sweep; one row per bar but the
+        first, indexed by the UTC time of the close the return runs to (by bar number when the
+        sweep has no times). :meth:`score`'s ``total_return``, ``sharpe``, ``max_drawdown`` and
+        ``turnover`` are exactly the standard statistics of these columns (compounded return,
+        mean over standard deviation with ``ddof=1`` times the square root of the periods per
+        year, the largest fall from the running peak of ``cumprod(1 + r)``).
+        """
+        import importlib
+
+        pd: Any = importlib.import_module("pandas")
+        scores = score_result(
+            self,
+            close,
+            fee_bps=fee_bps,
+            # The returns do not depend on the annualisation or the horizon; any valid value.
+            periods=1.0,
+            long_threshold=long_threshold,
+            short_threshold=short_threshold,
+            returns=True,
+        )
+        assert scores.returns is not None
+        index = (
+            pd.DatetimeIndex(self.timestamps[1:], name="timestamp").tz_localize("UTC")
+            if self.timestamps is not None
+            else pd.RangeIndex(1, self.bars, name="bar")
+        )
+        return pd.DataFrame(
+            {name: scores.returns[row] for row, name in enumerate(scores.versions)}, index=index
+        )
 
     def plot(
         self,
@@ -170,11 +241,16 @@ class SweepResult:
         *,
         horizon: int = 1,
         fee_bps: float = 0.0,
+        long_threshold: float = LONG_THRESHOLD,
+        short_threshold: float = SHORT_THRESHOLD,
+        series: str | None = None,
     ) -> Any:
         """Two panels sharing the time axis: the close with each version's predicted price (for
         versions whose prices are in price units; for ``"as-live"``, each version drawn bold
-        where it was live), and each version's cumulative strategy return (:meth:`score`) with
-        the as-live composite in bold.
+        where it was live), and each row's cumulative strategy return (:meth:`score`): the
+        versions, buy-and-hold dashed, the as-live composite in bold. Stretches where no
+        version was live (predicted) are shaded. The title names the series (the symbol, and the
+        ``series`` file or name when given), the fee, the horizon and the thresholds.
 
         ``close`` is the sweep's own close column by default; without one, only the predictions
         are drawn. Returns the matplotlib figure; ``path`` also saves it as PNG. Needs the
@@ -188,6 +264,17 @@ class SweepResult:
                 'SweepResult.plot needs matplotlib: pip install "atb-prediction[plot]"'
             ) from error
         closes = self.close if close is None else np.ascontiguousarray(close, dtype=np.float64)
+        scores = None
+        if closes is not None:
+            scores = score_result(
+                self,
+                closes,
+                horizon=horizon,
+                fee_bps=fee_bps,
+                long_threshold=long_threshold,
+                short_threshold=short_threshold,
+                equity=True,
+            )
         x: Any = self.timestamps if self.timestamps is not None else np.arange(self.bars)
         figure = Figure(figsize=(10, 6 if closes is not None else 4), layout="constrained")
         rows = 2 if closes is not None else 1
@@ -205,27 +292,32 @@ class SweepResult:
                 live = np.where(self.live_version == row, values, np.nan)
                 prices.plot(x, live, lw=2.0, color=line.get_color())
         prices.set_ylabel("price" if closes is not None else "prediction")
-        title = f"{self.symbol}/{self.model_type} sweep"
+        title = f"{self.symbol}/{self.model_type} " + (f"over {series}" if series else "sweep")
+        if scores is not None:
+            title += (
+                f": fee {fee_bps:g} bps, horizon {horizon}, long above {long_threshold:g}, "
+                f"short below {short_threshold:g}"
+            )
         if self.live_version is not None:
             title += " (bold: live)"
-        prices.set_title(title)
+        prices.set_title(title, fontsize="medium")
         prices.legend(loc="best", fontsize="small")
-        if closes is not None:
-            scores = score_result(self, closes, horizon=horizon, fee_bps=fee_bps, equity=True)
+        if scores is not None:
             returns = axes[1]
             assert scores.equity is not None
             for row, name in enumerate(scores.versions):
-                bold = name == AS_LIVE
-                returns.plot(
-                    x[1:],
-                    scores.equity[row] - 1.0,
-                    lw=2.2 if bold else 1.0,
-                    color="black" if bold else None,
-                    label=name,
-                )
+                style: dict[str, Any] = {"lw": 1.0}
+                if name == AS_LIVE:
+                    style = {"lw": 2.2, "color": "black"}
+                elif name == BUY_AND_HOLD:
+                    style = {"lw": 1.4, "color": "grey", "ls": "--"}
+                returns.plot(x[1:], scores.equity[row] - 1.0, label=name, **style)
             returns.axhline(0.0, color="grey", lw=0.5)
             returns.set_ylabel("cumulative return")
             returns.legend(loc="best", fontsize="small")
+        for first, last in _runs(self._nothing_live()):
+            for axis in axes:
+                axis.axvspan(x[first], x[last], color="grey", alpha=0.15, lw=0)
         if self.timestamps is not None:
             from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
@@ -236,3 +328,18 @@ class SweepResult:
         if path is not None:
             figure.savefig(os.fspath(path), format="png")
         return figure
+
+    def _nothing_live(self) -> npt.NDArray[np.bool_]:
+        """Per bar, whether no version was live: for an as-live sweep, none had been promoted
+        yet; otherwise, none had a prediction."""
+        if self.live_version is not None:
+            return np.asarray(self.live_version < 0)
+        return np.asarray(np.isnan(self.confidence).all(axis=0))
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """The first and last index of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1) - 1
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]

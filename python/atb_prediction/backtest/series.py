@@ -13,13 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from atb_prediction._core import series_columns
+from atb_prediction._core import (
+    bars_per_year,
+    check_time_order,
+    column_position,
+    median_spacing,
+    series_columns,
+)
 from atb_prediction.models.exceptions import InvalidInputError
+from atb_prediction.times import frame_times, time_column_of, utc_nanos
 
 __all__ = ["Series", "as_series", "as_timestamps"]
 
@@ -57,6 +65,22 @@ class Series:
     names: tuple[str, ...] | None = None
     """Column names of ``array`` (a file's header, a mapping's keys), matched like a
     DataFrame's."""
+
+    @cached_property
+    def spacing(self) -> int | None:
+        """The median spacing of the bars' times in nanoseconds (a few gaps, a weekend, do not
+        change it); ``None`` without times or with fewer than two bars."""
+        if self.timestamps is None:
+            return None
+        return median_spacing(self.timestamps.view(np.int64))
+
+    @cached_property
+    def bars_per_year(self) -> float | None:
+        """The bars a year its times show (``_core.bars_per_year``), which annualise its scores;
+        ``None`` without times or with fewer than two bars."""
+        if self.timestamps is None:
+            return None
+        return bars_per_year(self.timestamps.view(np.int64))
 
     @property
     def what(self) -> str:
@@ -109,11 +133,12 @@ class Series:
         return "features", None
 
     def named_column(self, name: str) -> int | None:
-        """The position of the first column called ``name``, or ``None``."""
+        """The position of the column called ``name`` (exactly, else in any case: ``Close``
+        for ``close``; the core's ``column_position``), or ``None``."""
         labels = self._labels()
         if labels is None:
             return None
-        return next((i for i, label in enumerate(labels) if label == name), None)
+        return column_position(labels, name)
 
     def column(self, position: int) -> npt.NDArray[np.float64]:
         """One column as float64."""
@@ -139,79 +164,84 @@ class Series:
         return values if columns is None else np.ascontiguousarray(values)
 
     def close(self) -> npt.NDArray[np.float64] | None:
-        """The ``close`` column by name, when the series has one."""
+        """The ``close`` column by name (any case), when the series has one."""
         position = self.named_column("close")
         return None if position is None else self.column(position)
 
 
-def as_timestamps(value: object, bars: int) -> npt.NDArray[np.datetime64]:
-    """One UTC time per bar from ``datetime64`` values, a ``DatetimeIndex`` or POSIX seconds.
+def as_timestamps(value: object, bars: int, what: str = "timestamps") -> npt.NDArray[np.datetime64]:
+    """One UTC time per bar, strictly increasing, as naive ``datetime64[ns]``: from a
+    ``DatetimeIndex`` (tz-aware or naive: naive means UTC), ``datetime64`` of any unit,
+    integer or float epochs (unit from the magnitude), ISO 8601 text or ``datetime`` objects
+    (the one rule: :func:`atb_prediction.times.utc_nanos`).
 
-    Naive times are taken as UTC; the result is naive ``datetime64[ns]`` in UTC.
+    Raises:
+        InvalidInputError: a value that is no time, naming the bar; a count other than ``bars``;
+            or times that do not strictly increase, naming the first offending bar and both
+            times. Nothing is sorted.
     """
-    if hasattr(value, "tz") and hasattr(value, "tz_convert"):  # a pandas DatetimeIndex
-        if value.tz is not None:
-            value = value.tz_convert("UTC").tz_localize(None)
-        times = np.asarray(value, dtype="datetime64[ns]")
-    else:
-        array = np.asarray(value)
-        if np.issubdtype(array.dtype, np.datetime64):
-            times = array.astype("datetime64[ns]")
-        elif np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.bool_):
-            if not np.all(np.isfinite(array)):
-                raise InvalidInputError("timestamps hold NaN or infinite POSIX seconds")
-            times = (np.round(array.astype(np.float64) * 1e9)).astype("datetime64[ns]")
-        else:
-            raise InvalidInputError(
-                "timestamps must be datetime64 values, a DatetimeIndex or POSIX seconds, "
-                f"got dtype {array.dtype}"
-            )
-    if times.shape != (bars,):
-        raise InvalidInputError(f"expected one timestamp per bar ({bars}), got {times.shape}")
-    return times
+    nanos = utc_nanos(value, what)
+    if nanos.shape != (bars,):
+        raise InvalidInputError(
+            f"expected one time per bar ({bars}) in {what}, got {nanos.shape[0]}"
+        )
+    try:
+        check_time_order(nanos)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{what}: {error}") from None
+    return nanos.view("datetime64[ns]")
 
 
 def _named_columns(
     columns: Mapping[str, Any], what: str
-) -> tuple[npt.NDArray[np.floating[Any]], tuple[str, ...], npt.NDArray[Any] | None]:
-    """Named 1-D columns as one float64 array with their names; a ``datetime64`` column is
-    taken as the times (the first one), columns of other types are left out."""
-    names: list[str] = []
-    values: list[npt.NDArray[Any]] = []
-    times = None
-    for name, column in columns.items():
-        array = np.asarray(column)
+) -> tuple[npt.NDArray[np.floating[Any]], tuple[str, ...], tuple[Any, str] | None]:
+    """Named 1-D columns as one float64 array with their names, and the times with how
+    messages name them: the first ``datetime64`` column, else the column named as a time
+    column (``open_time``, ``timestamp``, ``time``, ``date``, ``datetime``, any case), left out
+    of the values. Columns of other types are left out."""
+    arrays = {str(name): np.asarray(column) for name, column in columns.items()}
+    for name, array in arrays.items():
         if array.ndim != 1:
             raise InvalidInputError(f"{what} column {name!r} must be 1-D, got {array.shape}")
-        if array.dtype.kind == "M":
-            times = array if times is None else times
-        elif array.dtype.kind in "fiu":
-            names.append(str(name))
-            values.append(array)
-    lengths = {len(v) for v in values} | ({len(times)} if times is not None else set())
+    time_name = time_column_of(arrays)
+    names = [
+        name for name, array in arrays.items() if name != time_name and array.dtype.kind in "fiu"
+    ]
+    times = None if time_name is None else (arrays[time_name], f"{what} column {time_name!r}")
+    lengths = {len(arrays[name]) for name in names}
+    if time_name is not None:
+        lengths.add(len(arrays[time_name]))
     if len(lengths) > 1:
         raise InvalidInputError(f"{what} columns differ in length: {sorted(lengths)}")
     bars = lengths.pop() if lengths else 0
     stacked = (
-        np.column_stack(values).astype(np.float64, copy=False)
-        if values
+        np.column_stack([arrays[name] for name in names]).astype(np.float64, copy=False)
+        if names
         else np.empty((bars, 0), dtype=np.float64)
     )
     return stacked, tuple(names), times
 
 
 def as_series(
-    series: object, timestamps: object | None, names: Sequence[str] | None = None
+    series: object,
+    timestamps: object | None,
+    names: Sequence[str] | None = None,
+    *,
+    times_name: str = "timestamps",
 ) -> Series:
     """Checks and wraps what the caller passed as ``series`` and ``timestamps``; ``names`` labels
-    the columns of a numpy series (as read from a file with a header)."""
+    the columns of a numpy series (as read from a file with a header), ``times_name`` names
+    ``timestamps`` in errors (a file's time column).
+
+    The times, when there are any, come from ``timestamps``, else a DataFrame's
+    ``DatetimeIndex``, else the first ``datetime64`` column (of a DataFrame, a mapping or a
+    structured array), else the column named ``open_time``, ``timestamp``, ``time``, ``date``
+    or ``datetime`` (any case); they must strictly increase (:func:`as_timestamps`)."""
     if _is_dataframe(series):
         frame: Any = series
         bars = len(frame)
-        index = frame.index
-        if timestamps is None and hasattr(index, "tz") and hasattr(index, "tz_convert"):
-            timestamps = index
-        times = None if timestamps is None else as_timestamps(timestamps, bars)
+        found = (timestamps, times_name) if timestamps is not None else frame_times(frame)
+        times = None if found is None else as_timestamps(found[0], bars, found[1])
         return Series(bars=bars, array=None, frame=frame, timestamps=times)
     if isinstance(series, Mapping) or (
         isinstance(series, np.ndarray) and series.dtype.names is not None
@@ -222,11 +252,10 @@ def as_series(
             if isinstance(series, np.ndarray)
             else series
         )
-        array, found, times_column = _named_columns(columns, what)
-        if timestamps is None:
-            timestamps = times_column
-        times = None if timestamps is None else as_timestamps(timestamps, array.shape[0])
-        return Series(bars=array.shape[0], array=array, frame=None, timestamps=times, names=found)
+        array, labels, times_column = _named_columns(columns, what)
+        given = (timestamps, times_name) if timestamps is not None else times_column
+        times = None if given is None else as_timestamps(given[0], array.shape[0], given[1])
+        return Series(bars=array.shape[0], array=array, frame=None, timestamps=times, names=labels)
     if not isinstance(series, np.ndarray):
         raise InvalidInputError(
             "series must be a numpy array [bars, features], a pandas DataFrame, a mapping of "
@@ -234,7 +263,7 @@ def as_series(
         )
     array = _float_array(series, "series")
     bars = array.shape[0]
-    times = None if timestamps is None else as_timestamps(timestamps, bars)
+    times = None if timestamps is None else as_timestamps(timestamps, bars, times_name)
     if names is not None and len(names) != array.shape[1]:
         raise InvalidInputError(f"{len(names)} column names for {array.shape[1]} columns")
     return Series(

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from typing import TextIO
 
-from atb_prediction.cli.arguments import global_defaults
+from atb_prediction.cli.arguments import UsageExit, global_defaults, wants_json
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
 from atb_prediction.cli.parser import build_parser
 from atb_prediction.models.exceptions import PredictionError, RuntimeLibraryError
@@ -83,13 +83,27 @@ def main(argv: list[str] | None = None) -> int:
 
         complete(build_parser(completers()))
     parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
     try:
         args = global_defaults(parser.parse_args(argv))
-    except SystemExit as exc:  # --help, --version, or a usage error already printed
+    except UsageExit as exc:  # a usage error, already printed as one line
+        if wants_json(words):
+            Console().json_error("UsageError", exc.message)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help or --version
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     console = Console(prog=f"atb {args.command}")
     logger = logging.getLogger("atb_prediction")
     handler = _log_to(console)
+
+    def fail(kind: str, message: str, status: int) -> int:
+        """The one way a command fails: one line on stderr, and under ``--json`` one JSON
+        document ``{"error": {"type", "message"}}`` on stdout."""
+        console.error(message)
+        if args.json:
+            console.json_error(kind, message)
+        return status
+
     try:
         with warnings.catch_warnings():
             # A library warning (a sweep leaving a version out) is a log line like any other,
@@ -103,18 +117,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _quiet_closed_pipe()
     except CommandError as exc:
-        console.error(str(exc))
-        return exc.code
+        return fail(_error_type(exc), str(exc), exc.code)
     except RuntimeLibraryError as exc:
-        console.error(f"ONNX Runtime cannot be used: {exc}")
-        return EXIT_USAGE
+        return fail(type(exc).__name__, f"ONNX Runtime cannot be used: {exc}", EXIT_USAGE)
     except (PredictionError, OSError) as exc:
         # Promotion refusals, validation failures, filesystem errors: all name what and where.
-        console.error(str(exc) or type(exc).__name__)
-        return EXIT_FAILED
+        return fail(type(exc).__name__, str(exc) or type(exc).__name__, EXIT_FAILED)
     except KeyboardInterrupt:
-        console.error("interrupted")
-        return 130
+        return fail("KeyboardInterrupt", "interrupted", 130)
+    except Exception as exc:
+        # A bug: its traceback follows on stderr, but a script reading --json still gets its
+        # one document.
+        if args.json:
+            console.json_error(type(exc).__name__, str(exc) or type(exc).__name__)
+        raise
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+def _error_type(error: CommandError) -> str:
+    """What went wrong, for ``--json``: a usage error, else the class of the error behind the
+    command's (``InvalidInputError``, ``ModelNotAvailableError``, ...), else ``CommandError``."""
+    if error.code == EXIT_USAGE:
+        return "UsageError"
+    cause = error.__cause__
+    return type(cause).__name__ if isinstance(cause, Exception) else "CommandError"

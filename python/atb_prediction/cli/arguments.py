@@ -8,6 +8,7 @@ This module imports no command module, so a command module can import it without
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
@@ -25,10 +26,12 @@ __all__ = [
     "Parser",
     "ParserParts",
     "SubParsers",
+    "UsageExit",
     "formatter",
     "global_defaults",
     "global_options",
     "positive_int",
+    "wants_json",
 ]
 
 EXIT_CODES = f"""\
@@ -58,11 +61,22 @@ VERSION_HELP = (
 Completer = Callable[..., Any]
 
 
+class UsageExit(SystemExit):
+    """A usage error already printed as one line on stderr; exit status 2. ``message`` is what
+    the line says, for the JSON document ``--json`` asks for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.message = message
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line on stderr, with exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        text = f"{message} (see '{self.prog} --help')"
+        self._print_message(f"{self.prog}: error: {text}\n", sys.stderr)
+        raise UsageExit(text)
 
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[Parser]"
@@ -126,6 +140,19 @@ def global_defaults(args: argparse.Namespace) -> argparse.Namespace:
         args.output = "table"
     args.json = args.output == "json"
     return args
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether a command line asks for JSON output (``--json``, ``-o json``, ``--output json``
+    and their joined forms), read before parsing: a usage error then answers in JSON too."""
+    for position, word in enumerate(argv):
+        if word == "--":
+            break
+        if word in ("--json", "-ojson", "--output=json"):
+            return True
+        if word in ("-o", "--output") and argv[position + 1 : position + 2] == ["json"]:
+            return True
+    return False
 
 
 def positive_int(text: str) -> int:

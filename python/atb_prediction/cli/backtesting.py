@@ -4,27 +4,44 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import importlib
+import io
+import itertools
+import math
 import os
+import stat
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from atb_prediction.cli.arguments import ParserParts, SubParsers
+from atb_prediction.cli.arguments import ParserParts, SubParsers, positive_int
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
-from atb_prediction.times import parse_utc
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from atb_prediction.backtest import SweepResult
+    from atb_prediction.backtest.scores import SweepScores
     from atb_prediction.backtest.series import Series
 
-__all__ = ["add_parsers", "add_score_options", "read_series", "run_sweep", "write_result"]
+__all__ = [
+    "add_parsers",
+    "add_score_options",
+    "check_score_options",
+    "read_series",
+    "read_series_file",
+    "run_sweep",
+    "write_result",
+    "write_returns",
+]
 
-#: Column names that give a series' times: POSIX seconds, ISO 8601, or Binance's epoch
-#: milliseconds (``open_time``; microseconds in Binance's spot files since 2025).
-_TIME_COLUMNS = ("timestamp", "time", "date", "open_time")
+#: The largest series file read, in bytes: a file is read (and parsed) as it streams, never
+#: past this, so a huge file or one that grows while read cannot exhaust memory.
+MAX_SERIES_BYTES = 1 << 30
+#: The longest line of a ``.csv`` series, in characters (a row of a few hundred features fits
+#: many times over); csv's own field limit (128 KiB) bounds each field.
+MAX_LINE_CHARS = 1 << 20
 #: The columns of a Binance kline file (data.binance.vision), which has no header row.
 _BINANCE_KLINES = (
     "open_time",
@@ -86,9 +103,17 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
         "--out", metavar="FILE", help="write every prediction to .csv, .npz or .parquet"
     )
     parser.add_argument(
+        "--returns",
+        metavar="FILE",
+        help="write each version's per-bar strategy returns, buy-and-hold's and the as-live "
+        "composite's (what --score's metrics are computed from) to .csv or .parquet",
+    )
+    parser.add_argument(
         "--plot", metavar="FILE.png", help="draw the predictions (needs matplotlib)"
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="parallel sessions (Ray: actors)")
+    parser.add_argument(
+        "--workers", type=positive_int, metavar="N", help="parallel sessions (Ray: actors)"
+    )
     parser.add_argument(
         "--engine",
         choices=("local", "ray"),
@@ -101,20 +126,27 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
         help="Ray cluster to join: auto or ray://HOST:PORT (default: the running Ray, else a "
         "new local one)",
     )
-    parser.add_argument("--batch-size", type=int, metavar="N", help="windows per inference call")
+    parser.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="windows per inference call"
+    )
     parser.add_argument(
         "--score",
         action="store_true",
-        help="score each version (and the as-live composite) against the series' close "
-        "column: hit rate, errors, the return, Sharpe ratio, drawdown and turnover of trading "
-        "its signal; printed best Sharpe first",
+        help="score each version, buy-and-hold and the as-live composite against the series' "
+        "close column: hit rate, errors, the return, Sharpe ratio, drawdown, turnover and "
+        "exposure of trading its signal; printed best Sharpe first (rows with fewer than "
+        "--min-bars scored bars are listed unranked, after the others)",
     )
     add_score_options(parser)
     parser.set_defaults(command="backtest sweep", run=run_sweep)
 
 
 def add_score_options(parser: argparse.ArgumentParser) -> None:
-    """``--horizon`` and ``--fee-bps``: how ``--score`` and ``--gate`` score."""
+    """How ``--score`` and ``--gate`` score: ``--horizon``, ``--fee-bps``, live's thresholds
+    (``--long-threshold``, ``--short-threshold``) and ``--min-bars``; checked by
+    :func:`check_score_options` before any work."""
+    from atb_prediction.metrics import LONG_THRESHOLD, MIN_BARS, SHORT_THRESHOLD
+
     parser.add_argument(
         "--horizon",
         type=int,
@@ -127,82 +159,155 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="F",
-        help="cost of each unit of position changed, in basis points (default 0)",
+        help="cost of each unit of position changed, in basis points, 0 or more (default 0)",
+    )
+    parser.add_argument(
+        "--long-threshold",
+        type=float,
+        default=LONG_THRESHOLD,
+        metavar="R",
+        help="a version in price units goes long when its predicted return (price - close) / "
+        f"close is above R (default {LONG_THRESHOLD:g}, live's LONG_ENTRY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--short-threshold",
+        type=float,
+        default=SHORT_THRESHOLD,
+        metavar="R",
+        help="...and short when it is below R, at most --long-threshold (default "
+        f"{SHORT_THRESHOLD:g}, live's SHORT_ENTRY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--periods-per-year",
+        type=_positive_number,
+        metavar="N",
+        help="bars a year to annualise the Sharpe ratio with (default: the bars a year the "
+        "series' times show, 8760 for continuous hourly bars, about 252 for daily equities; "
+        "else from the timeframe)",
+    )
+    parser.add_argument(
+        "--min-bars",
+        type=int,
+        default=MIN_BARS,
+        metavar="N",
+        help=f"the fewest scored bars a version needs to be ranked, and each --gate comparison "
+        f"to pass (default {MIN_BARS})",
     )
 
 
-def _epoch_times(values: npt.NDArray[Any], column: str) -> npt.NDArray[np.datetime64]:
-    """Numeric times as UTC ``datetime64[ns]``: ``open_time`` holds Binance's epoch
-    milliseconds (epoch microseconds from 2025 on, told apart by size: no millisecond time
-    reaches 1e14 before the year 5138), any other time column POSIX seconds. Integers convert
-    exactly."""
-    import numpy as np
-
-    if column.lower() == "open_time":
-        micro = np.abs(values) >= 1e14
-        scale = np.where(micro, 1_000, 1_000_000)
-    else:
-        scale = np.full(values.shape, 1_000_000_000)
-    if values.dtype.kind in "iu":
-        nanoseconds = values.astype(np.int64) * scale
-    else:
-        nanoseconds = np.round(values.astype(np.float64) * scale).astype(np.int64)
-    return nanoseconds.astype("datetime64[ns]")
+#: The Python names of the scoring settings, as their options are spelled.
+_SCORE_OPTIONS = {
+    "horizon": "--horizon",
+    "fee_bps": "--fee-bps",
+    "long_threshold": "--long-threshold",
+    "short_threshold": "--short-threshold",
+    "min_bars": "--min-bars",
+    "periods_per_year": "--periods-per-year",
+}
 
 
-def _parse_times(values: list[str], column: str) -> npt.NDArray[np.datetime64]:
-    import numpy as np
+def check_score_options(args: argparse.Namespace, bars: int | None = None) -> None:
+    """Refuses bad scoring options (:func:`add_score_options`) as a usage error naming the
+    option, before any work; ``bars``, when known, bounds ``--horizon``."""
+    import re
 
-    for kind in (int, float):
-        try:
-            numbers = np.array([kind(v) for v in values])
-        except ValueError:
-            continue
-        return _epoch_times(numbers, column)
-    times = []
-    for value in values:
-        # datetime64 holds naive times: UTC, with the zone dropped.
-        times.append(np.datetime64(parse_utc(value).replace(tzinfo=None), "ns"))
-    return np.array(times, dtype="datetime64[ns]")
+    from atb_prediction.backtest.scores import check_settings
 
-
-def _read_csv(path: Path) -> tuple[Any, Any, list[str]]:
-    import numpy as np
-
-    with path.open(newline="", encoding="utf-8") as file:
-        rows = list(csv.reader(file))
-    if not rows:
-        raise ValueError("the file is empty")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    if all(_is_number(field) for field in header):
-        # No header row: a Binance kline file, or nothing this reader can name.
-        if len(header) != len(_BINANCE_KLINES):
-            raise ValueError(
-                "the first line holds numbers, not column names: add a header row (a Binance "
-                f"kline file without one has {len(_BINANCE_KLINES)} columns, this one "
-                f"{len(header)})"
-            )
-        header, body = list(_BINANCE_KLINES), rows
-    time_index = next((i for i, h in enumerate(header) if h.lower() in _TIME_COLUMNS), None)
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ValueError(f"line {number} has {len(row)} fields, the header {len(header)}")
-    feature_index = [i for i in range(len(header)) if i != time_index]
     try:
-        values = np.array(
-            [[float(row[i]) if row[i].strip() else np.nan for i in feature_index] for row in body],
-            dtype=np.float64,
-        ).reshape(len(body), len(feature_index))
+        check_settings(
+            horizon=args.horizon,
+            fee_bps=args.fee_bps,
+            long_threshold=args.long_threshold,
+            short_threshold=args.short_threshold,
+            min_bars=args.min_bars,
+            periods_per_year=args.periods_per_year,
+            bars=bars,
+        )
     except ValueError as error:
-        raise ValueError(f"a feature value is not a number ({error})") from error
-    times = None
-    if time_index is not None:
-        try:
-            parsed = _parse_times([row[time_index] for row in body], header[time_index])
-        except ValueError as error:
-            raise ValueError(f"column {header[time_index]!r}: {error}") from error
-        times = parsed
-    return values, times, [header[i] for i in feature_index]
+        message = re.sub(
+            r"\b(" + "|".join(_SCORE_OPTIONS) + r")\b",
+            lambda match: _SCORE_OPTIONS[match.group(1)],
+            str(error),
+        )
+        raise CommandError(message, EXIT_USAGE) from error
+
+
+def _positive_number(text: str) -> float:
+    """An ``argparse`` type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+    return value
+
+
+class _CappedReader(io.RawIOBase):
+    """A binary file read up to :data:`MAX_SERIES_BYTES`, then a ``ValueError``; every byte read
+    also goes through ``digest``, so the digest is of the very bytes parsed."""
+
+    def __init__(self, raw: BinaryIO, digest: Any = None) -> None:
+        self._raw = raw
+        self._read = 0
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self._read += count or 0
+        if self._digest is not None and count:
+            self._digest.update(memoryview(buffer)[:count])
+        if self._read > MAX_SERIES_BYTES:
+            raise ValueError(f"it is larger than {MAX_SERIES_BYTES:,} bytes, the most read")
+        return int(count or 0)
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading when it is a regular file no larger than
+    :data:`MAX_SERIES_BYTES`: a FIFO, a device (``/dev/zero``) or a folder is refused without
+    blocking on it (``O_NONBLOCK``), never read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError("it is not a regular file (a FIFO, a device or a folder)")
+        if status.st_size > MAX_SERIES_BYTES:
+            raise ValueError(
+                f"it is {status.st_size:,} bytes, larger than {MAX_SERIES_BYTES:,}, the most read"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _read_bytes(path: Path, digest: Any = None) -> bytes:
+    """The whole of a regular file of at most :data:`MAX_SERIES_BYTES`, also fed to
+    ``digest``."""
+    with _open_regular(path) as file:
+        data = file.read(MAX_SERIES_BYTES + 1)
+    if len(data) > MAX_SERIES_BYTES:
+        raise ValueError(f"it is larger than {MAX_SERIES_BYTES:,} bytes, the most read")
+    if digest is not None:
+        digest.update(data)
+    return data
+
+
+def _lines(text: TextIO) -> Iterator[str]:
+    """The lines of ``text``, each at most :data:`MAX_LINE_CHARS` long; a NUL says the file is
+    not text."""
+    number = 0
+    while line := text.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise ValueError(f"line {number} is longer than {MAX_LINE_CHARS:,} characters")
+        if "\0" in line:
+            raise ValueError(f"it is not a text file (a NUL byte on line {number})")
+        yield line
 
 
 def _is_number(text: str) -> bool:
@@ -211,6 +316,94 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass
+class _Columns:
+    """A series file's columns as read: the values of every column but the time column (NaN
+    for an empty cell), and the time column's raw values with how messages name it."""
+
+    values: Any
+    names: list[str]
+    times: Any | None = None
+    times_name: str = "timestamps"
+
+
+def _read_csv(path: Path, digest: Any = None) -> _Columns:
+    """A ``.csv`` series, parsed as it streams: a header row (or none, in a Binance kline file),
+    the time column found by name (``open_time``, ``timestamp``, ``time``, ``date``,
+    ``datetime``, any case) or as the unnamed first column of text times that pandas'
+    ``to_csv`` writes for a ``DatetimeIndex``; every other column a number per row, an empty
+    cell NaN. The file must be a regular UTF-8 text file of at most :data:`MAX_SERIES_BYTES`,
+    with lines of at most :data:`MAX_LINE_CHARS`; anything else is a one-line ``ValueError``."""
+    import numpy as np
+
+    from atb_prediction._core import time_column
+
+    with _open_regular(path) as raw:
+        buffered = io.BufferedReader(_CappedReader(raw, digest))
+        text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+        reader = csv.reader(_lines(text))
+        line = 1
+        try:
+            first = next(reader, None)
+            if first is None:
+                raise ValueError("the file is empty")
+            header = [h.strip() for h in first]
+            pending: list[list[str]] = []
+            if all(_is_number(field) for field in header):
+                # No header row: a Binance kline file, or nothing this reader can name.
+                if len(header) != len(_BINANCE_KLINES):
+                    raise ValueError(
+                        "the first line holds numbers, not column names: add a header row (a "
+                        f"Binance kline file without one has {len(_BINANCE_KLINES)} columns, "
+                        f"this one {len(header)})"
+                    )
+                header, pending = list(_BINANCE_KLINES), [first]
+            time_index = time_column(header)
+            unnamed_first = time_index is None and bool(header) and header[0] == ""
+            values: array[float] = array("d")
+            times: list[str] = []
+            line = reader.line_num
+            for row in itertools.chain(pending, reader):
+                line = reader.line_num
+                if not row:
+                    continue  # a blank line
+                if len(row) != len(header):
+                    raise ValueError(f"line {line} has {len(row)} fields, the header {len(header)}")
+                if unnamed_first:
+                    # pandas' to_csv writes a DatetimeIndex as an unnamed first column: its
+                    # values are text times, where a RangeIndex's are numbers.
+                    unnamed_first = False
+                    if row[0].strip() and not _is_number(row[0]):
+                        time_index = 0
+                for position, cell in enumerate(row):
+                    if position == time_index:
+                        times.append(cell)
+                        continue
+                    try:
+                        values.append(float(cell) if cell.strip() else math.nan)
+                    except ValueError:
+                        name = header[position] or f"#{position + 1}"
+                        raise ValueError(
+                            f"line {line}, column {name!r}: {cell!r} is not a number"
+                        ) from None
+        except csv.Error as error:
+            raise ValueError(f"line {reader.line_num}: {error}") from None
+        except UnicodeDecodeError as error:
+            raise ValueError(f"it is not UTF-8 text ({error.reason} near line {line})") from None
+    names = [h for i, h in enumerate(header) if i != time_index]
+    matrix = np.frombuffer(values, dtype=np.float64).reshape(-1, len(names)) if names else None
+    bars = len(times) if time_index is not None else (0 if matrix is None else len(matrix))
+    if matrix is None:
+        matrix = np.empty((bars, 0))
+    column = None if time_index is None else header[time_index] or "the unnamed first"
+    return _Columns(
+        values=matrix,
+        names=names,
+        times=None if time_index is None else np.array(times),
+        times_name="timestamps" if column is None else f"column {column!r}",
+    )
 
 
 def _pyarrow(doing: str) -> tuple[Any, Any]:
@@ -222,16 +415,20 @@ def _pyarrow(doing: str) -> tuple[Any, Any]:
         raise CommandError(message) from error
 
 
-def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
-    """Its numeric columns are the features; the time column is one named as in a CSV, else
-    the only column of a timestamp or date type (so Binance's ``open_time`` is found); columns
-    of other types (a symbol, say) are left out."""
+def _read_parquet(path: Path, digest: Any = None) -> _Columns:
+    """Its numeric columns are the features (a null is NaN); the time column is one named as in
+    a CSV, else the only column of a timestamp or date type (so a DataFrame's ``DatetimeIndex``,
+    stored as ``__index_level_0__``, is found); columns of other types (a symbol, say) are left
+    out. The file is read once, bounded as a CSV is."""
     import numpy as np
 
+    from atb_prediction._core import time_column
+
     pa, pq = _pyarrow("reading")
-    table = pq.read_table(path)
+    table = pq.read_table(pa.BufferReader(_read_bytes(path, digest)))
     fields = list(table.schema)
-    time_name = next((f.name for f in fields if f.name.lower() in _TIME_COLUMNS), None)
+    position = time_column([f.name for f in fields])
+    time_name = None if position is None else fields[position].name
     if time_name is None:
         stamped = [
             f.name for f in fields if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
@@ -242,20 +439,32 @@ def _read_parquet(path: Path) -> tuple[Any, Any, list[str]]:
         f.name for f in fields if f.name != time_name and any(test(f.type) for test in numeric)
     ]
     values = (
-        np.column_stack([table.column(n).to_numpy().astype(np.float64) for n in features])
+        np.column_stack(
+            [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in features]
+        )
         if features
         else np.empty((table.num_rows, 0))
     )
     times = None
     if time_name is not None:
-        column = table.column(time_name).to_numpy()
-        times = column if column.dtype.kind == "M" else _epoch_times(column, time_name)
-    return values, times, features
+        times = table.column(time_name).to_numpy(zero_copy_only=False)
+    return _Columns(
+        values=values,
+        names=features,
+        times=times,
+        times_name="timestamps" if time_name is None else f"column {time_name!r}",
+    )
 
 
 def read_series(path_text: str) -> Series:
     """The series in a ``.csv``, ``.npy`` or ``.parquet`` file; a bad file is a
-    :class:`CommandError` naming it."""
+    :class:`CommandError` naming it, in one line."""
+    return read_series_file(path_text)[0]
+
+
+def read_series_file(path_text: str) -> tuple[Series, str]:
+    """:func:`read_series`, and the sha256 of the bytes it parsed: the file is read once, so the
+    digest is of the bars parsed even when the file is rewritten meanwhile."""
     import numpy as np
 
     from atb_prediction.backtest.series import as_series
@@ -263,19 +472,25 @@ def read_series(path_text: str) -> Series:
 
     path = Path(path_text)
     suffix = path.suffix.lower()
+    digest = hashlib.sha256()
     try:
         if suffix == ".npy":
-            return as_series(np.load(path, allow_pickle=False), None)
+            data = _read_bytes(path, digest)
+            series = as_series(np.load(io.BytesIO(data), allow_pickle=False), None)
+            return series, digest.hexdigest()
         if suffix == ".csv":
-            values, times, names = _read_csv(path)
+            columns = _read_csv(path, digest)
         elif suffix == ".parquet":
-            values, times, names = _read_parquet(path)
+            columns = _read_parquet(path, digest)
         else:
             raise CommandError(
                 f"cannot read series {path}: expected a .csv, .npy or .parquet file",
                 EXIT_USAGE,
             )
-        return as_series(values, times, names)
+        series = as_series(
+            columns.values, columns.times, columns.names, times_name=columns.times_name
+        )
+        return series, digest.hexdigest()
     except (OSError, ValueError, InvalidInputError) as error:
         raise CommandError(f"cannot read series {path}: {error}") from error
 
@@ -310,7 +525,14 @@ def write_result(result: SweepResult, path_text: str) -> None:
             "live_version": result.live_version,
         }
         np.savez(path, **{name: array for name, array in arrays.items() if array is not None})
-    elif suffix == ".csv":
+    else:
+        _write_table(columns, path)
+
+
+def _write_table(columns: dict[str, Any], path: Path) -> None:
+    """Named columns of equal length as ``.csv`` (NaN as an empty cell) or ``.parquet``."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(columns)
@@ -325,6 +547,21 @@ def write_result(result: SweepResult, path_text: str) -> None:
         raise CommandError(f"cannot write {path}: expected .csv, .npz or .parquet", EXIT_USAGE)
 
 
+def write_returns(result: SweepResult, scores: SweepScores, path_text: str) -> None:
+    """Writes every row's per-bar strategy returns (``scores.returns``) to ``.csv`` or
+    ``.parquet``: ``bar`` (the bar the return runs to), ``timestamp`` when known, then one
+    column per row (versions, ``buy-and-hold``, ``as-live``)."""
+    import numpy as np
+
+    assert scores.returns is not None
+    columns: dict[str, Any] = {"bar": np.arange(1, result.bars)}
+    if result.timestamps is not None:
+        columns["timestamp"] = result.timestamps[1:]
+    for row, name in enumerate(scores.versions):
+        columns[name] = scores.returns[row]
+    _write_table(columns, Path(path_text))
+
+
 def _versions(text: str) -> str | list[str]:
     from atb_prediction.backtest.planning import SELECTIONS
 
@@ -336,9 +573,24 @@ def _versions(text: str) -> str | list[str]:
     return versions
 
 
+def _require_extras(args: argparse.Namespace) -> None:
+    """The optional packages ``--plot`` and a ``.parquet`` ``--out`` need, checked before any
+    work: a missing one is a one-line error naming the extra, not a traceback after the sweep."""
+    if args.plot:
+        try:
+            importlib.import_module("matplotlib.figure")
+        except ImportError as error:
+            raise CommandError(
+                f'--plot {args.plot} needs matplotlib: pip install "atb-prediction[plot]"'
+            ) from error
+    if args.out and Path(args.out).suffix.lower() == ".parquet":
+        _pyarrow("writing")
+
+
 def run_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb backtest sweep``."""
     from atb_prediction.backtest import LocalEngine, RayEngine, sweep
+    from atb_prediction.backtest.scores import score_result
     from atb_prediction.cli.registry_access import require_registry
     from atb_prediction.cli.tables import Column, render_table
     from atb_prediction.config import PredictionConfig
@@ -347,14 +599,20 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     versions = _versions(args.versions)
     if args.address is not None and args.engine != "ray":
         raise CommandError("--address needs --engine ray", EXIT_USAGE)
-    for option in ("out", "plot"):
+    for option in ("out", "plot", "returns"):
         target = getattr(args, option)
-        allowed = (".png",) if option == "plot" else (".csv", ".npz", ".parquet")
+        allowed = {"out": (".csv", ".npz", ".parquet"), "plot": (".png",)}.get(
+            option, (".csv", ".parquet")
+        )
         if target is not None and Path(target).suffix.lower() not in allowed:
             raise CommandError(
                 f"--{option} {target}: expected a {' or '.join(allowed)} file", EXIT_USAGE
             )
+    _require_extras(args)
+    check_score_options(args)
     series = read_series(args.series)
+    if args.score or args.plot or args.returns:
+        check_score_options(args, series.bars)
     root = args.registry
     require_registry(root)
     registry = PredictionModelRegistry(
@@ -374,16 +632,34 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
     )
     if args.out:
         write_result(result, args.out)
+    thresholds = {"long_threshold": args.long_threshold, "short_threshold": args.short_threshold}
     if args.plot:
-        result.plot(path=args.plot, horizon=args.horizon, fee_bps=args.fee_bps)
+        result.plot(
+            path=args.plot,
+            horizon=args.horizon,
+            fee_bps=args.fee_bps,
+            series=Path(args.series).name,
+            **thresholds,
+        )
     scores = None
-    if args.score:
+    if args.score or args.returns:
         try:
-            scores = result.score(horizon=args.horizon, fee_bps=args.fee_bps).rows(
-                ranked_by="sharpe"
+            scores = score_result(
+                result,
+                horizon=args.horizon,
+                fee_bps=args.fee_bps,
+                min_bars=args.min_bars,
+                periods=args.periods_per_year,
+                returns=args.returns is not None,
+                **thresholds,
             )
         except ValueError as error:
-            raise CommandError(f"--score: {error}", EXIT_USAGE) from error
+            option = "--score" if args.score else "--returns"
+            raise CommandError(f"{option}: {error}", EXIT_USAGE) from error
+    if args.returns:
+        assert scores is not None
+        write_returns(result, scores, args.returns)
+    ranked = scores.rows(ranked_by="sharpe") if scores is not None and args.score else None
     summary = result.summary()
     if args.json:
         document: dict[str, Any] = {
@@ -392,6 +668,7 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
             "bars": result.bars,
             "out": os.path.abspath(args.out) if args.out else None,
             "plot": os.path.abspath(args.plot) if args.plot else None,
+            "returns": os.path.abspath(args.returns) if args.returns else None,
             "versions": [
                 {
                     "version": line.version_id,
@@ -404,8 +681,11 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
                 for line in summary
             ],
         }
-        if scores is not None:
-            document["scores"] = scores
+        if ranked is not None and scores is not None:
+            from atb_prediction.cli.scoring import scoring_settings
+
+            document["scores"] = ranked
+            document["scoring"] = scoring_settings(scores)
         console.json(document)
         return EXIT_OK
     columns = [
@@ -432,13 +712,20 @@ def run_sweep(args: argparse.Namespace, console: Console) -> int:
         for line in summary
     ]
     console.print(render_table(columns, rows, width=console.width, style=console.style))
-    if scores is not None:
-        from atb_prediction.cli.scoring import score_table
+    if ranked is not None and scores is not None:
+        from atb_prediction.cli.scoring import score_table, scoring_line, unranked_note
 
         console.print()
-        console.print(score_table(scores, width=console.width, style=console.style, best="sharpe"))
+        console.print(scoring_line(scores))
+        console.print(f"Sharpe annualised with {scores.periods_per_year:,.6g} bars a year.")
+        console.print(score_table(ranked, width=console.width, style=console.style, best="sharpe"))
+        note = unranked_note(ranked, scores.min_bars)
+        if note is not None:
+            console.print(note)
     if args.out:
         console.note(f"wrote {args.out}")
+    if args.returns:
+        console.note(f"wrote {args.returns}")
     if args.plot:
         console.note(f"wrote {args.plot}")
     return EXIT_OK

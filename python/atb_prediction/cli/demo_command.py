@@ -7,7 +7,6 @@ import argparse
 import csv
 import os
 import shlex
-import tempfile
 import textwrap
 
 from atb_prediction.cli.arguments import ParserParts, SubParsers
@@ -15,7 +14,11 @@ from atb_prediction.cli.listing import run_list
 from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.validating import run_validate
 
-__all__ = ["add_parsers", "run_demo"]
+__all__ = ["DEMO_FOLDER", "add_parsers", "run_demo"]
+
+DEMO_FOLDER = "atb-demo"
+"""Where ``atb demo`` writes by default: the registry (and its ``bars.csv``) the README's
+examples name."""
 
 
 def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
@@ -32,7 +35,9 @@ def add_parsers(commands: SubParsers, parts: ParserParts) -> None:
     parser.add_argument(
         "--out",
         metavar="DIR",
-        help="where to write the registry: a new or empty folder (default: a new temporary one)",
+        default=DEMO_FOLDER,
+        help=f"where to write the registry and its bars.csv: a new or empty folder (default: "
+        f"{DEMO_FOLDER} in the current folder, which the README's examples use)",
     )
     parser.set_defaults(command="demo", run=run_demo)
 
@@ -79,7 +84,9 @@ def _predict(console: Console, root: str) -> None:
 
 def _write_bars(path: str) -> None:
     """The demo bars as a CSV series (a timestamp column, then OHLCV), for the commands to try
-    next."""
+    next and the README's examples."""
+    import numpy as np
+
     from atb_prediction.demo import demo_bars
 
     bars, timestamps = demo_bars()
@@ -87,7 +94,8 @@ def _write_bars(path: str) -> None:
         writer = csv.writer(file)
         writer.writerow(["timestamp", *bars])
         for index, moment in enumerate(timestamps):
-            writer.writerow([f"{moment}Z", *(repr(float(bars[n][index])) for n in bars)])
+            text = np.datetime_as_string(moment, unit="s")
+            writer.writerow([f"{text}Z", *(repr(float(bars[n][index])) for n in bars)])
 
 
 def _backtest(console: Console, root: str) -> None:
@@ -120,11 +128,13 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     """Run ``atb demo``; exit status 1 when the demo registry fails its own validation."""
     from atb_prediction.demo import DEMO_PROMOTION, write_demo_registry  # numpy: only here
 
-    root = args.out or tempfile.mkdtemp(prefix="atb-demo-")
+    root = args.out
     try:
         demo = write_demo_registry(root)
     except FileExistsError as exc:
-        raise CommandError(f"cannot write the demo registry: {exc}") from exc
+        raise CommandError(
+            f"cannot write the demo registry: {exc} (remove it, or pass --out DIR)"
+        ) from exc
     quoted = shlex.quote(str(root))
 
     symbols = sorted({v.symbol for v in demo.versions})

@@ -75,6 +75,8 @@ class Console:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     prog: str = "atb"
     """Prefix of error lines, e.g. ``atb models promote``."""
+    wrote_json: bool = field(default=False, init=False)
+    """Whether the command's one JSON document was written (an error adds none then)."""
 
     @property
     def style(self) -> Style:
@@ -104,6 +106,13 @@ class Console:
         text = json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False)
         self.stdout.write(text)
         self.stdout.write("\n")
+        self.wrote_json = True
+
+    def json_error(self, kind: str, message: str) -> None:
+        """The one JSON document of a command that failed, ``{"error": {"type", "message"}}``,
+        unless the command already wrote its document (a refusal with its evidence)."""
+        if not self.wrote_json:
+            self.json({"error": {"type": kind, "message": " ".join(message.split())}})
 
     def error(self, message: str) -> None:
         """Write ``message`` to stderr as one line prefixed with the command's name."""

@@ -8,13 +8,15 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
+from atb_prediction._core import BOOTSTRAP_METRICS, BOOTSTRAP_RESAMPLES
 from atb_prediction.cli.arguments import TYPE_HELP, VERSION_HELP, ParserParts, SubParsers
-from atb_prediction.cli.backtesting import add_score_options
+from atb_prediction.cli.backtesting import add_score_options, check_score_options
 from atb_prediction.cli.naming import ModelName, parse_model, require_existing
-from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
+from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
-from atb_prediction.metrics import LOWER_IS_BETTER, METRICS
+from atb_prediction.metrics import DEFAULT_ALPHA
+from atb_prediction.promotion.gate import format_value
 from atb_prediction.promotion.guard import timeframe_change
 
 if TYPE_CHECKING:
@@ -52,19 +54,50 @@ def add_parsers(models: SubParsers, parts: ParserParts) -> None:
         "--gate",
         metavar="BARS_FILE",
         help="sweep the candidate and the current production over these bars (a series file "
-        "as for `atb backtest sweep`: raw OHLCV or named features, with a close column) and "
-        "refuse unless the candidate scores strictly better on --metric; the evidence is "
-        "journaled",
+        "as for `atb backtest sweep`: raw OHLCV or named features, with a close column), and "
+        "refuse unless the candidate beats both production and buy-and-hold on --metric with "
+        "a bootstrap p-value of at most --alpha, over at least --min-bars bars each; the "
+        "evidence (with the sha256 of the bars and of both models) is journaled",
     )
     parser.add_argument(
         "--metric",
         default="sharpe",
         metavar="METRIC",
-        choices=METRICS[1:],
-        help=f"what --gate compares: {', '.join(METRICS[1:])} (default sharpe; "
-        f"{', '.join(sorted(LOWER_IS_BETTER))} are better when lower)",
+        choices=BOOTSTRAP_METRICS,
+        help=f"what --gate compares: {', '.join(BOOTSTRAP_METRICS)} of the strategy's returns "
+        "(default sharpe; max_drawdown is better when lower)",
     )
     add_score_options(parser)
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        metavar="P",
+        help=f"the largest p-value --gate accepts, against production and against "
+        f"buy-and-hold (default {DEFAULT_ALPHA:g})",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=BOOTSTRAP_RESAMPLES,
+        metavar="B",
+        help=f"resamples of each --gate bootstrap (default {BOOTSTRAP_RESAMPLES:,})",
+    )
+    parser.add_argument(
+        "--block-length",
+        type=float,
+        metavar="BARS",
+        help="mean block length of the --gate bootstrap (default: Politis and White's "
+        "automatic choice, per comparison)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the --gate bootstrap's resamples (default 0: the same bars give the "
+        "same p-values)",
+    )
     parser.set_defaults(command="models promote", run=run_promote)
 
     parser = parts.add(
@@ -125,7 +158,10 @@ def _named(
     root = args.registry
     require_registry(root)
     name = parse_model(args.model, form)
-    index = open_index(root) if name.timeframe else None
+    # The model type alone: everything these commands check is about it, so other symbols of
+    # the registry cost nothing.
+    only = (name.symbol, name.model_type)
+    index = open_index(root, only) if name.timeframe else None
     require_existing(root, name, index)
     return root, name, index
 
@@ -140,25 +176,25 @@ def _refuse_timeframe_change(index: RegistryIndex, name: ModelName, version: str
 def _dry_run(
     console: Console, args: argparse.Namespace, root: str, name: ModelName, index: RegistryIndex
 ) -> int:
-    """Print what ``promote`` would change and whether it would be refused; change nothing."""
-    from atb_prediction.models.validation import check_version
+    """Print what ``promote`` would change and whether it would be refused; change nothing.
+    The version is opened and evaluated as ``promote`` does: once, through ``index``."""
+    from atb_prediction.promotion.operations import evaluate_candidate, run_gate
 
     assert name.version is not None
     current = promotion.current_version(root, name.symbol, name.model_type)
     change = timeframe_change(index, name.symbol, name.model_type, name.version)
-    problems = (
-        []
-        if args.force
-        else check_version(root, name.symbol, name.model_type, name.version).problems
-    )
-    refusals = [f"fails validation: {p}" for p in problems]
+    gate, evidence = _gate(args), None
+    candidate = evaluate_candidate(
+        root, name.symbol, name.model_type, name.version,
+        force=args.force, for_gate=gate is not None, index=index,
+    )  # fmt: skip
+    refusals = [f"fails validation: {p}" for p in candidate.problems]
     if change is not None and not args.force:
         refusals.append(change.message())
-    gate, evidence = _gate(args), None
-    if gate is not None:
+    if gate is not None and candidate.bundle is not None:
         from atb_prediction.promotion.gate import refusal
 
-        evidence = gate.evaluate(root, name.symbol, name.model_type, name.version, current)
+        evidence = run_gate(gate, candidate, name.symbol, name.model_type, current)
         if not evidence["passed"] and not args.force:
             refusals.append(str(refusal(evidence)))
     if args.json:
@@ -194,30 +230,58 @@ def _dry_run(
     return EXIT_FAILED if refusals else EXIT_OK
 
 
+#: The Gate's settings, as their options are spelled.
+_GATE_OPTIONS = {
+    "alpha": "--alpha",
+    "resamples": "--resamples",
+    "block_length": "--block-length",
+    "seed": "--seed",
+}
+
+
 def _gate(args: argparse.Namespace) -> Gate | None:
-    """The ``--gate`` of a promotion: its bars read as ``atb backtest sweep`` reads a series,
-    and the sha256 of the file journaled as the evidence's series."""
+    """The ``--gate`` of a promotion, its settings checked (a usage error naming the option)
+    before any work: its bars read as ``atb backtest sweep`` reads a series, once, and the
+    sha256 of those bytes journaled as the evidence's series."""
     if args.gate is None:
         return None
-    import hashlib
+    import re
 
     from atb_prediction.backtest import Gate
-    from atb_prediction.cli.backtesting import read_series
+    from atb_prediction.cli.backtesting import read_series_file
 
-    series = read_series(args.gate)
-    with open(args.gate, "rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
-    return Gate(
-        series,
-        metric=args.metric,
-        horizon=args.horizon,
-        fee_bps=args.fee_bps,
-        series_sha256=digest,
-    )
+    check_score_options(args)
+    settings = {
+        "metric": args.metric,
+        "horizon": args.horizon,
+        "fee_bps": args.fee_bps,
+        "long_threshold": args.long_threshold,
+        "short_threshold": args.short_threshold,
+        "min_bars": args.min_bars,
+        "alpha": args.alpha,
+        "resamples": args.resamples,
+        "block_length": args.block_length,
+        "seed": args.seed,
+        "periods_per_year": args.periods_per_year,
+    }
+    try:
+        Gate(None, **settings).check()
+    except ValueError as error:
+        message = re.sub(
+            r"\b(" + "|".join(_GATE_OPTIONS) + r")\b",
+            lambda match: _GATE_OPTIONS[match.group(1)],
+            str(error),
+        )
+        raise CommandError(message, EXIT_USAGE) from error
+    # Read once: the digest journaled is of the very bytes parsed.
+    series, digest = read_series_file(args.gate)
+    check_score_options(args, series.bars)  # the horizon must leave a bar to judge
+    return Gate(series, series_sha256=digest, **settings)
 
 
 def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
-    """The candidate's and production's scores side by side, the metric compared named."""
+    """The verdict, each comparison (the candidate's value first, the p-value) and the scores
+    of the candidate, production and buy-and-hold side by side."""
     from atb_prediction.cli.scoring import score_table
 
     rows = [evidence["candidate"]]
@@ -225,17 +289,42 @@ def _print_gate(console: Console, evidence: dict[str, Any]) -> None:
     if evidence["production"] is not None:
         rows.append(evidence["production"])
         labels.append("production")
-    verdict = "better" if evidence["passed"] else "not better"
+    if evidence.get("benchmark") is not None:
+        rows.append(evidence["benchmark"])
+        labels.append("benchmark")
+    metric = evidence["metric"]
+    verdict = "passes" if evidence["passed"] else "is refused"
     console.print(
         f"Gate over {evidence['bars']:,} bars (horizon {evidence['horizon']}, fee "
-        f"{evidence['fee_bps']:g} bps): the candidate is {verdict} on {evidence['metric']}"
+        f"{evidence['fee_bps']:g} bps, {evidence['periods_per_year']:,.6g} bars a year): the "
+        f"candidate {verdict} on {metric}"
     )
+    comparisons = evidence.get("comparisons") or {}
+    for role, test in comparisons.items():
+        if test is None:
+            continue
+        against = (
+            f"production {evidence['production']['version']}"
+            if role == "production"
+            else "buy-and-hold"
+        )
+        if test.get("p_value") is None:
+            console.print(f"  against {against}: {test['bars']:,} bars both score, no p-value")
+            continue
+        console.print(
+            f"  against {against}, over the {test['bars']:,} bars both score: {metric} "
+            f"{format_value(test['candidate'])} vs {format_value(test['reference'])}, p = "
+            f"{test['p_value']:.4g} (alpha {evidence['alpha']:g}, block length "
+            f"{test['block_length']:.3g})"
+        )
+    if comparisons:
+        console.print("Scores over every bar (a version without a window yet holds no position):")
     console.print(
         score_table(
             rows,
             width=console.width,
             style=console.style,
-            best=evidence["metric"] if evidence["passed"] else None,
+            best=metric if evidence["passed"] else None,
             labels=labels,
         )
     )
@@ -247,10 +336,12 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
     assert name.version is not None
     if not args.force or args.gate:
         require_runtime()
+    # One scan for the whole command: the guard, validation and the gate all read it.
+    index = index or open_index(root, (name.symbol, name.model_type))
     if args.dry_run:
-        return _dry_run(console, args, root, name, index or open_index(root))
+        return _dry_run(console, args, root, name, index)
     if not args.force:
-        _refuse_timeframe_change(index or open_index(root), name, name.version)
+        _refuse_timeframe_change(index, name, name.version)
     try:
         result = promotion.promote(
             root,
@@ -260,6 +351,7 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
             reason=args.reason,
             force=args.force,
             gate=_gate(args),
+            index=index,
         )
     except promotion.GateRefusedError as refused:
         if args.json:
@@ -323,7 +415,16 @@ def _gate_note(gate: dict[str, Any]) -> str:
 
     outcome = "passed" if gate.get("passed") else "failed"
     candidate, production = value(gate.get("candidate")), value(gate.get("production"))
-    return f"gate: {metric} {candidate} vs {production} ({outcome})"
+    note = f"gate: {metric} {candidate} vs {production} ({outcome})"
+    p_values = [
+        f"{name} p {p:.3g}"
+        for name, p in (
+            ("production", gate.get("p_value")),
+            ("buy-and-hold", (gate.get("benchmark") or {}).get("p_value")),
+        )
+        if isinstance(p, int | float)
+    ]
+    return note + (f"; {', '.join(p_values)}" if p_values else "")
 
 
 def run_history(args: argparse.Namespace, console: Console) -> int:

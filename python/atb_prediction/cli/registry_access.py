@@ -27,13 +27,14 @@ __all__ = [
 ]
 
 
-def open_index(root: str) -> RegistryIndex:
-    """Scan the registry at ``root``; a missing or unreadable root is a :class:`CommandError`."""
+def open_index(root: str, only: tuple[str, str] | None = None) -> RegistryIndex:
+    """Scan the registry at ``root`` (only the model type ``only`` names, when given); a missing
+    or unreadable root is a :class:`CommandError`."""
     from atb_prediction.models.scanning import scan_registry
 
     require_registry(root)
     try:
-        return scan_registry(root)
+        return scan_registry(root, only=only)
     except (PredictionError, OSError) as exc:
         raise CommandError(f"cannot scan registry {root}: {exc}") from exc
 

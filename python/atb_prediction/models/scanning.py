@@ -68,6 +68,7 @@ def scan_registry(
     schemas: Mapping[str, SchemaSource | None] | None = None,
     *,
     previous: RegistryIndex | None = None,
+    only: tuple[str, str] | None = None,
 ) -> RegistryIndex:
     """Scan a registry in parallel, validating every bundle; opens no ONNX session.
 
@@ -77,9 +78,11 @@ def scan_registry(
             ``"feature_schema"``, ``"metrics"``; each a dict or a path to a schema file.
         previous: An earlier index of the same root: version folders whose files are unchanged
             (size, mtime, inode) are taken from it instead of being read again.
+        only: ``(symbol, model_type)``: scan that model type alone (what a promotion needs),
+            reading no other folder; the index then holds nothing else (``index.scope``).
 
     Raises:
         ModelLoadError: the root is missing or unreadable.
         ValueError: a schema is not valid JSON Schema.
     """
-    return scan_registry_with(os.fspath(root), schema_texts(schemas), previous)
+    return scan_registry_with(os.fspath(root), schema_texts(schemas), previous, only)

@@ -22,7 +22,10 @@ import numpy as np
 from atb_prediction._core import (
     LATEST,
     BundleRecord,
+    LoadedBundle,
+    RegistryIndex,
     TensorInfo,
+    open_version,
     path_parts,
     shape_problems,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "KeyFilter",
     "KeyPattern",
     "VersionReport",
+    "check_opened",
     "check_version",
     "parse_key",
     "split_bundle_path",
@@ -155,25 +159,30 @@ def zero_inputs(
     return feed
 
 
-def validate_version(record: BundleRecord) -> VersionReport:
+def validate_version(record: BundleRecord, bundle: LoadedBundle | None = None) -> VersionReport:
     """Check one version that the registry scan could read.
 
-    Opens the model on one thread without warm-up (validation may open hundreds), compares its
-    input with the bundle's declarations, and runs it once on zeros. Never raises for a bad
-    model: every failure becomes a problem in the report.
+    Opens the model on one thread without warm-up (validation may open hundreds), or takes the
+    session of ``bundle`` (the version as a promotion opened it, so that validation checks the
+    very bytes the promotion evaluates), compares its input with the bundle's declarations, and
+    runs it once on zeros. Never raises for a bad model: every failure becomes a problem in the
+    report.
     """
     # Imported here: the package's __init__ imports this module's siblings, not the reverse.
     from atb_prediction import OnnxSession
 
     problems: list[str] = []
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    try:
-        session = OnnxSession(record.model_path, warmup=False, intra_op_threads=1)
-    except (PredictionError, OSError) as exc:
-        problems.append(f"model does not open: {exc}")
-        return VersionReport(record.key, False, problems, None, os.fspath(record.directory))
-    timings["open"] = time.perf_counter() - started
+    if bundle is not None:
+        session = bundle.session
+    else:
+        started = time.perf_counter()
+        try:
+            session = OnnxSession(record.model_path, warmup=False, intra_op_threads=1)
+        except (PredictionError, OSError) as exc:
+            problems.append(f"model does not open: {exc}")
+            return VersionReport(record.key, False, problems, None, os.fspath(record.directory))
+        timings["open"] = time.perf_counter() - started
 
     problems.extend(shape_problems(session, record))
     try:
@@ -308,14 +317,46 @@ def check_version(
     from atb_prediction.models.scanning import scan_registry
 
     index = scan_registry(os.fspath(root))
-    for record in index.versions:
-        if (record.symbol, record.model_type, record.version_id) == (symbol, model_type, version):
-            return validate_version(record)
+    found = _locate(index, symbol, model_type, version)
+    return found if isinstance(found, VersionReport) else validate_version(found)
+
+
+def check_opened(
+    index: RegistryIndex, symbol: str, model_type: str, version: str
+) -> tuple[VersionReport, LoadedBundle | None]:
+    """Validate one version as a promotion does: opened once through ``index`` (the scan the
+    command already made), the checks run on the session built from the bytes read. The bundle
+    comes back (``None`` when it does not open) for a gate to sweep and its digest to be
+    sealed, so that validation, the gate and the manifest all see the same bytes."""
+    from atb_prediction.models.opening import opening_options
+
+    found = _locate(index, symbol, model_type, version)
+    if isinstance(found, VersionReport):
+        return found, None
+    try:
+        bundle = open_version(index, found.key, opening_options(index))
+    except (PredictionError, OSError) as exc:
+        problem = f"model does not open: {exc}"
+        return VersionReport(found.key, False, [problem], None, os.fspath(found.directory)), None
+    if bundle is None:  # pragma: no cover - the record came from this index
+        raise ModelNotAvailableError(f"{found.key} is not in {index.root}")
+    return validate_version(found, bundle), bundle
+
+
+def _locate(
+    index: RegistryIndex, symbol: str, model_type: str, version: str
+) -> BundleRecord | VersionReport:
+    """The scan's record of the version, or the failed report of a folder it skipped or never
+    found."""
+    from atb_prediction.models.opening import find_record, skipped
+
+    record = find_record(index, symbol, model_type, version)
+    if record is not None:
+        return record
     wanted = [symbol, model_type, version]
-    for bundle in index.invalid:
-        path = os.fspath(bundle.path)
-        if path_parts(index.root, path) == wanted:
-            return VersionReport("/".join(wanted), False, [bundle.reason], None, path)
+    folder = skipped(index, symbol, model_type, version)
+    if folder is not None:
+        return VersionReport("/".join(wanted), False, [folder.reason], None, folder.path)
     path = os.path.join(os.fspath(index.root), symbol, model_type, version)
     return VersionReport(
         "/".join(wanted), False, [f"{path} is not a version the registry scan found"], None, path

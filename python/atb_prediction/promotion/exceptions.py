@@ -20,13 +20,15 @@ class VersionNotFoundError(PromotionRefusedError, LookupError):
 
 
 class GateRefusedError(PromotionRefusedError):
-    """The candidate did not score strictly better than production over the gate's bars
-    (promote with ``force=True`` to override; the evidence is journaled either way)."""
+    """The candidate did not pass its gate: it is not better than production, or than
+    buy-and-hold, by more than luck over the gate's bars (promote with ``force=True`` to
+    override; the evidence is journaled either way)."""
 
     def __init__(self, message: str, evidence: dict[str, object]) -> None:
         super().__init__(message)
         self.evidence = evidence
-        """The gate's evidence: metric, both rows of scores, bars, the series' sha256."""
+        """The gate's evidence: the verdict and why, the rows of scores, each comparison's
+        p-value, the settings, and the sha256 of the bars and of both models."""
 
 
 class ValidationFailedError(PromotionRefusedError):

@@ -9,7 +9,9 @@ journal says when ``latest`` really points to its target (the switch happened), 
 not; the next promotion, under the lock, writes that outcome to the journal for good.
 
 Reading never raises on a line: a line that is too long, too deeply nested or not a record is
-skipped, with one warning per file.
+skipped, with one warning per file. Writing refuses, before anything is switched, a record whose
+line the reader would skip (:func:`encode`: the same limits, :func:`check_line`), so that no
+promotion exists that history, rollback and as-live sweeps cannot see.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ __all__ = [
     "Action",
     "PromotionRecord",
     "append",
+    "check_line",
     "check_writable",
     "clear_intent",
+    "encode",
     "read_intent",
     "read_journal",
     "reconciled",
@@ -51,7 +55,8 @@ Action = Literal["promote", "rollback"]
 _log = logging.getLogger("atb_prediction.promotion")
 
 MAX_LINE_BYTES = 64 * 1024
-"""A journal line longer than this is skipped: a record is a few hundred bytes."""
+"""A journal line longer than this (in UTF-8 bytes) is skipped on reading and refused on writing:
+a record is a few hundred bytes, a gated one a few kilobytes."""
 
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024
 """Only the last this-many bytes of a larger journal are read."""
@@ -166,12 +171,30 @@ def _nesting(line: str) -> int:
     return deepest
 
 
-def parse_line(line: str) -> PromotionRecord:
-    """One journal line as a record; ``ValueError`` (never anything else) when it is not one."""
-    if len(line) > MAX_LINE_BYTES:
-        raise ValueError(f"longer than {MAX_LINE_BYTES} characters")
+def _utf8_size(text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("not text UTF-8 can hold (a lone surrogate)") from None
+
+
+def check_line(line: str) -> None:
+    """The journal's limits on one line, for the reader and the writer alike: at most
+    :data:`MAX_LINE_BYTES` bytes of UTF-8, nested at most ``_MAX_NESTING`` levels deep.
+
+    Raises:
+        ValueError: saying which limit the line passes.
+    """
+    # Characters never outnumber bytes: a line short in characters is measured in bytes.
+    if len(line) > MAX_LINE_BYTES or _utf8_size(line) > MAX_LINE_BYTES:
+        raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
     if line.count("[") + line.count("{") > _MAX_NESTING and _nesting(line) > _MAX_NESTING:
         raise ValueError(f"nested deeper than {_MAX_NESTING} levels")
+
+
+def parse_line(line: str) -> PromotionRecord:
+    """One journal line as a record; ``ValueError`` (never anything else) when it is not one."""
+    check_line(line)
     try:
         data = json.loads(line)
     except RecursionError as exc:  # pragma: no cover - the nesting check comes first
@@ -228,10 +251,32 @@ def read_journal(directory: Path) -> list[PromotionRecord]:
     return records
 
 
+def encode(record: PromotionRecord) -> str:
+    """``record`` as its journal line (without the newline), checked to read back as itself.
+
+    Raises:
+        PromotionRefusedError: the reader would skip the line (too long: a ``reason`` of
+            many kilobytes; too deeply nested: a gate's evidence), saying which limit.
+    """
+    line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=False)
+    try:
+        check_line(line)
+    except ValueError as exc:
+        hint = ""
+        if record.reason and len(record.reason) > MAX_LINE_BYTES // 2:
+            hint = f"; shorten the reason ({len(record.reason)} characters)"
+        raise PromotionRefusedError(
+            f"refusing to {record.action} {record.symbol}/{record.model_type}/"
+            f"{record.to_version}: its journal line would be {exc}, and the journal's reader "
+            f"would skip it{hint}"
+        ) from None
+    return line
+
+
 def append(directory: Path, record: PromotionRecord) -> None:
     """Append ``record`` as one line and fsync it."""
     path = directory / JOURNAL_NAME
-    line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=False) + "\n"
+    line = encode(record) + "\n"
     created = not path.exists()
     fd = open_confined(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
@@ -260,7 +305,7 @@ def check_writable(directory: Path) -> None:
 
 def write_intent(directory: Path, record: PromotionRecord, temporary: Path) -> None:
     """Durably record ``record`` as the promotion about to switch ``latest``."""
-    data = json.dumps(record.to_json(), ensure_ascii=False).encode()
+    data = encode(record).encode("utf-8")
     replace_atomically(temporary, directory / INTENT_NAME, lambda path: write_new_file(path, data))
     _steps.reached("intent")
 

@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atb_prediction.promotion import _steps, journal
 from atb_prediction.promotion.exceptions import PromotionRefusedError
@@ -26,7 +26,7 @@ from atb_prediction.promotion.lock import locked
 from atb_prediction.promotion.policy import (
     CheckFunction,
     default_check,
-    require_valid,
+    refuse_problems,
     seal_or_verify,
 )
 from atb_prediction.promotion.swap import (
@@ -36,13 +36,19 @@ from atb_prediction.promotion.swap import (
     temporary_path,
 )
 
+if TYPE_CHECKING:
+    from atb_prediction._core import LoadedBundle, RegistryIndex
+
 __all__ = [
+    "Candidate",
     "PromotionResult",
     "current_version",
+    "evaluate_candidate",
     "history",
     "promote",
     "rollback",
     "rollback_target",
+    "run_gate",
 ]
 
 
@@ -80,6 +86,84 @@ def _default_user() -> str:
 _ANY = object()
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A version as a promotion evaluates it: opened once, through the command's index."""
+
+    bundle: LoadedBundle | None
+    """The bundle validation ran on and a gate sweeps; ``None`` when nothing needed it opened
+    (a forced promotion without a gate, a custom check) or it does not open."""
+    problems: list[str]
+    """Why it fails validation (empty when valid, or when validation was skipped)."""
+    index: RegistryIndex | None
+    """The scan it was opened through, for the production version to be opened from too."""
+
+    @property
+    def evaluated(self) -> tuple[str, str] | None:
+        """``(model file name, sha256)`` of the bytes evaluated, which the file must still hold
+        under the promotion's lock; ``None`` when nothing was evaluated."""
+        if self.bundle is None:
+            return None
+        return Path(self.bundle.model_path).name, self.bundle.model_sha256
+
+
+def evaluate_candidate(
+    root: str | os.PathLike[str],
+    symbol: str,
+    model_type: str,
+    version: str,
+    *,
+    check: CheckFunction | None = default_check,
+    force: bool = False,
+    for_gate: bool = False,
+    index: RegistryIndex | None = None,
+) -> Candidate:
+    """Open and validate ``version`` as :func:`promote` does, switching nothing.
+
+    With the default check (and not ``force``), the version is opened once through ``index``
+    (scanned from ``root`` when not given) and validated on that session; a gate (``for_gate``)
+    needs it opened even when validation is skipped. A custom ``check`` is called as it is.
+
+    Raises:
+        ModelLoadError: ``for_gate`` and the version does not open (or the scan skipped it).
+    """
+    from atb_prediction.models.opening import open_versions
+    from atb_prediction.models.scanning import scan_registry
+    from atb_prediction.models.validation import check_opened
+
+    validating = check is not None and not force
+    if (validating and check is default_check) or for_gate:
+        if index is None:
+            index = scan_registry(os.fspath(root), only=(symbol, model_type))
+    bundle: LoadedBundle | None = None
+    problems: list[str] = []
+    if validating and check is default_check:
+        assert index is not None
+        report, bundle = check_opened(index, symbol, model_type, version)
+        problems = list(report.problems)
+    elif validating:
+        assert check is not None
+        problems = check(Path(root), symbol, model_type, version)
+    if for_gate and bundle is None and not problems:
+        assert index is not None
+        bundle = open_versions(index, symbol, model_type, [version])[0]
+    return Candidate(bundle=bundle, problems=problems, index=index)
+
+
+def run_gate(
+    gate: GateLike, candidate: Candidate, symbol: str, model_type: str, production: str | None
+) -> dict[str, Any]:
+    """The gate's evidence for ``candidate`` against ``production``, each opened once through
+    the candidate's index; the gate sweeps those bundles' bytes."""
+    from atb_prediction.models.opening import open_versions
+
+    assert candidate.bundle is not None and candidate.index is not None
+    incumbent = None
+    if production is not None and production != candidate.bundle.version_id:
+        (incumbent,) = open_versions(candidate.index, symbol, model_type, [production])
+    return gate.evaluate_bundles(candidate.bundle, incumbent)
+
+
 def _promote(
     root: str | os.PathLike[str],
     symbol: str,
@@ -92,24 +176,16 @@ def _promote(
     user: str | None,
     host: str | None,
     lock_timeout: float,
-    check: CheckFunction | None,
     seal: bool,
+    evaluated: tuple[str, str] | None,
     expected_current: object = _ANY,
     gate: dict[str, Any] | None = None,
 ) -> PromotionResult:
-    check_name("symbol", symbol)
-    check_name("model type", model_type)
-    check_name("version", version)
     target = registry_folder(
         root, ("symbol", symbol), ("model type", model_type), ("version", version)
     )
     directory = target.parent
     real_root = Path(root).resolve()
-    # Read before validating: a `latest` directory is refused at once, not after a slow check.
-    read_pointer(directory)
-    if not force:
-        require_valid(check, Path(root), symbol, model_type, version)
-
     host = host if host is not None else socket.gethostname()
     user = user if user is not None else _default_user()
     with locked(directory, lock_timeout, host):
@@ -122,8 +198,6 @@ def _promote(
                 f"{symbol}/{model_type} changed while the {action} was prepared "
                 f"(production is now {previous!r}); run it again"
             )
-        if seal:
-            seal_or_verify(real_root, target, force=force)
         record = PromotionRecord(
             time=_now(),
             action=action,
@@ -138,6 +212,9 @@ def _promote(
             id=secrets.token_hex(8),
             gate=gate,
         )
+        # The line the reader would skip is refused before anything changes.
+        journal.encode(record)
+        seal_or_verify(real_root, target, force=force, evaluated=evaluated, seal=seal)
         if previous == version:
             if form == "file":
                 # Same version, but store it as the symlink that upstream's loader follows.
@@ -151,6 +228,29 @@ def _promote(
         journal.append(directory, record)
         journal.clear_intent(directory)
     return PromotionResult(record=record, changed=True)
+
+
+def _check_request(
+    root: str | os.PathLike[str], symbol: str, model_type: str, version: str, action: Action,
+    reason: str | None,
+) -> None:  # fmt: skip
+    """What is refused before any work: unsafe names, a missing version, a ``latest`` that is a
+    real directory, a reason longer than the journal can hold."""
+    check_name("symbol", symbol)
+    check_name("model type", model_type)
+    check_name("version", version)
+    target = registry_folder(
+        root, ("symbol", symbol), ("model type", model_type), ("version", version)
+    )
+    # Read before validating: a `latest` directory is refused at once, not after a slow check.
+    read_pointer(target.parent)
+    journal.encode(
+        PromotionRecord(
+            time=_now(), action=action, symbol=symbol, model_type=model_type,
+            from_version=None, to_version=version, user="", host="", reason=reason,
+            forced=False,
+        )
+    )  # fmt: skip
 
 
 def promote(
@@ -167,14 +267,19 @@ def promote(
     check: CheckFunction | None = default_check,
     seal: bool = True,
     gate: GateLike | None = None,
+    index: RegistryIndex | None = None,
 ) -> PromotionResult:
     """Make ``version`` the production version of ``SYMBOL/MODEL_TYPE``.
 
     The version must exist and, unless ``force``, pass ``check`` (by default the full
-    validation of :func:`atb_prediction.models.validation.check_version`). ``latest`` is then
-    switched atomically under the model type's lock and the change is journaled (write-ahead:
-    the intent is fsynced before the switch). Promoting the current production version changes
-    nothing and writes no journal line.
+    validation of :func:`atb_prediction.models.validation.check_opened`, on the version opened
+    once through ``index``). ``latest`` is then switched atomically under the model type's lock
+    and the change is journaled (write-ahead: the intent is fsynced before the switch).
+    Promoting the current production version changes nothing and writes no journal line.
+
+    Whatever evaluated the version (validation, a gate) ran on the bytes read once: under the
+    lock, the model file must still hold those bytes (their sha256), and the manifest sealed
+    records them; a file replaced in between is refused, naming both digests.
 
     Args:
         root: The registry root.
@@ -189,29 +294,39 @@ def promote(
         check: Validation hook; ``None`` skips validation without marking the record forced.
         seal: Write the version's ``manifest.json`` when it has none, and refuse a version whose
             files differ from the one it has (unless ``force``).
-        gate: Evidence to win first, usually an :class:`atb_prediction.backtest.Gate`:
-            ``version`` and the current production are swept over its bars and scored, and
-            unless ``version`` is strictly better on its metric the promotion is refused
+        gate: Evidence to win first, usually an :class:`atb_prediction.backtest.Gate`: the
+            version and the current production, each opened once through ``index``, are swept
+            over its bars and compared, and unless the gate passes the promotion is refused
             (``force`` overrides). The evidence goes into the journal line (``record.gate``),
             passed or forced. Production must not change while the gate runs.
+        index: The registry's scan, when the caller has one (else one is made when needed).
 
     Raises:
         VersionNotFoundError: the registry, model type or version does not exist.
         ValidationFailedError: the version fails validation, or its files differ from its
             manifest, and ``force`` is false.
-        GateRefusedError: the version does not score better than production over the gate's
-            bars, and ``force`` is false (``error.evidence`` holds both rows).
+        GateRefusedError: the gate refuses the version, and ``force`` is false
+            (``error.evidence`` holds the evidence).
         PromotionRefusedError: ``latest`` is a real directory or not a pointer, a name is unsafe,
-            or the lock, journal or intent file is a planted symlink or not a regular file.
+            the lock, journal or intent file is a planted symlink or not a regular file, the
+            journal line would be longer than its reader takes, or the model changed after it
+            was evaluated.
         LockTimeoutError: another promotion held the lock for ``lock_timeout`` seconds.
         OSError: the filesystem refused a write; ``latest`` is then unchanged or fully switched.
     """
+    _check_request(root, symbol, model_type, version, "promote", reason)
+    candidate = evaluate_candidate(
+        root, symbol, model_type, version,
+        check=check, force=force, for_gate=gate is not None, index=index,
+    )  # fmt: skip
+    if not force:
+        refuse_problems(candidate.problems, symbol, model_type, version)
     evidence = None
     expected: object = _ANY
     if gate is not None:
         expected = current_version(root, symbol, model_type)
         incumbent = expected if isinstance(expected, str) else None
-        evidence = gate.evaluate(root, symbol, model_type, version, incumbent)
+        evidence = run_gate(gate, candidate, symbol, model_type, incumbent)
         if not evidence["passed"] and not force:
             raise refusal(evidence)
     return _promote(
@@ -225,8 +340,8 @@ def promote(
         user=user,
         host=host,
         lock_timeout=lock_timeout,
-        check=check,
         seal=seal,
+        evaluated=candidate.evaluated,
         expected_current=expected,
         gate=evidence,
     )
@@ -312,6 +427,10 @@ def rollback(
     directory = model_type_dir(root, symbol, model_type)
     current, _ = read_pointer(directory)
     target = to if to is not None else rollback_target(root, symbol, model_type)
+    _check_request(root, symbol, model_type, target, "rollback", reason)
+    candidate = evaluate_candidate(root, symbol, model_type, target, check=check, force=force)
+    if not force:
+        refuse_problems(candidate.problems, symbol, model_type, target)
     return _promote(
         root,
         symbol,
@@ -323,7 +442,7 @@ def rollback(
         user=user,
         host=host,
         lock_timeout=lock_timeout,
-        check=check,
         seal=seal,
+        evaluated=candidate.evaluated,
         expected_current=current,
     )

@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from atb_prediction.promotion.exceptions import ValidationFailedError
+from atb_prediction.promotion.exceptions import PromotionRefusedError, ValidationFailedError
 
-__all__ = ["CheckFunction", "default_check", "require_valid", "seal_or_verify"]
+__all__ = [
+    "CheckFunction",
+    "default_check",
+    "refuse_problems",
+    "require_valid",
+    "seal_or_verify",
+]
 
 CheckFunction = Callable[[Path, str, str, str], list[str]]
 """``check(root, symbol, model_type, version) -> problems``; no problems lets a promotion go on."""
@@ -33,7 +39,11 @@ def require_valid(
     """Run ``check``; raise :class:`ValidationFailedError` naming its problems, if any."""
     if check is None:
         return
-    problems = check(root, symbol, model_type, version)
+    refuse_problems(check(root, symbol, model_type, version), symbol, model_type, version)
+
+
+def refuse_problems(problems: list[str], symbol: str, model_type: str, version: str) -> None:
+    """Raise :class:`ValidationFailedError` naming ``problems``, if there are any."""
     if problems:
         raise ValidationFailedError(
             f"refusing to promote {symbol}/{model_type}/{version}: it fails validation: "
@@ -43,16 +53,47 @@ def require_valid(
         )
 
 
-def seal_or_verify(root: Path, version_dir: Path, *, force: bool) -> None:
-    """Seal an unsealed version (write ``manifest.json``); check a sealed one against it.
+def seal_or_verify(
+    root: Path,
+    version_dir: Path,
+    *,
+    force: bool,
+    evaluated: tuple[str, str] | None = None,
+    seal: bool = True,
+) -> None:
+    """Under the promotion's lock: hash the version's files once, check that the model is the
+    one evaluated, then seal an unsealed version (write ``manifest.json``) or check a sealed one
+    against its manifest.
+
+    Args:
+        evaluated: ``(file name, sha256)`` of the model bytes validation and the gate ran on;
+            the file on disk must still hold them, so that the manifest written and the
+            evidence journaled are of the bytes promoted.
+        seal: Write or check the manifest (else only the evaluated digest is checked).
 
     Raises:
+        PromotionRefusedError: the model changed since it was evaluated, naming both digests
+            (``force`` does not override: the evidence would not be of these bytes).
         ValidationFailedError: a sealed version's files changed since sealing, unless ``force``
             (then it is sealed again, and the promotion is journaled as forced).
     """
-    from atb_prediction._core import seal_bundle, verify_bundle
+    from atb_prediction._core import check_seal
 
-    changes = verify_bundle(version_dir, root)
+    if evaluated is None and not seal:
+        return
+    hashed = check_seal(version_dir, root)
+    if evaluated is not None:
+        name, digest = evaluated
+        actual = hashed.digests.get(name)
+        if actual != digest:
+            now = f"sha256 {actual}" if actual is not None else "no such file"
+            raise PromotionRefusedError(
+                f"refusing to promote {version_dir}: {name} changed after it was evaluated: "
+                f"{now} on disk, sha256 {digest} evaluated; evaluate it again"
+            )
+    if not seal:
+        return
+    changes = hashed.changes
     if changes and not force:
         raise ValidationFailedError(
             f"refusing to promote {version_dir}: its files differ from manifest.json: "
@@ -61,4 +102,4 @@ def seal_or_verify(root: Path, version_dir: Path, *, force: bool) -> None:
             changes,
         )
     if changes is None or changes:
-        seal_bundle(version_dir, root)
+        hashed.write()

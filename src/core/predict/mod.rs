@@ -2,8 +2,9 @@
 //! rejection, price denormalisation, confidence, direction and classification decoding, all in
 //! the same call as inference. Split by job: [`columns`] (which named columns a bundle reads),
 //! [`spec`] (what a bundle's metadata says), [`window`] (the window's dimensions),
-//! [`prepare`] (the model input), [`decode`] (the output), and [`bars`] (features from raw bars
-//! and prices back in price units, as upstream's live engine computes them).
+//! [`prepare`] (the model input), [`decode`] (the output), [`bars`] (features from raw bars
+//! and prices back in price units, as upstream's live engine computes them), and [`times`] (bar
+//! times to UTC, their order and spacing).
 
 pub mod bars;
 mod batch;
@@ -23,7 +24,7 @@ use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
 pub use columns::{
-    bar_positions, declared_feature_count, feature_names, feature_positions,
+    bar_positions, column_position, declared_feature_count, feature_names, feature_positions,
     metadata_feature_count, schema_feature_count, series_columns, ColumnSource,
 };
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};

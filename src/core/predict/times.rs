@@ -1,8 +1,8 @@
 //! Bar times, the one home: every way a series' times come in (integer or float epochs, numpy
 //! `datetime64` of any unit) becomes UTC instants, `i64` nanoseconds since 1970-01-01T00:00:00Z,
 //! through [`utc_nanos`]; then [`check_order`] refuses times that do not strictly increase, and
-//! [`median_spacing`], [`timeframe_nanos`] and [`periods_per_year`] relate a series' spacing to
-//! a bundle's timeframe and to the bars a year that annualise its scores.
+//! [`median_spacing`] and [`timeframe_nanos`] relate a series' spacing to a bundle's timeframe,
+//! and [`bars_per_year`] counts the bars a year that annualise its scores.
 //!
 //! **Epochs carry no unit, so the unit follows from the magnitude**, by one rule everywhere
 //! ([`EPOCH_UNITS`]): a count in `[1e8, 1e11)` is seconds, `[1e11, 1e14)` milliseconds,
@@ -443,6 +443,41 @@ pub fn periods_per_year(spacing: i64) -> Result<f64> {
     Ok(YEAR_NANOS as f64 / spacing as f64)
 }
 
+/// The bars a year a series itself shows: its bars over its span, in 365-day years, for `times`
+/// that strictly increase (`None` for fewer than two). This is what annualises its scores, not
+/// the median spacing: a market that closes shows it. Daily equity bars (weekends and holidays
+/// closed) make about 252 a year, daily crypto bars 365, hourly FX bars (five-day weeks) about
+/// 6,240, continuous hourly bars exactly 8,760. The ratio is reduced as integers first, so a
+/// regular series gets the timeframe's exact figure.
+pub fn bars_per_year(times: &[i64]) -> Result<Option<f64>> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Ok(None);
+    };
+    let intervals = times.len() - 1;
+    if intervals == 0 {
+        return Ok(None);
+    }
+    let span = i128::from(last) - i128::from(first);
+    if span <= 0 {
+        return Err(Error::invalid_input(format!(
+            "cannot annualise bars from {} to {}: the last time must be later than the first",
+            format_utc(first),
+            format_utc(last)
+        )));
+    }
+    // At most 2^64 intervals times a year (< 2^55 ns) fits an i128.
+    let year = i128::try_from(intervals).unwrap_or(i128::MAX / 2) * i128::from(YEAR_NANOS);
+    let common = gcd(year, span);
+    Ok(Some((year / common) as f64 / (span / common) as f64))
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
 /// A duration in words as timeframes write them: `1h`, `15m`, `1d`, `1d 12h`, `90s`, `250ms`.
 pub fn format_duration(nanos: i64) -> String {
     const PARTS: [(i64, &str); 8] = [
@@ -698,6 +733,27 @@ mod tests {
         assert_eq!(periods_per_year(24 * HOUR).unwrap(), 365.0);
         assert_eq!(periods_per_year(HOUR / 4).unwrap(), 35_040.0);
         assert!(periods_per_year(0).is_err() && periods_per_year(-HOUR).is_err());
+    }
+
+    #[test]
+    fn bars_a_year_count_the_bars_over_the_span() {
+        assert_eq!(bars_per_year(&[]).unwrap(), None);
+        assert_eq!(bars_per_year(&[7]).unwrap(), None);
+        let hourly: Vec<i64> = (0..10_000)
+            .map(|i| 1_600_000_000 * 1_000_000_000 + i * HOUR)
+            .collect();
+        assert_eq!(bars_per_year(&hourly).unwrap(), Some(8_760.0));
+        let quarter: Vec<i64> = (0..97).map(|i| i * HOUR / 4).collect();
+        assert_eq!(bars_per_year(&quarter).unwrap(), Some(35_040.0));
+        // Weekdays only: five bars a week, 52 weeks and a day a year.
+        let day = 24 * HOUR;
+        let weekdays: Vec<i64> = (0..5 * 520)
+            .map(|i| (i / 5) * 7 * day + (i % 5) * day)
+            .collect();
+        let per_year = bars_per_year(&weekdays).unwrap().unwrap();
+        assert!((per_year - 260.7).abs() < 0.2, "{per_year}");
+        assert!(bars_per_year(&[5, 5]).is_err() && bars_per_year(&[6, 5]).is_err());
+        assert!(bars_per_year(&[i64::MIN, i64::MAX]).unwrap().unwrap() > 0.0);
     }
 
     #[test]

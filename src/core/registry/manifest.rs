@@ -218,6 +218,41 @@ impl Manifest {
     }
 }
 
+/// A bundle's files hashed once, set against its manifest: what a promotion checks under its
+/// lock before it seals, so that the manifest it writes records exactly the bytes it checked.
+#[derive(Debug, Clone)]
+pub struct SealCheck {
+    /// The manifest of the files as they are now.
+    pub current: Manifest,
+    /// How the files differ from the recorded manifest, one sentence each (as
+    /// [`Manifest::changes`] words them); `None` when the bundle has no manifest.
+    pub changes: Option<Vec<String>>,
+}
+
+impl SealCheck {
+    /// Hashes every file of `directory` (inside `root_real`) once and compares the result with
+    /// its `manifest.json`, if any.
+    pub fn of_bundle(directory: &Path, root_real: &Path) -> Result<Self> {
+        let current = Manifest::of_bundle(directory, root_real)?;
+        let changes = Manifest::read(directory, root_real)?.map(|recorded| {
+            let mut problems = Vec::new();
+            for name in current.files.keys() {
+                if !recorded.files.contains_key(name) {
+                    problems.push(format!("{name}: not in the manifest (added after sealing)"));
+                }
+            }
+            for (name, digest) in &recorded.files {
+                match current.files.get(name) {
+                    None => problems.push(format!("{name}: missing (listed in the manifest)")),
+                    Some(actual) => problems.extend(difference(name, digest, actual)),
+                }
+            }
+            problems
+        });
+        Ok(Self { current, changes })
+    }
+}
+
 /// Reads a model file once and checks those bytes against the bundle's manifest.
 ///
 /// The manifest is `manifest.json` in the model's folder. The bytes come back whatever the
@@ -253,7 +288,7 @@ pub fn load_model_bytes_verified(
     let cap = recorded.size.saturating_add(1).min(MAX_MODEL_BYTES);
     let bytes = read_model(model_path, root_real, cap)?;
     let actual = FileDigest {
-        sha256: hex(&Sha256::digest(&bytes)),
+        sha256: sha256_hex(&bytes),
         size: bytes.len() as u64,
     };
     let verdict = match difference(name, recorded, &actual) {
@@ -326,6 +361,11 @@ fn hash_file(path: &Path, root_real: &Path) -> std::result::Result<FileDigest, F
         sha256: hex(&hasher.finalize()),
         size,
     })
+}
+
+/// The lower-case hex sha256 of `bytes`: how a manifest, and a gate's evidence, name content.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -130,11 +130,41 @@ struct CachedVersion {
     outcome: CachedOutcome,
 }
 
+/// The one model type a scan may be limited to: what a promotion compares, so that its cost
+/// does not grow with the other symbols of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The symbol folder's name.
+    pub symbol: String,
+    /// The model-type folder's name.
+    pub model_type: String,
+}
+
+impl Scope {
+    /// Whether `path` (under `root`) is the scope's symbol folder, its model-type folder, or
+    /// anything below it: the skipped entries a scoped index keeps.
+    fn covers(&self, root: &Path, path: &Path) -> bool {
+        let mut parts = path.strip_prefix(root).unwrap_or(path).components();
+        let name = |part: Option<std::path::Component<'_>>| {
+            part.and_then(|p| p.as_os_str().to_str().map(str::to_owned))
+        };
+        match (name(parts.next()), name(parts.next())) {
+            (Some(symbol), None) => symbol == self.symbol,
+            (Some(symbol), Some(model_type)) => {
+                symbol == self.symbol && model_type == self.model_type
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The result of a scan.
 #[derive(Debug, Default)]
 pub struct RegistryIndex {
     /// The registry root as given (made absolute).
     pub root: PathBuf,
+    /// The model type the scan was limited to, if any: then the index holds nothing else.
+    pub scope: Option<Scope>,
     /// Every valid version, sorted by (symbol, model type, version id).
     pub versions: Vec<Arc<BundleRecord>>,
     /// Every skipped bundle, sorted by path.
@@ -171,6 +201,18 @@ pub fn scan(
     schemas: &BundleSchemas,
     previous: Option<&RegistryIndex>,
 ) -> Result<RegistryIndex> {
+    scan_scoped(root, schemas, previous, None)
+}
+
+/// [`scan`], limited to one model type when `scope` is given: no other symbol or model-type
+/// folder is listed or read, and the index holds only that model type (its versions, its
+/// skipped folders and its production version).
+pub fn scan_scoped(
+    root: &Path,
+    schemas: &BundleSchemas,
+    previous: Option<&RegistryIndex>,
+    scope: Option<&Scope>,
+) -> Result<RegistryIndex> {
     let root = std::path::absolute(root).map_err(|e| Error::io(root, e))?;
     let root_real = std::fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
     if !root_real.is_dir() {
@@ -184,8 +226,14 @@ pub fn scan(
     let mut invalid = Vec::new();
     let mut type_dirs = Vec::new();
     for (symbol, symbol_dir) in subdirectories(&root, &root_real, &mut invalid)? {
+        if scope.is_some_and(|scope| scope.symbol != symbol) {
+            continue;
+        }
         let types = subdirectories_or_record(&symbol_dir, &root_real, &mut invalid);
         for (model_type, type_dir) in types.into_iter().flatten() {
+            if scope.is_some_and(|scope| scope.model_type != model_type) {
+                continue;
+            }
             // A model type whose folder cannot be listed is recorded once, and has no state.
             if let Some(versions) = subdirectories_or_record(&type_dir, &root_real, &mut invalid) {
                 type_dirs.push((symbol.clone(), model_type, type_dir, versions));
@@ -294,6 +342,9 @@ pub fn scan(
             }
         })
         .collect();
+    if let Some(scope) = scope {
+        invalid.retain(|bundle| scope.covers(&root, &bundle.path));
+    }
     invalid.sort_by(|a, b| a.path.cmp(&b.path));
     let by_key = versions
         .iter()
@@ -303,6 +354,7 @@ pub fn scan(
 
     Ok(RegistryIndex {
         root,
+        scope: scope.cloned(),
         versions,
         invalid,
         model_types,
@@ -340,6 +392,37 @@ mod registry_tests {
 
     fn schemas() -> BundleSchemas {
         BundleSchemas::compile(METADATA_SCHEMA, OBJECT_SCHEMA, OBJECT_SCHEMA).unwrap()
+    }
+
+    #[test]
+    fn a_scoped_scan_reads_only_its_model_type() {
+        let root = registry("scoped");
+        bundle(&root, "2025-01-01_1h_v1", r#"{"timeframe": "1h"}"#);
+        bundle(&root, "2025-01-02_1h_v1", r#"{"timeframe": "1h", "#);
+        for (symbol, model_type) in [("ETHUSDT", "basic"), ("BTCUSDT", "sentiment")] {
+            let dir = root.join(symbol).join(model_type).join("2025-01-01_1h_v1");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("metadata.json"), "{broken").unwrap();
+        }
+        std::os::unix::fs::symlink("/", root.join("XRPUSDT")).unwrap();
+        let scope = Scope {
+            symbol: "BTCUSDT".to_owned(),
+            model_type: "basic".to_owned(),
+        };
+        let index = scan_scoped(&root, &schemas(), None, Some(&scope)).unwrap();
+        assert_eq!(index.scope.as_ref(), Some(&scope));
+        let keys: Vec<String> = index.versions.iter().map(|v| v.key()).collect();
+        assert_eq!(keys, ["BTCUSDT:1h:basic:2025-01-01_1h_v1"]);
+        let skipped: Vec<&Path> = index.invalid.iter().map(|i| i.path.as_path()).collect();
+        assert_eq!(skipped, [root.join("BTCUSDT/basic/2025-01-02_1h_v1")]);
+        assert_eq!(index.model_types.len(), 1);
+        let whole = scan(&root, &schemas(), None).unwrap();
+        assert!(
+            whole.scope.is_none() && whole.invalid.len() == 4,
+            "{:?}",
+            whole.invalid
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
