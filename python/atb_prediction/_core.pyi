@@ -17,6 +17,7 @@ __all__ = [
     "BOOTSTRAP_METRICS",
     "BOOTSTRAP_RESAMPLES",
     "BUY_AND_HOLD",
+    "DEFAULT_WARMUP_MAX_BYTES",
     "LATEST",
     "LONG_THRESHOLD",
     "MIN_BARS",
@@ -59,6 +60,7 @@ __all__ = [
     "parse_key",
     "path_parts",
     "periods_per_year",
+    "read_json_document",
     "read_latest",
     "refresh_bundles",
     "registry_folders",
@@ -73,9 +75,11 @@ __all__ = [
     "spacing_mismatch",
     "split_key",
     "time_column",
+    "usable_cores",
     "utc_times",
     "verify_bundle",
     "version_date",
+    "zero_input_shapes",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -292,6 +296,9 @@ class BundleRecord:
     def feature_count(self) -> int | None:
         """``feature_names``' count, else ``feature_schema.json``'s ``features``' count."""
     @property
+    def sequence_length(self) -> int | None:
+        """``feature_schema.json``'s ``sequence_length``, else ``metadata.json``'s."""
+    @property
     def feature_names(self) -> list[str] | None:
         """``metadata.json``'s ``feature_names``: the columns a DataFrame is read by, in order."""
     @property
@@ -381,6 +388,8 @@ class LoadedBundle:
     @property
     def window(self) -> tuple[int, int]:
         """``(sequence_length, feature_count)``; ``ModelLoadError`` when the bundle says neither."""
+    def full_windows(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``ranges`` clipped to the bars that have a full window, emptied ones dropped."""
     @property
     def raw_bars_problem(self) -> str | None:
         """Why the bundle cannot take raw OHLCV bars, or ``None`` when it can."""
@@ -405,6 +414,9 @@ class LoadedBundle:
     @property
     def metadata_text(self) -> str | None:
         """The text of ``metadata.json`` as the scan read it."""
+    @property
+    def feature_schema_text(self) -> str | None:
+        """The text of ``feature_schema.json`` as the scan read it."""
 
 @final
 class Refresh:
@@ -453,6 +465,9 @@ def scan_registry_with(
 ) -> RegistryIndex:
     """Scan a registry with each document kind's schema text (see ``scan_registry``)."""
 
+def read_json_document(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> Any:
+    """A registry JSON file read by the core's guarded reader (regular, capped, confined)."""
+
 def document_kinds() -> list[tuple[str, str]]:
     """The document kinds a bundle may hold, as ``(name, file name)``."""
 
@@ -464,6 +479,21 @@ def runtime_library_path() -> Path | None:
 
 def shape_problems(session: OnnxSession, record: BundleRecord) -> list[str]:
     """Problems between the session's inputs and the record's declarations (empty when fine)."""
+
+def zero_input_shapes(
+    inputs: Sequence[tuple[str, Sequence[int | None], int]],
+    *,
+    sequence_length: int | None,
+    feature_count: int | None,
+    max_bytes: int = 268435456,
+) -> list[list[int]]:
+    """The shapes of a check's all-zero inputs; ``InvalidArgumentError`` past ``max_bytes``."""
+
+DEFAULT_WARMUP_MAX_BYTES: int
+"""The most bytes of all-zero inputs built to warm up or check a model (256 MiB)."""
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity capped by its cgroup's CPU quota."""
 
 def configure_thread_pools(
     *,
@@ -566,6 +596,7 @@ class SweepModel:
         cls,
         model: bytes,
         metadata_json: str | None = None,
+        feature_schema_json: str | None = None,
         *,
         origin: str,
         workers: int = 1,

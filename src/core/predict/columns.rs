@@ -31,17 +31,6 @@ pub fn schema_feature_count(feature_schema: &Value) -> Option<usize> {
         .map(Vec::len)
 }
 
-/// How many features a bundle declares: `metadata.json`'s count, else `feature_schema.json`'s
-/// (the width an input with a dynamic feature axis is given when the model is checked).
-pub fn declared_feature_count(
-    metadata: Option<&Value>,
-    feature_schema: Option<&Value>,
-) -> Option<usize> {
-    metadata
-        .and_then(metadata_feature_count)
-        .or_else(|| feature_schema.and_then(schema_feature_count))
-}
-
 /// Where each of `feature_names` is among `columns` (its first column of that name; `None` is a
 /// column whose label is not a string), so that columns in another order, or extra ones, are
 /// never fed to the model silently. Fails naming every feature `what` lacks and the columns it
@@ -381,15 +370,6 @@ mod tests {
         assert_eq!(schema_feature_count(&schema), Some(3));
         assert_eq!(schema_feature_count(&json!({"features": []})), None);
         assert_eq!(schema_feature_count(&json!({"features": "a"})), None);
-        assert_eq!(
-            declared_feature_count(Some(&metadata), Some(&schema)),
-            Some(2)
-        );
-        assert_eq!(
-            declared_feature_count(Some(&json!({})), Some(&schema)),
-            Some(3)
-        );
-        assert_eq!(declared_feature_count(None, None), None);
     }
 
     #[test]

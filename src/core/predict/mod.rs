@@ -24,12 +24,12 @@ use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
 pub use columns::{
-    bar_positions, column_position, declared_feature_count, feature_names, feature_positions,
-    metadata_feature_count, schema_feature_count, series_columns, ColumnSource,
+    bar_positions, column_position, feature_names, feature_positions, metadata_feature_count,
+    schema_feature_count, series_columns, ColumnSource,
 };
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
-pub use spec::{PredictionSpec, PriceScaling, Task};
+pub use spec::{Declared, DeclaredWindow, PredictionSpec, PriceScaling, Task};
 pub use window::{input_window, InputWindow};
 
 use crate::core::alloc;

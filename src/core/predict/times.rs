@@ -405,7 +405,8 @@ pub fn median_spacing(times: &[i64]) -> Result<Option<i64>> {
 }
 
 /// The bar duration of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`, in nanoseconds: the
-/// one timeframe rule, which the spacing check and [`crate::core::score::periods_per_year`] use.
+/// one timeframe rule, which the spacing check and
+/// [`crate::core::backtest::score::timeframe_periods_per_year`] use.
 pub fn timeframe_nanos(timeframe: &str) -> Result<i64> {
     let text = timeframe.trim();
     let invalid = || {
