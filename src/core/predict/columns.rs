@@ -347,7 +347,10 @@ mod tests {
         let ambiguous = named(&["Close", "CLOSE", "open", "high", "low", "volume"]);
         let expected = "bars have 2 columns that could be \"close\" (\"Close\", \"CLOSE\"); keep \
                         one of them";
-        assert_eq!(bar_positions("bars", &ambiguous).unwrap_err().to_string(), expected);
+        assert_eq!(
+            bar_positions("bars", &ambiguous).unwrap_err().to_string(),
+            expected
+        );
         assert_eq!(
             series_columns("bars", &ambiguous, &features, true)
                 .unwrap_err()
