@@ -8,6 +8,8 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::bars::bar_window;
+    #[pymodule_export]
     use crate::py::bootstrap::{
         bootstrap_compare, bootstrap_differences, check_bootstrap, optimal_block_length,
     };
@@ -71,6 +73,8 @@ mod _core {
     use crate::py::session::{zero_input_shapes, PyOnnxSession, PyTensorInfo};
     #[pymodule_export]
     const DEFAULT_WARMUP_MAX_BYTES: usize = crate::core::onnx::session::DEFAULT_WARMUP_MAX_BYTES;
+    #[pymodule_export]
+    use crate::py::stream::PyBarStream;
     #[pymodule_export]
     use crate::py::sweep::PySweepModel;
 }

@@ -23,6 +23,7 @@ __all__ = [
     "MIN_BARS",
     "SHORT_THRESHOLD",
     "TIME_COLUMNS",
+    "BarStream",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -36,6 +37,7 @@ __all__ = [
     "SweepModel",
     "TensorInfo",
     "bar_positions",
+    "bar_window",
     "bars_per_year",
     "bootstrap_compare",
     "bootstrap_differences",
@@ -186,15 +188,41 @@ class Predictor:
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
-    def predict_bars(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
-        """Upstream's live path from ``[rows, 5]`` float64 OHLCV bars (oldest first; the last
-        ``bars_needed`` rows are read): features, prediction, and the price in price units."""
+    def predict_bars(self, bars: object) -> ModelPrediction:
+        """Upstream's live path from OHLCV bars (a DataFrame, a mapping of 1-D arrays or a
+        structured array, oldest first; the last ``bars_needed`` bars are read): features,
+        prediction, and the price in price units, in one call."""
+    def predict_bar_window(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
+        """``predict_bars`` of bars already read: ``[rows, 5]`` float64 in ``BAR_COLUMNS``
+        order."""
+    def stream(self, history: object = None) -> BarStream:
+        """Bars one at a time after ``history``'s: ``push`` gives ``predict_bars`` of every bar
+        so far."""
+    @property
+    def bars_needed(self) -> int:
+        """How many of the last bars ``predict_bars`` reads; ``InvalidInputError`` when the
+        bundle cannot take raw bars."""
     @property
     def cacheable(self) -> bool: ...
     @property
     def timeout(self) -> float | None: ...
     @property
     def model_name(self) -> str: ...
+
+@final
+class BarStream:
+    """Bars one at a time for one bundle (``OnnxRunner.stream``)."""
+
+    def push(self, bar: object) -> ModelPrediction | None:
+        """The prediction ``predict_bars`` gives on every bar so far, or ``None`` while the
+        model's window is not full. ``bar``: a mapping with OHLCV keys (any case), or a
+        sequence of the 5 values in OHLCV order (6 with the bar's time first)."""
+    @property
+    def bars(self) -> int:
+        """Bars given: the history's, and every bar pushed and taken."""
+
+def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
+    """The last ``rows`` bars of ``bars`` as a C-ordered ``[rows, 5]`` float64 array."""
 
 @disjoint_base
 class PredictionStore:
