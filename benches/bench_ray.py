@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
+from atb_prediction._core import usable_cores
 from atb_prediction.backtest import LocalEngine, RayEngine
-from atb_prediction.backtest.engine import default_workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -45,7 +45,7 @@ def main() -> None:
     except ImportError:
         print('skipped: Ray is not installed (pip install "atb-prediction[ray]")')
         return
-    ray.init(num_cpus=default_workers(), include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=usable_cores(), include_dashboard=False, log_to_driver=False)
     registry = PredictionModelRegistry(
         PredictionConfig(model_registry_path=str(root), prediction_cache_enabled=False)
     )

@@ -8,6 +8,8 @@ pub mod py;
 #[pyo3::pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::py::bars::bar_window;
+    #[pymodule_export]
     use crate::py::bootstrap::{
         bootstrap_compare, bootstrap_differences, check_bootstrap, optimal_block_length,
     };
@@ -17,6 +19,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::py::cache::{features_digest, PyPredictionStore};
+    #[pymodule_export]
+    use crate::py::documents::read_json_document;
     #[pymodule_export]
     use crate::py::integrity::{check_seal, seal_bundle, verify_bundle, PySealCheck};
     #[pymodule_export]
@@ -43,7 +47,9 @@ mod _core {
         document_kinds, scan_registry_with, PyBundleRecord, PyInvalidBundle, PyRegistryIndex,
     };
     #[pymodule_export]
-    use crate::py::runtime::{configure_thread_pools, load_runtime, runtime_library_path};
+    use crate::py::runtime::{
+        configure_thread_pools, load_runtime, runtime_library_path, usable_cores,
+    };
     #[pymodule_export]
     use crate::py::score::{check_score_settings, periods_per_year, score_metrics, score_sweep};
     #[pymodule_export]
@@ -64,7 +70,11 @@ mod _core {
     #[pymodule_export]
     const TIME_COLUMNS: [&str; 5] = crate::core::predict::times::TIME_COLUMNS;
     #[pymodule_export]
-    use crate::py::session::{PyOnnxSession, PyTensorInfo};
+    use crate::py::session::{zero_input_shapes, PyOnnxSession, PyTensorInfo};
+    #[pymodule_export]
+    const DEFAULT_WARMUP_MAX_BYTES: usize = crate::core::onnx::session::DEFAULT_WARMUP_MAX_BYTES;
+    #[pymodule_export]
+    use crate::py::stream::PyBarStream;
     #[pymodule_export]
     use crate::py::sweep::PySweepModel;
 }

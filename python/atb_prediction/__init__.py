@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from atb_prediction._core import (
+    BarStream,
     BundleRecord,
     InvalidBundle,
     OnnxSession,
@@ -118,6 +119,7 @@ logging.getLogger("atb_prediction").addHandler(logging.NullHandler())
 
 __all__ = [
     "AllocationError",
+    "BarStream",
     "BundleRecord",
     "InMemoryPredictionCache",
     "InferenceError",

@@ -17,11 +17,13 @@ __all__ = [
     "BOOTSTRAP_METRICS",
     "BOOTSTRAP_RESAMPLES",
     "BUY_AND_HOLD",
+    "DEFAULT_WARMUP_MAX_BYTES",
     "LATEST",
     "LONG_THRESHOLD",
     "MIN_BARS",
     "SHORT_THRESHOLD",
     "TIME_COLUMNS",
+    "BarStream",
     "BundleOptions",
     "BundleRecord",
     "InvalidBundle",
@@ -35,6 +37,7 @@ __all__ = [
     "SweepModel",
     "TensorInfo",
     "bar_positions",
+    "bar_window",
     "bars_per_year",
     "bootstrap_compare",
     "bootstrap_differences",
@@ -57,6 +60,7 @@ __all__ = [
     "parse_key",
     "path_parts",
     "periods_per_year",
+    "read_json_document",
     "read_latest",
     "refresh_bundles",
     "registry_folders",
@@ -71,9 +75,11 @@ __all__ = [
     "spacing_mismatch",
     "split_key",
     "time_column",
+    "usable_cores",
     "utc_times",
     "verify_bundle",
     "version_date",
+    "zero_input_shapes",
 ]
 
 _Inputs = npt.ArrayLike | Mapping[str, npt.ArrayLike]
@@ -182,15 +188,41 @@ class Predictor:
     ) -> Predictor: ...
     def predict(self, features: npt.ArrayLike) -> ModelPrediction: ...
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]: ...
-    def predict_bars(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
-        """Upstream's live path from ``[rows, 5]`` float64 OHLCV bars (oldest first; the last
-        ``bars_needed`` rows are read): features, prediction, and the price in price units."""
+    def predict_bars(self, bars: object) -> ModelPrediction:
+        """Upstream's live path from OHLCV bars (a DataFrame, a mapping of 1-D arrays or a
+        structured array, oldest first; the last ``bars_needed`` bars are read): features,
+        prediction, and the price in price units, in one call."""
+    def predict_bar_window(self, bars: npt.NDArray[np.float64]) -> ModelPrediction:
+        """``predict_bars`` of bars already read: ``[rows, 5]`` float64 in ``BAR_COLUMNS``
+        order."""
+    def stream(self, history: object = None) -> BarStream:
+        """Bars one at a time after ``history``'s: ``push`` gives ``predict_bars`` of every bar
+        so far."""
+    @property
+    def bars_needed(self) -> int:
+        """How many of the last bars ``predict_bars`` reads; ``InvalidInputError`` when the
+        bundle cannot take raw bars."""
     @property
     def cacheable(self) -> bool: ...
     @property
     def timeout(self) -> float | None: ...
     @property
     def model_name(self) -> str: ...
+
+@final
+class BarStream:
+    """Bars one at a time for one bundle (``OnnxRunner.stream``)."""
+
+    def push(self, bar: object) -> ModelPrediction | None:
+        """The prediction ``predict_bars`` gives on every bar so far, or ``None`` while the
+        model's window is not full. ``bar``: a mapping with OHLCV keys (any case), or a
+        sequence of the 5 values in OHLCV order (6 with the bar's time first)."""
+    @property
+    def bars(self) -> int:
+        """Bars given: the history's, and every bar pushed and taken."""
+
+def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
+    """The last ``rows`` bars of ``bars`` as a C-ordered ``[rows, 5]`` float64 array."""
 
 @disjoint_base
 class PredictionStore:
@@ -263,6 +295,9 @@ class BundleRecord:
     @property
     def feature_count(self) -> int | None:
         """``feature_names``' count, else ``feature_schema.json``'s ``features``' count."""
+    @property
+    def sequence_length(self) -> int | None:
+        """``feature_schema.json``'s ``sequence_length``, else ``metadata.json``'s."""
     @property
     def feature_names(self) -> list[str] | None:
         """``metadata.json``'s ``feature_names``: the columns a DataFrame is read by, in order."""
@@ -353,6 +388,8 @@ class LoadedBundle:
     @property
     def window(self) -> tuple[int, int]:
         """``(sequence_length, feature_count)``; ``ModelLoadError`` when the bundle says neither."""
+    def full_windows(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``ranges`` clipped to the bars that have a full window, emptied ones dropped."""
     @property
     def raw_bars_problem(self) -> str | None:
         """Why the bundle cannot take raw OHLCV bars, or ``None`` when it can."""
@@ -377,6 +414,9 @@ class LoadedBundle:
     @property
     def metadata_text(self) -> str | None:
         """The text of ``metadata.json`` as the scan read it."""
+    @property
+    def feature_schema_text(self) -> str | None:
+        """The text of ``feature_schema.json`` as the scan read it."""
 
 @final
 class Refresh:
@@ -425,6 +465,9 @@ def scan_registry_with(
 ) -> RegistryIndex:
     """Scan a registry with each document kind's schema text (see ``scan_registry``)."""
 
+def read_json_document(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> Any:
+    """A registry JSON file read by the core's guarded reader (regular, capped, confined)."""
+
 def document_kinds() -> list[tuple[str, str]]:
     """The document kinds a bundle may hold, as ``(name, file name)``."""
 
@@ -436,6 +479,21 @@ def runtime_library_path() -> Path | None:
 
 def shape_problems(session: OnnxSession, record: BundleRecord) -> list[str]:
     """Problems between the session's inputs and the record's declarations (empty when fine)."""
+
+def zero_input_shapes(
+    inputs: Sequence[tuple[str, Sequence[int | None], int]],
+    *,
+    sequence_length: int | None,
+    feature_count: int | None,
+    max_bytes: int = 268435456,
+) -> list[list[int]]:
+    """The shapes of a check's all-zero inputs; ``InvalidArgumentError`` past ``max_bytes``."""
+
+DEFAULT_WARMUP_MAX_BYTES: int
+"""The most bytes of all-zero inputs built to warm up or check a model (256 MiB)."""
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity capped by its cgroup's CPU quota."""
 
 def configure_thread_pools(
     *,
@@ -538,6 +596,7 @@ class SweepModel:
         cls,
         model: bytes,
         metadata_json: str | None = None,
+        feature_schema_json: str | None = None,
         *,
         origin: str,
         workers: int = 1,

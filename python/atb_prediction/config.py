@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from atb_prediction._core import DEFAULT_WARMUP_MAX_BYTES
+
 __all__ = [
     "DEFAULT_MODEL_REGISTRY_PATH",
     "REGISTRY_ENV",
@@ -24,9 +26,6 @@ __all__ = [
 DEFAULT_MODEL_REGISTRY_PATH = "src/ml/models"
 #: The environment variable that names the registry (upstream's config manager reads it).
 REGISTRY_ENV = "MODEL_REGISTRY_PATH"
-#: The most bytes of all-zero inputs built to warm up or check a model (the Rust core's
-#: ``DEFAULT_WARMUP_MAX_BYTES`` is the same number).
-DEFAULT_WARMUP_MAX_BYTES = 256 * 2**20
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on", "enabled"})
 _ENSEMBLE_METHODS = frozenset({"mean", "median", "weighted"})

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["as_utc", "parse_utc", "utc_nanos"]
+__all__ = ["as_utc", "bar_times", "frame_times", "parse_utc", "time_column_of", "utc_nanos"]
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -136,3 +137,74 @@ def utc_nanos(value: object, what: str = "timestamps") -> npt.NDArray[np.int64]:
     elif array.dtype.kind == "b":
         raise InvalidInputError(f"{what} hold no times: they are booleans")
     return utc_times(array, what)
+
+
+def frame_times(frame: Any) -> tuple[object, str] | None:
+    """Where a DataFrame's times are, and how messages name them: its ``DatetimeIndex``; an
+    index named as a time column (``timestamp``, ...: epochs set as the index); its first
+    ``datetime64`` column; else its column named as a time column (``time_column``). Sweeps and
+    ``predict_bars`` take a frame's times from here."""
+    from atb_prediction._core import time_column
+
+    index = frame.index
+    if hasattr(index, "tz") and hasattr(index, "tz_convert"):
+        return index, "the DataFrame's index"
+    name = getattr(index, "name", None)
+    if name is not None and time_column([name]) is not None:
+        return index, f"the DataFrame's index {name!r}"
+    labels = list(frame.columns)
+    for stamped, label in enumerate(labels):
+        if str(frame.dtypes.iloc[stamped]).startswith("datetime64"):
+            return frame.iloc[:, stamped], f"the DataFrame's column {label!r}"
+    named = time_column(labels)
+    if named is not None:
+        return frame.iloc[:, named], f"the DataFrame's column {labels[named]!r}"
+    return None
+
+
+def time_column_of(arrays: Mapping[str, npt.NDArray[Any]]) -> str | None:
+    """The name of the column that holds the times among named 1-D ``arrays`` (a mapping's, a
+    structured array's): the first ``datetime64`` one, else the one named ``open_time``,
+    ``timestamp``, ``time``, ``date`` or ``datetime`` (any case); ``None`` without one."""
+    from atb_prediction._core import time_column
+
+    stamped = [name for name, array in arrays.items() if array.dtype.kind == "M"]
+    if stamped:
+        return stamped[0]
+    position = time_column(list(arrays))
+    return None if position is None else list(arrays)[position]
+
+
+def bar_times(bars: object) -> tuple[npt.NDArray[np.int64], str] | None:
+    """The times raw ``bars`` carry (a DataFrame: :func:`frame_times`; a mapping or a structured
+    array: :func:`time_column_of`), as UTC nanoseconds with how messages name them, or ``None``:
+    ``predict_bars`` and streams check the order of the very times a sweep would take."""
+    import numpy as np
+
+    if not isinstance(bars, (np.ndarray, dict)) and hasattr(bars, "columns"):
+        found = frame_times(bars)
+        return None if found is None else (utc_nanos(found[0], found[1]), found[1])
+    if isinstance(bars, np.ndarray) and bars.dtype.names is not None:
+        what = "the structured array"
+        arrays = {name: np.asarray(bars[name]) for name in bars.dtype.names}
+    elif isinstance(bars, Mapping):
+        what = "the mapping"
+        arrays = {str(name): np.asarray(column) for name, column in bars.items()}
+    else:
+        return None
+    name = time_column_of(arrays)
+    if name is None:
+        return None
+    what = f"{what} column {name!r}"
+    return utc_nanos(arrays[name], what), what
+
+
+def bar_time(value: object, what: str, bar: int) -> np.datetime64 | float:
+    """One bar's time that is not an integer or a float (a ``datetime``, ``Timestamp``,
+    ``date``, ``datetime64`` or text) as the core's rule takes it: an epoch, or a naive UTC
+    ``datetime64``; pandas' ``NaT`` stays NaT, for the core to name."""
+    import numpy as np
+
+    if isinstance(value, datetime) and value != value:  # pandas' NaT
+        return np.datetime64("NaT", "us")
+    return _one_time(value, what, bar)

@@ -1,6 +1,7 @@
 //! `LoadedBundle` (a core bundle with its open session), the options bundles are opened with,
 //! and a reload's `Refresh`: the registry's whole Python↔Rust surface for opening bundles.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -214,6 +215,14 @@ impl PyLoadedBundle {
         let window = self.inner.window()?;
         Ok((window.sequence_length, window.feature_count))
     }
+    /// `ranges` (`(start, stop)` pairs of bars) clipped to the bars that have a full window
+    /// (the core's `InputWindow::full_windows`), emptied ones dropped. Raises `ModelLoadError`
+    /// when the bundle has no window.
+    fn full_windows(&self, ranges: Vec<(usize, usize)>) -> PyResult<Vec<(usize, usize)>> {
+        let ranges: Vec<Range<usize>> = ranges.into_iter().map(|(a, b)| a..b).collect();
+        let clipped = self.inner.window()?.full_windows(&ranges);
+        Ok(clipped.into_iter().map(|r| (r.start, r.end)).collect())
+    }
     /// Why the bundle cannot take raw OHLCV bars (naming the feature columns it needs), or
     /// `None` when it can.
     #[getter]
@@ -275,6 +284,15 @@ impl PyLoadedBundle {
     #[getter]
     fn metadata_text(&self) -> Option<&str> {
         self.inner.record.metadata.as_ref().map(|d| d.text.as_str())
+    }
+    /// The text of `feature_schema.json` as the scan read it, or `None`.
+    #[getter]
+    fn feature_schema_text(&self) -> Option<&str> {
+        self.inner
+            .record
+            .feature_schema
+            .as_ref()
+            .map(|d| d.text.as_str())
     }
 
     fn __repr__(&self) -> String {

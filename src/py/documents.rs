@@ -1,14 +1,18 @@
 //! Python views of a bundle's JSON documents, converted from the values the scan already parsed:
 //! Python never parses a bundle's JSON a second time, so both sides always read the same values.
 
+use std::path::PathBuf;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 use serde_json::Value;
 
 use crate::core::registry::documents::{faithful_value, DocumentKind, DOCUMENTS};
-use crate::core::registry::json::tagged_non_finite;
+use crate::core::registry::json::{read_object, tagged_non_finite};
 use crate::core::registry::scan::BundleRecord;
+use crate::core::Error;
+use crate::py::gil::detached;
 
 /// A JSON value as the Python object `json.loads` would give (`NaN`/`Infinity` as floats).
 pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -74,4 +78,18 @@ impl DocumentViews {
             })?;
         Ok(value.clone_ref(py))
     }
+}
+
+/// A registry JSON file (`metadata.json`, ...) as `json.loads` would give it, read by the core's
+/// guarded reader, as the scan reads it: a regular file only (a FIFO is refused, never waited
+/// on), at most the JSON size cap, confined to `root` (the registry), a JSON object. Python
+/// reads no registry JSON any other way. Raises `SchemaValidationError` for a file that is not
+/// such an object, `ModelLoadError` for one that cannot be read.
+#[pyfunction]
+pub fn read_json_document(py: Python<'_>, path: PathBuf, root: PathBuf) -> PyResult<Py<PyAny>> {
+    let document = detached(py, || {
+        let root_real = std::fs::canonicalize(&root).map_err(|error| Error::io(&root, error))?;
+        read_object(&path, &root_real)
+    })?;
+    Ok(to_python(py, &faithful_value(&document))?.unbind())
 }

@@ -1,6 +1,7 @@
 //! Python bindings: pyclasses, numpy conversion, error mapping and the one GIL helper.
 
 pub mod arrays;
+pub mod bars;
 pub mod bootstrap;
 pub mod bundle;
 pub mod cache;
@@ -18,5 +19,6 @@ pub mod repr;
 pub mod runtime;
 pub mod score;
 pub mod session;
+pub mod stream;
 pub mod sweep;
 pub mod times;

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ndarray::ArrayView2;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyString};
 
+use crate::core::alloc;
 use crate::core::onnx::options::timeout_from_seconds;
 use crate::core::onnx::session::KeepAlive;
 use crate::core::onnx::tensor::TensorView;
@@ -18,13 +20,16 @@ use crate::core::predict::cache::{
 };
 use crate::core::predict::{self, ColumnSource, Features, Prediction, Predictor};
 use crate::core::registry::bundle::LoadedBundle;
+use crate::core::Error;
 use crate::py::arrays::hold_any;
+use crate::py::bars::read_bars;
 use crate::py::bundle::PyLoadedBundle;
 use crate::py::cache::PyPredictionStore;
 use crate::py::gil::detached;
 use crate::py::log;
 use crate::py::prediction::{new_prediction, PredictionFields};
 use crate::py::repr::quoted;
+use crate::py::stream::PyBarStream;
 
 /// The built-in cache as one predictor uses it: its entries are keyed by this model name and
 /// this configuration's digest.
@@ -263,6 +268,53 @@ impl PyPredictor {
         }
     }
 
+    /// How many of the last bars `predict_bars` reads, or why the bundle cannot take raw bars
+    /// (`InvalidInputError` naming the model and the feature columns it needs instead).
+    pub(crate) fn needed_bars(&self) -> PyResult<usize> {
+        self.bundle.predictor().bars_needed().map_err(|error| {
+            PyErr::from(match error {
+                Error::InvalidInput(reason) => Error::InvalidInput(format!(
+                    "{} cannot predict from raw bars: {reason}",
+                    self.bundle.record.model_path.display()
+                )),
+                other => other,
+            })
+        })
+    }
+
+    /// The prediction from the last bars of `view` (`[rows, 5]`), through the built-in cache.
+    fn predict_bar_columns<'py>(
+        &self,
+        py: Python<'py>,
+        started: Instant,
+        view: ArrayView2<'_, f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let predictor = self.bundle.predictor();
+        let (cache, timeout) = (self.cache.as_ref(), self.timeout);
+        let outcome = detached(py, || {
+            through_cache(
+                cache,
+                || {
+                    // The key is the bars read, not the whole history given.
+                    let read = view.nrows().min(predictor.bars_needed()?);
+                    let tail = view.slice(ndarray::s![view.nrows() - read.., ..]);
+                    let values: Cow<'_, [f64]> = match tail.as_slice() {
+                        Some(values) => Cow::Borrowed(values),
+                        None => Cow::Owned(alloc::try_collect(tail.iter().copied(), || {
+                            format!("a copy of {read} bars")
+                        })?),
+                    };
+                    Ok(tensor_digest(
+                        &[read, tail.ncols()],
+                        &TensorView::Float64(&values),
+                    ))
+                },
+                || predictor.predict_bars(view, timeout),
+            )
+        })?;
+        self.answer(py, started, outcome, None)
+    }
+
     /// Upstream's per-call warnings about what was just predicted, given once.
     fn check(&self, py: Python<'_>, columns: usize, prices: &[f64]) -> PyResult<()> {
         if let Some(expected) = self.key_order_columns.filter(|&n| n != columns) {
@@ -347,40 +399,47 @@ impl PyPredictor {
         self.answer(py, started, outcome, Some(columns))
     }
 
-    /// Upstream's live path from raw bars: `bars` is `[rows, 5]` float64, oldest first, with
-    /// the columns open, high, low, close, volume; only the last `bars_needed` rows are read.
-    /// The features of the last window, the prediction, and for a `rolling_minmax` bundle the
-    /// price mapped back to price units, in one GIL-free call; the built-in cache is keyed by
-    /// the bars read.
+    /// Upstream's live path from raw bars (`OnnxRunner.predict_bars`): the last `bars_needed`
+    /// bars of a DataFrame, a mapping of 1-D arrays or a structured array are read (a frame
+    /// straight from its column blocks; their times, when they carry them, must strictly
+    /// increase), then the features of the last window, the prediction,
+    /// and for a `rolling_minmax` bundle the price mapped back to price units, in one GIL-free
+    /// call; the built-in cache is keyed by the bars read.
     fn predict_bars<'py>(
+        &self,
+        py: Python<'py>,
+        bars: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let started = Instant::now();
+        let needed = self.needed_bars()?;
+        let columns = read_bars(bars, Some(needed))?;
+        columns.check_times()?;
+        self.predict_bar_columns(py, started, columns.view()?)
+    }
+
+    /// [`Self::predict_bars`] of bars already read: `[rows, 5]` float64, oldest first, in
+    /// `BAR_COLUMNS` order (what a Python cache manager is shown and hands back).
+    fn predict_bar_window<'py>(
         &self,
         py: Python<'py>,
         bars: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let started = Instant::now();
-        let view = bars.as_array();
-        let predictor = self.bundle.predictor();
-        let (cache, timeout) = (self.cache.as_ref(), self.timeout);
-        let outcome = detached(py, || {
-            through_cache(
-                cache,
-                || {
-                    // The key is the bars read, not the whole history given.
-                    let read = view.nrows().min(predictor.bars_needed()?);
-                    let tail = view.slice(ndarray::s![view.nrows() - read.., ..]);
-                    let values: Cow<'_, [f64]> = match tail.as_slice() {
-                        Some(values) => Cow::Borrowed(values),
-                        None => Cow::Owned(tail.iter().copied().collect()),
-                    };
-                    Ok(tensor_digest(
-                        &[read, tail.ncols()],
-                        &TensorView::Float64(&values),
-                    ))
-                },
-                || predictor.predict_bars(view, timeout),
-            )
-        })?;
-        self.answer(py, started, outcome, None)
+        self.predict_bar_columns(py, started, bars.as_array())
+    }
+
+    /// A stream of bars one at a time (`OnnxRunner.stream`), after the bars of `history`, if
+    /// any: each `push` gives what `predict_bars` gives on every bar so far.
+    #[pyo3(signature = (history=None))]
+    fn stream(slf: &Bound<'_, Self>, history: Option<&Bound<'_, PyAny>>) -> PyResult<PyBarStream> {
+        let predictor = slf.get();
+        PyBarStream::new(
+            Arc::clone(&predictor.bundle),
+            predictor.model_name.clone_ref(slf.py()),
+            predictor.timeout,
+            predictor.needed_bars()?,
+            history,
+        )
     }
 
     /// Predictions for every window of a `[windows, seq, features]` array, in one run: a dict of
@@ -407,6 +466,13 @@ impl PyPredictor {
             )?;
         }
         Ok(dict)
+    }
+
+    /// How many of the last bars `predict_bars` reads (`sequence_length + window - 1`); raises
+    /// `InvalidInputError` when the bundle cannot take raw bars, naming what it needs.
+    #[getter]
+    fn bars_needed(&self) -> PyResult<usize> {
+        self.needed_bars()
     }
 
     /// Whether results may be cached (regression only, as upstream).

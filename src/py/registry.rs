@@ -9,9 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::core::predict::declared_feature_count;
 use crate::core::registry::documents::{DocumentKind, DOCUMENTS};
-use crate::core::registry::json::JsonDocument;
 use crate::core::registry::scan::{self, BundleRecord, RegistryIndex};
 use crate::core::registry::schema::BundleSchemas;
 use crate::core::Error;
@@ -237,10 +235,6 @@ impl PyInvalidBundle {
     }
 }
 
-fn value_of(document: &Option<JsonDocument>) -> Option<&serde_json::Value> {
-    document.as_ref().map(|document| &document.value)
-}
-
 /// One valid version folder; its JSON documents become Python objects on first access.
 #[pyclass(frozen, module = "atb_prediction._core", name = "BundleRecord")]
 pub struct PyBundleRecord {
@@ -324,10 +318,16 @@ impl PyBundleRecord {
     /// `feature_schema.json`'s `features` (`None` when neither does).
     #[getter]
     fn feature_count(&self) -> Option<usize> {
-        declared_feature_count(
-            value_of(&self.record.metadata),
-            value_of(&self.record.feature_schema),
-        )
+        self.record.declared_window().feature_count.map(|d| d.value)
+    }
+    /// The sequence length the bundle declares: `feature_schema.json`'s, else `metadata.json`'s
+    /// (`None` when neither does).
+    #[getter]
+    fn sequence_length(&self) -> Option<usize> {
+        self.record
+            .declared_window()
+            .sequence_length
+            .map(|d| d.value)
     }
     /// `metadata.json`'s `feature_names`: the columns a DataFrame is read by, in order.
     #[getter]

@@ -79,3 +79,11 @@ pub fn configure_thread_pools<'py>(
     pools.set_item("allow_spinning", in_use.allow_spinning)?;
     Ok(pools)
 }
+
+/// The cores this process may use: its CPU affinity capped by its cgroup's CPU quota (the
+/// core's `parallel::usable_cores`). Sweeps, `predict_batch`, the scan and the scores all size
+/// their workers by it.
+#[pyfunction]
+pub fn usable_cores() -> usize {
+    crate::core::parallel::usable_cores()
+}

@@ -50,7 +50,7 @@ pub fn score_metrics() -> Vec<(&'static str, &'static str)> {
 /// The bars per year of a timeframe (`15m`, `1h`, `4h`, `1d`, `1w`), for annualising.
 #[pyfunction]
 pub fn periods_per_year(timeframe: &str) -> PyResult<f64> {
-    Ok(score::periods_per_year(timeframe)?)
+    Ok(score::timeframe_periods_per_year(timeframe)?)
 }
 
 /// Refuses scoring settings that no score can be computed with, before any work

@@ -13,6 +13,7 @@ use crate::core::onnx::session::{
     InferenceSession, ModelSource, OutputTarget, RunInput, SessionOptions, DEFAULT_WARMUP_MAX_BYTES,
 };
 use crate::core::onnx::tensor::{ElementType, TensorSpec};
+use crate::core::onnx::zeros::{zero_shapes, DynamicDims, ZeroInputSpec};
 use crate::core::registry::files::open_session_file;
 use crate::core::Error;
 use crate::py::arrays::{
@@ -485,4 +486,31 @@ impl PyOnnxSession {
     fn __repr__(&self) -> String {
         format!("OnnxSession({})", quoted(self.inner.origin()))
     }
+}
+
+/// The shapes of the all-zero inputs validation checks a bundle with: dynamic dimensions filled
+/// from the window the bundle declares (the core's `zero_shapes`, the warm-up's rule and cap).
+/// `inputs` are `(name, shape, bytes per element)`. Raises `InvalidArgumentError` (a
+/// `ValueError`) naming the input when the zeros would pass `max_bytes` together.
+#[pyfunction]
+#[pyo3(signature = (inputs, *, sequence_length, feature_count, max_bytes=268_435_456))]
+pub fn zero_input_shapes(
+    inputs: Vec<(String, Vec<Option<i64>>, usize)>,
+    sequence_length: Option<usize>,
+    feature_count: Option<usize>,
+    max_bytes: usize,
+) -> PyResult<Vec<Vec<usize>>> {
+    let specs = inputs
+        .iter()
+        .map(|(name, shape, element_size)| ZeroInputSpec {
+            name,
+            shape,
+            element_size: *element_size,
+        });
+    let dynamic = DynamicDims::Declared {
+        sequence_length,
+        feature_count,
+    };
+    zero_shapes(specs, dynamic, max_bytes)
+        .map_err(|refused| Error::InvalidArgument(refused.to_string()).into())
 }

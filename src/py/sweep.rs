@@ -16,7 +16,7 @@ use crate::core::backtest::sweep::{
 use crate::core::onnx::options::{session_options, timeout_from_seconds};
 use crate::core::onnx::session::SessionOptions;
 use crate::core::onnx::tensor::OutputTensor;
-use crate::core::registry::bundle::spec_from_metadata_text;
+use crate::core::registry::bundle::spec_from_texts;
 use crate::core::Error;
 use crate::py::arrays::{output_to_numpy, HeldArray};
 use crate::py::bundle::PyLoadedBundle;
@@ -106,12 +106,13 @@ fn series_error(error: impl std::fmt::Display) -> PyErr {
 impl PySweepModel {
     /// Opens a bundle sent as bytes (a remote worker's copy of the bundle the driver opened).
     #[new]
-    #[pyo3(signature = (model, metadata_json=None, *, origin, workers=1, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, providers=None))]
+    #[pyo3(signature = (model, metadata_json=None, feature_schema_json=None, *, origin, workers=1, confidence_scale_factor=10.0, direction_threshold=0.01, timeout=None, providers=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyBytes>,
         metadata_json: Option<&str>,
+        feature_schema_json: Option<&str>,
         origin: &str,
         workers: usize,
         confidence_scale_factor: f64,
@@ -119,8 +120,12 @@ impl PySweepModel {
         timeout: Option<f64>,
         providers: Option<Vec<String>>,
     ) -> PyResult<Self> {
-        let spec =
-            spec_from_metadata_text(metadata_json, confidence_scale_factor, direction_threshold)?;
+        let spec = spec_from_texts(
+            metadata_json,
+            feature_schema_json,
+            confidence_scale_factor,
+            direction_threshold,
+        )?;
         let options = sweep_options(providers.as_deref())?;
         let timeout = timeout_from_seconds(timeout)?;
         ensure_runtime(py)?;
@@ -270,7 +275,7 @@ impl PySweepModel {
         piece_windows: usize,
     ) -> PyResult<Vec<Vec<(usize, usize)>>> {
         let ranges: Vec<Range<usize>> = ranges.into_iter().map(|(a, b)| a..b).collect();
-        let first = self.inner.window().sequence_length - 1;
+        let first = self.inner.window().first_full_bar();
         let pieces = sweep::pieces(first, &ranges, bars, batch_size, piece_windows)?;
         Ok(pieces
             .into_iter()

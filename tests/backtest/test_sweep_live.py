@@ -4,6 +4,7 @@ from the promotion journal written by ``atb models promote``/``rollback``."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from atb_prediction import sweep
 from atb_prediction.cli import main
 from atb_prediction.models.version_resolver import list_version_records
-from conftest import linear_model
+from conftest import linear_model, run_python
 from sweep_helpers import FEATURES, NORMALISED, SEQ, make_registry, open_registry, series_of
 
 OLD, NEW = "2026-01-01_1h_v1", "2026-01-02_1h_v1"
@@ -167,3 +168,48 @@ def test_as_live_with_two_journal_lines_at_one_time_takes_the_later(tmp_path: Pa
         expected = bundle.runner.predict(series[t - SEQ + 1 : t + 1])
         np.testing.assert_allclose(result.price[row, t], expected.price, rtol=1e-5)
         assert np.isnan(result.price[1 - row, t])
+
+
+AS_LIVE_CHILD = """
+import json, sys, warnings
+import numpy as np
+from atb_prediction import PredictionConfig, PredictionModelRegistry, sweep
+
+registry = PredictionModelRegistry(PredictionConfig(model_registry_path=sys.argv[1]))
+stamps = np.datetime64("2025-12-31T12:00", "ns") + np.arange(48) * np.timedelta64(1, "h")
+series = np.random.default_rng(3).standard_normal((48, 3)).astype(np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    result = sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions="as-live",
+                   timestamps=stamps, progress=False)
+print(json.dumps([list(result.versions), [str(w.message) for w in caught]]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_as_live_with_a_fifo_metadata_in_an_old_version_finishes_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """D24: the scan refuses a version whose ``metadata.json`` is a FIFO; as-live planning reads
+    the version records through the core's guarded reader too, so it never waits on the FIFO:
+    the old version is timed by its folder name and left out with a warning."""
+    oldest = "2025-12-31_1h_v1"
+    root = make_registry(
+        tmp_path / "registry",
+        {
+            oldest: (linear_model(SEQ, FEATURES, seed=10), {"created_at": "2025-12-31T00:00:00Z"}),
+            OLD: (linear_model(SEQ, FEATURES, seed=11), {"created_at": "2026-01-01T00:00:00Z"}),
+        },
+    )
+    metadata = root / "BTCUSDT" / "basic" / oldest / "metadata.json"
+    metadata.unlink()
+    os.mkfifo(metadata)
+    # A child process: before the fix the sweep blocked forever opening the FIFO.
+    result = run_python(AS_LIVE_CHILD.replace("sys.argv[1]", repr(str(root))))
+    assert result.returncode == 0, result.stderr
+    versions, warned = json.loads(result.stdout)
+    assert versions == [OLD]
+    assert any(
+        f"BTCUSDT/basic/{oldest}" in message and "not a regular file" in message
+        for message in warned
+    ), warned

@@ -399,6 +399,23 @@ def test_inspect_json_describes_the_version(tmp_path: Path) -> None:
     assert document["problems"] == [] and document["valid"] is True
 
 
+def test_inspect_of_a_fifo_model_names_the_problem_without_blocking(tmp_path: Path) -> None:
+    """A model.onnx that is a pipe is never read (no writer: reading would block forever): the
+    command fails at once, naming it, with one JSON document."""
+    registry = copy_registry(FIXTURE_REGISTRY, tmp_path / "registry")
+    model = registry / "BTCUSDT/basic/2025-10-26_21h_v1/model.onnx"
+    model.unlink()
+    os.mkfifo(model)
+    document = run_json(
+        "models", "inspect", "BTCUSDT:1h:basic:2025-10-26_21h_v1", "--registry", registry,
+        expect=1,
+    )  # fmt: skip
+    assert (
+        "model.onnx: the file is not a regular file (it is a FIFO)"
+        in (document["error"]["message"])
+    )
+
+
 def test_inspect_prints_sections_that_fit(registry: Path) -> None:
     completed = run_atb("models", "inspect", LEGACY, "--registry", registry)
     assert_fits(completed.stdout)

@@ -126,6 +126,7 @@ def test_bars_come_as_a_frame_a_mapping_or_a_structured_array(
     mapping = {name: frame[name].to_numpy() for name in reversed(OHLCV)}
     mapping["extra"] = np.zeros(len(frame))
     structured = np.zeros(len(frame), dtype=[(name, "f8") for name in ("time", *OHLCV)])
+    structured["time"] = 1.7e9 + 3_600.0 * np.arange(len(frame))  # epoch seconds: times
     for name in OHLCV:
         structured[name] = frame[name]
     lists = {name: frame[name].tolist() for name in OHLCV}

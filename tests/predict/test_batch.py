@@ -4,17 +4,17 @@ threading (one thread per session, none idle)."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from atb_prediction import OnnxRunner, PredictionConfig
+from atb_prediction._core import usable_cores
 from atb_prediction.models.exceptions import InvalidInputError
 from conftest import FIXTURE_REGISTRY, affine_model, lstm_model, reference_session, run_python
 
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cores()
 
 
 def runner(tmp_path: Path, model: bytes, metadata: dict[str, object] | None = None,

@@ -14,6 +14,15 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
+def installed_package_folder() -> Path:
+    """The folder ``atb_prediction`` is imported from, as the suite's "ours" side gets it on its
+    path: the clone's ``python/`` for an editable build, ``site-packages`` for an installed wheel
+    (whose clone's ``python/`` has no compiled extension)."""
+    spec = importlib.util.find_spec("atb_prediction")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).resolve().parents[1]
+
+
 def load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
@@ -200,7 +209,7 @@ def test_both_sides_run_and_a_crash_is_resumed(
         "pytest_command",
         lambda python, files: [a for a in command(python, files) if "randomly" not in a],
     )
-    ours_path = Path(__file__).resolve().parents[2] / "python"
+    ours_path = installed_package_folder()
     work = tmp_path / "work"
     work.mkdir()
     runs = {

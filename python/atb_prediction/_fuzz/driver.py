@@ -36,8 +36,9 @@ declared window, only a view of one element is."""
 _REFUSALS = (PredictionError, MemoryError)
 """How a prediction or a run may refuse."""
 
-_MAX_ELEMENTS = 2**62
-"""More elements than numpy can even shape (it counts them in a signed 64-bit int)."""
+_MAX_BYTES = 2**63
+"""More bytes than numpy can even shape: it multiplies every dim, a zero one counted as one, by
+the item size in a signed 64-bit int, so ``(10**9, 0, 2**40)`` is too big though empty."""
 
 
 def drive(root: Path) -> Finding | None:
@@ -114,8 +115,12 @@ def _feeds(inputs: tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
         variants.append(lambda shape: (_HUGE_BATCH, *shape[1:]))
     for variant in variants:
         feed = {info.name: variant(shapes[info.name]) for info in inputs}
-        if all(math.prod(shape) < _MAX_ELEMENTS for shape in feed.values()):
+        if all(_numpy_can_shape(feed[info.name], info.dtype) for info in inputs):
             yield {
                 info.name: np.broadcast_to(np.zeros((), dtype=info.dtype), feed[info.name])
                 for info in inputs
             }
+
+
+def _numpy_can_shape(shape: tuple[int, ...], dtype: Any) -> bool:
+    return math.prod(max(d, 1) for d in shape) * np.dtype(dtype).itemsize < _MAX_BYTES

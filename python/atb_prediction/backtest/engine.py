@@ -10,7 +10,6 @@ same unit in remote workers and stitches the arrays. Either way :func:`finish_pr
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._caller import warn_caller
-from atb_prediction._core import SweepModel
+from atb_prediction._core import SweepModel, usable_cores
 from atb_prediction.backtest.planning import SweepPlan, SweepTask
 from atb_prediction.backtest.result import SweepResult
 from atb_prediction.progress import Reporter
@@ -29,7 +28,6 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "LocalEngine",
     "SweepArrays",
-    "default_workers",
     "finish_prices",
     "model_input",
     "new_result",
@@ -40,14 +38,6 @@ __all__ = [
 
 #: Windows per inference call: large enough to amortise a call, small enough to stay in cache.
 DEFAULT_BATCH_SIZE = 256
-
-
-def default_workers() -> int:
-    """The number of cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -183,7 +173,7 @@ class LocalEngine:
     """
 
     def __init__(self, workers: int | None = None, batch_size: int | None = None) -> None:
-        self.workers = default_workers() if workers is None else workers
+        self.workers = usable_cores() if workers is None else workers
         self.batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")

@@ -39,7 +39,7 @@ from atb_prediction.models.exceptions import (
     ModelNotAvailableError,
     PredictionError,
 )
-from atb_prediction.promotion.version_resolver import list_version_records
+from atb_prediction.promotion.version_resolver import list_version_records, live_positions
 
 if TYPE_CHECKING:
     from atb_prediction.config import PredictionConfig
@@ -89,17 +89,25 @@ class SweepOptions:
 @dataclass(frozen=True)
 class BundlePayload:
     """A bundle as a remote sweep worker receives it: the model bytes the driver's registry
-    opened (and checked against ``manifest.json`` when sealed), the ``metadata.json`` text the
-    scan read, and the options to open it with. A worker needs no access to the registry."""
+    opened (and checked against ``manifest.json`` when sealed), the ``metadata.json`` and
+    ``feature_schema.json`` texts the scan read, and the options to open it with. A worker needs
+    no access to the registry."""
 
     key: str
     model: bytes
     metadata_text: str | None
+    feature_schema_text: str | None
     options: SweepOptions
 
     @classmethod
     def of(cls, bundle: LoadedBundle, options: SweepOptions) -> BundlePayload:
-        return cls(bundle.key, bundle.model_bytes, bundle.metadata_text, options)
+        return cls(
+            bundle.key,
+            bundle.model_bytes,
+            bundle.metadata_text,
+            bundle.feature_schema_text,
+            options,
+        )
 
     def fingerprint(self) -> str:
         """A digest of the whole payload: equal only for the same key, bytes and options, so a
@@ -112,6 +120,7 @@ class BundlePayload:
         return SweepModel(
             self.model,
             self.metadata_text,
+            self.feature_schema_text,
             origin=self.key,
             workers=workers,
             confidence_scale_factor=options.confidence_scale_factor,
@@ -440,13 +449,8 @@ def _live_rows(bundles: _Bundles, series: Series) -> tuple[list[str], npt.NDArra
     if root is None:
         raise ValueError('versions="as-live" needs a registry: its journals say what was live')
     records = list_version_records(root, bundles.symbol, bundles.model_type)
-    effective = np.array(
-        [np.datetime64(r.effective_at.replace(tzinfo=None), "ns") for r in records],
-        dtype="datetime64[ns]",
-    )
-    # The last record effective at or before each bar's time (resolve_version_as_of's rule);
-    # records are in time order, so a binary search finds it.
-    position = np.searchsorted(effective, series.timestamps, side="right") - 1
+    # The record live at each bar's time: the version resolver's one rule.
+    position = live_positions(records, series.timestamps)
     if not records or (position.size and position[-1] < 0):
         _nothing_live(bundles, series, records)
     ids = list(dict.fromkeys(r.version_id for r in records))
@@ -467,15 +471,6 @@ def _runs(rows: npt.NDArray[np.int64], row: int) -> list[tuple[int, int]]:
     mask = np.concatenate(([False], rows == row, [False]))
     edges = np.flatnonzero(mask[1:] != mask[:-1])
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-
-
-def _full_windows(
-    ranges: Sequence[tuple[int, int]], sequence_length: int
-) -> tuple[tuple[int, int], ...]:
-    """Ranges clipped to the bars that have a full window."""
-    first = sequence_length - 1
-    clipped = ((max(start, first), stop) for start, stop in ranges)
-    return tuple((start, stop) for start, stop in clipped if start < stop)
 
 
 def _check_spacing(series: Series, tasks: Sequence[SweepTask], where: str) -> None:
@@ -585,7 +580,6 @@ def _plan(
     tasks = []
     for row, (version_id, ranges) in enumerate(selected):
         reading = readings[version_id]
-        sequence_length, _ = reading.bundle.window
         tasks.append(
             SweepTask(
                 row=row,
@@ -594,7 +588,7 @@ def _plan(
                 source=reading.source,
                 columns=reading.columns,
                 price_target=reading.price_target,
-                ranges=_full_windows(ranges, sequence_length),
+                ranges=tuple(reading.bundle.full_windows(ranges)),
                 options=options,
             )
         )

@@ -31,11 +31,10 @@ from typing import Any
 
 import numpy.typing as npt
 
-from atb_prediction._core import SweepModel
+from atb_prediction._core import SweepModel, usable_cores
 from atb_prediction.backtest.engine import (
     DEFAULT_BATCH_SIZE,
     SweepArrays,
-    default_workers,
     finish_prices,
     model_input,
     new_result,
@@ -273,7 +272,7 @@ class RayEngine:
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False}
             if self.address is None:
-                options["num_cpus"] = default_workers()
+                options["num_cpus"] = usable_cores()
             ray.init(address=self.address, **options)
         return ray
 

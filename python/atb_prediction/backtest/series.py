@@ -25,10 +25,9 @@ from atb_prediction._core import (
     column_position,
     median_spacing,
     series_columns,
-    time_column,
 )
 from atb_prediction.models.exceptions import InvalidInputError
-from atb_prediction.times import utc_nanos
+from atb_prediction.times import frame_times, time_column_of, utc_nanos
 
 __all__ = ["Series", "as_series", "as_timestamps"]
 
@@ -193,26 +192,6 @@ def as_timestamps(value: object, bars: int, what: str = "timestamps") -> npt.NDA
     return nanos.view("datetime64[ns]")
 
 
-def _frame_times(frame: Any) -> tuple[object, str] | None:
-    """Where a DataFrame's times are, and how messages name them: its ``DatetimeIndex``; an
-    index named as a time column (``timestamp``, ...: epochs set as the index); its first
-    ``datetime64`` column; else its column named as a time column (``time_column``)."""
-    index = frame.index
-    if hasattr(index, "tz") and hasattr(index, "tz_convert"):
-        return index, "the DataFrame's index"
-    name = getattr(index, "name", None)
-    if name is not None and time_column([name]) is not None:
-        return index, f"the DataFrame's index {name!r}"
-    labels = list(frame.columns)
-    for stamped, label in enumerate(labels):
-        if str(frame.dtypes.iloc[stamped]).startswith("datetime64"):
-            return frame.iloc[:, stamped], f"the DataFrame's column {label!r}"
-    named = time_column(labels)
-    if named is not None:
-        return frame.iloc[:, named], f"the DataFrame's column {labels[named]!r}"
-    return None
-
-
 def _named_columns(
     columns: Mapping[str, Any], what: str
 ) -> tuple[npt.NDArray[np.floating[Any]], tuple[str, ...], tuple[Any, str] | None]:
@@ -224,12 +203,7 @@ def _named_columns(
     for name, array in arrays.items():
         if array.ndim != 1:
             raise InvalidInputError(f"{what} column {name!r} must be 1-D, got {array.shape}")
-    stamped = [name for name, array in arrays.items() if array.dtype.kind == "M"]
-    if stamped:
-        time_name: str | None = stamped[0]
-    else:
-        position = time_column(list(arrays))
-        time_name = None if position is None else list(arrays)[position]
+    time_name = time_column_of(arrays)
     names = [
         name for name, array in arrays.items() if name != time_name and array.dtype.kind in "fiu"
     ]
@@ -266,7 +240,7 @@ def as_series(
     if _is_dataframe(series):
         frame: Any = series
         bars = len(frame)
-        found = (timestamps, times_name) if timestamps is not None else _frame_times(frame)
+        found = (timestamps, times_name) if timestamps is not None else frame_times(frame)
         times = None if found is None else as_timestamps(found[0], bars, found[1])
         return Series(bars=bars, array=None, frame=frame, timestamps=times)
     if isinstance(series, Mapping) or (

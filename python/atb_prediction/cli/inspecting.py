@@ -39,10 +39,17 @@ def add_parsers(models: SubParsers, parts: ParserParts) -> None:
 _CHUNK = 1 << 20
 
 
-def sha256_of(path: str) -> str:
-    """Hex SHA-256 of a file, read in chunks so a large model is not held in memory twice."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+def sha256_of(path: str) -> str | None:
+    """Hex SHA-256 of a regular file, read in chunks so a large model is not held in memory
+    twice; ``None`` for anything else (a FIFO, a device), which is opened without blocking and
+    never read: the problems then say why the model cannot load."""
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        digest = hashlib.sha256()
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -129,7 +136,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
     fields = [
         ["directory", doc["directory"]],
         ["model", Path(doc["model_path"]).name],
-        ["sha256", doc["sha256"]],
+        ["sha256", doc["sha256"] or "- (not a regular file)"],
         ["created_at", str(doc["metadata"].get("created_at", "-"))],
         ["providers", ", ".join(doc["providers"]) or "-"],
     ]

@@ -1,6 +1,7 @@
 """Raw OHLCV bars as the core reads them: ``[rows, 5]`` float64, oldest first, in the columns
 :data:`BAR_COLUMNS`, from a pandas DataFrame, a mapping of 1-D arrays, or a numpy structured
-array. pandas stays optional: a DataFrame is read by column name like a mapping.
+array. pandas stays optional: a DataFrame is read by column name like a mapping (the core reads
+a DataFrame's blocks itself, and comes here for anything else).
 """
 
 from __future__ import annotations
@@ -63,67 +64,21 @@ def bar_columns(bars: object, what: str = "bars") -> list[npt.NDArray[Any]]:
 def bar_window(bars: object, rows: int | None = None) -> npt.NDArray[np.float64]:
     """The last ``rows`` bars of ``bars`` (all of them when ``None``) as a C-ordered
     ``[rows, 5]`` float64 array in :data:`BAR_COLUMNS` order: only those rows are copied, so the
-    cost does not grow with the history given."""
-    if not isinstance(bars, (np.ndarray, dict)) and hasattr(bars, "columns"):
-        frame: Any = bars
-        fast = _frame_window(frame, rows)
-        if fast is not None:
-            return fast
+    cost does not grow with the history given. A DataFrame is read in the core, straight from
+    its column blocks; other inputs through :func:`bar_columns`. When ``bars`` carry times
+    (:func:`atb_prediction.times.bar_times`), those of the rows read must strictly increase."""
+    window: npt.NDArray[np.float64] = _core.bar_window(bars, rows)
+    return window
+
+
+def _general_window(bars: object, rows: int) -> tuple[npt.NDArray[np.float64], int]:
+    """:func:`bar_window` of any input through :func:`bar_columns`, and how many bars it has:
+    the core's path for what it does not read itself (mappings, structured arrays, frames with
+    extension or object columns), and where a missing or unusable column is named."""
     columns = bar_columns(bars)
-    count = len(columns[0]) if rows is None else min(rows, len(columns[0]))
+    count = min(rows, len(columns[0]))
     window = np.empty((count, len(BAR_COLUMNS)), dtype=np.float64)
     if count:
         for position, column in enumerate(columns):
             window[:, position] = column[len(column) - count :]
-    return window
-
-
-#: The last DataFrame columns read and where the bar columns are among them: a live loop passes
-#: frames with the same columns bar after bar, and looking names up in a pandas index costs a
-#: live call more than converting the data, while comparing two equal indexes costs little.
-_LAST_COLUMNS: tuple[Any, list[int] | None] = (None, None)
-
-
-def _positions(columns: Any) -> list[int] | None:
-    """Where the bar columns are among a DataFrame's ``columns`` (``None``: some are missing)."""
-    global _LAST_COLUMNS
-    last, positions = _LAST_COLUMNS  # one read: another thread may replace the pair
-    if last is not None and (last is columns or last.equals(columns)):
-        return positions
-    try:
-        positions = _core.bar_positions("bars", columns)
-    except InvalidInputError:
-        positions = None
-    _LAST_COLUMNS = (columns, positions)
-    return positions
-
-
-#: A DataFrame of at most this many times the rows read is converted whole; a longer one has its
-#: last rows cut first (see :func:`_frame_window`).
-_WHOLE_FRAME_FACTOR = 8
-
-
-def _frame_window(frame: Any, rows: int | None) -> npt.NDArray[np.float64] | None:
-    """A DataFrame's window through one ``to_numpy``, without pandas' per-column cost, when its
-    columns convert to numbers (an OHLCV frame); ``None`` sends other frames (missing or
-    non-numeric columns) to the per-column path, which names the problem.
-
-    ``to_numpy`` of a frame whose columns share one dtype is a view, but cutting the last rows
-    first (``iloc``) costs a live call more than the rest of the path: so a frame of up to
-    :data:`_WHOLE_FRAME_FACTOR` times the rows read is converted whole, and only a longer one
-    (whose conversion would grow with the history) is cut first.
-    """
-    positions = _positions(frame.columns)
-    if positions is None:
-        return None
-    read = len(frame) if rows is None else min(rows, len(frame))
-    long = len(frame) > _WHOLE_FRAME_FACTOR * max(read, 1)
-    values = (frame.iloc[len(frame) - read :] if long else frame).to_numpy()
-    if values.dtype.kind not in "fiu":
-        return None
-    values = values[len(values) - read :]
-    first = positions[0]
-    if positions == list(range(first, first + len(positions))):
-        # Columns in bar order (the usual OHLCV frame): a plain slice, cheaper than a gather.
-        return np.array(values[:, first : first + len(positions)], dtype=np.float64, order="C")
-    return np.ascontiguousarray(values[:, positions], dtype=np.float64)
+    return window, len(columns[0])

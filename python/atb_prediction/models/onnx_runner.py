@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from atb_prediction._core import (
+    BarStream,
     BundleOptions,
     LoadedBundle,
     OnnxSession,
@@ -35,7 +36,6 @@ from atb_prediction.models.cache import (
     config_key,
 )
 from atb_prediction.models.exceptions import (
-    InvalidInputError,
     ModelLoadError,
     ModelNotAvailableError,
 )
@@ -138,8 +138,6 @@ class OnnxRunner:
         self.model_key = model_key
         self.problems: tuple[str, ...] = bundle.problems
         self._model_name = model_name
-        #: How many of the last bars ``predict_bars`` reads (``None``: it cannot take raw bars).
-        self._bars_needed = bundle.bars_needed
         use_cache = cache is not None and config.prediction_cache_enabled
         self.cache_manager = cache if use_cache else None
         #: The ``config`` dict upstream hands the cache manager.
@@ -172,6 +170,7 @@ class OnnxRunner:
             # ``predict`` below stays the documented behaviour and the path with problems or a
             # Python cache.
             self.predict = self._predictor.predict  # type: ignore[method-assign]
+            self.predict_bars = self._predictor.predict_bars  # type: ignore[method-assign]
 
     def __reduce__(self) -> tuple[Any, ...]:
         # By reference to the model file: the worker that unpickles this opens it again.
@@ -204,6 +203,17 @@ class OnnxRunner:
         """
         metadata = self.bundle.metadata
         return metadata if isinstance(metadata, dict) else dict(_DEFAULT_METADATA)
+
+    @model_metadata.setter
+    def model_metadata(self, value: object) -> None:
+        # Upstream's runner reads its attribute on every call, so its tests assign to it; here
+        # the metadata became the core's prediction rules when the bundle opened, and a new
+        # dict would change nothing a prediction uses: refuse rather than pretend.
+        raise AttributeError(
+            "OnnxRunner.model_metadata is read-only: a bundle's metadata.json is read once, when "
+            "it opens, into the rules every prediction follows, so assigning a dict would change "
+            "nothing; write metadata.json and reload the registry (or open a new OnnxRunner)"
+        )
 
     def predict(self, features: npt.ArrayLike) -> ModelPrediction:
         """One prediction from a ``[f]``, ``[seq, f]`` or ``[n, seq, f]`` window (the first one).
@@ -244,15 +254,33 @@ class OnnxRunner:
         """
         if self.problems:
             raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
-        if self._bars_needed is None:
-            raise InvalidInputError(
-                f"{self.model_path} cannot predict from raw bars: {self.bundle.raw_bars_problem}"
-            )
-        window = bar_window(bars, self._bars_needed)
         cache = self._python_cache
         if cache is None:
-            return self._predictor.predict_bars(window)
-        return cache.predict(self._predictor.predict_bars, window)
+            return self._predictor.predict_bars(bars)
+        window = bar_window(bars, self._predictor.bars_needed)
+        return cache.predict(self._predictor.predict_bar_window, window)
+
+    def stream(self, history: object = None) -> BarStream:
+        """A live stream of bars, one at a time: ``push(bar)`` returns the prediction that
+        :meth:`predict_bars` gives on every bar so far (``history``'s, then each pushed), or
+        ``None`` while fewer than ``sequence_length`` bars were given.
+
+        ``history`` is what :meth:`predict_bars` takes (only its last ``bars_needed`` bars are
+        read), or ``None``. A bar is a mapping with ``open``, ``high``, ``low``, ``close`` and
+        ``volume`` keys (in any case), or a sequence of those five values in that order (six
+        with the bar's time first). Each push updates the rolling minima and maxima and the
+        window in O(1), then runs the model: one model run per bar. Predictions are not cached
+        (every bar is new). A stream is used from one thread at a time; pushes from two threads
+        wait for each other.
+
+        Raises:
+            InvalidInputError: the bundle cannot take raw bars, or ``history`` cannot be read
+                (as :meth:`predict_bars`).
+            ModelLoadError: the bundle's declarations disagree with its model.
+        """
+        if self.problems:
+            raise ModelLoadError(f"{self.model_path} cannot predict: " + "; ".join(self.problems))
+        return self._predictor.stream(history)
 
     def predict_batch(self, features: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Predictions for every window of ``[windows, seq, features]`` in one inference.

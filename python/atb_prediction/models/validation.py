@@ -10,16 +10,15 @@ output. Those are the failures a live process would otherwise meet at its first 
 from __future__ import annotations
 
 import fnmatch
-import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from atb_prediction._core import (
+    DEFAULT_WARMUP_MAX_BYTES,
     LATEST,
     BundleRecord,
     LoadedBundle,
@@ -28,11 +27,11 @@ from atb_prediction._core import (
     open_version,
     path_parts,
     shape_problems,
+    zero_input_shapes,
 )
 from atb_prediction._core import (
     parse_key as parse_key_parts,
 )
-from atb_prediction.config import DEFAULT_WARMUP_MAX_BYTES
 from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
 
 __all__ = [
@@ -111,14 +110,6 @@ def parse_key(text: str) -> KeyPattern:
 # --- one version --------------------------------------------------------------------------------
 
 
-def _declared_int(sources: Iterable[Mapping[str, Any] | None], name: str) -> int | None:
-    for source in sources:
-        value = (source or {}).get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
 def zero_inputs(
     inputs: Sequence[TensorInfo],
     *,
@@ -130,33 +121,21 @@ def zero_inputs(
 
     Fixed dimensions come from the model. Dynamic ones are filled from the bundle's declarations
     where a ``[batch, sequence, features]`` input allows it, else with 1, so that a model with a
-    symbolic sequence length is still run with the window the bundle says it expects.
+    symbolic sequence length is still run with the window the bundle says it expects. The shapes
+    and the cap are the core's (``zero_input_shapes``, the warm-up's rule); the sizes are checked
+    there before numpy allocates, so a hostile shape is a problem in the report rather than a
+    ``MemoryError`` or an abort.
     """
-    feed = {}
-    total = 0
-    for tensor in inputs:
-        rank = len(tensor.shape)
-        dims = []
-        for axis, dim in enumerate(tensor.shape):
-            if dim is not None:
-                dims.append(dim)
-            elif rank == 3 and axis == 1:
-                dims.append(sequence_length or 1)
-            elif rank == 3 and axis == 2:
-                dims.append(feature_count or 1)
-            else:
-                dims.append(1)
-        # Sized by the model file and the bundle's JSON: check the size before numpy allocates,
-        # so a hostile shape is a problem in the report rather than a MemoryError or an abort.
-        needed = math.prod(dims) * np.dtype(tensor.dtype).itemsize
-        total += needed
-        if total > max_bytes:
-            raise ValueError(
-                f"input {tensor.name!r} of shape {tuple(dims)} would need {needed} bytes "
-                f"(the all-zero inputs may take at most {max_bytes})"
-            )
-        feed[tensor.name] = np.zeros(dims, dtype=tensor.dtype)
-    return feed
+    shapes = zero_input_shapes(
+        [(tensor.name, tensor.shape, np.dtype(tensor.dtype).itemsize) for tensor in inputs],
+        sequence_length=sequence_length,
+        feature_count=feature_count,
+        max_bytes=max_bytes,
+    )
+    return {
+        tensor.name: np.zeros(shape, dtype=tensor.dtype)
+        for tensor, shape in zip(inputs, shapes, strict=True)
+    }
 
 
 def validate_version(record: BundleRecord, bundle: LoadedBundle | None = None) -> VersionReport:
@@ -188,10 +167,9 @@ def validate_version(record: BundleRecord, bundle: LoadedBundle | None = None) -
     try:
         feed = zero_inputs(
             session.inputs,
-            sequence_length=_declared_int(
-                (record.feature_schema, record.metadata), "sequence_length"
-            ),
-            # The core's one feature-count rule: feature_names, else feature_schema's features.
+            # The window the bundle declares, by the core's one rule (predict::DeclaredWindow),
+            # which the sweeps and predict_bars of a dynamic model use too.
+            sequence_length=record.sequence_length,
             feature_count=record.feature_count,
         )
     except (TypeError, ValueError, MemoryError) as exc:

@@ -1,6 +1,7 @@
 """Promote a registry version to production atomically, with a lock and a journal.
 
-The package is split by job: :mod:`.files` (names, confined opens), :mod:`.lock` (the
+The package is split by job: :mod:`.exceptions` (promotion's errors, under
+``PredictionError``), :mod:`.files` (names, confined opens), :mod:`.lock` (the
 per-model-type ``flock``), :mod:`.swap` (reading ``latest`` and switching it in one rename),
 :mod:`.journal` (``promotions.jsonl`` and its write-ahead intent), :mod:`.policy` (what a version
 must satisfy), :mod:`.gate` (what a version must score better than production on, for a gated

@@ -10,23 +10,29 @@ records are upstream's, with the same names and results.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from atb_prediction._core import registry_folders, version_date
+from atb_prediction._core import read_json_document, registry_folders, version_date
 from atb_prediction.models.exceptions import ModelNotAvailableError, PredictionError
 from atb_prediction.promotion.operations import history
 from atb_prediction.times import as_utc, parse_utc
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "PromotionSegment",
     "VersionRecord",
     "list_version_records",
+    "live_positions",
     "promotion_segments",
     "resolve_version_as_of",
 ]
@@ -66,12 +72,18 @@ def _parse_time(text: object) -> datetime | None:
         return None
 
 
-def _created_at(version_dir: Path) -> datetime | None:
-    try:
-        metadata = json.loads((version_dir / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def _created_at(registry_path: Path, version_dir: Path) -> datetime | None:
+    """``metadata.json``'s ``created_at``, read by the core's guarded reader as the scan reads
+    it: a FIFO or a huge file there is refused (with a warning), never waited on or read whole."""
+    path = version_dir / "metadata.json"
+    if not os.path.lexists(path):
         return None
-    return _parse_time(metadata.get("created_at")) if isinstance(metadata, dict) else None
+    try:
+        metadata = read_json_document(path, registry_path)
+    except PredictionError as error:
+        logger.warning("%s: %s; timed by its folder name instead", version_dir, error)
+        return None
+    return _parse_time(metadata.get("created_at"))
 
 
 def _approximate_records(registry_path: Path, model_dir: Path) -> list[VersionRecord]:
@@ -83,7 +95,7 @@ def _approximate_records(registry_path: Path, model_dir: Path) -> list[VersionRe
         return []
     records = []
     for name in names:
-        created = _created_at(model_dir / name)
+        created = _created_at(registry_path, model_dir / name)
         if created is not None:
             records.append(VersionRecord(name, created, "metadata"))
             continue
@@ -137,6 +149,37 @@ def list_version_records(
     return [r for r in approximate if r.effective_at < first_switch] + journal
 
 
+def live_positions(
+    records: Sequence[VersionRecord], moments: npt.NDArray[np.datetime64]
+) -> npt.NDArray[np.int64]:
+    """The one rule of which version was live when: for each of ``moments`` (UTC
+    ``datetime64``), the position in ``records`` (in time order, as
+    :func:`list_version_records` returns them) of the record live then, the last one effective
+    at or before it (of records sharing a time, the later one); ``-1`` where none is yet.
+    :func:`resolve_version_as_of`, :func:`promotion_segments` and as-live sweeps all ask here.
+    """
+    import numpy as np  # imported here: the command line's history does not need numpy
+
+    effective = np.array(
+        [np.datetime64(record.effective_at.replace(tzinfo=None), "ns") for record in records],
+        dtype="datetime64[ns]",
+    )
+    # Records are in time order, so a binary search finds the last one at or before each time.
+    positions: npt.NDArray[np.int64] = (
+        np.searchsorted(effective, moments.astype("datetime64[ns]"), side="right") - 1
+    )
+    return positions
+
+
+def _live_record(records: Sequence[VersionRecord], moment: datetime) -> VersionRecord | None:
+    """The record live at ``moment`` (:func:`live_positions`), or ``None``."""
+    import numpy as np
+
+    utc = np.datetime64(as_utc(moment).replace(tzinfo=None), "ns")
+    position = int(live_positions(records, np.array([utc]))[0])
+    return records[position] if position >= 0 else None
+
+
 def resolve_version_as_of(
     registry_path: str | os.PathLike[str], symbol: str, model_type: str, as_of: datetime
 ) -> VersionRecord:
@@ -150,14 +193,14 @@ def resolve_version_as_of(
     if not records:
         raise ModelNotAvailableError(f"No versions recorded for {symbol}/{model_type}")
     moment = as_utc(as_of)
-    live = [record for record in records if record.effective_at <= moment]
-    if not live:
+    live = _live_record(records, moment)
+    if live is None:
         earliest = records[0]
         raise ModelNotAvailableError(
             f"No {symbol}/{model_type} version was live at {moment.isoformat()}; the earliest, "
             f"{earliest.version_id}, is effective from {earliest.effective_at.isoformat()}"
         )
-    return live[-1]
+    return live
 
 
 def promotion_segments(
@@ -165,15 +208,17 @@ def promotion_segments(
 ) -> list[PromotionSegment]:
     """Split ``[start, end]`` at every distinct ``effective_at`` strictly inside it.
 
-    Each segment's version is the last record effective at or before its start (``None`` when
-    none is); of records sharing a time the later one wins, and no segment has zero length.
+    Each segment's version is the one live at its start (:func:`live_positions`: the last record
+    effective at or before it; ``None`` when none is); of records sharing a time the later one
+    wins, and no segment has zero length. ``records`` are in time order, as
+    :func:`list_version_records` returns them.
     """
     start, end = as_utc(start), as_utc(end)
     boundaries = sorted({r.effective_at for r in records if start < r.effective_at < end})
     edges = [start, *boundaries, end]
 
     def live_at(moment: datetime) -> str | None:
-        live = [record for record in records if record.effective_at <= moment]
-        return live[-1].version_id if live else None
+        live = _live_record(records, moment)
+        return live.version_id if live is not None else None
 
     return [PromotionSegment(live_at(left), left, right) for left, right in pairwise(edges)]

@@ -43,6 +43,7 @@ use rayon::prelude::*;
 use crate::core::alloc;
 use crate::core::backtest::returns::ReturnStats;
 use crate::core::error::{Error, Result};
+use crate::core::parallel;
 
 /// Resamples when the caller names no number.
 pub const DEFAULT_RESAMPLES: usize = 1_000;
@@ -318,12 +319,15 @@ fn resample(
     })?;
     let new_block = 1.0 / block_length;
     let periods = options.periods_per_year;
-    out.par_iter_mut()
-        .zip(streams.par_iter_mut())
-        .for_each(|(slot, stream)| {
-            let indices = StationaryIndices::new(stream, pairs.len(), new_block);
-            *slot = difference_at(pairs, metric, periods, indices);
-        });
+    // On the pool sized by the cores this process may use (`parallel::usable_cores`).
+    parallel::install(|| {
+        out.par_iter_mut()
+            .zip(streams.par_iter_mut())
+            .for_each(|(slot, stream)| {
+                let indices = StationaryIndices::new(stream, pairs.len(), new_block);
+                *slot = difference_at(pairs, metric, periods, indices);
+            });
+    });
     Ok(out)
 }
 
@@ -468,18 +472,20 @@ pub fn optimal_block_length(x: &[f64]) -> Result<f64> {
     let lags = m_max + 1;
     let mut acv = alloc::try_filled(lags, 0.0, || format!("{lags} autocovariances"))?;
     let mut abs_acorr = alloc::try_filled(lags, 0.0, || format!("{lags} autocorrelations"))?;
-    acv.par_iter_mut()
-        .zip(abs_acorr.par_iter_mut())
-        .enumerate()
-        .for_each(|(i, (covariance, correlation))| {
-            let cross: f64 = eps[i..].iter().zip(&eps[..n - i]).map(|(a, b)| a * b).sum();
-            let head: f64 = eps[..=i].iter().map(|e| e * e).sum();
-            let tail: f64 = eps[n - i - 1..].iter().map(|e| e * e).sum();
-            // eps[i + 1..] @ eps[i + 1..] and eps[..n - i - 1] @ eps[..n - i - 1].
-            let (v1, v2) = (total - head, total - tail);
-            *covariance = cross / nobs;
-            *correlation = cross.abs() / (v1 * v2).sqrt();
-        });
+    parallel::install(|| {
+        acv.par_iter_mut()
+            .zip(abs_acorr.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (covariance, correlation))| {
+                let cross: f64 = eps[i..].iter().zip(&eps[..n - i]).map(|(a, b)| a * b).sum();
+                let head: f64 = eps[..=i].iter().map(|e| e * e).sum();
+                let tail: f64 = eps[n - i - 1..].iter().map(|e| e * e).sum();
+                // eps[i + 1..] @ eps[i + 1..] and eps[..n - i - 1] @ eps[..n - i - 1].
+                let (v1, v2) = (total - head, total - tail);
+                *covariance = cross / nobs;
+                *correlation = cross.abs() / (v1 * v2).sqrt();
+            });
+    });
     let opt_m = (kn..lags).find(|&i| abs_acorr[i - kn..i].iter().all(|&a| a < cv));
     let m = opt_m
         .map(|m| 2 * (m - kn).max(1))

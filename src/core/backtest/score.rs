@@ -52,6 +52,7 @@ use rayon::prelude::*;
 use crate::core::alloc;
 use crate::core::backtest::returns::ReturnStats;
 use crate::core::error::{Error, Result};
+use crate::core::parallel;
 use crate::core::predict::times;
 
 /// The default `long_threshold`: upstream's `LONG_ENTRY_THRESHOLD` (any positive predicted
@@ -328,7 +329,7 @@ fn usable(close: f64) -> bool {
 /// The bars per year of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`: a 365-day year over
 /// its bar duration (the one timeframe rule, [`times::timeframe_nanos`]); used when a series
 /// has no times to measure its own spacing by.
-pub fn periods_per_year(timeframe: &str) -> Result<f64> {
+pub fn timeframe_periods_per_year(timeframe: &str) -> Result<f64> {
     times::periods_per_year(times::timeframe_nanos(timeframe)?)
 }
 
@@ -911,11 +912,13 @@ pub fn score_sweep(
         }
     }
     let closes = Closes::new(close, options.horizon)?;
-    let scores = work
-        .par_iter()
-        .zip(outs)
-        .map(|(row, out)| score(row, &closes, &options, out))
-        .collect::<Result<Vec<_>>>()?;
+    // Rows in parallel on the pool sized by the cores this process may use.
+    let scores = parallel::install(|| {
+        work.par_iter()
+            .zip(outs)
+            .map(|(row, out)| score(row, &closes, &options, out))
+            .collect::<Result<Vec<_>>>()
+    })?;
     Ok(SweepScores {
         rows,
         scores,
@@ -1417,13 +1420,13 @@ mod tests {
 
     #[test]
     fn periods_per_year_follow_the_timeframe() {
-        assert_eq!(periods_per_year("1h").unwrap(), 8760.0);
-        assert_eq!(periods_per_year("4h").unwrap(), 2190.0);
-        assert_eq!(periods_per_year("1d").unwrap(), 365.0);
-        assert_eq!(periods_per_year("15m").unwrap(), 35040.0);
-        assert_eq!(periods_per_year("1w").unwrap(), 365.0 / 7.0);
+        assert_eq!(timeframe_periods_per_year("1h").unwrap(), 8760.0);
+        assert_eq!(timeframe_periods_per_year("4h").unwrap(), 2190.0);
+        assert_eq!(timeframe_periods_per_year("1d").unwrap(), 365.0);
+        assert_eq!(timeframe_periods_per_year("15m").unwrap(), 35040.0);
+        assert_eq!(timeframe_periods_per_year("1w").unwrap(), 365.0 / 7.0);
         for bad in ["", "h", "0h", "1y", "unknown", "-1h"] {
-            assert!(periods_per_year(bad).is_err(), "{bad}");
+            assert!(timeframe_periods_per_year(bad).is_err(), "{bad}");
         }
     }
 }

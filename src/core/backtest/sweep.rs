@@ -356,7 +356,7 @@ impl SweepModel {
             )));
         }
         let bars = normalised.len() / columns;
-        let batches = batch_grid(self.window.sequence_length - 1, ranges, bars, batch_size)?;
+        let batches = batch_grid(self.window.first_full_bar(), ranges, bars, batch_size)?;
         let classes = self.class_count();
         let chunks = split_outputs(outputs, &batches, classes)?;
         let work = Mutex::new(chunks.into_iter());

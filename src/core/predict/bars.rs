@@ -157,8 +157,10 @@ pub fn rolling_price(metadata: &Value) -> std::result::Result<Option<RollingPric
 
 /// Running minimum and maximum over the last `window` values pushed, skipping NaN (pandas'
 /// `rolling(window, min_periods=1).min()/.max()`). Each value enters and leaves each queue once,
-/// so a series of `n` values costs O(n) whatever the window.
-struct RollingExtrema {
+/// so a series of `n` values costs O(n) whatever the window: one push is O(1), amortised.
+/// Live streams ([`super::stream::BarStream`]) keep one per column between bars.
+#[derive(Debug, Clone)]
+pub struct RollingExtrema {
     window: usize,
     next: usize,
     lows: VecDeque<(usize, f64)>,
@@ -166,7 +168,8 @@ struct RollingExtrema {
 }
 
 impl RollingExtrema {
-    fn new(window: usize) -> Self {
+    /// Empty, over the last `window` values (at least one).
+    pub fn new(window: usize) -> Self {
         Self {
             window,
             next: 0,
@@ -177,7 +180,7 @@ impl RollingExtrema {
 
     /// Adds the next value; returns `(min, max)` over the window ending at it, or `None` when
     /// the window holds no number.
-    fn push(&mut self, value: f64) -> Option<(f64, f64)> {
+    pub fn push(&mut self, value: f64) -> Option<(f64, f64)> {
         let index = self.next;
         self.next += 1;
         if !value.is_nan() {
@@ -212,12 +215,187 @@ pub fn rolling_extrema(
     values.into_iter().map(move |value| extrema.push(value))
 }
 
+/// The five bar columns of one bar, side by side: the block folds below run on all five at
+/// once, so five independent chains of comparisons overlap instead of waiting on each other.
+pub type Lanes = [f64; BAR_COLUMNS.len()];
+
+/// The smaller of an `older` and a `newer` value where neither is NaN; of two equal values
+/// (`-0.0` and `0.0`), the newer: the value [`RollingExtrema`]'s queue leaves at its front, so
+/// that folds in bar order give the queue's bits. The form of the x86 `minpd` instruction,
+/// which the compiler emits for it: one instruction per pair of lanes.
+#[inline]
+fn lane_min(older: f64, newer: f64) -> f64 {
+    if older < newer {
+        older
+    } else {
+        newer
+    }
+}
+
+/// The larger of two values as [`lane_min`] (`maxpd`).
+#[inline]
+fn lane_max(older: f64, newer: f64) -> f64 {
+    if older > newer {
+        older
+    } else {
+        newer
+    }
+}
+
+/// Folds the `(min, max)` lanes of newer values into those of older ones.
+#[inline]
+fn join(older: (&Lanes, &Lanes), newer: (&Lanes, &Lanes)) -> (Lanes, Lanes) {
+    let (mut lows, mut highs) = (*older.0, *older.1);
+    for lane in 0..BAR_COLUMNS.len() {
+        lows[lane] = lane_min(lows[lane], newer.0[lane]);
+        highs[lane] = lane_max(highs[lane], newer.1[lane]);
+    }
+    (lows, highs)
+}
+
+/// The `(min, max)` lanes of no value: what every fold starts from.
+const NOTHING: (Lanes, Lanes) = (
+    [f64::INFINITY; BAR_COLUMNS.len()],
+    [f64::NEG_INFINITY; BAR_COLUMNS.len()],
+);
+
+/// `emit(row, lows, highs)` for each row `from..` of `bars` (row-major `[rows, 5]`, in
+/// [`BAR_COLUMNS`] order): per column, the min and max over the `window` values ending at that
+/// row, exactly as [`rolling_extrema`] gives them, the same bits (read one column with
+/// [`extrema_at`]), by blocks rather than queues (van Herk / Gil-Werman).
+///
+/// The rows from `from` on are cut into blocks of `window`. A window ending in one block is the
+/// running fold of that block up to its end, joined with the fold of the `window` rows before
+/// the block from the window's first row on. Where the queues branch on the data, each value
+/// here costs three folds of min and max on the five columns at once, without a branch: NaN
+/// enters the min as +inf and the max as -inf, which change no fold that holds a number and
+/// leave a min above the max where the window holds none. A live call asks for the last
+/// `sequence_length` rows only, and pays for the `sequence_length + window` rows they read.
+pub fn window_extrema(
+    bars: &[f64],
+    window: usize,
+    from: usize,
+    mut emit: impl FnMut(usize, &Lanes, &Lanes),
+) -> Result<()> {
+    let rows = bars.len() / BAR_COLUMNS.len();
+    let window = window.max(1);
+    if from >= rows {
+        return Ok(());
+    }
+    // The folds from each of the `window` rows before a block to the block's start: a buffer
+    // of this thread's kept between calls when it is small (a live call's), so that a call
+    // neither allocates nor fills one.
+    let size = window.min(rows);
+    let mut owned = Vec::new();
+    let mut kept =
+        SUFFIX.with_borrow_mut(|kept| (size <= KEPT_SUFFIX).then(|| std::mem::take(kept)));
+    let suffix = kept.as_mut().unwrap_or(&mut owned);
+    if suffix.len() < size {
+        let more = size - suffix.len();
+        alloc::try_reserve(suffix, more, || {
+            format!("the rolling extrema of {size} bars")
+        })?;
+        // alloc: within the capacity just reserved.
+        suffix.resize(size, NOTHING);
+    }
+    let outcome = fold_blocks(bars, rows, window, from, suffix, &mut emit);
+    if let Some(kept) = kept {
+        SUFFIX.with_borrow_mut(|slot| *slot = kept);
+    }
+    outcome
+}
+
+/// How many rows of suffix folds a thread keeps between calls: a live call's window and more,
+/// not a sweep's.
+const KEPT_SUFFIX: usize = 4_096;
+
+thread_local! {
+    /// This thread's suffix folds, kept between calls of [`window_extrema`].
+    static SUFFIX: std::cell::RefCell<Vec<(Lanes, Lanes)>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// [`window_extrema`]'s blocks, with `suffix` at least `window.min(rows)` long.
+fn fold_blocks(
+    bars: &[f64],
+    rows: usize,
+    window: usize,
+    from: usize,
+    suffix: &mut [(Lanes, Lanes)],
+    emit: &mut impl FnMut(usize, &Lanes, &Lanes),
+) -> Result<()> {
+    let width = BAR_COLUMNS.len();
+    let bar = |row: usize| -> (Lanes, Lanes) {
+        let (mut lows, mut highs) = NOTHING;
+        for (lane, &value) in bars[row * width..(row + 1) * width].iter().enumerate() {
+            if !value.is_nan() {
+                lows[lane] = value;
+                highs[lane] = value;
+            }
+        }
+        (lows, highs)
+    };
+    let mut start = from;
+    while start < rows {
+        let end = start.saturating_add(window).min(rows);
+        // The rows before the block that its windows reach (fewer before the first bar).
+        let before = start.saturating_sub(window);
+        let mut folded = NOTHING;
+        for row in (before..start).rev() {
+            // The row is older than everything folded so far.
+            let (lows, highs) = bar(row);
+            folded = join((&lows, &highs), (&folded.0, &folded.1));
+            suffix[row - before] = folded;
+        }
+        let mut running = NOTHING;
+        for row in start..end {
+            let (lows, highs) = bar(row);
+            running = join((&running.0, &running.1), (&lows, &highs));
+            // The window is `row + 1 - window ..= row` (from the first bar when that is
+            // earlier): the block so far, and before the block from the window's first row.
+            let first = (row + 1).saturating_sub(window);
+            if first < start {
+                let (lows, highs) = &suffix[first - before];
+                let (lows, highs) = join((lows, highs), (&running.0, &running.1));
+                emit(row, &lows, &highs);
+            } else {
+                emit(row, &running.0, &running.1);
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// One column's `(min, max)` from [`window_extrema`]'s lanes, as [`rolling_extrema`] gives it:
+/// `None` where the window holds no number.
+#[inline]
+pub fn extrema_at(lows: &Lanes, highs: &Lanes, column: usize) -> Option<(f64, f64)> {
+    let (low, high) = (lows[column], highs[column]);
+    (low <= high).then_some((low, high))
+}
+
 /// Upstream's feature value: `(x - min) / (max - min)`, or `0.5` where the window is flat or
 /// holds no number.
-fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
+pub fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
     match extrema {
-        Some((low, high)) if high != low => (value - low) / (high - low),
-        _ => 0.5,
+        Some((low, high)) => scaled_between(value, low, high),
+        None => 0.5,
+    }
+}
+
+/// [`scaled`] between a window's `low` and `high` (`low > high`: the window holds no number,
+/// as [`window_extrema`]'s lanes say it). The quotient is computed whatever the window, then
+/// chosen, so that the compiler divides two lanes at a time; where it is not chosen it is never
+/// seen.
+#[inline]
+fn scaled_between(value: f64, low: f64, high: f64) -> f64 {
+    let quotient = (value - low) / (high - low);
+    if low < high {
+        quotient
+    } else {
+        0.5
     }
 }
 
@@ -228,19 +406,42 @@ fn scaled(value: f64, extrema: Option<(f64, f64)>) -> f64 {
 /// A live call passes only the last `sequence_length + window - 1` bars; a sweep passes its
 /// series, whose features it holds anyway (the output is as large as the bars read).
 pub fn features(recipe: &BarFeatures, bars: ArrayView2<'_, f64>, from: usize) -> Result<Vec<f64>> {
+    features_as(recipe, bars, from, |value| value)
+}
+
+/// [`features`], each value written as `write` makes it (`as f32` for a float32 model whose
+/// features are not normalised, which `predict` would otherwise convert in a second pass).
+pub fn features_as<T>(
+    recipe: &BarFeatures,
+    bars: ArrayView2<'_, f64>,
+    from: usize,
+    write: impl Fn(f64) -> T,
+) -> Result<Vec<T>> {
     let rows = bars.nrows();
     let width = recipe.columns.len();
     let kept = rows.saturating_sub(from);
-    let mut out = alloc::try_filled(kept.saturating_mul(width), 0.0, || {
+    let mut out = alloc::try_with_capacity(kept.saturating_mul(width), || {
         format!("the features of {kept} bars ({width} columns each)")
     })?;
-    for (feature, &column) in recipe.columns.iter().enumerate() {
-        let values = bars.column(column);
-        let extrema = rolling_extrema(values.iter().copied(), recipe.window);
-        for (row, (&value, extrema)) in values.iter().zip(extrema).enumerate().skip(from) {
-            out[(row - from) * width + feature] = scaled(value, extrema);
+    let copy;
+    let bars = match bars.as_slice() {
+        Some(values) if bars.ncols() == BAR_COLUMNS.len() => values,
+        _ => {
+            copy = alloc::try_collect(bars.iter().copied(), || {
+                format!("a row-major copy of {rows} bars")
+            })?;
+            &copy[..]
         }
-    }
+    };
+    // Rows come in order, each pushed whole within the capacity reserved.
+    window_extrema(bars, recipe.window, from, |row, lows, highs| {
+        let value = &bars[row * BAR_COLUMNS.len()..(row + 1) * BAR_COLUMNS.len()];
+        let mut lanes = [0.0; BAR_COLUMNS.len()];
+        for (lane, slot) in lanes.iter_mut().enumerate() {
+            *slot = scaled_between(value[lane], lows[lane], highs[lane]);
+        }
+        out.extend(recipe.columns.iter().map(|&column| write(lanes[column])));
+    })?;
     Ok(out)
 }
 
@@ -286,10 +487,18 @@ pub fn to_price(output: f64, extrema: Option<(f64, f64)>) -> std::result::Result
     }
 }
 
-/// `(min, max)` of the last `window` values of `values` (NaN skipped).
+/// `(min, max)` of the last `window` values of `values` (NaN skipped), as the last value of
+/// [`rolling_extrema`] gives it: the folds of [`window_extrema`]'s lanes, on one column.
 pub fn last_extrema(values: ArrayView1<'_, f64>, window: usize) -> Option<(f64, f64)> {
-    let start = values.len().saturating_sub(window);
-    rolling_extrema(values.iter().skip(start).copied(), window).last()?
+    let start = values.len().saturating_sub(window.max(1));
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &value in values.slice(ndarray::s![start..]) {
+        if !value.is_nan() {
+            low = lane_min(low, value);
+            high = lane_max(high, value);
+        }
+    }
+    (low <= high).then_some((low, high))
 }
 
 #[cfg(test)]
@@ -343,6 +552,78 @@ mod tests {
         for window in 1..=values.len() + 2 {
             let fast: Vec<_> = rolling_extrema(values.iter().copied(), window).collect();
             assert_eq!(fast, naive(&values, window), "window {window}");
+        }
+    }
+
+    /// Bits of `(min, max)`, so that `-0.0` and `0.0` differ.
+    fn bits(extrema: Option<(f64, f64)>) -> Option<(u64, u64)> {
+        extrema.map(|(low, high)| (low.to_bits(), high.to_bits()))
+    }
+
+    #[test]
+    fn blocks_give_the_queues_bits() {
+        // Signed zeros, infinities, NaN runs and ties: the same value from both, bit for bit.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let pool = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.0,
+            0.0,
+        ];
+        let values: Vec<f64> = (0..400)
+            .map(|row| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if (100..130).contains(&row) {
+                    f64::NAN
+                } else {
+                    pool[(state % pool.len() as u64) as usize]
+                }
+            })
+            .collect();
+        // Five columns: the values, and the same shifted, so that the lanes differ.
+        let rows = values.len();
+        let lane = |column: usize, row: usize| values[(row + 37 * column) % rows];
+        let bars: Vec<f64> = (0..rows)
+            .flat_map(|row| (0..5).map(move |column| lane(column, row)))
+            .collect();
+        for window in [1, 2, 3, 7, 29, 30, 31, 64, 120, 399, 400, 401, usize::MAX] {
+            let queues: Vec<Vec<_>> = (0..5)
+                .map(|column| {
+                    rolling_extrema((0..rows).map(|row| lane(column, row)), window)
+                        .map(bits)
+                        .collect()
+                })
+                .collect();
+            for from in [0, 1, 5, 119, 200, 399, 400] {
+                let mut blocks = Vec::new();
+                window_extrema(&bars, window, from, |row, lows, highs| {
+                    for column in 0..5 {
+                        blocks.push((row, column, bits(extrema_at(lows, highs, column))));
+                    }
+                })
+                .unwrap();
+                let expected: Vec<_> = (from..rows)
+                    .flat_map(|row| (0..5).map(move |column| (row, column)))
+                    .map(|(row, column)| (row, column, queues[column][row]))
+                    .collect();
+                assert_eq!(blocks, expected, "window {window}, from {from}");
+            }
+            for end in [0, 1, 50, 115, 131, 400] {
+                let head = ArrayView1::from(&values[..end]);
+                assert_eq!(
+                    bits(last_extrema(head, window)),
+                    end.checked_sub(1).and_then(|last| queues[0][last]),
+                    "last of {end}, window {window}"
+                );
+            }
         }
     }
 

@@ -31,17 +31,6 @@ pub fn schema_feature_count(feature_schema: &Value) -> Option<usize> {
         .map(Vec::len)
 }
 
-/// How many features a bundle declares: `metadata.json`'s count, else `feature_schema.json`'s
-/// (the width an input with a dynamic feature axis is given when the model is checked).
-pub fn declared_feature_count(
-    metadata: Option<&Value>,
-    feature_schema: Option<&Value>,
-) -> Option<usize> {
-    metadata
-        .and_then(metadata_feature_count)
-        .or_else(|| feature_schema.and_then(schema_feature_count))
-}
-
 /// Where each of `feature_names` is among `columns` (its first column of that name; `None` is a
 /// column whose label is not a string), so that columns in another order, or extra ones, are
 /// never fed to the model silently. Fails naming every feature `what` lacks and the columns it
@@ -99,13 +88,36 @@ pub fn column_position(columns: &[Option<String>], name: &str) -> Option<usize> 
 /// compute features from; see `bars.rs`).
 pub const BAR_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
-/// Where each of [`BAR_COLUMNS`] is among `columns` ([`column_position`]: any case), or the
-/// bar columns it lacks.
-fn bars_found(columns: &[Option<String>]) -> Result<Vec<usize>, Vec<String>> {
+/// Why a series' columns give no raw bars.
+enum BarsProblem {
+    /// The bar columns it lacks.
+    Missing(Vec<String>),
+    /// A bar column two of its columns could be (two of one name, or, with none of exactly
+    /// that name, two of it in other cases), and their positions: reading either is a guess.
+    Ambiguous(&'static str, Vec<usize>),
+}
+
+/// Where each of [`BAR_COLUMNS`] is among `columns` ([`column_position`]: any case, exact names
+/// first), or why they give no bars.
+fn bars_found(columns: &[Option<String>]) -> Result<Vec<usize>, BarsProblem> {
     // alloc: five bar columns.
     let mut positions = Vec::with_capacity(BAR_COLUMNS.len());
     let mut missing = Vec::new();
     for name in BAR_COLUMNS {
+        let named = |equal: fn(&str, &str) -> bool| -> Vec<usize> {
+            (0..columns.len())
+                .filter(|&p| columns[p].as_deref().is_some_and(|c| equal(c, name)))
+                .collect()
+        };
+        let exact = named(|a, b| a == b);
+        let candidates = if exact.is_empty() {
+            named(str::eq_ignore_ascii_case)
+        } else {
+            exact
+        };
+        if candidates.len() > 1 {
+            return Err(BarsProblem::Ambiguous(name, candidates));
+        }
         match column_position(columns, name) {
             Some(position) => positions.push(position),
             None => missing.push(name.to_owned()),
@@ -114,22 +126,36 @@ fn bars_found(columns: &[Option<String>]) -> Result<Vec<usize>, Vec<String>> {
     if missing.is_empty() {
         Ok(positions)
     } else {
-        Err(missing)
+        Err(BarsProblem::Missing(missing))
     }
 }
 
+/// The error for a bar column that several columns of `what` could be.
+fn ambiguous(what: &str, name: &str, positions: &[usize], columns: &[Option<String>]) -> Error {
+    Error::InvalidInput(format!(
+        "{what} have {} columns that could be {name:?} ({}); keep one of them",
+        positions.len(),
+        positions
+            .iter()
+            .filter_map(|&p| columns[p].as_deref().map(|label| format!("{label:?}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// Where each of [`BAR_COLUMNS`] is among `columns`, in any case ([`column_position`]): the
-/// one rule for raw bars, used by `predict_bars` and the sweep alike. Fails naming the bar
-/// columns `what` lack and the columns they have.
+/// one rule for raw bars, used by `predict_bars`, streams and the sweep alike. Fails naming the
+/// bar columns `what` lack and the columns they have, or a bar column two columns could be.
 pub fn bar_positions(what: &str, columns: &[Option<String>]) -> Result<Vec<usize>> {
-    bars_found(columns).map_err(|missing| {
-        Error::InvalidInput(format!(
+    bars_found(columns).map_err(|problem| match problem {
+        BarsProblem::Missing(missing) => Error::InvalidInput(format!(
             "{what} lack the bar column(s) {} (raw bars need {}, in any case); the columns are \
              {}",
             quoted(&missing),
             BAR_COLUMNS.join(", "),
             listed(columns)
-        ))
+        )),
+        BarsProblem::Ambiguous(name, positions) => ambiguous(what, name, &positions, columns),
     })
 }
 
@@ -161,7 +187,10 @@ pub fn series_columns(
     };
     let missing = match bars_found(columns) {
         Ok(positions) => return Ok(ColumnSource::Bars(positions)),
-        Err(missing) => missing,
+        Err(BarsProblem::Missing(missing)) => missing,
+        Err(BarsProblem::Ambiguous(name, positions)) => {
+            return Err(ambiguous(what, name, &positions, columns))
+        }
     };
     Err(Error::InvalidInput(format!(
         "{what} has neither the feature columns metadata.json's feature_names lists ({}; it \
@@ -314,6 +343,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .ends_with("are none"));
+        // Two columns that could be one bar column: refused, not guessed.
+        let ambiguous = named(&["Close", "CLOSE", "open", "high", "low", "volume"]);
+        let expected = "bars have 2 columns that could be \"close\" (\"Close\", \"CLOSE\"); keep \
+                        one of them";
+        assert_eq!(
+            bar_positions("bars", &ambiguous).unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(
+            series_columns("bars", &ambiguous, &features, true)
+                .unwrap_err()
+                .to_string(),
+            expected
+        );
+        let twice = named(&["close", "open", "high", "low", "volume", "close"]);
+        assert!(bar_positions("bars", &twice)
+            .unwrap_err()
+            .to_string()
+            .starts_with("bars have 2 columns that could be \"close\" (\"close\", \"close\")"));
     }
 
     #[test]
@@ -325,15 +373,6 @@ mod tests {
         assert_eq!(schema_feature_count(&schema), Some(3));
         assert_eq!(schema_feature_count(&json!({"features": []})), None);
         assert_eq!(schema_feature_count(&json!({"features": "a"})), None);
-        assert_eq!(
-            declared_feature_count(Some(&metadata), Some(&schema)),
-            Some(2)
-        );
-        assert_eq!(
-            declared_feature_count(Some(&json!({})), Some(&schema)),
-            Some(3)
-        );
-        assert_eq!(declared_feature_count(None, None), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod columns;
 mod decode;
 mod prepare;
 mod spec;
+pub mod stream;
 pub mod times;
 mod window;
 
@@ -23,12 +24,12 @@ use smallvec::SmallVec;
 
 pub use batch::predict_batch_parallel;
 pub use columns::{
-    bar_positions, column_position, declared_feature_count, feature_names, feature_positions,
-    metadata_feature_count, schema_feature_count, series_columns, ColumnSource,
+    bar_positions, column_position, feature_names, feature_positions, metadata_feature_count,
+    schema_feature_count, series_columns, ColumnSource,
 };
 pub use decode::{BatchOutputs, BatchPrediction, Prediction};
 pub use prepare::Features;
-pub use spec::{PredictionSpec, PriceScaling, Task};
+pub use spec::{Declared, DeclaredWindow, PredictionSpec, PriceScaling, Task};
 pub use window::{input_window, InputWindow};
 
 use crate::core::alloc;
@@ -61,19 +62,76 @@ impl Predictor<'_> {
         })
     }
 
-    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
-    /// so that every bar of the model's window has a full rolling window behind it.
-    pub fn bars_needed(&self) -> Result<usize> {
-        let recipe = self
-            .spec
+    /// How the bundle's features come from raw bars, or `InvalidInputError` saying why they
+    /// cannot (naming the feature columns it needs instead).
+    fn bar_recipe(&self) -> Result<&bars::BarFeatures> {
+        self.spec
             .bar_features
             .as_ref()
-            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+            .map_err(|reason| Error::invalid_input(reason.clone()))
+    }
+
+    /// How many of the last bars [`Self::predict_bars`] reads: `sequence_length + window - 1`,
+    /// so that every bar of the model's window has a full rolling window behind it. A window
+    /// longer than any history (`price_normalization.window` up to 2^64 - 1) reads every bar
+    /// given, as a sweep does: the sum saturates rather than failing.
+    pub fn bars_needed(&self) -> Result<usize> {
+        let recipe = self.bar_recipe()?;
         let window = self.window()?;
-        window
-            .sequence_length
-            .checked_add(recipe.window - 1)
-            .ok_or_else(|| Error::invalid_input("the bundle's windows are too long to add up"))
+        Ok(window.sequence_length.saturating_add(recipe.window - 1))
+    }
+
+    /// An empty [`stream::BarStream`] for this bundle, or why it cannot take raw bars (before
+    /// any bar is read).
+    pub fn bar_stream(&self) -> Result<stream::BarStream> {
+        let recipe = self.bar_recipe()?;
+        let window = self.window()?;
+        Ok(stream::BarStream::new(
+            recipe,
+            self.spec.rolling_price.as_ref(),
+            window.sequence_length,
+        ))
+    }
+
+    /// The prediction from `stream`'s window, as [`Self::predict_bars`] makes it from the bars
+    /// pushed so far; `None` while its window is not full.
+    pub fn predict_stream(
+        &self,
+        stream: &stream::BarStream,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Prediction>> {
+        let Some(window) = stream.window() else {
+            return Ok(None);
+        };
+        let shape = stream.window_shape();
+        let features = Features {
+            shape: &shape,
+            data: crate::core::onnx::tensor::TensorView::Float64(window),
+        };
+        let prediction = self.predict(&features, &mut None, timeout)?;
+        self.rolling_priced(prediction, stream.price_extrema())
+            .map(Some)
+    }
+
+    /// A `rolling_minmax` bundle's `prediction` with its price mapped back with the min and max
+    /// of the target's last `window` bars ([`bars::to_price`]); other bundles' as it is.
+    fn rolling_priced(
+        &self,
+        mut prediction: Prediction,
+        extrema: Option<(f64, f64)>,
+    ) -> Result<Prediction> {
+        if let Some(rolling) = &self.spec.rolling_price {
+            prediction.price =
+                bars::to_price(prediction.price, extrema).map_err(|why| match why {
+                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
+                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
+                        "{why} (the last {} {:?} values of the bars)",
+                        rolling.window,
+                        rolling.target()
+                    )),
+                })?;
+        }
+        Ok(prediction)
     }
 
     /// Upstream's live path from raw OHLCV `bars` (`[rows, 5]`, oldest first, columns in
@@ -87,11 +145,7 @@ impl Predictor<'_> {
         bars: ArrayView2<'_, f64>,
         timeout: Option<Duration>,
     ) -> Result<Prediction> {
-        let recipe = self
-            .spec
-            .bar_features
-            .as_ref()
-            .map_err(|reason| Error::invalid_input(reason.clone()))?;
+        let recipe = self.bar_recipe()?;
         if bars.ncols() != bars::BAR_COLUMNS.len() {
             return Err(Error::invalid_input(format!(
                 "bars must have the {} columns {}, got {}",
@@ -111,26 +165,42 @@ impl Predictor<'_> {
         let needed = self.bars_needed()?;
         let bars = bars.slice(ndarray::s![rows.saturating_sub(needed).., ..]);
         let from = bars.nrows() - window.sequence_length;
-        let values = bars::features(recipe, bars, from)?;
         let shape = [window.sequence_length, recipe.columns.len()];
-        let features = Features {
-            shape: &shape,
-            data: crate::core::onnx::tensor::TensorView::Float64(&values),
+        // A float32 model whose features are not normalised gets them as float32 straight
+        // away (the values `predict`'s own conversion would give), and reads them in place.
+        let float32 = self.spec.normalization.is_empty()
+            && matches!(
+                self.session.inputs(),
+                [input] if input.element_type == ElementType::Float32
+            );
+        let prediction = if float32 {
+            let values = bars::features_as(recipe, bars, from, |value| value as f32)?;
+            let data = crate::core::onnx::tensor::TensorView::Float32(&values);
+            self.predict(
+                &Features {
+                    shape: &shape,
+                    data,
+                },
+                &mut None,
+                timeout,
+            )?
+        } else {
+            let values = bars::features(recipe, bars, from)?;
+            let data = crate::core::onnx::tensor::TensorView::Float64(&values);
+            self.predict(
+                &Features {
+                    shape: &shape,
+                    data,
+                },
+                &mut None,
+                timeout,
+            )?
         };
-        let mut prediction = self.predict(&features, &mut None, timeout)?;
-        if let Some(rolling) = &self.spec.rolling_price {
-            let extrema = bars::last_extrema(bars.column(rolling.column), rolling.window);
-            prediction.price =
-                bars::to_price(prediction.price, extrema).map_err(|why| match why {
-                    bars::Unpriceable::Output(_) => self.output_error(why.to_string()),
-                    bars::Unpriceable::Window(_) => Error::invalid_input(format!(
-                        "{why} (the last {} {:?} values of the bars)",
-                        rolling.window,
-                        rolling.target()
-                    )),
-                })?;
-        }
-        Ok(prediction)
+        let extrema =
+            self.spec.rolling_price.as_ref().and_then(|rolling| {
+                bars::last_extrema(bars.column(rolling.column), rolling.window)
+            });
+        self.rolling_priced(prediction, extrema)
     }
 
     /// Prepares `features`, checks the model input made of them against the model, and runs

@@ -4,8 +4,63 @@
 use serde_json::Value;
 
 use super::bars::{self, BarFeatures, RollingPrice};
-use super::columns::feature_names;
+use super::columns::{feature_names, metadata_feature_count, schema_feature_count};
 use crate::core::error::{Error, Result};
+
+/// A window dimension a bundle declares, and the file that declares it (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    /// The dimension (positive).
+    pub value: usize,
+    /// `"metadata.json"` or `"feature_schema.json"`.
+    pub file: &'static str,
+}
+
+/// The window a bundle declares in its JSON, for a model that leaves a dimension dynamic. The
+/// one rule, which validation and prediction both follow:
+/// - the sequence length is `feature_schema.json`'s `sequence_length`, else `metadata.json`'s:
+///   upstream's `PredictionEngine` windows a bundle with a feature schema by the schema's
+///   (`_select_schema_features`), so the schema wins when the two files disagree;
+/// - the feature count is `metadata.json`'s `feature_names` count, else `feature_schema.json`'s
+///   `features` count: `feature_names` are the columns a DataFrame is read by.
+///
+/// A dimension the model fixes wins over both ([`super::input_window`]); a file that disagrees with
+/// the model is a shape problem of the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeclaredWindow {
+    /// Bars per window, when declared.
+    pub sequence_length: Option<Declared>,
+    /// Feature columns per bar, when declared.
+    pub feature_count: Option<Declared>,
+}
+
+/// The file names the declared window names in messages.
+pub(super) const METADATA: &str = "metadata.json";
+pub(super) const FEATURE_SCHEMA: &str = "feature_schema.json";
+
+impl DeclaredWindow {
+    /// The window `metadata` and `feature_schema` declare (either may be absent).
+    pub fn of(metadata: Option<&Value>, feature_schema: Option<&Value>) -> Self {
+        let length = |document: Option<&Value>, file| {
+            let value = document?.get("sequence_length")?.as_u64()?;
+            let value = usize::try_from(value).ok().filter(|&n| n > 0)?;
+            Some(Declared { value, file })
+        };
+        let declared = |value: Option<usize>, file| value.map(|value| Declared { value, file });
+        Self {
+            sequence_length: length(feature_schema, FEATURE_SCHEMA)
+                .or_else(|| length(metadata, METADATA)),
+            feature_count: declared(metadata.and_then(metadata_feature_count), METADATA).or_else(
+                || {
+                    declared(
+                        feature_schema.and_then(schema_feature_count),
+                        FEATURE_SCHEMA,
+                    )
+                },
+            ),
+        }
+    }
+}
 
 /// Standard deviations at or below this (or non-finite) are replaced, as upstream does.
 const EPSILON: f64 = 1e-8;
@@ -40,8 +95,8 @@ pub struct PredictionSpec {
     pub normalization: Vec<Option<(f64, f64)>>,
     /// The number of feature columns `feature_names` declares, when it does.
     pub declared_features: Option<usize>,
-    /// `sequence_length` as `metadata.json` declares it, when it does.
-    pub declared_sequence_length: Option<usize>,
+    /// The window the bundle's JSON declares, for a model that leaves it dynamic.
+    pub declared_window: DeclaredWindow,
     /// How the features come from raw OHLCV bars, or why they cannot.
     pub bar_features: std::result::Result<BarFeatures, String>,
     /// How a `rolling_minmax` output maps back to a price, given the bars.
@@ -71,9 +126,11 @@ fn direction_label(value: &Value) -> Option<i8> {
 }
 
 impl PredictionSpec {
-    /// Builds the spec from `metadata.json` (an object; `Value::Null` when the bundle has none).
-    pub fn from_metadata(
+    /// Builds the spec from `metadata.json` (an object; `Value::Null` when the bundle has none)
+    /// and `feature_schema.json`, which only the declared window reads.
+    pub fn from_documents(
         metadata: &Value,
+        feature_schema: Option<&Value>,
         confidence_scale_factor: f64,
         direction_threshold: f64,
     ) -> Result<Self> {
@@ -201,11 +258,7 @@ impl PredictionSpec {
         Ok(Self {
             normalization,
             declared_features: names.map(|names| names.len()),
-            declared_sequence_length: metadata
-                .get("sequence_length")
-                .and_then(Value::as_u64)
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|&n| n > 0),
+            declared_window: DeclaredWindow::of(Some(metadata), feature_schema),
             bar_features: bars::bar_features(metadata),
             rolling_price,
             task,
@@ -292,7 +345,7 @@ mod tests {
             "feature_names": ["a", "b", "c"],
             "normalization_params": {"c": {"mean": 1.0, "std": 0.0}, "a": {"mean": 2.0, "std": 4.0}},
         });
-        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        let spec = PredictionSpec::from_documents(&metadata, None, 10.0, 0.01).unwrap();
         assert_eq!(
             spec.normalization,
             vec![Some((2.0, 4.0)), None, Some((1.0, EPSILON))]
@@ -302,7 +355,7 @@ mod tests {
     #[test]
     fn legacy_metadata_uses_key_order() {
         let metadata = json!({"normalization_params": {"x": {"mean": 1.0}, "y": {"std": 2.0}}});
-        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        let spec = PredictionSpec::from_documents(&metadata, None, 10.0, 0.01).unwrap();
         assert_eq!(spec.normalization, vec![Some((1.0, 1.0)), Some((0.0, 2.0))]);
     }
 
@@ -344,7 +397,7 @@ mod tests {
             "feature_names": ["a", "b", "c"],
             "normalization_params": {"a": {"mean": null, "std": 0.0}, "c": {"std": null}},
         });
-        let spec = PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap();
+        let spec = PredictionSpec::from_documents(&metadata, None, 10.0, 0.01).unwrap();
         let text = spec.warnings.join("\n");
         assert!(text.contains("\"a\"] has a non-finite mean"), "{text}");
         assert!(
@@ -357,24 +410,26 @@ mod tests {
         );
         assert!(text.contains("feature_names \"b\" have no"), "{text}");
         let legacy = json!({"normalization_params": {"x": {"mean": 1.0}}});
-        let spec = PredictionSpec::from_metadata(&legacy, 10.0, 0.01).unwrap();
+        let spec = PredictionSpec::from_documents(&legacy, None, 10.0, 0.01).unwrap();
         assert!(spec.warnings[0].contains("no feature_names"));
         let clean = json!({"feature_names": ["x"], "normalization_params": {"x": {"mean": 1.0}}});
-        let spec = PredictionSpec::from_metadata(&clean, 10.0, 0.01).unwrap();
+        let spec = PredictionSpec::from_documents(&clean, None, 10.0, 0.01).unwrap();
         assert!(spec.warnings.is_empty());
     }
 
     #[test]
     fn classification_needs_labels() {
-        let error = PredictionSpec::from_metadata(
+        let error = PredictionSpec::from_documents(
             &json!({"task_type": "ternary_classification"}),
+            None,
             10.0,
             0.01,
         )
         .unwrap_err();
         assert!(error.to_string().contains("class_labels"));
-        let spec = PredictionSpec::from_metadata(
+        let spec = PredictionSpec::from_documents(
             &json!({"task_type": "binary_classification", "class_labels": ["-1", 1]}),
+            None,
             10.0,
             0.01,
         )

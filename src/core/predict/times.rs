@@ -284,27 +284,60 @@ fn datetime(what: &str, bar: usize, ticks: i64, unit: DatetimeUnit) -> Result<i6
 /// Every time of `times` as UTC nanoseconds since the epoch; `what` names them in errors
 /// ("timestamps", "column 'open_time'"), which name the first bad bar: its position and value.
 pub fn utc_nanos(times: Times<'_>, what: &str) -> Result<Vec<i64>> {
+    utc_nanos_from(times, what, 0)
+}
+
+/// [`utc_nanos`] of times whose first is bar `first` of the caller's series (the last bars of a
+/// history, or one bar of a stream), so that an error names the bar the caller knows.
+pub fn utc_nanos_from(times: Times<'_>, what: &str, first: usize) -> Result<Vec<i64>> {
     let bars = times.len();
     let mut out = alloc::try_with_capacity(bars, || format!("{bars} bar times"))?;
     match times {
         Times::Epochs(values) => {
             for (bar, &value) in values.iter().enumerate() {
-                out.push(integer_epoch(what, bar, i128::from(value))?);
+                out.push(integer_epoch(what, first + bar, i128::from(value))?);
             }
         }
         Times::UnsignedEpochs(values) => {
             for (bar, &value) in values.iter().enumerate() {
-                out.push(integer_epoch(what, bar, i128::from(value))?);
+                out.push(integer_epoch(what, first + bar, i128::from(value))?);
             }
         }
         Times::FloatEpochs(values) => {
             for (bar, &value) in values.iter().enumerate() {
-                out.push(float_epoch(what, bar, value)?);
+                out.push(float_epoch(what, first + bar, value)?);
             }
         }
         Times::Datetimes(values, unit) => {
-            for (bar, &ticks) in values.iter().enumerate() {
-                out.push(datetime(what, bar, ticks, unit)?);
+            // The units pandas and numpy use (`ns`, `us`, `ms`, `s`, ...): one product per time,
+            // the first that is NaT or overflows left to `datetime` to name.
+            let factor = match unit.base {
+                DatetimeBase::Nanos(nanos) => unit.count.checked_mul(nanos),
+                _ => None,
+            };
+            match factor {
+                Some(factor) => {
+                    for (bar, &ticks) in values.iter().enumerate() {
+                        match ticks.checked_mul(factor).filter(|_| ticks != i64::MIN) {
+                            Some(nanos) => out.push(nanos),
+                            None => {
+                                return Err(datetime(what, first + bar, ticks, unit)
+                                    .err()
+                                    .unwrap_or_else(|| {
+                                        Error::invalid_input(format!(
+                                            "{what} at bar {}: {unit} {ticks} is not a time",
+                                            first + bar
+                                        ))
+                                    }))
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for (bar, &ticks) in values.iter().enumerate() {
+                        out.push(datetime(what, first + bar, ticks, unit)?);
+                    }
+                }
             }
         }
     }
@@ -321,6 +354,12 @@ pub fn format_utc(nanos: i64) -> String {
 /// its time and the time of the bar before it. No time is ever sorted: backwards, unsorted or
 /// repeated bars are a mistake upstream of the caller that a sorted copy would hide.
 pub fn check_order(times: &[i64]) -> Result<()> {
+    check_order_from(times, 0)
+}
+
+/// [`check_order`] of times whose first is bar `first` of the caller's series (the bars a live
+/// call reads at the end of a history, or a stream's last bar and the one pushed after it).
+pub fn check_order_from(times: &[i64], first: usize) -> Result<()> {
     let Some(bar) = times.windows(2).position(|pair| pair[1] <= pair[0]) else {
         return Ok(());
     };
@@ -331,10 +370,11 @@ pub fn check_order(times: &[i64]) -> Result<()> {
         "is earlier than"
     };
     Err(Error::invalid_input(format!(
-        "times must strictly increase: bar {} ({}) {how} bar {bar} ({}); sort the bars \
+        "times must strictly increase: bar {} ({}) {how} bar {} ({}); sort the bars \
          oldest first and drop repeated ones",
-        bar + 1,
+        first + bar + 1,
         format_utc(at),
+        first + bar,
         format_utc(before),
     )))
 }
@@ -365,7 +405,8 @@ pub fn median_spacing(times: &[i64]) -> Result<Option<i64>> {
 }
 
 /// The bar duration of a timeframe such as `15m`, `1h`, `4h`, `1d` or `1w`, in nanoseconds: the
-/// one timeframe rule, which the spacing check and [`crate::core::score::periods_per_year`] use.
+/// one timeframe rule, which the spacing check and
+/// [`crate::core::backtest::score::timeframe_periods_per_year`] use.
 pub fn timeframe_nanos(timeframe: &str) -> Result<i64> {
     let text = timeframe.trim();
     let invalid = || {
@@ -639,6 +680,23 @@ mod tests {
             check_order(&[start + 1, start]),
             Err(Error::InvalidInput(_))
         ));
+    }
+
+    #[test]
+    fn an_offset_names_the_callers_bars() {
+        let start = NEW_YEAR_2024 * NANOS_PER_SECOND;
+        let error = check_order_from(&[start, start + HOUR, start], 760).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "times must strictly increase: bar 762 (2024-01-01T00:00:00Z) is earlier than bar \
+             761 (2024-01-01T01:00:00Z); sort the bars oldest first and drop repeated ones"
+        );
+        let error = utc_nanos_from(Times::Epochs(&[NEW_YEAR_2024, 5]), "t", 40).unwrap_err();
+        assert!(error.to_string().contains("bar 41"), "{error}");
+        assert_eq!(
+            utc_nanos_from(Times::Epochs(&[NEW_YEAR_2024]), "t", 9).unwrap(),
+            utc_nanos(Times::Epochs(&[NEW_YEAR_2024]), "t").unwrap()
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The window a bundle predicts from: `[sequence_length, features]`, from the model's input where
-//! it fixes them, else from `metadata.json`. Sweeps, raw-bar prediction and sweep planning all
-//! ask here, so they agree on how many bars a window spans and how many columns it reads.
+//! it fixes them, else as the bundle declares them ([`super::DeclaredWindow`]). Sweeps, raw-bar
+//! prediction, sweep planning and validation's zero inputs all ask here, so they agree on how
+//! many bars a window spans and how many columns it reads.
 
-use super::spec::PredictionSpec;
+use std::ops::Range;
+
+use super::spec::{Declared, PredictionSpec, FEATURE_SCHEMA, METADATA};
 use crate::core::onnx::tensor::TensorSpec;
 
 /// The dimensions of one model input window.
@@ -12,6 +15,25 @@ pub struct InputWindow {
     pub sequence_length: usize,
     /// Feature columns per bar.
     pub feature_count: usize,
+}
+
+impl InputWindow {
+    /// The first bar with a full window: a window ends at its bar and reaches back
+    /// `sequence_length - 1` bars, so no earlier bar has one. Sweeps cut their batch grid from
+    /// here, and sweep planning clips its ranges here ([`InputWindow::full_windows`]).
+    pub fn first_full_bar(&self) -> usize {
+        self.sequence_length.saturating_sub(1)
+    }
+
+    /// `ranges` of bars clipped to the bars that have a full window, emptied ranges dropped.
+    pub fn full_windows(&self, ranges: &[Range<usize>]) -> Vec<Range<usize>> {
+        let first = self.first_full_bar();
+        ranges
+            .iter()
+            .map(|range| range.start.max(first)..range.end)
+            .filter(|range| range.start < range.end)
+            .collect()
+    }
 }
 
 /// The window of a model taking one `[batch, sequence_length, features]` input: each dimension
@@ -33,25 +55,23 @@ pub fn input_window(inputs: &[TensorSpec], spec: &PredictionSpec) -> Result<Inpu
             input.shape_text()
         ));
     };
-    let dimension = |name: &str, model: Option<i64>, declared: Option<usize>| match (
+    let dimension = |name: &str, model: Option<i64>, declared: Option<Declared>| match (
         model.and_then(|d| usize::try_from(d).ok()),
         declared,
     ) {
-        (Some(model), Some(declared)) if model != declared => Err(format!(
-            "the model's {name} is {model}, but metadata.json declares {declared}"
+        (Some(model), Some(Declared { value, file })) if model != value => Err(format!(
+            "the model's {name} is {model}, but {file} declares {value}"
         )),
-        (Some(value), _) | (None, Some(value)) if value > 0 => Ok(value),
+        (Some(value), _) | (None, Some(Declared { value, .. })) if value > 0 => Ok(value),
         _ => Err(format!(
-            "the model leaves its {name} dynamic and metadata.json declares none"
+            "the model leaves its {name} dynamic and neither {FEATURE_SCHEMA} nor {METADATA} \
+             declares it"
         )),
     };
+    let declared = spec.declared_window;
     Ok(InputWindow {
-        sequence_length: dimension(
-            "sequence length",
-            model_length,
-            spec.declared_sequence_length,
-        )?,
-        feature_count: dimension("feature count", model_features, spec.declared_features)?,
+        sequence_length: dimension("sequence length", model_length, declared.sequence_length)?,
+        feature_count: dimension("feature count", model_features, declared.feature_count)?,
     })
 }
 
@@ -61,6 +81,7 @@ mod tests {
 
     use super::*;
     use crate::core::onnx::tensor::ElementType;
+    use crate::core::predict::DeclaredWindow;
 
     fn input(shape: &[Option<i64>]) -> Vec<TensorSpec> {
         vec![TensorSpec {
@@ -71,7 +92,66 @@ mod tests {
     }
 
     fn spec(metadata: serde_json::Value) -> PredictionSpec {
-        PredictionSpec::from_metadata(&metadata, 10.0, 0.01).unwrap()
+        PredictionSpec::from_documents(&metadata, None, 10.0, 0.01).unwrap()
+    }
+
+    #[test]
+    fn the_declared_window_takes_the_schemas_length_and_the_metadatas_features() {
+        let declared = |value, file| Some(Declared { value, file });
+        let metadata = json!({"sequence_length": 60, "feature_names": ["a", 3, "b"]});
+        let schema = json!({"sequence_length": 30, "features": [{"name": "a"}, {}, {"name": "c"}]});
+        // The two files disagree on both: the schema's length, the metadata's features.
+        assert_eq!(
+            DeclaredWindow::of(Some(&metadata), Some(&schema)),
+            DeclaredWindow {
+                sequence_length: declared(30, "feature_schema.json"),
+                feature_count: declared(2, "metadata.json"),
+            }
+        );
+        // Each falls back on the other file.
+        assert_eq!(
+            DeclaredWindow::of(Some(&json!({})), Some(&schema)).feature_count,
+            declared(3, "feature_schema.json")
+        );
+        assert_eq!(
+            DeclaredWindow::of(Some(&metadata), Some(&json!({"sequence_length": 0}))),
+            DeclaredWindow {
+                sequence_length: declared(60, "metadata.json"),
+                feature_count: declared(2, "metadata.json"),
+            }
+        );
+        assert_eq!(DeclaredWindow::of(None, None), DeclaredWindow::default());
+        // A dynamic model takes the declared window; a fixed dimension wins over it.
+        let both = PredictionSpec::from_documents(&metadata, Some(&schema), 10.0, 0.01).unwrap();
+        assert_eq!(
+            input_window(&input(&[None, None, None]), &both),
+            Ok(InputWindow {
+                sequence_length: 30,
+                feature_count: 2
+            })
+        );
+        assert_eq!(
+            input_window(&input(&[None, Some(60), None]), &both).unwrap_err(),
+            "the model's sequence length is 60, but feature_schema.json declares 30"
+        );
+    }
+
+    #[test]
+    fn full_windows_start_at_the_bar_whose_window_is_full() {
+        let window = InputWindow {
+            sequence_length: 4,
+            feature_count: 2,
+        };
+        assert_eq!(window.first_full_bar(), 3);
+        assert_eq!(
+            window.full_windows(&[0..2, 2..5, 7..9, 9..9]),
+            vec![3..5, 7..9]
+        );
+        let one_bar = InputWindow {
+            sequence_length: 1,
+            feature_count: 1,
+        };
+        assert_eq!(one_bar.full_windows(&[0..3, 5..6]), vec![0..3, 5..6]);
     }
 
     #[test]
@@ -103,7 +183,8 @@ mod tests {
         );
         assert_eq!(
             window(&[None, None, Some(3)], &silent).unwrap_err(),
-            "the model leaves its sequence length dynamic and metadata.json declares none"
+            "the model leaves its sequence length dynamic and neither feature_schema.json nor \
+             metadata.json declares it"
         );
         assert_eq!(
             window(&[None, Some(20), Some(2)], &declared).unwrap_err(),

@@ -82,8 +82,10 @@ impl LoadedBundle {
     /// Opens `record`'s model: the spec is built first, so bad metadata costs no session.
     pub fn open(record: Arc<BundleRecord>, options: &BundleOptions) -> Result<Self> {
         let metadata = record.metadata.as_ref().map(faithful_value);
-        let spec = PredictionSpec::from_metadata(
+        let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
+        let spec = PredictionSpec::from_documents(
             metadata.as_deref().unwrap_or(&Value::Null),
+            feature_schema,
             options.confidence_scale_factor,
             options.direction_threshold,
         )
@@ -93,7 +95,6 @@ impl LoadedBundle {
         })?;
         let (session, integrity, model) =
             open_checked_session(&record.model_path, &options.integrity, &options.session)?;
-        let feature_schema = record.feature_schema.as_ref().map(|d| &d.value);
         let problems = shape_problems(session.inputs(), metadata.as_deref(), feature_schema);
         drop(metadata);
         Ok(Self {
@@ -352,20 +353,33 @@ pub fn shape_problems(
         .collect()
 }
 
-/// Builds a prediction spec from the text of `metadata.json` (`None` when the bundle has none),
-/// for a bundle that arrives as bytes rather than from a scan (a remote sweep worker). The text
-/// is parsed as the scan parses it ([`parse_lenient`]).
-pub fn spec_from_metadata_text(
+/// Builds a prediction spec from the texts of `metadata.json` and `feature_schema.json` (`None`
+/// where the bundle has none), for a bundle that arrives as bytes rather than from a scan (a
+/// remote sweep worker). The texts are parsed as the scan parses them ([`parse_lenient`]).
+pub fn spec_from_texts(
     metadata_json: Option<&str>,
+    feature_schema_json: Option<&str>,
     confidence_scale_factor: f64,
     direction_threshold: f64,
 ) -> Result<PredictionSpec> {
+    let parse = |kind: DocumentKind, text: &str| {
+        parse_lenient(text, NonFinite::Null).map_err(|e| {
+            Error::InvalidArgument(format!("{}: malformed JSON: {e}", kind.file_name()))
+        })
+    };
     let metadata = match metadata_json {
-        Some(text) => parse_lenient(text, NonFinite::Null)
-            .map_err(|e| Error::InvalidArgument(format!("metadata.json: malformed JSON: {e}")))?,
+        Some(text) => parse(DocumentKind::Metadata, text)?,
         None => Value::Null,
     };
-    PredictionSpec::from_metadata(&metadata, confidence_scale_factor, direction_threshold)
+    let feature_schema = feature_schema_json
+        .map(|text| parse(DocumentKind::FeatureSchema, text))
+        .transpose()?;
+    PredictionSpec::from_documents(
+        &metadata,
+        feature_schema.as_ref(),
+        confidence_scale_factor,
+        direction_threshold,
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::core::parallel;
 use crate::core::registry::bundle::{BundleOptions, LoadedBundle};
 use crate::core::registry::scan::{BundleRecord, RegistryIndex};
 
@@ -169,14 +170,16 @@ pub fn refresh(
         })
         .collect();
     // Opened in `planned` order, so the loop below takes them back in turn.
-    let opened: Vec<Result<Arc<LoadedBundle>, String>> = to_open
-        .par_iter()
-        .map(|record| {
-            LoadedBundle::open(Arc::clone(record), options)
-                .map(Arc::new)
-                .map_err(|error| error.to_string())
-        })
-        .collect();
+    let opened: Vec<Result<Arc<LoadedBundle>, String>> = parallel::install(|| {
+        to_open
+            .par_iter()
+            .map(|record| {
+                LoadedBundle::open(Arc::clone(record), options)
+                    .map(Arc::new)
+                    .map_err(|error| error.to_string())
+            })
+            .collect()
+    });
     let mut opened = opened.into_iter();
 
     let mut refresh = Refresh::default();

@@ -1,11 +1,12 @@
-//! The warm-up at open: one run on zeros of the smallest valid shape, so the first real call is
-//! not slow, within a cap on the zeros' size and an optional deadline.
+//! The warm-up at open: one run on zeros of the smallest valid shape ([`crate::core::onnx::zeros`]),
+//! so the first real call is not slow, within a cap on the zeros' size and an optional deadline.
 
 use std::time::Duration;
 
 use super::InferenceSession;
 use crate::core::error::Result;
 use crate::core::onnx::tensor::{element_count, format_shape, NamedInput, TensorData};
+use crate::core::onnx::zeros::{zero_shapes, DynamicDims, ZeroInputSpec, ZerosRefused};
 
 /// One all-zeros input: its name, shape and data.
 pub type ZeroInput = (String, Vec<usize>, TensorData);
@@ -21,48 +22,42 @@ pub(super) enum WarmUp {
 
 impl InferenceSession {
     /// A zeros input per model input with every dimension known (dynamic batch taken as 1, the
-    /// smallest valid batch), or `None` when some other dimension is dynamic. `Err` carries the
-    /// reason when the inputs together would need more than `max_bytes`, or more memory than
-    /// there is: the shapes come from the model file, so nothing is allocated before both checks.
-    pub fn zeros_inputs(
+    /// smallest valid batch: [`DynamicDims::BatchOnly`]), or `None` when some other dimension is
+    /// dynamic. `Err` carries the reason when the inputs together would need more than
+    /// `max_bytes`, or more memory than there is: the shapes come from the model file, so
+    /// nothing is allocated before both checks.
+    pub(super) fn zeros_inputs(
         &self,
         max_bytes: usize,
     ) -> std::result::Result<Option<Vec<ZeroInput>>, String> {
-        let mut total_bytes = 0usize;
         // alloc: one entry per graph input, which ONNX Runtime already holds.
-        let mut zeros = Vec::with_capacity(self.inputs.len());
+        let mut specs = Vec::with_capacity(self.inputs.len());
         for spec in &self.inputs {
-            let Some(shape) = spec
-                .shape
-                .iter()
-                .enumerate()
-                .map(|(axis, dim)| match dim {
-                    Some(dim) => usize::try_from(*dim).ok(),
-                    None if axis == 0 => Some(1),
-                    None => None,
-                })
-                .collect::<Option<Vec<usize>>>()
-            else {
+            // An element type the core cannot build zeros of: no run is known to be valid.
+            let Some(element_size) = spec.element_type.size() else {
                 return Ok(None);
             };
-            let too_large = || {
-                format!(
-                    "its warm-up inputs would need more than {max_bytes} bytes (input {:?} has shape {})",
-                    spec.name,
+            specs.push(ZeroInputSpec {
+                name: &spec.name,
+                shape: &spec.shape,
+                element_size,
+            });
+        }
+        let shapes = match zero_shapes(specs, DynamicDims::BatchOnly, max_bytes) {
+            Ok(shapes) => shapes,
+            Err(ZerosRefused::NoKnownShape | ZerosRefused::BadDimension { .. }) => return Ok(None),
+            Err(ZerosRefused::TooLarge { input, shape, .. }) => {
+                return Err(format!(
+                    "its warm-up inputs would need more than {max_bytes} bytes (input {input:?} has shape {})",
                     format_shape(shape.iter().map(usize::to_string))
-                )
-            };
-            let elements = element_count(&shape).ok_or_else(too_large)?;
-            let bytes = spec
-                .element_type
-                .size()
-                .and_then(|size| elements.checked_mul(size))
-                .and_then(|bytes| total_bytes.checked_add(bytes))
-                .ok_or_else(too_large)?;
-            if bytes > max_bytes {
-                return Err(too_large());
+                ))
             }
-            total_bytes = bytes;
+        };
+        // alloc: one entry per graph input, which ONNX Runtime already holds.
+        let mut zeros = Vec::with_capacity(self.inputs.len());
+        for (spec, shape) in self.inputs.iter().zip(shapes) {
+            // Within the cap, so the count fits.
+            let elements = element_count(&shape).unwrap_or(0);
             let zeros_of = || format!("the warm-up zeros of input {:?}", spec.name);
             let Some(data) = TensorData::try_zeros(spec.element_type, elements, zeros_of)
                 .map_err(|error| error.to_string())?

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::core::error::{Error, Result};
+use crate::core::parallel;
 use crate::core::registry::documents::{DocumentKind, DOCUMENTS};
 use fingerprint::Fingerprint;
 // FxHash, not SipHash: the keys (paths the scan listed, digests) are not attacker-chosen, and
@@ -87,6 +88,15 @@ impl BundleRecord {
     pub fn feature_names(&self) -> Option<Vec<String>> {
         let names = crate::core::predict::feature_names(&self.metadata.as_ref()?.value)?;
         Some(names.into_iter().map(str::to_owned).collect())
+    }
+
+    /// The window the bundle's JSON declares ([`crate::core::predict::DeclaredWindow`]): what
+    /// validation's zero inputs and a dynamic model's windows take.
+    pub fn declared_window(&self) -> crate::core::predict::DeclaredWindow {
+        crate::core::predict::DeclaredWindow::of(
+            self.metadata.as_ref().map(|d| &d.value),
+            self.feature_schema.as_ref().map(|d| &d.value),
+        )
     }
 
     /// The record's document of `kind`, when the bundle has that file.
@@ -256,45 +266,47 @@ pub fn scan_scoped(
         pointers.push(first..version_dirs.len());
     }
 
-    let loaded: Vec<(PathBuf, Arc<CachedVersion>, bool)> = version_dirs
-        .par_iter()
-        .map(|(type_index, version_id, directory)| {
-            if let Some(cached) = previous.and_then(|p| p.cache.get(directory)) {
-                if cached.fingerprint.matches(directory) {
-                    return (directory.clone(), Arc::clone(cached), true);
+    let loaded: Vec<(PathBuf, Arc<CachedVersion>, bool)> = parallel::install(|| {
+        version_dirs
+            .par_iter()
+            .map(|(type_index, version_id, directory)| {
+                if let Some(cached) = previous.and_then(|p| p.cache.get(directory)) {
+                    if cached.fingerprint.matches(directory) {
+                        return (directory.clone(), Arc::clone(cached), true);
+                    }
                 }
-            }
-            let (symbol, model_type, _, _) = &type_dirs[*type_index];
-            let mut fingerprint = Fingerprint::take(directory, &JSON_FILES);
-            let outcome = load_version(
-                symbol.clone(),
-                model_type.clone(),
-                version_id.clone(),
-                directory,
-                &root_real,
-                schemas,
-                &mut fingerprint,
-            )
-            .map(Arc::new);
-            // A valid bundle whose three JSON files exist and whose model file was not picked by
-            // listing the folder cannot change through a new file: skip stamping the folder.
-            let folder_matters = match &outcome {
-                Ok(record) => {
-                    record.metadata.is_none()
-                        || record.feature_schema.is_none()
-                        || record.metrics.is_none()
-                        || !model_named_explicitly(record)
-                }
-                Err(_) => true,
-            };
-            fingerprint.keep(folder_matters);
-            let cached = CachedVersion {
-                fingerprint,
-                outcome,
-            };
-            (directory.clone(), Arc::new(cached), false)
-        })
-        .collect();
+                let (symbol, model_type, _, _) = &type_dirs[*type_index];
+                let mut fingerprint = Fingerprint::take(directory, &JSON_FILES);
+                let outcome = load_version(
+                    symbol.clone(),
+                    model_type.clone(),
+                    version_id.clone(),
+                    directory,
+                    &root_real,
+                    schemas,
+                    &mut fingerprint,
+                )
+                .map(Arc::new);
+                // A valid bundle whose three JSON files exist and whose model file was not picked by
+                // listing the folder cannot change through a new file: skip stamping the folder.
+                let folder_matters = match &outcome {
+                    Ok(record) => {
+                        record.metadata.is_none()
+                            || record.feature_schema.is_none()
+                            || record.metrics.is_none()
+                            || !model_named_explicitly(record)
+                    }
+                    Err(_) => true,
+                };
+                fingerprint.keep(folder_matters);
+                let cached = CachedVersion {
+                    fingerprint,
+                    outcome,
+                };
+                (directory.clone(), Arc::new(cached), false)
+            })
+            .collect()
+    });
 
     // Symbols, model types and versions were listed in sorted order and rayon keeps that order,
     // so `versions` comes out sorted by (symbol, model type, version id) with no sort here.
