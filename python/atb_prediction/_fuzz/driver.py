@@ -123,4 +123,4 @@ def _feeds(inputs: tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
 
 
 def _numpy_can_shape(shape: tuple[int, ...], dtype: Any) -> bool:
-    return math.prod(max(d, 1) for d in shape) * np.dtype(dtype).itemsize < _MAX_BYTES
+    return bool(math.prod(max(d, 1) for d in shape) * np.dtype(dtype).itemsize < _MAX_BYTES)
