@@ -17,8 +17,12 @@ Python: mutmut 3 imports the code it mutates from a copy laid out as ``src/<pack
 pytest in its own folder. This package's source is under ``python/`` and its tests need the
 fixture registry's ``latest`` symlinks, so the run is staged in ``target/mutants/python``: the
 package (with the built extension) under ``src/``, the tests copied with their symlinks, and a
-``pyproject.toml`` naming the files to mutate. ``PYTHONPATH`` points at the mutated copy, so the
-tests that run ``atb`` in a child process run the mutant too.
+``pyproject.toml`` naming the files to mutate and the tests to run (:func:`tests_of` of each
+file, unless ``--tests``). ``PYTHONPATH`` points at the mutated copy, so the tests that run
+``atb`` in a child process run the mutant too; and, through ``scripts/mutmut_subprocesses.py``
+(staged on that ``PYTHONPATH``), mutmut also sees which lines and functions those children ran,
+so the command line's code that only ``atb`` in a child reaches is mutated and its mutants are
+run by those tests.
 
 Rust: most of the core's tests are the Python suite, so cargo-mutants runs with ``$CARGO``
 pointing at this script (``cargo-shim``). For cargo-mutants' build it builds the core's tests
@@ -43,12 +47,17 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+import mutmut_child
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "python" / "atb_prediction"
 TESTS = ROOT / "tests"
 CORE = ROOT / "src" / "core"
 WORK = ROOT / "target" / "mutants"
 PYTHON_STAGE = WORK / "python"
+#: Staged on the run's PYTHONPATH: scripts/mutmut_subprocesses.py, its child side, and the
+#: ``sitecustomize.py`` that starts that in every process.
+HOOKS = PYTHON_STAGE / "hooks"
 RUST_BUILD = WORK / "build"
 TOOLS = ROOT / "target" / "tools"
 #: The cargo-mutants release installed when none is on PATH (its options and output files are
@@ -58,15 +67,19 @@ CARGO_MUTANTS_VERSION = "27.1.0"
 EXTENSION = "_core.abi3.so"
 
 #: mutmut calls every function of a mutated module through its trampoline, a frame outside the
-#: package. ``_caller.warn_caller`` looks for the first such frame, so under mutmut it names the
-#: trampoline even on the real code. So the module is not mutated (``split``), and the tests
-#: that check which line a warning names are left out of mutmut's runs (they would fail on the
-#: unmutated baseline).
+#: package. ``_caller.warn_caller`` names the first frame outside the package as the line that
+#: called it, so under mutmut it would name the trampoline, and every test of which line a
+#: warning names would fail on the unmutated code. So the staged copy of ``_caller.py`` also
+#: steps over mutmut's frames (:func:`_step_over_mutmut`), and is not mutated itself.
 MUTMUT_DO_NOT_MUTATE = ("_caller.py",)
-MUTMUT_DESELECT = (
-    "tests/backtest/test_sweep_views.py::test_sweep_warnings_point_at_the_line_that_called_the_sweep",
-    "tests/backtest/test_sweep_views.py::"
-    "test_a_warning_from_a_sibling_folder_of_the_package_names_that_folder",
+#: The line of ``_caller.py`` that steps over the package's frames, and what the staged copy
+#: has instead.
+_CALLER_LOOP = (
+    "while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE):"
+)
+_CALLER_LOOP_STAGED = (
+    "while frame is not None and any(Path(frame.f_code.co_filename).resolve().is_relative_to(p)"
+    " for p in (_PACKAGE, Path(__import__('mutmut').__file__).resolve().parent)):"
 )
 
 #: mutmut's verdicts that mean no test was seen to kill a mutant (``mutmut results`` lists
@@ -153,6 +166,18 @@ def _toml(value: object) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
+def _step_over_mutmut(caller: Path) -> None:
+    """Makes the staged ``_caller.py`` step over mutmut's trampolines as over the package's own
+    frames (see :data:`MUTMUT_DO_NOT_MUTATE`)."""
+    text = caller.read_text(encoding="utf-8")
+    if text.count(_CALLER_LOOP) != 1:
+        raise SystemExit(
+            f"{caller.name} no longer has the loop scripts/mutants.py adapts for mutmut: "
+            "update _CALLER_LOOP"
+        )
+    caller.write_text(text.replace(_CALLER_LOOP, _CALLER_LOOP_STAGED), encoding="utf-8")
+
+
 def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
     """A fresh ``target/mutants/python`` laid out as mutmut expects (see the module docstring)."""
     if not (PACKAGE / EXTENSION).is_file():
@@ -160,6 +185,7 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
     shutil.rmtree(PYTHON_STAGE, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache")
     shutil.copytree(PACKAGE, PYTHON_STAGE / "src" / PACKAGE.name, ignore=ignore)
+    _step_over_mutmut(PYTHON_STAGE / "src" / PACKAGE.name / "_caller.py")
     # mutmut makes this copy too (mutating it later), but only once it runs: a PYTHONPATH entry
     # missing when Python starts is never looked at again, and the tests would import the
     # package unmutated from its editable install.
@@ -176,6 +202,13 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
         skipped = entry.name.startswith(".") or entry.name in ("target", "pyproject.toml")
         if not skipped and not (staged / entry.name).exists():
             (staged / entry.name).symlink_to(entry)
+    # Tests that run `atb` in a child process: see scripts/mutmut_subprocesses.py.
+    HOOKS.mkdir()
+    for hook in ("mutmut_child.py", "mutmut_subprocesses.py"):
+        shutil.copy2(ROOT / "scripts" / hook, HOOKS / hook)
+    (HOOKS / "sitecustomize.py").write_text(
+        "import mutmut_child\n\nmutmut_child.start()\n", encoding="utf-8"
+    )
     pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["pytest"]
     mutmut_options = {
         "source_paths": [f"src/{PACKAGE.name}"],
@@ -189,7 +222,7 @@ def stage_python(files: Sequence[Path], tests: Sequence[str]) -> None:
         # warnings logged once per process) must start fresh for every run.
         "process_isolation": "forkserver",
         "pytest_add_cli_args_test_selection": list(tests),
-        "pytest_add_cli_args": [arg for test in MUTMUT_DESELECT for arg in ("--deselect", test)],
+        "pytest_add_cli_args": ["-p", "mutmut_subprocesses"],
     }
     lines = ["[tool.mutmut]"]
     lines += [f"{key} = {_toml(value)}" for key, value in mutmut_options.items()]
@@ -218,7 +251,11 @@ def run_mutmut(files: Sequence[Path], tests: Sequence[str], jobs: int) -> int | 
     if not mutmut.exists():
         raise SystemExit(f"{mutmut} is missing: run `make install` (mutmut is a dev extra)")
     stage_python(files, tests)
-    env = {**os.environ, "PYTHONPATH": str(PYTHON_STAGE / "mutants" / "src")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join((str(PYTHON_STAGE / "mutants" / "src"), str(HOOKS))),
+        mutmut_child.STAGE: str(PYTHON_STAGE),
+    }
     env.pop("MUTANT_UNDER_TEST", None)
     if run([mutmut, "run", "--max-children", str(jobs)], cwd=PYTHON_STAGE, env=env) != 0:
         return None
@@ -254,13 +291,37 @@ def _area(folder: str) -> str:
 
 
 def _named_after(name: str) -> list[Path]:
-    """The test files named after ``name``: ``test_<name>.py`` and ``test_<name>_*.py`` or
-    ``test_<name>s.py`` (``scan`` -> ``test_scan.py``, ``sweep`` -> ``test_sweep_live.py``,
-    ``score`` -> ``test_scores.py``), anywhere under ``tests/``."""
+    """The test files named after ``name``, in the singular or the plural: ``test_<name>.py``,
+    ``test_<name>_*.py`` and ``test_*_<name>.py`` (``scan`` -> ``test_scan.py``, ``sweep`` ->
+    ``test_sweep_live.py``, ``times`` -> ``test_series_times.py``; ``score`` ->
+    ``test_scores.py``, ``scores`` -> ``test_score_rows.py``), anywhere under ``tests/``."""
+    singular = name[:-1] if name.endswith("s") else name
+    stems = {name, singular, f"{singular}s"}
     return sorted(
         path
         for path in TESTS.rglob("test_*.py")
-        if path.stem[len("test_") :] in (name, f"{name}s") or path.stem.startswith(f"test_{name}_")
+        if any(
+            path.stem == f"test_{stem}"
+            or path.stem.startswith(f"test_{stem}_")
+            or path.stem.endswith(f"_{stem}")
+            for stem in stems
+        )
+    )
+
+
+#: What a test file holds when it drives the command line: it calls ``atb_prediction.cli.main``
+#: in-process, or runs ``atb`` in a child (``tests/cli_helpers.py``).
+_CLI_DRIVERS = ("atb_prediction.cli import", "run_atb(", "run_json(")
+
+
+def _cli_drivers() -> list[Path]:
+    """The test files outside ``tests/cli/`` that drive the command line (the gate's tests run
+    ``atb models promote --gate``, the sweep's ``atb backtest sweep``, ...)."""
+    return sorted(
+        path
+        for path in TESTS.rglob("test_*.py")
+        if not path.is_relative_to(TESTS / "cli")
+        and any(marker in path.read_text("utf-8") for marker in _CLI_DRIVERS)
     )
 
 
@@ -269,8 +330,18 @@ def tests_of(module: Path) -> list[Path] | None:
     or a Rust file under ``src/``), read from the layout: the test files named after the module
     win; else, going up its folders, the first that is a test area (``src/core/registry/`` ->
     ``tests/registry/``) or has test files named after it (``onnx/session/`` ->
-    ``test_session.py``). A binding in ``src/py/`` with no test of its own is tested where the core
-    module of its name is. ``None``: nothing in the layout says, so the whole suite."""
+    ``test_session.py``). A module of the command line (``cli/``) is also tested by every test
+    file elsewhere that drives ``atb`` (:func:`_cli_drivers`). A binding in ``src/py/`` with no
+    test of its own is tested where the core module of its name is. ``None``: nothing in the
+    layout says, so the whole suite."""
+    found = _tests_in_layout(module)
+    if found is not None and module.is_relative_to(PACKAGE / "cli"):
+        found = list(dict.fromkeys([*found, *_cli_drivers()]))
+    return found
+
+
+def _tests_in_layout(module: Path) -> list[Path] | None:
+    """:func:`tests_of` but for the command line's drivers."""
     stem = module.parent.name if module.stem in ("mod", "__init__") else module.stem
     named = _named_after(stem)
     if named:
@@ -341,14 +412,23 @@ def run_cargo_mutants(
         command += ["--file", name]
     if name_re:
         command += ["--re", name_re]
-    status = run(command, env=env)
     # 0: all caught; 2: some missed; 3: some timed out (cargo-mutants' exit codes).
-    if status not in (0, 2, 3):
+    done = (0, 2, 3)
+    if all(p.is_relative_to(CORE) for p in files):
+        # First the core's own tests alone (a debug build of them, no extension, no pytest: a
+        # few seconds a mutant), then everything on the mutants they missed (`--iterate` skips
+        # those caught before).
+        print("First pass: the core's Rust tests only", flush=True)
+        if run(command, env={**env, "MUTANTS_CORE_ONLY": "1"}) not in done:
+            return None
+        command += ["--iterate"]
+    if run(command, env=env) not in done:
         return None
     outcomes = WORK / "mutants.out"
+    verdicts = ("caught", "previously_caught", "unviable", "missed", "timeout")
     listed = {
         verdict: (outcomes / f"{verdict}.txt").read_text().splitlines()
-        for verdict in ("caught", "unviable", "missed", "timeout")
+        for verdict in verdicts
         if (outcomes / f"{verdict}.txt").exists()
     }
     lived = [
@@ -380,9 +460,12 @@ def cargo_shim(args: list[str]) -> int:
         return subprocess.run(command, env=run_env, check=False, close_fds=False).returncode
 
     core_args = args if "--no-default-features" in args else [*args, "--no-default-features"]
+    core_only = os.environ.get("MUTANTS_CORE_ONLY") == "1"
     if "--no-run" in args:
         if cargo_run(core_args):
             return 1
+        if core_only:
+            return 0
         # The extension as maturin builds it, with a release profile that builds faster: no
         # LTO, more codegen units, incremental.
         extension = {
@@ -398,19 +481,22 @@ def cargo_shim(args: list[str]) -> int:
         shutil.copy2(built, scratch / "python" / PACKAGE.name / EXTENSION)
         return 0
     python_env = {**env, "PYTHONPATH": str(scratch / "python")}
+    # ONNX Runtime's library, as the unmutated package finds it (the core's tests load it).
     library = subprocess.run(
         [
             sys.executable,
             "-c",
             "from atb_prediction._runtime import find_library; print(find_library())",
         ],
-        env=python_env,
+        env={**env, "PYTHONPATH": str(PACKAGE.parent)},
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     if cargo_run(core_args, {"ORT_DYLIB_PATH": library}):
         return 1
+    if core_only:
+        return 0
     files = os.environ["MUTANTS_FILES"].split()
     mutated = [
         name for name in files if not filecmp.cmp(scratch / name, ROOT / name, shallow=False)

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 from atb_prediction import PredictionConfig, PredictionModelRegistry
 from atb_prediction.backtest import SweepResult
-from conftest import affine_model, point_latest, standard_metadata, write_bundle
+from conftest import affine_model, linear_model, point_latest, standard_metadata, write_bundle
 
 SEQ, FEATURES = 8, 3
 NORMALISED = {
@@ -149,3 +149,53 @@ def random_walk(bars: int, seed: int = 5, step: float = 0.01) -> npt.NDArray[np.
     """A positive random-walk close of ``bars`` bars."""
     rng = np.random.default_rng(seed)
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, step, bars)))
+
+
+#: Version folders of BTCUSDT/basic that the scan skips (see :func:`add_skipped_folders`).
+LEAVING, MALFORMED = "2026-01-03_1h_v1", "2026-01-04_1h_v1"
+
+
+def add_skipped_folders(root: Path, elsewhere: Path) -> dict[str, str]:
+    """Adds to the registry at ``root`` version folders the scan skips: under BTCUSDT/basic, a
+    symlink leaving the registry (to a good bundle under ``elsewhere``) and a bundle whose
+    ``metadata.json`` is malformed; and the same kinds of folder under another model type and
+    another symbol, which a sweep of BTCUSDT/basic must not mention. Returns ``{name the sweep
+    warns about: the scan's reason}`` for BTCUSDT/basic."""
+    model = linear_model(SEQ, FEATURES, seed=9)
+    for symbol, model_type in (
+        ("BTCUSDT", "basic"),
+        ("BTCUSDT", "sentiment"),
+        ("ETHUSDT", "basic"),
+    ):
+        good = elsewhere / symbol / model_type / LEAVING
+        metadata = standard_metadata(symbol, model_type, LEAVING, seq=SEQ, features=FEATURES)
+        write_bundle(elsewhere, symbol, model_type, LEAVING, model=model, metadata=metadata)
+        (root / symbol / model_type).mkdir(parents=True, exist_ok=True)
+        (root / symbol / model_type / LEAVING).symlink_to(good)
+        write_bundle(root, symbol, model_type, MALFORMED, model=model, metadata='{"timeframe": ')
+    target = elsewhere / "BTCUSDT" / "basic" / LEAVING
+    return {
+        f"BTCUSDT/basic/{LEAVING}": f"symlink leaves the registry (points to {target})",
+        f"BTCUSDT/basic/{MALFORMED}": "metadata.json: malformed JSON: EOF while parsing a value "
+        "at line 1 column 14",
+    }
+
+
+def mixed_classifiers(root: Path) -> Path:
+    """BTCUSDT/basic classifiers of different class counts: binary (two classes, sigmoid),
+    ternary (three, softmax), then binary again, so that a smaller classifier comes both before
+    and after the larger one."""
+    binary = {"task_type": "binary_classification", "class_labels": [-1, 1]}
+    ternary = {"task_type": "ternary_classification", "class_labels": [-1, 0, 1]}
+    versions = {}
+    for seed, (version, classes) in enumerate(
+        (("2026-01-01_1h_v1", 2), ("2026-01-02_1h_v1", 3), ("2026-01-03_1h_v1", 2)), start=40
+    ):
+        model = (
+            linear_model(SEQ, FEATURES, seed=seed, activation="sigmoid")
+            if classes == 2
+            else linear_model(SEQ, FEATURES, seed=seed, outputs=3, activation="softmax")
+        )
+        task = binary if classes == 2 else ternary
+        versions[version] = (model, {**task, "created_at": f"{version[:10]}T00:00:00Z"})
+    return make_registry(root, versions)

@@ -20,7 +20,15 @@ from atb_prediction.backtest.planning import plan_sweep
 from atb_prediction.backtest.series import as_series
 from atb_prediction.models.exceptions import InferenceError
 from conftest import linear_model, lstm_model
-from sweep_helpers import FEATURES, NORMALISED, SEQ, make_registry, open_registry, series_of
+from sweep_helpers import (
+    FEATURES,
+    NORMALISED,
+    SEQ,
+    make_registry,
+    mixed_classifiers,
+    open_registry,
+    series_of,
+)
 
 TERNARY = {"task_type": "ternary_classification", "class_labels": [-1, 0, 1]}
 
@@ -77,6 +85,20 @@ def test_ray_equals_local_for_all_and_as_live(ray: Any, root: Path) -> None:
         for symbol in bars:
             assert_identical(remote[symbol], local[symbol])
         assert local["ETHUSDT"].probabilities is not None
+
+
+def test_ray_pads_classifiers_of_fewer_classes_as_local_does(ray: Any, tmp_path: Path) -> None:
+    registry = open_registry(mixed_classifiers(tmp_path / "registry"))
+    series = series_of(120)
+    series[:, 0] -= 100.0
+    engine = RayEngine(num_workers=2, batch_size=16)
+    options: dict[str, Any] = {"symbol": "BTCUSDT", "model_type": "basic", "versions": "all"}
+    local = sweep(registry, series, workers=2, batch_size=16, **options)
+    remote = sweep(registry, series, engine=engine, **options)
+    assert_identical(remote, local)
+    assert remote.probabilities is not None and remote.probabilities.shape == (3, 120, 3)
+    assert np.isnan(remote.probabilities[[0, 2], :, 2]).all()
+    assert not np.isnan(remote.probabilities[:, SEQ - 1 :, :2]).any()
 
 
 @pytest.mark.filterwarnings("ignore:.*median spacing:UserWarning")  # bars microseconds apart

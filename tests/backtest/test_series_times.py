@@ -132,12 +132,12 @@ def test_a_frame_of_ccxt_rows_takes_its_times_from_its_timestamp_column(demo_roo
     np.testing.assert_array_equal(result.timestamps, frame.index.tz_localize(None).to_numpy())
 
 
-@pytest.mark.parametrize("kind", ["mapping", "structured"])
+@pytest.mark.parametrize("kind", ["mapping", "structured", "dataframe"])
 @pytest.mark.parametrize("stamps", ["datetime64", "epoch ms"])
 def test_with_open_time_and_close_time_the_first_gives_the_times(
     demo_root: Path, kind: str, stamps: str
 ) -> None:
-    """Issue 28, behaviour 11."""
+    """Issue 28, behaviour 11 (and a DataFrame of the same columns, with no DatetimeIndex)."""
     frame, _ = _demo_frame()
     opened = frame.index.tz_localize(None).to_numpy()
     closed = opened + np.timedelta64(1, "h") - np.timedelta64(1, "ms")
@@ -151,6 +151,8 @@ def test_with_open_time_and_close_time_the_first_gives_the_times(
         series: Any = np.empty(len(frame), dtype=[(n, v.dtype) for n, v in columns.items()])
         for name, values in columns.items():
             series[name] = values
+    elif kind == "dataframe":
+        series = pd.DataFrame(columns)
     else:
         series = columns
     result = _sweep(demo_root, series, versions="as-live")

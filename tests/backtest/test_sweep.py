@@ -15,7 +15,18 @@ from atb_prediction.models.exceptions import (
     ModelNotAvailableError,
 )
 from conftest import linear_model, point_latest, standard_metadata, write_bundle
-from sweep_helpers import FEATURES, NORMALISED, SEQ, make_registry, open_registry, series_of
+from sweep_helpers import (
+    FEATURES,
+    LEAVING,
+    MALFORMED,
+    NORMALISED,
+    SEQ,
+    add_skipped_folders,
+    make_registry,
+    mixed_classifiers,
+    open_registry,
+    series_of,
+)
 
 TERNARY = {"task_type": "ternary_classification", "class_labels": [-1, 0, 1]}
 
@@ -106,6 +117,56 @@ def test_classifier_values_and_probabilities_equal_predict(tmp_path: Path) -> No
     assert_matches_predict(registry, result, series)
 
 
+@pytest.mark.parametrize(("workers", "batch_size"), [(1, 256), (2, 7)])
+def test_classifiers_with_different_class_counts_pad_the_smaller_with_nan(
+    tmp_path: Path, workers: int, batch_size: int
+) -> None:
+    registry = open_registry(mixed_classifiers(tmp_path / "registry"))
+    series = series_of(60)
+    series[:, 0] -= 100.0  # centred: every class of the ternary version is predicted
+    result = sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions="all",
+                   workers=workers, batch_size=batch_size)  # fmt: skip
+    assert result.versions == ("2026-01-01_1h_v1", "2026-01-02_1h_v1", "2026-01-03_1h_v1")
+    assert result.classifiers == (True, True, True)
+    assert result.probabilities is not None and result.probabilities.shape == (3, 60, 3)
+    for row, version in enumerate(result.versions):
+        runner = registry.get_bundle_by_key(f"BTCUSDT:1h:basic:{version}").runner
+        classes = 3 if row == 1 else 2
+        assert np.isnan(result.probabilities[row, : SEQ - 1]).all()
+        assert np.isnan(result.probabilities[row, :, classes:]).all()  # the padding
+        for t in range(SEQ - 1, 60):
+            expected = runner.predict(series[t - SEQ + 1 : t + 1])
+            np.testing.assert_allclose(
+                result.probabilities[row, t, :classes], expected.probabilities, rtol=1e-5
+            )
+            assert result.direction[row, t] == expected.direction
+            np.testing.assert_allclose(result.confidence[row, t], expected.confidence, rtol=1e-5)
+    frame = result.to_pandas()
+    assert frame[("p2", "2026-01-01_1h_v1")].isna().all()
+    assert frame[("p2", "2026-01-02_1h_v1")].iloc[SEQ - 1 :].notna().all()
+    np.testing.assert_array_equal(
+        frame[("p1", "2026-01-03_1h_v1")].to_numpy(), result.probabilities[2, :, 1]
+    )
+    assert set(result.direction[1, SEQ - 1 :].tolist()) == {-1, 0, 1}
+    # As live: each version over the bars it was live (from its created_at), padded alike.
+    stamps = np.datetime64("2026-01-01T12:00", "ns") + np.arange(60) * np.timedelta64(1, "h")
+    as_live = sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions="as-live",
+                    timestamps=stamps, workers=workers, batch_size=batch_size)  # fmt: skip
+    assert as_live.versions == result.versions and as_live.probabilities is not None
+    assert as_live.live_version is not None
+    for row in range(3):
+        live = as_live.live_version == row
+        assert live.any()
+        window = live & (np.arange(60) >= SEQ - 1)
+        np.testing.assert_array_equal(
+            as_live.probabilities[row, window], result.probabilities[row, window]
+        )
+        assert np.isnan(as_live.probabilities[row, ~live]).all()
+    # Scored by their directions, every version has a hit rate.
+    scores = result.score(series[:, 0].astype(np.float64) + 1000.0)
+    assert all(0.0 <= rate <= 1.0 for rate in scores.hit_rate[:3])
+
+
 def test_fortran_ordered_float64_series(regression_root: Path) -> None:
     registry = open_registry(regression_root)
     series = np.asfortranarray(series_of(100).astype(np.float64) + 1e-3)
@@ -182,6 +243,25 @@ def test_to_pandas_columns_are_field_major(tmp_path: Path) -> None:
     assert frame.iloc[:, -1].tolist() == live
 
 
+def test_as_live_bars_before_any_version_was_live_name_none(tmp_path: Path) -> None:
+    """Issue 28, behaviour 8 through the Python API: bars before the first version went live
+    have no live version (-1, and a missing value in ``to_pandas``), not the last version's name."""
+    versions = {
+        version: (linear_model(SEQ, FEATURES, seed=seed), {"created_at": f"{version[:10]}T00:00Z"})
+        for seed, version in ((4, "2026-01-01_1h_v1"), (5, "2026-01-02_1h_v1"))
+    }
+    registry = open_registry(make_registry(tmp_path / "registry", versions))
+    stamps = np.datetime64("2025-12-31T12:00", "ns") + np.arange(60) * np.timedelta64(1, "h")
+    result = sweep(registry, series_of(60), symbol="BTCUSDT", model_type="basic",
+                   versions="as-live", timestamps=stamps)  # fmt: skip
+    assert result.live_version is not None
+    assert result.live_version.tolist() == [-1] * 12 + [0] * 24 + [1] * 24
+    assert np.isnan(result.price[:, :12]).all()
+    live = result.to_pandas()[("live_version", "")]
+    assert live.isna().tolist() == [True] * 12 + [False] * 48
+    assert live.iloc[12:].tolist() == [result.versions[0]] * 24 + [result.versions[1]] * 24
+
+
 def test_all_versions_leave_out_broken_ones_with_one_warning(regression_root: Path) -> None:
     write_bundle(regression_root, "BTCUSDT", "basic", "2026-01-03_1h_v1", model=b"\x08\x01junk")
     registry = open_registry(regression_root)
@@ -196,6 +276,30 @@ def test_all_versions_leave_out_broken_ones_with_one_warning(regression_root: Pa
         sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions=["2026-01-03_1h_v1"])
     with pytest.raises(ModelNotAvailableError, match="nope"):
         sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions=["nope"])
+
+
+def test_all_versions_name_each_folder_the_scan_skipped(
+    regression_root: Path, tmp_path: Path
+) -> None:
+    """A version folder the scan skipped (a symlink leaving the registry, a malformed bundle) is
+    no version, yet a user asking for every version must hear of it, by its folder's name and
+    with the scan's reason; folders of other model types and symbols are not this sweep's."""
+    skipped = add_skipped_folders(regression_root, tmp_path / "elsewhere")
+    registry = open_registry(regression_root)
+    series = series_of(40)
+    with pytest.warns(UserWarning) as caught:
+        result = sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions="all")
+    assert [str(w.message) for w in caught] == [
+        f"sweep of BTCUSDT/basic: {name} is left out: {reason}" for name, reason in skipped.items()
+    ]
+    assert result.versions == ("2026-01-01_1h_v1", "2026-01-02_1h_v1")
+    for row in range(2):
+        assert_matches_predict(registry, result, series, row)
+    # Named one by one, a skipped folder is refused with the scan's reason.
+    with pytest.raises(ModelLoadError, match="symlink leaves the registry"):
+        sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions=[LEAVING])
+    with pytest.raises(ModelLoadError, match=r"metadata\.json: malformed JSON"):
+        sweep(registry, series, symbol="BTCUSDT", model_type="basic", versions=[MALFORMED])
 
 
 def test_windows_with_nan_are_left_undefined_with_a_warning(regression_root: Path) -> None:

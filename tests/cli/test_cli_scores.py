@@ -84,6 +84,33 @@ def test_versions_are_listed_best_sharpe_first_whatever_their_id_order(
     assert [line[0] for line in lines] == ["1", "2", "3", "4"]
 
 
+def test_sharpe_ranks_even_where_total_return_says_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version right 4 times in 5 but in the market one bar in 8 has the better Sharpe; one
+    always in the market, right a little more often than not, the larger total return."""
+    sparse, weak = "2026-01-09_1h_v1", "2026-01-01_1h_v1"
+    root = tmp_path / "registry"
+    for version, feature in ((sparse, "sparse"), (weak, "weak")):
+        write_bundle(root, "BTCUSDT", "basic", version, model=affine_model(1, 1, weight=1.0),
+                     metadata={"timeframe": "1h", "sequence_length": 1, "feature_names": [feature],
+                               "created_at": "2026-01-01T00:00:00Z"})  # fmt: skip
+    point_latest(root, "BTCUSDT", "basic", sparse)
+    bars = signal_bars()
+    rng = np.random.default_rng(5)
+    bars["sparse"] = np.where(np.arange(len(bars)) % 8 == 0, bars["signal"], 0.0)
+    noise = rng.choice([-1.0, 1.0], len(bars))
+    bars["weak"] = np.where(rng.random(len(bars)) < 0.3, bars["signal"], noise)
+    path = bars_file(tmp_path / "bars.csv", bars)
+    code, out, _ = sweep_cli(capsys, "--series", str(path), "--registry", str(root),
+                             "--versions", "all", "--score", "--json")  # fmt: skip
+    assert code == 0
+    rows = {row["version"]: row for row in json.loads(out)["scores"]}
+    assert rows[sparse]["sharpe"] > rows[weak]["sharpe"] > 0.0
+    assert rows[weak]["total_return"] > rows[sparse]["total_return"] > 0.0
+    assert (rows[sparse]["rank"], rows[weak]["rank"]) == (1, 2)
+
+
 def test_the_table_always_shows_turnover_and_exposure_and_marks_unranked_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

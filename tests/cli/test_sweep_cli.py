@@ -12,7 +12,15 @@ import pytest
 from atb_prediction import sweep
 from atb_prediction.cli import main
 from conftest import linear_model
-from sweep_helpers import FEATURES, NORMALISED, SEQ, make_registry, open_registry, series_of
+from sweep_helpers import (
+    FEATURES,
+    NORMALISED,
+    SEQ,
+    add_skipped_folders,
+    make_registry,
+    open_registry,
+    series_of,
+)
 
 VERSION = "2026-01-01_1h_v1"
 
@@ -125,6 +133,24 @@ def test_parquet_in_and_out_with_tz_aware_timestamps(
     pq.write_table(pa.table(text), tmp_path / "text.parquet")
     code, _, err = run(capsys, "--series", str(tmp_path / "text.parquet"), "--registry", str(root))
     assert code != 0 and '"feature_2"' in err and "symbol" not in err
+
+
+def test_all_versions_warn_by_name_about_folders_the_scan_skipped(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skipped = add_skipped_folders(root, tmp_path / "elsewhere")
+    np.save(tmp_path / "bars.npy", series_of(30).astype(np.float64))
+    for json_flag in ([], ["--json"]):
+        code, out, err = run(capsys, "--series", str(tmp_path / "bars.npy"), "--registry",
+                             str(root), "--versions", "all", *json_flag)  # fmt: skip
+        assert code == 0
+        # (The registry's own scan also logs every folder it skipped, by path.)
+        assert [line for line in err.splitlines() if "is left out" in line] == [
+            f"atb backtest sweep: WARNING: sweep of BTCUSDT/basic: {name} is left out: {reason}"
+            for name, reason in skipped.items()
+        ]
+        if json_flag:
+            assert [line["version"] for line in json.loads(out)["versions"]] == [VERSION]
 
 
 def test_bad_inputs_get_one_line(
