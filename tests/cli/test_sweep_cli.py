@@ -186,6 +186,12 @@ def test_parquet_without_pyarrow_names_the_extra(
         capsys, "--series", str(tmp_path / "bars.npy"), "--out", str(tmp_path / "o.parquet"), *args
     )
     assert code != 0 and "atb-prediction[parquet]" in err
+    # Before the sweep: these bars have no close, which --returns would refuse after it.
+    code, _, err = run(
+        capsys, "--series", str(tmp_path / "bars.npy"), "--returns", str(tmp_path / "r.parquet"),
+        *args,
+    )  # fmt: skip
+    assert code == 1 and "writing .parquet needs pyarrow" in err and "close" not in err
 
 
 def _stamped_csv(path: Path, series: np.ndarray, stamps: np.ndarray) -> Path:
