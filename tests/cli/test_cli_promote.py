@@ -7,6 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from atb_prediction import promotion
@@ -258,3 +259,52 @@ def test_history_shows_a_gated_promotion_s_evidence_in_one_note(
         p_values = f"production p {gate['p_value']:.3g}, {p_values}"
         expected = f"gate: sharpe {candidate} vs {against} (passed); {p_values}"
     assert reasons == expected
+
+
+def _dry_run_json(
+    capsys: pytest.CaptureFixture[str], root: Path, version: str, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    code = main(["models", "promote", f"{SYMBOL}:1h:{TYPE}:{version}", "--dry-run", "--json",
+                 "--registry", str(root), *extra])  # fmt: skip
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_dry_run_of_a_passing_gate_refuses_nothing_and_names_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = bars_file(tmp_path / "bars.csv", signal_frame(500))
+    code, document = _dry_run_json(capsys, root, RIGHT, "--gate", str(bars))
+    assert code == 0
+    assert document["gate"]["passed"] is True
+    assert (document["refused"], document["refusals"]) == (False, [])
+    assert document["registry"] == os.path.abspath(root)
+    assert (document["symbol"], document["model_type"]) == (SYMBOL, TYPE)
+    assert (document["from_version"], document["to_version"]) == (WRONG, RIGHT)
+    assert (document["dry_run"], document["changed"]) == (True, True)
+    assert (root / SYMBOL / TYPE / "latest").readlink() == Path(WRONG)
+
+
+def test_a_forced_dry_run_still_runs_the_gate_but_refuses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=RIGHT)
+    bars = bars_file(tmp_path / "bars.csv", signal_frame(500))
+    code, document = _dry_run_json(capsys, root, WRONG, "--gate", str(bars), "--force")
+    assert code == 0
+    assert document["gate"] is not None and document["gate"]["passed"] is False
+    assert (document["refused"], document["refusals"]) == (False, [])
+
+
+def test_a_forced_dry_run_skips_validation(
+    registry: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["models", "promote", "BTCUSDT", "basic", LEGACY, "--dry-run", "--json",
+                 "--registry", str(registry)])  # fmt: skip
+    refused = json.loads(capsys.readouterr().out)
+    assert code == 1 and any(r.startswith("fails validation: ") for r in refused["refusals"])
+    code = main(["models", "promote", "BTCUSDT", "basic", LEGACY, "--dry-run", "--json",
+                 "--force", "--registry", str(registry)])  # fmt: skip
+    forced = json.loads(capsys.readouterr().out)
+    assert code == 0 and (forced["refused"], forced["refusals"]) == (False, [])
+    assert latest_of(registry) == CURRENT
