@@ -308,3 +308,26 @@ def test_a_forced_dry_run_skips_validation(
     forced = json.loads(capsys.readouterr().out)
     assert code == 0 and (forced["refused"], forced["refusals"]) == (False, [])
     assert latest_of(registry) == CURRENT
+
+
+def test_history_names_the_model_and_its_production(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=None)
+    arguments = ["models", "history", SYMBOL, TYPE, "--registry", str(root)]
+    assert main(arguments) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{SYMBOL}/{TYPE}: production is (no latest)",
+        f"No promotions recorded in {SYMBOL}/{TYPE}/promotions.jsonl.",
+    ]
+    assert main(["models", "promote", f"{SYMBOL}:1h:{TYPE}:{RIGHT}", "--registry", str(root)]) == 0
+    capsys.readouterr()
+    assert main(arguments) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{SYMBOL}/{TYPE}: production is {RIGHT}"
+    assert main([*arguments, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["registry"] == os.path.abspath(root)
+    assert (document["symbol"], document["model_type"], document["current"]) == (
+        SYMBOL, TYPE, RIGHT,
+    )  # fmt: skip
+    assert [entry["to"] for entry in document["entries"]] == [RIGHT]
