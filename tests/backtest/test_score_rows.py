@@ -144,6 +144,26 @@ def test_nan_rows_rank_last_and_the_rest_best_first() -> None:
     assert errors == sorted(errors) and len(errors) == 4
 
 
+def test_nan_rows_come_after_the_rows_with_too_few_bars() -> None:
+    """Issue 28, behaviour 1, with both kinds of unranked row: the ranked rows best first, then
+    the rows with too few bars (a number, though not ranked), then the NaN rows last; each kind
+    in row order, whatever that order is."""
+    close = random_walk(400)
+    price = np.vstack([np.full(400, NAN), foresight(close), foresight(close), np.full(400, NAN)])
+    price[1, 17:] = np.nan  # predicts 17 bars only: a number, too few bars to rank
+    result = sweep_result(price, close, versions=["a-none", "b-brief", "c-right", "d-none"])
+    scores = result.score()
+    assert scores.bars[1] == 17 and not math.isnan(scores.sharpe[1])
+    ranked = scores.rows(ranked_by="sharpe")
+    assert [(row["version"], row["rank"]) for row in ranked] == [
+        ("c-right", 1),
+        (BUY_AND_HOLD, 2),
+        ("b-brief", None),
+        ("a-none", None),
+        ("d-none", None),
+    ]
+
+
 def test_rows_with_fewer_than_min_bars_are_not_ranked() -> None:
     close = random_walk(400)
     price = np.vstack([foresight(close), 2.0 * close - foresight(close)])

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from atb_prediction import sweep
+from gate_helpers import signal_registry as gate_registry
 from sweep_helpers import BARS, RIGHT, WRONG, bars_file, open_registry, signal_bars, signal_registry
 
 
@@ -157,3 +158,46 @@ def test_a_refusal_reads_both_values_or_joins_the_gate_s_reasons() -> None:
         "v2 is refused by the gate: too few bars; p = 0.2 above alpha 0.05; promote with "
         "--force to override"
     )
+
+
+class _VerdictGate:
+    """A gate of the user's own (``GateLike``): evidence that did not pass and gives no
+    ``refusals`` of its own, so the promotion words the refusal from its rows."""
+
+    def __init__(self, candidate: float, production: float | None) -> None:
+        self.values = (candidate, production)
+
+    def evaluate_bundles(self, candidate: object, production: object) -> dict[str, object]:
+        mine, theirs = self.values
+        return {
+            "metric": "sharpe",
+            "better": "higher",
+            "passed": False,
+            "candidate": {"version": WRONG, "sharpe": mine},
+            "production": None if theirs is None else {"version": RIGHT, "sharpe": theirs},
+            "bars": 321,
+        }
+
+
+@pytest.mark.parametrize("production", [RIGHT, None])
+def test_a_gate_without_refusals_is_refused_with_the_candidate_s_value_first(
+    tmp_path: Path, production: str | None
+) -> None:
+    """Issue 28, behaviour 5, for a gate of the user's own: the message gives the candidate's
+    value, then production's (``nan`` when there is none), and nothing changes."""
+    from atb_prediction.promotion import GateRefusedError, promote
+
+    root = gate_registry(tmp_path / "registry", production=production)
+    gate = _VerdictGate(-1.25, None if production is None else 2.5)
+    with pytest.raises(GateRefusedError) as refused:
+        promote(root, "BTCUSDT", "basic", WRONG, gate=gate)
+    against = f"production {RIGHT}" if production else "the gate"
+    assert str(refused.value) == (
+        f"{WRONG} is refused by the gate: not better than {against} on sharpe (higher is "
+        f"better): -1.25 against {'2.5' if production else 'nan'} over 321 bars; promote with "
+        "--force to override"
+    )
+    assert refused.value.evidence["candidate"]["sharpe"] == -1.25
+    latest = root / "BTCUSDT" / "basic" / "latest"
+    assert (latest.readlink() == Path(RIGHT)) if production else not latest.exists()
+    assert not (root / "BTCUSDT" / "basic" / "promotions.jsonl").exists()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
 
-from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from atb_prediction.config import DEFAULT_MODEL_REGISTRY_PATH, REGISTRY_ENV, registry_path
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ParserParts",
     "SubParsers",
     "UsageExit",
+    "as_usage_error",
     "formatter",
     "global_defaults",
     "global_options",
@@ -206,3 +207,13 @@ class ParserParts:
         """``KEY`` argument(s) stored in ``dest``."""
         action = parser.add_argument(dest, metavar="KEY", nargs=nargs, help=KEY_HELP)
         action.completer = self.completers.get("key")  # type: ignore[attr-defined]
+
+
+def as_usage_error(error: ValueError, options: Mapping[str, str]) -> CommandError:
+    """A setting's refusal, worded with its Python names (``fee_bps``), as a usage error worded
+    with the options that set them (``--fee-bps``): ``options`` maps one to the other."""
+    import re
+
+    pattern = r"\b(" + "|".join(map(re.escape, options)) + r")\b"
+    message = re.sub(pattern, lambda match: options[match.group(1)], str(error))
+    return CommandError(message, EXIT_USAGE)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from atb_prediction.cli.arguments import ParserParts, SubParsers, positive_int
+from atb_prediction.cli.arguments import ParserParts, SubParsers, as_usage_error, positive_int
 from atb_prediction.cli.output import EXIT_OK, EXIT_USAGE, CommandError, Console
 
 if TYPE_CHECKING:
@@ -209,8 +209,6 @@ _SCORE_OPTIONS = {
 def check_score_options(args: argparse.Namespace, bars: int | None = None) -> None:
     """Refuses bad scoring options (:func:`add_score_options`) as a usage error naming the
     option, before any work; ``bars``, when known, bounds ``--horizon``."""
-    import re
-
     from atb_prediction.backtest.scores import check_settings
 
     try:
@@ -224,12 +222,7 @@ def check_score_options(args: argparse.Namespace, bars: int | None = None) -> No
             bars=bars,
         )
     except ValueError as error:
-        message = re.sub(
-            r"\b(" + "|".join(_SCORE_OPTIONS) + r")\b",
-            lambda match: _SCORE_OPTIONS[match.group(1)],
-            str(error),
-        )
-        raise CommandError(message, EXIT_USAGE) from error
+        raise as_usage_error(error, _SCORE_OPTIONS) from error
 
 
 def _positive_number(text: str) -> float:

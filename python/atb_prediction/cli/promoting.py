@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atb_prediction import promotion
 from atb_prediction._core import BOOTSTRAP_METRICS, BOOTSTRAP_RESAMPLES
-from atb_prediction.cli.arguments import TYPE_HELP, VERSION_HELP, ParserParts, SubParsers
+from atb_prediction.cli.arguments import (
+    TYPE_HELP,
+    VERSION_HELP,
+    ParserParts,
+    SubParsers,
+    as_usage_error,
+)
 from atb_prediction.cli.backtesting import add_score_options, check_score_options
 from atb_prediction.cli.naming import ModelName, parse_model, require_existing
-from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Console
+from atb_prediction.cli.output import EXIT_FAILED, EXIT_OK, CommandError, Console
 from atb_prediction.cli.registry_access import open_index, require_registry, require_runtime
 from atb_prediction.cli.tables import Cell, Column, render_table
 from atb_prediction.metrics import DEFAULT_ALPHA
@@ -245,8 +251,6 @@ def _gate(args: argparse.Namespace) -> Gate | None:
     sha256 of those bytes journaled as the evidence's series."""
     if args.gate is None:
         return None
-    import re
-
     from atb_prediction.backtest import Gate
     from atb_prediction.cli.backtesting import read_series_file
 
@@ -267,12 +271,7 @@ def _gate(args: argparse.Namespace) -> Gate | None:
     try:
         Gate(None, **settings).check()
     except ValueError as error:
-        message = re.sub(
-            r"\b(" + "|".join(_GATE_OPTIONS) + r")\b",
-            lambda match: _GATE_OPTIONS[match.group(1)],
-            str(error),
-        )
-        raise CommandError(message, EXIT_USAGE) from error
+        raise as_usage_error(error, _GATE_OPTIONS) from error
     # Read once: the digest journaled is of the very bytes parsed.
     series, digest = read_series_file(args.gate)
     check_score_options(args, series.bars)  # the horizon must leave a bar to judge

@@ -10,6 +10,7 @@ from atb_prediction._core import format_key
 from atb_prediction.cli.naming import did_you_mean
 from atb_prediction.cli.output import EXIT_USAGE, CommandError
 from atb_prediction.models.exceptions import PredictionError
+from atb_prediction.models.opening import find_record
 
 if TYPE_CHECKING:
     from atb_prediction import BundleRecord, RegistryIndex
@@ -61,12 +62,7 @@ def require_runtime() -> None:
 def production_of(index: RegistryIndex, symbol: str, model_type: str) -> BundleRecord | None:
     """The production record of ``SYMBOL/MODEL_TYPE``, or ``None`` when it has none."""
     version = index.production.get((symbol, model_type))
-    if version is None:
-        return None
-    for record in index.versions:
-        if (record.symbol, record.model_type, record.version_id) == (symbol, model_type, version):
-            return record
-    return None
+    return None if version is None else find_record(index, symbol, model_type, version)
 
 
 def versions_of(
