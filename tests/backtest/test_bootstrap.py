@@ -215,3 +215,22 @@ def test_the_metrics_compared_are_the_scores_own(metric: str) -> None:
     assert comparison.bars == bars - 1 and float(scores.exposure[0]) == 1.0
     assert comparison.candidate == pytest.approx(float(getattr(scores, metric)[0]), rel=1e-12)
     assert comparison.reference == pytest.approx(float(getattr(scores, metric)[1]), rel=1e-12)
+
+
+def test_a_series_that_is_not_one_return_per_bar_is_named() -> None:
+    flat, grid = np.zeros(10), np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"^candidate must be one return per bar \(1-D\)"):
+        compare_returns(grid, flat)
+    with pytest.raises(ValueError, match=r"^reference must be one return per bar \(1-D\)"):
+        compare_returns(flat, grid)
+    with pytest.raises(ValueError, match=r"^values must be one return per bar \(1-D\), got sh"):
+        ours_block_length(grid)
+
+
+def test_without_periods_per_year_the_sharpe_is_per_bar() -> None:
+    rng = np.random.default_rng(3)
+    candidate, reference = rng.normal(0.01, 0.02, 300), rng.normal(0.0, 0.02, 300)
+    per_bar = compare_returns(candidate, reference, resamples=99)
+    assert per_bar.candidate == pytest.approx(candidate.mean() / candidate.std(ddof=1))
+    yearly = compare_returns(candidate, reference, resamples=99, periods_per_year=4.0)
+    assert yearly.candidate == pytest.approx(2.0 * per_bar.candidate)

@@ -180,7 +180,10 @@ def test_rows_with_fewer_than_min_bars_are_not_ranked() -> None:
     assert all(row["bars"] >= MIN_BARS for row in ranked[:3])
     everything = scores.rows(ranked_by="sharpe", min_bars=0)
     assert everything[0]["version"] == "brief" and everything[0]["rank"] == 1
-    assert result.score(min_bars=17).rows(ranked_by="sharpe")[0]["version"] == "brief"
+    # Exactly min_bars scored bars is enough: ranked, once.
+    at_the_floor = result.score(min_bars=17).rows(ranked_by="sharpe")
+    assert at_the_floor[0]["version"] == "brief"
+    assert [row["rank"] for row in at_the_floor] == [1, 2, 3, 4]
     assert result.score(min_bars=18).rows(ranked_by="sharpe")[-1]["version"] == "brief"
     with pytest.raises(ValueError, match="min_bars must be a whole number, 0 or more, got -1"):
         scores.rows(ranked_by="sharpe", min_bars=-1)

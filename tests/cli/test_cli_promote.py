@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from atb_prediction import promotion
+from atb_prediction.cli import main
 from cli_helpers import (
     FIXTURE_REGISTRY,
     assert_fits,
@@ -16,6 +20,7 @@ from cli_helpers import (
     run_atb,
     run_json,
 )
+from gate_helpers import RIGHT, SYMBOL, TYPE, WRONG, bars_file, signal_frame, signal_registry
 
 CURRENT = "2025-10-30_12h_v1"
 OLDER = "2025-10-26_21h_v1"
@@ -173,3 +178,156 @@ def test_history_and_rollback_round_trip(registry: Path) -> None:
 def test_history_of_a_missing_model_type_fails(registry: Path) -> None:
     completed = run_atb("models", "history", "BTCUSDT", "lstm", "--registry", registry, expect=1)
     assert_one_error_line(completed.stderr)
+
+
+def _gated(tmp_path: Path, candidate: str, production: str | None, *extra: str) -> Path:
+    """A registry of the gate's signal versions, ``candidate`` promoted over ``production``
+    through ``--gate`` (in-process, text output)."""
+    root = signal_registry(tmp_path / "registry", production=production)
+    bars = bars_file(tmp_path / "bars.csv", signal_frame(500))
+    main(["models", "promote", f"{SYMBOL}:1h:{TYPE}:{candidate}", "--gate", str(bars),
+          "--registry", str(root), *extra])  # fmt: skip
+    return root
+
+
+def _roles(out: str) -> list[str]:
+    """The ROLE of each row of the gate's score table."""
+    roles = ("candidate", "production", "benchmark")
+    return [
+        line.split()[0] for line in out.splitlines() if line.split()[:1] in [[r] for r in roles]
+    ]
+
+
+def test_a_gate_in_text_gives_the_verdict_each_comparison_and_each_row_s_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _gated(tmp_path, RIGHT, WRONG)
+    out = capsys.readouterr().out
+    assert (root / SYMBOL / TYPE / "latest").readlink() == Path(RIGHT)
+    assert "the candidate passes on sharpe" in out
+    assert f"  against production {WRONG}, over the " in out
+    assert "  against buy-and-hold, over the " in out
+    assert "Scores over every bar (a version without a window yet holds no position):" in out
+    assert _roles(out) == ["candidate", "production", "benchmark"]
+
+    _gated(tmp_path / "refused", WRONG, RIGHT)
+    out = capsys.readouterr().out
+    assert "the candidate is refused on sharpe" in out and "passes" not in out
+    assert _roles(out) == ["candidate", "production", "benchmark"]
+
+
+def test_a_first_gate_has_no_production_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _gated(tmp_path, RIGHT, None)
+    out = capsys.readouterr().out
+    assert "the candidate passes on sharpe" in out
+    assert "against production" not in out
+    assert _roles(out) == ["candidate", "benchmark"]
+
+
+def _reason_column(table: str) -> tuple[list[str], str]:
+    """The TIME cells of a history table, and its REASON column's text as one line (the cells
+    wrap over several lines at 80 columns)."""
+    lines = table.splitlines()
+    (header,) = [n for n, line in enumerate(lines) if "REASON" in line]
+    start = lines[header].index("REASON")
+    rows = [line for line in lines[header + 1 :] if line.strip() and not set(line) <= {"-", " "}]
+    times = [" ".join(line.split()[:2]) for line in rows if line[:4].isdigit()]
+    return times, " ".join(" ".join(line[start:].split()) for line in rows)
+
+
+@pytest.mark.parametrize("production", [WRONG, None])
+def test_history_shows_a_gated_promotion_s_evidence_in_one_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], production: str | None
+) -> None:
+    root = _gated(tmp_path, RIGHT, production)
+    capsys.readouterr()
+    assert main(["models", "history", SYMBOL, TYPE, "--registry", str(root)]) == 0
+    times, reasons = _reason_column(capsys.readouterr().out)
+    (record,) = promotion.history(str(root), SYMBOL, TYPE)
+    assert times == [record.time[:19].replace("T", " ")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", times[0])
+    gate = record.gate
+    assert gate is not None and gate["passed"] is True
+    candidate = f"{gate['candidate']['sharpe']:.4g}"
+    p_values = f"buy-and-hold p {gate['benchmark']['p_value']:.3g}"
+    if production is None:
+        expected = f"gate: sharpe {candidate} vs - (passed); {p_values}"
+    else:
+        against = f"{gate['production']['sharpe']:.4g}"
+        p_values = f"production p {gate['p_value']:.3g}, {p_values}"
+        expected = f"gate: sharpe {candidate} vs {against} (passed); {p_values}"
+    assert reasons == expected
+
+
+def _dry_run_json(
+    capsys: pytest.CaptureFixture[str], root: Path, version: str, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    code = main(["models", "promote", f"{SYMBOL}:1h:{TYPE}:{version}", "--dry-run", "--json",
+                 "--registry", str(root), *extra])  # fmt: skip
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_dry_run_of_a_passing_gate_refuses_nothing_and_names_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=WRONG)
+    bars = bars_file(tmp_path / "bars.csv", signal_frame(500))
+    code, document = _dry_run_json(capsys, root, RIGHT, "--gate", str(bars))
+    assert code == 0
+    assert document["gate"]["passed"] is True
+    assert (document["refused"], document["refusals"]) == (False, [])
+    assert document["registry"] == os.path.abspath(root)
+    assert (document["symbol"], document["model_type"]) == (SYMBOL, TYPE)
+    assert (document["from_version"], document["to_version"]) == (WRONG, RIGHT)
+    assert (document["dry_run"], document["changed"]) == (True, True)
+    assert (root / SYMBOL / TYPE / "latest").readlink() == Path(WRONG)
+
+
+def test_a_forced_dry_run_still_runs_the_gate_but_refuses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=RIGHT)
+    bars = bars_file(tmp_path / "bars.csv", signal_frame(500))
+    code, document = _dry_run_json(capsys, root, WRONG, "--gate", str(bars), "--force")
+    assert code == 0
+    assert document["gate"] is not None and document["gate"]["passed"] is False
+    assert (document["refused"], document["refusals"]) == (False, [])
+
+
+def test_a_forced_dry_run_skips_validation(
+    registry: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["models", "promote", "BTCUSDT", "basic", LEGACY, "--dry-run", "--json",
+                 "--registry", str(registry)])  # fmt: skip
+    refused = json.loads(capsys.readouterr().out)
+    assert code == 1 and any(r.startswith("fails validation: ") for r in refused["refusals"])
+    code = main(["models", "promote", "BTCUSDT", "basic", LEGACY, "--dry-run", "--json",
+                 "--force", "--registry", str(registry)])  # fmt: skip
+    forced = json.loads(capsys.readouterr().out)
+    assert code == 0 and (forced["refused"], forced["refusals"]) == (False, [])
+    assert latest_of(registry) == CURRENT
+
+
+def test_history_names_the_model_and_its_production(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = signal_registry(tmp_path / "registry", production=None)
+    arguments = ["models", "history", SYMBOL, TYPE, "--registry", str(root)]
+    assert main(arguments) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{SYMBOL}/{TYPE}: production is (no latest)",
+        f"No promotions recorded in {SYMBOL}/{TYPE}/promotions.jsonl.",
+    ]
+    assert main(["models", "promote", f"{SYMBOL}:1h:{TYPE}:{RIGHT}", "--registry", str(root)]) == 0
+    capsys.readouterr()
+    assert main(arguments) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{SYMBOL}/{TYPE}: production is {RIGHT}"
+    assert main([*arguments, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["registry"] == os.path.abspath(root)
+    assert (document["symbol"], document["model_type"], document["current"]) == (
+        SYMBOL, TYPE, RIGHT,
+    )  # fmt: skip
+    assert [entry["to"] for entry in document["entries"]] == [RIGHT]

@@ -414,3 +414,54 @@ def test_the_gate_annualises_as_told_or_from_the_bars(
     assert told["gate"]["candidate"]["sharpe"] == pytest.approx(
         spaced["gate"]["candidate"]["sharpe"] * np.sqrt(6240 / 8760)
     )
+
+
+def test_a_file_of_exactly_the_size_bound_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atb_prediction.cli import backtesting
+
+    values = np.arange(12.0).reshape(4, 3)
+    npy, text = tmp_path / "bars.npy", tmp_path / "bars.csv"
+    np.save(npy, values)
+    text.write_text("a,b,c\n" + "".join(f"{r[0]},{r[1]},{r[2]}\n" for r in values))
+    for path in (npy, text):
+        monkeypatch.setattr(backtesting, "MAX_SERIES_BYTES", path.stat().st_size)
+        series = read_series(str(path))
+        assert series.array is not None
+        np.testing.assert_array_equal(series.array, values)
+
+
+def test_parquet_times_come_from_a_named_column_or_the_one_stamped_column(
+    tmp_path: Path,
+) -> None:
+    """A parquet file's times: a column named as in a CSV, else its only timestamp column;
+    with none, or two that no name decides between, the bars have no times. A bad time
+    names its column. Integer columns are read as numbers."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from atb_prediction.cli.output import CommandError
+
+    stamps = np.datetime64("2026-03-01T00:00", "ns") + np.arange(5) * np.timedelta64(1, "h")
+    close = np.arange(100, 105, dtype=np.int64)
+    path = tmp_path / "bars.parquet"
+    layouts: list[tuple[dict[str, Any], Any]] = [
+        ({"close": close}, None),
+        ({"start": stamps, "end": stamps + np.timedelta64(1, "h"), "close": close}, None),
+        ({"when": stamps, "close": close}, stamps),
+        ({"start": stamps - np.timedelta64(1, "h"), "open_time": stamps, "close": close}, stamps),
+    ]
+    for columns, times in layouts:
+        pq.write_table(pa.table(columns), path)
+        series = read_series(str(path))
+        assert series.names == ("close",), columns
+        assert series.array is not None and series.array.dtype == np.float64
+        np.testing.assert_array_equal(series.array[:, 0], close.astype(np.float64))
+        if times is None:
+            assert series.timestamps is None, columns
+        else:
+            np.testing.assert_array_equal(series.timestamps, times)
+    for name in ("open_time", "when"):
+        pq.write_table(pa.table({name: stamps[::-1], "close": close}), path)
+        with pytest.raises(CommandError, match=rf"^cannot read series .*: column '{name}': times "):
+            read_series(str(path))

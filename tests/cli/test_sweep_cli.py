@@ -18,6 +18,7 @@ from sweep_helpers import (
     SEQ,
     add_skipped_folders,
     make_registry,
+    mixed_classifiers,
     open_registry,
     series_of,
 )
@@ -185,3 +186,73 @@ def test_parquet_without_pyarrow_names_the_extra(
         capsys, "--series", str(tmp_path / "bars.npy"), "--out", str(tmp_path / "o.parquet"), *args
     )
     assert code != 0 and "atb-prediction[parquet]" in err
+    # Before the sweep: these bars have no close, which --returns would refuse after it.
+    code, _, err = run(
+        capsys, "--series", str(tmp_path / "bars.npy"), "--returns", str(tmp_path / "r.parquet"),
+        *args,
+    )  # fmt: skip
+    assert code == 1 and "writing .parquet needs pyarrow" in err and "close" not in err
+
+
+def _stamped_csv(path: Path, series: np.ndarray, stamps: np.ndarray) -> Path:
+    """``series`` as a CSV: a timestamp column, a close (its first feature, a price) and the
+    feature columns by name."""
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["timestamp", "close", *(f"feature_{k}" for k in range(series.shape[1]))])
+        for stamp, row in zip(stamps, series, strict=True):
+            writer.writerow([f"{stamp}Z", repr(float(row[0])), *(repr(float(v)) for v in row)])
+    return path
+
+
+def test_an_as_live_npz_holds_every_array_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out x.npz``: the arrays a user loads by name, equal to the sweep's, the timestamps
+    and live versions included, and a classifier's probabilities."""
+    root = mixed_classifiers(tmp_path / "registry")
+    series = series_of(60)
+    series[:, 0] -= 100.0
+    stamps = np.datetime64("2025-12-31T20:00", "ns") + np.arange(60) * np.timedelta64(1, "h")
+    path = _stamped_csv(tmp_path / "bars.csv", series, stamps)
+    out = tmp_path / "out.npz"
+    code, _, err = run(capsys, "--series", str(path), "--registry", str(root),
+                       "--versions", "as-live", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    expected = sweep(open_registry(root), series, symbol="BTCUSDT", model_type="basic",
+                     timestamps=stamps, versions="as-live")  # fmt: skip
+    assert expected.live_version is not None and expected.probabilities is not None
+    saved = np.load(out)
+    assert set(saved.files) == {"versions", "price", "confidence", "direction",
+                                "probabilities", "timestamps", "live_version"}  # fmt: skip
+    assert list(saved["versions"]) == list(expected.versions)
+    for name in ("price", "confidence", "direction", "probabilities", "live_version"):
+        np.testing.assert_array_equal(saved[name], getattr(expected, name), err_msg=name)
+    np.testing.assert_array_equal(saved["timestamps"], stamps)
+    assert set(saved["live_version"]) == {-1, 0, 1, 2}  # none live yet, then each
+
+
+def test_a_csv_out_numbers_its_bars(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "bars.npy", series_of(20).astype(np.float64))
+    out = tmp_path / "out.csv"
+    code, _, _ = run(capsys, "--series", str(tmp_path / "bars.npy"), "--registry", str(root),
+                     "--out", str(out))  # fmt: skip
+    assert code == 0
+    with out.open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["bar"] for row in rows] == [str(t) for t in range(20)]
+
+
+@pytest.mark.parametrize("periods", ["0.5", "1"])
+def test_a_year_of_one_bar_or_less_is_a_valid_periods_per_year(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], periods: str
+) -> None:
+    stamps = np.datetime64("2026-02-01T00:00", "ns") + np.arange(40) * np.timedelta64(1, "h")
+    path = _stamped_csv(tmp_path / "bars.csv", series_of(40), stamps)
+    code, out, err = run(capsys, "--series", str(path), "--registry",
+                         str(root), "--score", "--periods-per-year", periods, "--min-bars", "1",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["scoring"]["periods_per_year"] == float(periods)

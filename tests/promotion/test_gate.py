@@ -132,6 +132,34 @@ def test_a_forced_gate_is_journaled_as_forced(tmp_path: Path) -> None:
     assert gate["candidate"]["sharpe"] < gate["production"]["sharpe"]
 
 
+def test_a_refusal_reads_both_values_or_joins_the_gate_s_reasons() -> None:
+    """A gate that gives no reasons of its own (any ``GateLike``) is refused with both values
+    of its metric, ``nan`` for one it lacks; a gate's own reasons are joined in order."""
+    from atb_prediction.promotion.gate import refusal
+
+    evidence = {
+        "metric": "sharpe", "better": "higher", "bars": 120, "passed": False,
+        "candidate": {"version": "v2", "sharpe": 0.51234},
+        "production": {"version": "v1", "sharpe": None},
+    }  # fmt: skip
+    assert str(refusal(evidence)) == (
+        "v2 is refused by the gate: not better than production v1 on sharpe (higher is "
+        "better): 0.5123 against nan over 120 bars; promote with --force to override"
+    )
+    first = {**evidence, "production": None}
+    assert str(refusal(first)) == (
+        "v2 is refused by the gate: not better than the gate on sharpe (higher is better): "
+        "0.5123 against nan over 120 bars; promote with --force to override"
+    )
+    reasons = {**evidence, "refusals": ["too few bars", "p = 0.2 above alpha 0.05"]}
+    error = refusal(reasons)
+    assert error.evidence is reasons
+    assert str(error) == (
+        "v2 is refused by the gate: too few bars; p = 0.2 above alpha 0.05; promote with "
+        "--force to override"
+    )
+
+
 class _VerdictGate:
     """A gate of the user's own (``GateLike``): evidence that did not pass and gives no
     ``refusals`` of its own, so the promotion words the refusal from its rows."""

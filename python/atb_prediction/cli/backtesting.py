@@ -567,8 +567,9 @@ def _versions(text: str) -> str | list[str]:
 
 
 def _require_extras(args: argparse.Namespace) -> None:
-    """The optional packages ``--plot`` and a ``.parquet`` ``--out`` need, checked before any
-    work: a missing one is a one-line error naming the extra, not a traceback after the sweep."""
+    """The optional packages ``--plot`` and a ``.parquet`` ``--out`` or ``--returns`` need,
+    checked before any work: a missing one is a one-line error naming the extra, not a
+    traceback (or an error) after the sweep."""
     if args.plot:
         try:
             importlib.import_module("matplotlib.figure")
@@ -576,7 +577,7 @@ def _require_extras(args: argparse.Namespace) -> None:
             raise CommandError(
                 f'--plot {args.plot} needs matplotlib: pip install "atb-prediction[plot]"'
             ) from error
-    if args.out and Path(args.out).suffix.lower() == ".parquet":
+    if any(path and Path(path).suffix.lower() == ".parquet" for path in (args.out, args.returns)):
         _pyarrow("writing")
 
 

@@ -1189,6 +1189,70 @@ mod tests {
         assert!(error.to_string().contains("one value per bar of close (2)"));
     }
 
+    #[test]
+    fn a_row_with_any_one_field_short_is_refused() {
+        let closes = Closes::new(ArrayView1::from(&[1.0, 2.0]), 1).unwrap();
+        assert_eq!(closes.len(), 2);
+        assert!(!closes.is_empty());
+        assert!(
+            Closes::new(ArrayView1::from(&[] as &[f64]), 0).is_ok_and(|closes| closes.is_empty())
+        );
+        let (two, one) = ([1.0, 1.0], [1.0]);
+        let (signals, signal) = ([1i8, 1], [1i8]);
+        let (flags, flag) = ([true, true], [true]);
+        fn row<'a>(
+            price: &'a [f64],
+            confidence: &'a [f64],
+            direction: &'a [i8],
+            price_units: Flag<'a>,
+            classifier: Flag<'a>,
+        ) -> Row<'a> {
+            Row::Predictions(Predictions {
+                price: ArrayView1::from(price),
+                confidence: ArrayView1::from(confidence),
+                direction: ArrayView1::from(direction),
+                price_units,
+                classifier,
+            })
+        }
+        let whole = row(
+            &[1.0, 1.0],
+            &two,
+            &signals,
+            Flag::PerBar(&flags),
+            Flag::All(true),
+        );
+        assert!(score(&whole, &closes, &options(1, 0.0), Curves::default()).is_ok());
+        for short in [
+            row(&[1.0], &two, &signals, Flag::All(true), Flag::All(true)),
+            row(
+                &[1.0, 1.0],
+                &one,
+                &signals,
+                Flag::All(true),
+                Flag::All(true),
+            ),
+            row(&[1.0, 1.0], &two, &signal, Flag::All(true), Flag::All(true)),
+            row(
+                &[1.0, 1.0],
+                &two,
+                &signals,
+                Flag::PerBar(&flag),
+                Flag::All(true),
+            ),
+            row(
+                &[1.0, 1.0],
+                &two,
+                &signals,
+                Flag::All(true),
+                Flag::PerBar(&flag),
+            ),
+        ] {
+            let error = score(&short, &closes, &options(1, 0.0), Curves::default()).unwrap_err();
+            assert!(error.to_string().contains("one value per bar of close (2)"));
+        }
+    }
+
     fn settings() -> Settings {
         Settings {
             periods_per_year: Some(8760.0),
@@ -1416,6 +1480,42 @@ mod tests {
         let narrow = ndarray::arr2(&[[1.0], [1.0]]);
         let sweep = two_versions(&price, &narrow, &direction, None);
         assert!(score_sweep(&sweep, close, &settings(), keep).is_err());
+    }
+
+    #[test]
+    fn a_sweep_names_the_shapes_it_needs() {
+        let price = ndarray::arr2(&[[1.0, 2.0], [1.0, 2.0]]);
+        let confidence = ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]);
+        let direction = ndarray::arr2(&[[1i8, 1], [1, 1]]);
+        let (narrow, narrow_direction) =
+            (ndarray::arr2(&[[1.0], [1.0]]), ndarray::arr2(&[[1i8], [1]]));
+        let close = ArrayView1::from(&[1.0, 2.0]);
+        let whole = two_versions(&price, &confidence, &direction, None);
+        let bad = [
+            Sweep {
+                confidence: narrow.view(),
+                ..whole
+            },
+            Sweep {
+                direction: narrow_direction.view(),
+                ..whole
+            },
+            Sweep {
+                price_units: &[true],
+                ..whole
+            },
+            Sweep {
+                classifier: &[true, false, true],
+                ..whole
+            },
+        ];
+        for sweep in bad {
+            let error = score_sweep(&sweep, close, &settings(), Keep::default()).unwrap_err();
+            assert!(error
+                .to_string()
+                .contains("must all be [versions, bars] (2, 2)"));
+        }
+        assert!(score_sweep(&whole, close, &settings(), Keep::default()).is_ok());
     }
 
     #[test]
