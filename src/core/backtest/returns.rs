@@ -153,5 +153,8 @@ mod tests {
         let one = ReturnStats::of([0.5]);
         assert!(one.sharpe(1.0).is_nan() && one.total_return() == 0.5);
         assert!(ReturnStats::of([0.01, 0.01, 0.01]).sharpe(1.0).is_nan());
+        // Two returns are the fewest with a spread: a number, not NaN.
+        let two = ReturnStats::of([0.01, 0.03]);
+        assert!((two.sharpe(1.0) - 0.02 / 0.0002f64.sqrt()).abs() < 1e-12);
     }
 }
