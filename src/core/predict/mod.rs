@@ -173,29 +173,22 @@ impl Predictor<'_> {
                 self.session.inputs(),
                 [input] if input.element_type == ElementType::Float32
             );
-        let prediction = if float32 {
-            let values = bars::features_as(recipe, bars, from, |value| value as f32)?;
-            let data = crate::core::onnx::tensor::TensorView::Float32(&values);
-            self.predict(
-                &Features {
-                    shape: &shape,
-                    data,
-                },
-                &mut None,
-                timeout,
-            )?
+        let (float32_values, float64_values);
+        let data = if float32 {
+            float32_values = bars::features_as(recipe, bars, from, |value| value as f32)?;
+            crate::core::onnx::tensor::TensorView::Float32(&float32_values)
         } else {
-            let values = bars::features(recipe, bars, from)?;
-            let data = crate::core::onnx::tensor::TensorView::Float64(&values);
-            self.predict(
-                &Features {
-                    shape: &shape,
-                    data,
-                },
-                &mut None,
-                timeout,
-            )?
+            float64_values = bars::features(recipe, bars, from)?;
+            crate::core::onnx::tensor::TensorView::Float64(&float64_values)
         };
+        let prediction = self.predict(
+            &Features {
+                shape: &shape,
+                data,
+            },
+            &mut None,
+            timeout,
+        )?;
         let extrema =
             self.spec.rolling_price.as_ref().and_then(|rolling| {
                 bars::last_extrema(bars.column(rolling.column), rolling.window)
